@@ -1,0 +1,87 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Entry points of the auto-balloon QEMU project.
+#
+#   make          fetch QEMU 10.0.x, assemble overlay + patches, build
+#   make check    install missing dependencies, build, run all tests
+#   make demo     build, make a Debian guest, balloon it under real
+#                 host pressure (root: memcg + swap file)
+#   make bench    benchmarks that print figures
+#   make checkpatch   QEMU's checkpatch.pl on our new files and patches
+
+SHELL := /bin/bash
+-include config.mk
+BUILD_DIR ?= build
+QEMU_SRC ?=
+
+BUILD := $(abspath $(BUILD_DIR))
+CACHE := $(CURDIR)/.cache/qemu
+TREE := $(BUILD)/qemu
+QBUILD := $(BUILD)/qemu-build
+GUEST := $(BUILD)/guest
+
+# Options for QEMU's configure: the x86_64 system emulator with TCG, KVM
+# and qtest, nothing graphical.  /usr/bin/python3 so that meson and pycotap
+# from Debian are seen (a python3 first in PATH may be another install).
+QEMU_CONFIGURE_FLAGS := --target-list=x86_64-softmmu \
+	--python=/usr/bin/python3 --disable-docs --disable-werror \
+	--disable-download --disable-install-blobs --enable-tcg --enable-kvm \
+	--disable-user --disable-tools --disable-gtk --disable-sdl \
+	--disable-vnc --disable-spice --disable-opengl --disable-curses \
+	--disable-xen --disable-rust --disable-slirp
+
+# Everything `make check` needs from the QEMU build.
+QEMU_TARGETS := qemu-system-x86_64 \
+	tests/qtest/virtio-balloon-test tests/qtest/qos-test \
+	$(shell sed -n 's/^[a-z]*[[:space:]]\+\([^[:space:]]\+\).*/\1/p' \
+		scripts/check-tests.list | sort -u)
+
+.PHONY: all build deps fetch assemble check demo bench checkpatch clean distclean
+all: build
+
+config.mk:
+	./configure
+
+deps:
+	scripts/install-deps.sh
+
+# The pristine tree: --qemu-src, or Debian's source package (cached).
+$(BUILD)/pristine-path: config.mk
+	@mkdir -p $(BUILD)
+	@if [ -n "$(QEMU_SRC)" ]; then echo "$(QEMU_SRC)"; \
+	 else scripts/fetch-qemu.sh $(CACHE); fi > $@.tmp
+	@mv $@.tmp $@
+	@echo "QEMU $$(cat $$(cat $@)/VERSION) from $$(cat $@)" \
+		| tee $(BUILD)/qemu-version
+
+fetch: $(BUILD)/pristine-path
+
+assemble: $(BUILD)/pristine-path
+	@scripts/assemble.sh "$$(cat $<)" $(TREE)
+
+$(QBUILD)/build.ninja: | assemble
+	rm -rf $(QBUILD) && mkdir -p $(QBUILD)
+	cd $(QBUILD) && $(TREE)/configure $(QEMU_CONFIGURE_FLAGS)
+
+build: assemble $(QBUILD)/build.ninja
+	ninja -C $(QBUILD) $(QEMU_TARGETS)
+	scripts/install-firmware.sh $(QBUILD)
+	@echo "Built $(QBUILD)/qemu-system-x86_64 ($$(cat $(BUILD)/qemu-version))"
+
+check: deps
+	$(MAKE) build
+	scripts/run-tests.sh $(QBUILD) scripts/check-tests.list
+
+demo: deps
+	$(MAKE) build
+	scripts/build-guest.sh $(GUEST)
+	scripts/demo.sh $(QBUILD)/qemu-system-x86_64 $(QBUILD)/pc-bios $(GUEST)
+
+checkpatch: assemble
+	scripts/checkpatch.sh $(TREE)
+
+clean:
+	rm -rf $(BUILD)
+
+distclean: clean
+	rm -rf .cache config.mk

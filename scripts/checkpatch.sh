@@ -1,0 +1,21 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Run QEMU's scripts/checkpatch.pl on our new C files and on every patch.
+#
+# Usage: checkpatch.sh ASSEMBLED_QEMU_TREE
+
+set -uo pipefail
+tree=$1
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cp=$tree/scripts/checkpatch.pl
+cd "$repo"
+rc=0
+files=$(find hw include util tests -name '*.[ch]' 2>/dev/null | sort)
+for f in $files; do
+    perl "$cp" --no-tree --terse -f "$f" || rc=1
+done
+for p in patches/*.patch; do
+    perl "$cp" --no-tree --terse "$p" || rc=1
+done
+exit $rc

@@ -1,0 +1,100 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Install what building and testing auto-balloon QEMU needs on Debian 12.
+#
+# What this changes on the system, and only when something is missing:
+#   * adds /etc/apt/sources.list.d/qemu-autoballoon.sources with
+#     bookworm-backports (binary: meson >= 1.5, python3-pycotap) and
+#     trixie (deb-src only: the QEMU 10.0 source package);
+#   * adds /etc/apt/preferences.d/qemu-autoballoon so that nothing is
+#     upgraded from backports unless asked for by name;
+#   * runs apt-get update and installs the packages listed below.
+# When everything is present it prints so and changes nothing.
+
+set -euo pipefail
+
+SOURCES=/etc/apt/sources.list.d/qemu-autoballoon.sources
+PREFS=/etc/apt/preferences.d/qemu-autoballoon
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+# Build: QEMU 10.0 with the system emulator, qtests and unit tests;
+# gcc-multilib lets QEMU build its x86 option ROMs (linuxboot_dma.bin).
+# Test/demo: seabios (bios-256k.bin), busybox-static and cpio (guest
+# initramfs), procps (sysctl, free), util-linux (swapon, mkswap),
+# ipxe-qemu (NIC option ROMs of the default PC machine that qos-test boots).
+PKGS="build-essential pkg-config python3 python3-venv python3-setuptools
+      ninja-build libglib2.0-dev libpixman-1-dev libcap-ng-dev libfdt-dev
+      zlib1g-dev flex bison dpkg-dev xz-utils bzip2 seabios busybox-static
+      cpio procps util-linux patch perl ca-certificates gcc-multilib
+      ipxe-qemu"
+BACKPORT_PKGS="meson python3-pycotap"
+
+missing_pkgs() {
+    local p
+    for p in $PKGS $BACKPORT_PKGS; do
+        dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | \
+            grep -q '^ii' || echo "$p"
+    done
+}
+
+meson_ok() {
+    command -v meson >/dev/null 2>&1 || return 1
+    /usr/bin/python3 - "$(meson --version)" <<'PY'
+import sys
+v = tuple(int(x) for x in sys.argv[1].split('.')[:2])
+sys.exit(0 if v >= (1, 5) else 1)
+PY
+}
+
+need=$(missing_pkgs | tr '\n' ' ')
+if [ -z "$need" ] && meson_ok && [ -f "$SOURCES" ]; then
+    echo "install-deps: all build and test dependencies are present"
+    exit 0
+fi
+
+if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: missing: ${need:-meson >= 1.5 / trixie deb-src}" >&2
+    echo "install-deps: run this script as root (it uses apt-get)" >&2
+    exit 1
+fi
+
+if [ ! -f "$SOURCES" ]; then
+    echo "install-deps: adding $SOURCES (bookworm-backports, trixie deb-src)"
+    cat > "$SOURCES" <<SRC
+# Added by qemu-autoballoon scripts/install-deps.sh
+Types: deb
+URIs: $MIRROR
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb-src
+URIs: $MIRROR
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+fi
+
+if [ ! -f "$PREFS" ]; then
+    cat > "$PREFS" <<PIN
+# Added by qemu-autoballoon scripts/install-deps.sh: backports only on request
+Package: *
+Pin: release n=bookworm-backports
+Pin-Priority: 100
+PIN
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+echo "install-deps: apt-get update"
+apt-get update -q
+echo "install-deps: installing $PKGS"
+# shellcheck disable=SC2086
+apt-get install -q -y --no-install-recommends $PKGS
+echo "install-deps: installing from bookworm-backports: $BACKPORT_PKGS"
+# shellcheck disable=SC2086
+apt-get install -q -y --no-install-recommends -t bookworm-backports \
+    $BACKPORT_PKGS
+meson_ok || { echo "install-deps: meson >= 1.5 still missing" >&2; exit 1; }
+echo "install-deps: done"

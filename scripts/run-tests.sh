@@ -1,0 +1,99 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Run the tests listed in a manifest against a QEMU build directory and
+# close with one line "N passed, N failed[, N skipped]".  Every skipped
+# test is listed with the reason it gave.
+#
+# Manifest lines: KIND BINARY [FILTER]
+#   KIND    qtest (needs QTEST_QEMU_BINARY) or unit
+#   BINARY  path relative to the QEMU build directory
+#   FILTER  optional: only run test paths containing this string
+#
+# Usage: run-tests.sh QEMU_BUILD_DIR MANIFEST
+
+set -uo pipefail
+qbuild=$(cd "$1" && pwd)
+manifest=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+logdir=$qbuild/autoballoon-test-logs
+mkdir -p "$logdir"
+
+export QTEST_QEMU_BINARY=$qbuild/qemu-system-x86_64
+export QTEST_QEMU_IMG=$qbuild/qemu-img
+export G_TEST_DBUS_DAEMON=/bin/true
+export MALLOC_PERTURB_=$((RANDOM % 255 + 1))
+
+passed=0
+failed=0
+skipped=0
+failures=()
+skips=()
+
+run_one() {
+    local kind=$1 bin=$2 filter=${3:-} log paths=() args=() rc
+    log=$logdir/$(basename "$bin").tap
+    if [ ! -x "$qbuild/$bin" ]; then
+        failed=$((failed + 1))
+        failures+=("$bin: not built")
+        return
+    fi
+    if [ -n "$filter" ]; then
+        mapfile -t paths < <("$qbuild/$bin" -l 2>/dev/null | grep -F -- "$filter")
+        if [ ${#paths[@]} -eq 0 ]; then
+            failed=$((failed + 1))
+            failures+=("$bin: no test matches '$filter'")
+            return
+        fi
+        for p in "${paths[@]}"; do
+            args+=(-p "$p")
+        done
+    fi
+    echo "=== $kind $bin ${filter:+(only '$filter')}"
+    (cd "$qbuild" && timeout 900 "./$bin" --tap -k "${args[@]}") \
+        > "$log" 2>&1
+    rc=$?
+    local p=0 f=0 s=0 line
+    while IFS= read -r line; do
+        case "$line" in
+        "not ok "*)
+            f=$((f + 1)); failures+=("$bin: ${line#not ok }") ;;
+        "ok "*"# SKIP"*|"ok "*"# skip"*)
+            s=$((s + 1)); skips+=("$bin: ${line#ok }") ;;
+        "ok "*)
+            p=$((p + 1)) ;;
+        esac
+    done < "$log"
+    grep -E '^(ok|not ok) ' "$log" | sed 's/^/    /'
+    if [ $rc -ne 0 ] && [ $f -eq 0 ]; then
+        f=1
+        failures+=("$bin: exited with status $rc (see $log)")
+    fi
+    if [ $((p + f + s)) -eq 0 ]; then
+        f=1
+        failures+=("$bin: ran no test (see $log)")
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    skipped=$((skipped + s))
+}
+
+while read -r kind bin filter; do
+    case "$kind" in
+    ''|'#'*) continue ;;
+    qtest|unit) run_one "$kind" "$bin" "$filter" ;;
+    *) echo "run-tests: bad manifest line: $kind $bin" >&2; exit 2 ;;
+    esac
+done < "$manifest"
+
+if [ ${#skips[@]} -gt 0 ]; then
+    echo "Skipped:"
+    printf '  %s\n' "${skips[@]}"
+fi
+if [ ${#failures[@]} -gt 0 ]; then
+    echo "Failed:"
+    printf '  %s\n' "${failures[@]}"
+fi
+summary="$passed passed, $failed failed"
+[ $skipped -gt 0 ] && summary="$summary, $skipped skipped"
+echo "$summary"
+[ $failed -eq 0 ]
