@@ -1,0 +1,536 @@
+/*
+ * virtio-balloon automatic mode: policy core
+ *
+ * Throttle, hysteresis, cancel, floor, no-pile-up and stall detection.
+ * Pure logic with the clock passed in, so that every rule can be
+ * unit-tested with a fake clock (tests/unit/test-virtio-balloon-auto-policy.c).
+ *
+ * Copyright (c) 2026 The QEMU auto-balloon authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "hw/virtio/virtio-balloon-auto-policy.h"
+
+#define NS_PER_MS       ((int64_t)1000 * 1000)
+#define MAX_THROTTLE_NS ((int64_t)3600 * 1000 * NS_PER_MS)
+#define MAX_HYST_NS     ((int64_t)24 * 3600 * 1000 * NS_PER_MS)
+#define MAX_STALL_NS    ((int64_t)3600 * 1000 * NS_PER_MS)
+
+/* last_inflate when nothing was inflated since the last reset */
+#define NEVER           INT64_MIN
+
+static const char *const level_names[BALLOON_AUTO_LEVEL__MAX] = {
+    [BALLOON_AUTO_LEVEL_LOW] = "low",
+    [BALLOON_AUTO_LEVEL_MEDIUM] = "medium",
+    [BALLOON_AUTO_LEVEL_CRITICAL] = "critical",
+};
+
+static uint64_t sat_add_u64(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/*
+ * Saturate instead of wrapping: a deadline past the end of time must stay
+ * in the future, not turn into one in the distant past.
+ */
+static int64_t sat_add_time(int64_t t, int64_t d)
+{
+    if (d > 0 && t > INT64_MAX - d) {
+        return INT64_MAX;
+    }
+    if (d < 0 && t < INT64_MIN - d) {
+        return INT64_MIN;
+    }
+    return t + d;
+}
+
+static int64_t sat_sub_time(int64_t t, int64_t d)
+{
+    if (d == INT64_MIN) {
+        return t >= 0 ? INT64_MAX : t - INT64_MIN;
+    }
+    return sat_add_time(t, -d);
+}
+
+/* INT64_MAX means "never", so a saturated deadline never fires. */
+static bool due(int64_t deadline, int64_t now)
+{
+    return deadline != INT64_MAX && now >= deadline;
+}
+
+static uint64_t page_bytes(uint64_t pages)
+{
+    return pages > (UINT64_MAX >> BALLOON_AUTO_PAGE_SHIFT) ?
+           UINT64_MAX : pages << BALLOON_AUTO_PAGE_SHIFT;
+}
+
+/* Exact, but readable for the usual whole milliseconds */
+static char *time_str(int64_t ns)
+{
+    if (ns % NS_PER_MS == 0) {
+        return g_strdup_printf("%" PRId64 " ms", ns / NS_PER_MS);
+    }
+    return g_strdup_printf("%" PRId64 " ns", ns);
+}
+
+void balloon_auto_config_default(BalloonAutoConfig *cfg)
+{
+    cfg->inflate_pages[BALLOON_AUTO_LEVEL_LOW] =
+        BALLOON_AUTO_DEFAULT_INFLATE_LOW >> BALLOON_AUTO_PAGE_SHIFT;
+    cfg->inflate_pages[BALLOON_AUTO_LEVEL_MEDIUM] =
+        BALLOON_AUTO_DEFAULT_INFLATE_MEDIUM >> BALLOON_AUTO_PAGE_SHIFT;
+    cfg->inflate_pages[BALLOON_AUTO_LEVEL_CRITICAL] =
+        BALLOON_AUTO_DEFAULT_INFLATE_CRITICAL >> BALLOON_AUTO_PAGE_SHIFT;
+    cfg->deflate_pages =
+        BALLOON_AUTO_DEFAULT_DEFLATE >> BALLOON_AUTO_PAGE_SHIFT;
+    cfg->throttle_ns = BALLOON_AUTO_DEFAULT_THROTTLE_MS * NS_PER_MS;
+    cfg->hysteresis_ns = BALLOON_AUTO_DEFAULT_HYSTERESIS_MS * NS_PER_MS;
+    cfg->floor_pages = BALLOON_AUTO_DEFAULT_FLOOR >> BALLOON_AUTO_PAGE_SHIFT;
+    cfg->stall_ns = BALLOON_AUTO_DEFAULT_STALL_MS * NS_PER_MS;
+}
+
+bool balloon_auto_config_check(const BalloonAutoConfig *cfg,
+                               uint64_t ram_pages, Error **errp)
+{
+    ERRP_GUARD();
+    g_autofree char *val = NULL;
+    int l;
+
+    for (l = 0; l < BALLOON_AUTO_LEVEL__MAX; l++) {
+        if (!cfg->inflate_pages[l] || cfg->inflate_pages[l] > ram_pages) {
+            error_setg(errp, "inflate step for level %s is %" PRIu64
+                       " bytes; it must be at least 4 KiB and at most the"
+                       " guest RAM size (%" PRIu64 " bytes)", level_names[l],
+                       page_bytes(cfg->inflate_pages[l]),
+                       page_bytes(ram_pages));
+            return false;
+        }
+    }
+    if (!cfg->deflate_pages || cfg->deflate_pages > ram_pages) {
+        error_setg(errp, "deflate step is %" PRIu64 " bytes; it must be at"
+                   " least 4 KiB and at most the guest RAM size (%" PRIu64
+                   " bytes)", page_bytes(cfg->deflate_pages),
+                   page_bytes(ram_pages));
+        return false;
+    }
+    if (cfg->throttle_ns < 0 || cfg->throttle_ns > MAX_THROTTLE_NS) {
+        val = time_str(cfg->throttle_ns);
+        error_setg(errp, "throttle interval is %s; it must be between 0 and"
+                   " 1 hour", val);
+        return false;
+    }
+    if (cfg->hysteresis_ns < 0 || cfg->hysteresis_ns > MAX_HYST_NS) {
+        val = time_str(cfg->hysteresis_ns);
+        error_setg(errp, "hysteresis is %s; it must be between 0 and 1 day",
+                   val);
+        return false;
+    }
+    /* floor == RAM is a way to say "host pressure never inflates" */
+    if (cfg->floor_pages > ram_pages) {
+        error_setg(errp, "floor is %" PRIu64 " bytes; it must be at most"
+                   " the guest RAM size (%" PRIu64 " bytes)",
+                   page_bytes(cfg->floor_pages), page_bytes(ram_pages));
+        return false;
+    }
+    if (cfg->stall_ns <= 0 || cfg->stall_ns > MAX_STALL_NS) {
+        val = time_str(cfg->stall_ns);
+        error_setg(errp, "stall timeout is %s; it must be more than 0 and"
+                   " at most 1 hour", val);
+        return false;
+    }
+    return true;
+}
+
+static BalloonAutoAction action(const BalloonAutoPolicy *p,
+                                BalloonAutoActionKind kind,
+                                BalloonAutoReason reason, const char *why)
+{
+    return (BalloonAutoAction) {
+        .kind = kind, .reason = reason, .target = p->target, .why = why,
+    };
+}
+
+static BalloonAutoAction nothing(const BalloonAutoPolicy *p, const char *why)
+{
+    return action(p, BALLOON_AUTO_NONE, BALLOON_AUTO_REASON_HOST_LOW, why);
+}
+
+static void clean_state(BalloonAutoPolicy *p, int64_t now)
+{
+    p->target = 0;
+    p->actual = 0;
+    p->window_open = false;
+    p->window_start = 0;
+    p->last_inflate = NEVER;
+    p->last_progress = now;
+    p->stalled = false;
+    p->pending = false;
+    p->pending_level = BALLOON_AUTO_LEVEL_LOW;
+}
+
+void balloon_auto_init(BalloonAutoPolicy *p, const BalloonAutoConfig *cfg,
+                       uint64_t ram_pages, int64_t now)
+{
+    memset(p, 0, sizeof(*p));
+    p->cfg = *cfg;
+    p->ram_pages = ram_pages;
+    clean_state(p, now);
+}
+
+/*
+ * Only the tunables are stored: every deadline is derived from the time
+ * its event happened (window opened, last inflate, last progress), so the
+ * new values apply at once, to an open window too.
+ */
+void balloon_auto_set_config(BalloonAutoPolicy *p,
+                             const BalloonAutoConfig *cfg)
+{
+    p->cfg = *cfg;
+}
+
+void balloon_auto_reset(BalloonAutoPolicy *p, int64_t now)
+{
+    clean_state(p, now);
+}
+
+void balloon_auto_sync(BalloonAutoPolicy *p, uint64_t target,
+                       uint64_t actual, int64_t now)
+{
+    /* Whatever the device held, the policy's bounds must hold from now. */
+    p->target = MIN(target, p->ram_pages);
+    p->actual = MIN(actual, p->ram_pages);
+    /* Give an inherited outstanding request a full stall period. */
+    p->last_progress = now;
+    p->stalled = false;
+    p->pending = false;
+}
+
+int64_t balloon_auto_guest_window_end(const BalloonAutoPolicy *p)
+{
+    if (!p->window_open) {
+        return 0;
+    }
+    return sat_add_time(p->window_start, p->cfg.hysteresis_ns);
+}
+
+bool balloon_auto_guest_window_open(const BalloonAutoPolicy *p, int64_t now)
+{
+    return p->window_open && now < balloon_auto_guest_window_end(p);
+}
+
+static void open_window(BalloonAutoPolicy *p, int64_t now)
+{
+    p->window_open = true;
+    p->window_start = now;
+    /* The guest is short of memory: whatever the host wanted is moot. */
+    p->pending = false;
+    p->stalled = false;
+}
+
+/* When an outstanding inflate with no progress becomes a stall */
+static int64_t stall_deadline(const BalloonAutoPolicy *p)
+{
+    if (p->target <= p->actual || p->stalled) {
+        return INT64_MAX;
+    }
+    return sat_add_time(MAX(p->last_inflate, p->last_progress),
+                        p->cfg.stall_ns);
+}
+
+static int64_t throttle_end(const BalloonAutoPolicy *p)
+{
+    if (p->last_inflate == NEVER) {
+        return INT64_MIN;
+    }
+    return sat_add_time(p->last_inflate, p->cfg.throttle_ns);
+}
+
+int64_t balloon_auto_deadline(const BalloonAutoPolicy *p)
+{
+    int64_t d = stall_deadline(p);
+
+    if (p->pending) {
+        d = MIN(d, throttle_end(p));
+    }
+    return d;
+}
+
+/* Report a stall once, when its time has come. */
+static bool check_stall(BalloonAutoPolicy *p, int64_t now)
+{
+    if (!due(stall_deadline(p), now)) {
+        return false;
+    }
+    p->stalled = true;
+    /* Never push a stalled guest further, not even later. */
+    p->pending = false;
+    p->counters.stalls++;
+    return true;
+}
+
+static BalloonAutoAction stall_action(const BalloonAutoPolicy *p)
+{
+    return action(p, BALLOON_AUTO_STALL, BALLOON_AUTO_REASON_GUEST_STALLED,
+                  "stall-timeout");
+}
+
+/* Highest target host pressure may ask for: the guest keeps its floor */
+static uint64_t inflate_limit(const BalloonAutoPolicy *p)
+{
+    return p->ram_pages > p->cfg.floor_pages ?
+           p->ram_pages - p->cfg.floor_pages : 0;
+}
+
+/*
+ * Raise the target by one step of @level.  Returns NONE with the reason
+ * when nothing can move; the caller decides what to count.
+ */
+static BalloonAutoAction inflate(BalloonAutoPolicy *p, BalloonAutoLevel level,
+                                 int64_t now, const char *note)
+{
+    uint64_t step = p->cfg.inflate_pages[level];
+    uint64_t limit = inflate_limit(p);
+    /*
+     * No pile-up: a guest that has not caught up with the previous request
+     * gets no more than one step outstanding; asking for more would only
+     * make it inflate past the moment pressure is over.
+     */
+    uint64_t new = MIN(sat_add_u64(p->target, step),
+                       sat_add_u64(p->actual, step));
+
+    new = MIN(new, limit);
+    if (new <= p->target) {
+        return nothing(p, p->target >= limit ? "floor" : "pile-up");
+    }
+    p->target = new;
+    p->last_inflate = now;
+    p->counters.inflates++;
+    return action(p, BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_LOW + level, note);
+}
+
+BalloonAutoAction balloon_auto_host_event(BalloonAutoPolicy *p,
+                                          BalloonAutoLevel level,
+                                          int64_t now)
+{
+    BalloonAutoAction a;
+
+    assert(level < BALLOON_AUTO_LEVEL__MAX);
+    p->counters.host_events[level]++;
+
+    if (check_stall(p, now)) {
+        p->counters.ignored++;
+        return stall_action(p);
+    }
+    /* The RFC's rule: the guest is under pressure, do not take memory. */
+    if (balloon_auto_guest_window_open(p, now)) {
+        p->counters.ignored++;
+        return nothing(p, "guest-window");
+    }
+    if (p->stalled) {
+        p->counters.ignored++;
+        return nothing(p, "stalled");
+    }
+    if (!due(throttle_end(p), now)) {
+        /* Coalesce: one inflate at the worst level seen, when allowed */
+        if (!p->pending || level > p->pending_level) {
+            p->pending_level = level;
+        }
+        p->pending = true;
+        p->counters.throttled++;
+        return nothing(p, "throttled");
+    }
+    /* The timer is late: serve what waits together with this event. */
+    if (p->pending) {
+        level = MAX(level, p->pending_level);
+        p->pending = false;
+    }
+    a = inflate(p, level, now, "host-pressure");
+    if (a.kind == BALLOON_AUTO_NONE) {
+        p->counters.ignored++;
+    }
+    return a;
+}
+
+BalloonAutoAction balloon_auto_timer(BalloonAutoPolicy *p, int64_t now)
+{
+    if (check_stall(p, now)) {
+        return stall_action(p);
+    }
+    if (!p->pending || !due(throttle_end(p), now)) {
+        return nothing(p, "idle");
+    }
+    /*
+     * The coalesced events were counted as throttled already; if the
+     * inflate is dropped now they are not counted a second time.
+     */
+    p->pending = false;
+    if (balloon_auto_guest_window_open(p, now)) {
+        return nothing(p, "guest-window");
+    }
+    if (p->stalled) {
+        return nothing(p, "stalled");
+    }
+    return inflate(p, p->pending_level, now, "coalesced");
+}
+
+BalloonAutoAction balloon_auto_guest_pressure(BalloonAutoPolicy *p,
+                                              BalloonAutoGuestSource src,
+                                              int64_t now)
+{
+    BalloonAutoReason reason = src == BALLOON_AUTO_GUEST_MESSAGE ?
+                               BALLOON_AUTO_REASON_GUEST_MESSAGE :
+                               BALLOON_AUTO_REASON_GUEST_STATS;
+
+    assert(src < BALLOON_AUTO_GUEST_SOURCE__MAX);
+    p->counters.guest_pressure[src]++;
+    open_window(p, now);
+
+    if (p->target > p->actual) {
+        /* Stop the guest where it is rather than take memory back later */
+        p->target = p->actual;
+        p->counters.cancels++;
+        return action(p, BALLOON_AUTO_CANCEL, reason, "inflate-in-flight");
+    }
+    if (p->target) {
+        p->target -= MIN(p->target, p->cfg.deflate_pages);
+        p->counters.deflates++;
+        return action(p, BALLOON_AUTO_DEFLATE, reason, "guest-pressure");
+    }
+    return nothing(p, "empty");
+}
+
+static uint64_t gap(uint64_t a, uint64_t b)
+{
+    return a > b ? a - b : b - a;
+}
+
+BalloonAutoAction balloon_auto_actual_changed(BalloonAutoPolicy *p,
+                                              uint64_t actual, int64_t now)
+{
+    uint64_t old = p->actual;
+
+    /* A guest cannot balloon more memory than it has: do not trust it. */
+    if (actual > p->ram_pages) {
+        return nothing(p, "hostile-actual");
+    }
+    p->actual = actual;
+
+    if (actual < old && actual < p->target) {
+        /*
+         * The guest took memory back without being asked (deflate-on-OOM,
+         * a driver that honours its own shrinker): that is guest pressure.
+         * Follow it instead of asking for the memory again.
+         */
+        p->target = actual;
+        p->counters.guest_deflates++;
+        open_window(p, now);
+        p->last_progress = now;
+        return action(p, BALLOON_AUTO_DEFLATE,
+                      BALLOON_AUTO_REASON_GUEST_DEFLATE, "guest-deflated");
+    }
+    if (gap(p->target, actual) < gap(p->target, old)) {
+        p->last_progress = now;
+        p->stalled = false;
+        return nothing(p, "progress");
+    }
+    return nothing(p, "no-progress");
+}
+
+uint64_t balloon_auto_target(const BalloonAutoPolicy *p)
+{
+    return p->target;
+}
+
+uint64_t balloon_auto_actual(const BalloonAutoPolicy *p)
+{
+    return p->actual;
+}
+
+uint64_t balloon_auto_ram_pages(const BalloonAutoPolicy *p)
+{
+    return p->ram_pages;
+}
+
+bool balloon_auto_stalled(const BalloonAutoPolicy *p)
+{
+    return p->stalled;
+}
+
+bool balloon_auto_pending(const BalloonAutoPolicy *p, BalloonAutoLevel *level)
+{
+    if (level) {
+        *level = p->pending_level;
+    }
+    return p->pending;
+}
+
+const BalloonAutoCounters *balloon_auto_counters(const BalloonAutoPolicy *p)
+{
+    return &p->counters;
+}
+
+void balloon_auto_get_timing(const BalloonAutoPolicy *p,
+                             BalloonAutoTiming *t)
+{
+    t->window_end = balloon_auto_guest_window_end(p);
+    t->last_inflate = p->last_inflate;
+    t->last_progress = p->last_progress;
+    t->stalled = p->stalled;
+}
+
+/*
+ * The window is migrated as its end; its start is derived back from the
+ * hysteresis in force here, so that the end is kept exactly and a later
+ * set_config still moves it.  Times are non-negative, so a window_end of
+ * 0 means no window.  A pending coalesced event is not migrated: the next
+ * host event after the throttle inflates anyway.
+ */
+void balloon_auto_set_timing(BalloonAutoPolicy *p,
+                             const BalloonAutoTiming *t)
+{
+    p->window_open = t->window_end != 0;
+    p->window_start = p->window_open ?
+                      sat_sub_time(t->window_end, p->cfg.hysteresis_ns) : 0;
+    p->last_inflate = t->last_inflate;
+    p->last_progress = t->last_progress;
+    p->stalled = t->stalled;
+}
+
+const char *balloon_auto_reason_str(BalloonAutoReason r)
+{
+    static const char *const names[BALLOON_AUTO_REASON__MAX] = {
+        [BALLOON_AUTO_REASON_HOST_LOW] = "host-low",
+        [BALLOON_AUTO_REASON_HOST_MEDIUM] = "host-medium",
+        [BALLOON_AUTO_REASON_HOST_CRITICAL] = "host-critical",
+        [BALLOON_AUTO_REASON_GUEST_MESSAGE] = "guest-message",
+        [BALLOON_AUTO_REASON_GUEST_STATS] = "guest-stats",
+        [BALLOON_AUTO_REASON_GUEST_DEFLATE] = "guest-deflate",
+        [BALLOON_AUTO_REASON_GUEST_STALLED] = "guest-stalled",
+    };
+
+    if ((unsigned)r >= BALLOON_AUTO_REASON__MAX) {
+        return "invalid";
+    }
+    return names[r];
+}
+
+const char *balloon_auto_action_str(BalloonAutoActionKind k)
+{
+    static const char *const names[] = {
+        [BALLOON_AUTO_NONE] = "none",
+        [BALLOON_AUTO_INFLATE] = "inflate",
+        [BALLOON_AUTO_DEFLATE] = "deflate",
+        [BALLOON_AUTO_CANCEL] = "cancel",
+        [BALLOON_AUTO_STALL] = "stall",
+    };
+
+    if ((unsigned)k >= ARRAY_SIZE(names)) {
+        return "invalid";
+    }
+    return names[k];
+}

@@ -1,0 +1,264 @@
+/*
+ * virtio-balloon automatic mode: policy core
+ *
+ * Pure logic: no device state, no timers, the clock is passed in.  Inputs
+ * are host pressure events, guest pressure, guest progress (the balloon
+ * size the guest reports) and time; the output is the balloon target.
+ *
+ * Units: sizes are balloon pages (4 KiB), times are nanoseconds of one
+ * monotonic, non-negative clock (QEMU_CLOCK_VIRTUAL in the device, so that
+ * it stops with the VM and migrates with it).  "target" is the balloon
+ * size the host asks for (num_pages), "actual" the size the guest reports;
+ * the guest's size is ram_pages - balloon size.
+ *
+ * Every host event ends up in exactly one of three places: it inflates at
+ * once (counters.inflates), it is coalesced by the throttle
+ * (counters.throttled) or it is dropped (counters.ignored).  An inflate
+ * the throttle deferred is counted in inflates when it happens and in
+ * nothing when it is dropped, so host_events = inflated at once +
+ * throttled + ignored holds at all times.
+ *
+ * Copyright (c) 2026 The QEMU auto-balloon authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef HW_VIRTIO_BALLOON_AUTO_POLICY_H
+#define HW_VIRTIO_BALLOON_AUTO_POLICY_H
+
+#include "qemu/units.h"
+#include "standard-headers/linux/virtio_balloon.h"
+
+/* Sizes are counted in the unit of the balloon's num_pages and actual */
+#define BALLOON_AUTO_PAGE_SHIFT VIRTIO_BALLOON_PFN_SHIFT
+
+/*
+ * Defaults, in bytes and milliseconds.  The seeds disagree on step sizes:
+ * Capitulino's KVM Forum slides use 1/2/4 MB per level with one event per
+ * second, the linux-kvm.org wiki proposes 1/16/128 MB, and the RFC uses
+ * 32 MB for every step with a 60 s hysteresis.
+ *
+ * - low 8 MB: low only says the host started reclaiming, often just page
+ *   cache (the RFC's FIXME list), so the step stays small; but 1 MB/s as
+ *   in the slides needs minutes to return a GiB on hosts of today.
+ * - medium 32 MB: the host swaps; 32 MB is the RFC's step, the one that
+ *   cut host swap-out from 372551 to 8225 pages in its vm-up/vm-down test.
+ * - critical 128 MB: the OOM killer is near; the wiki's critical step.
+ * - deflate 32 MB and hysteresis 60 s: the RFC's values.
+ * - throttle 1 s: the slides' "event throttling in QEMU (1 per sec)".
+ * - floor 256 MB: the 2009 LKML discussion asks for a per-guest minimum
+ *   guaranteed memory; 256 MB is the working set of a small Linux server,
+ *   so host pressure alone never squeezes a guest below it.
+ * - stall 30 s: the stock driver inflates hundreds of MB in a couple of
+ *   seconds even under TCG; a guest with no progress for 30 s is not just
+ *   slow, it is not cooperating (LKML: uncooperative or malicious guests).
+ */
+#define BALLOON_AUTO_DEFAULT_INFLATE_LOW      (8 * MiB)
+#define BALLOON_AUTO_DEFAULT_INFLATE_MEDIUM   (32 * MiB)
+#define BALLOON_AUTO_DEFAULT_INFLATE_CRITICAL (128 * MiB)
+#define BALLOON_AUTO_DEFAULT_DEFLATE          (32 * MiB)
+#define BALLOON_AUTO_DEFAULT_THROTTLE_MS      1000
+#define BALLOON_AUTO_DEFAULT_HYSTERESIS_MS    60000
+#define BALLOON_AUTO_DEFAULT_FLOOR            (256 * MiB)
+#define BALLOON_AUTO_DEFAULT_STALL_MS         30000
+
+/* Host pressure level */
+typedef enum BalloonAutoLevel {
+    BALLOON_AUTO_LEVEL_LOW,
+    BALLOON_AUTO_LEVEL_MEDIUM,
+    BALLOON_AUTO_LEVEL_CRITICAL,
+    BALLOON_AUTO_LEVEL__MAX,
+} BalloonAutoLevel;
+
+/* Where guest pressure came from */
+typedef enum BalloonAutoGuestSource {
+    BALLOON_AUTO_GUEST_MESSAGE,     /* message virtqueue */
+    BALLOON_AUTO_GUEST_STATS,       /* inferred from the stats virtqueue */
+    BALLOON_AUTO_GUEST_SOURCE__MAX,
+} BalloonAutoGuestSource;
+
+typedef enum BalloonAutoActionKind {
+    BALLOON_AUTO_NONE,      /* target unchanged */
+    BALLOON_AUTO_INFLATE,   /* target raised */
+    BALLOON_AUTO_DEFLATE,   /* target lowered */
+    BALLOON_AUTO_CANCEL,    /* inflate in flight cancelled: target = actual */
+    BALLOON_AUTO_STALL,     /* guest found not inflating; target unchanged */
+} BalloonAutoActionKind;
+
+typedef enum BalloonAutoReason {
+    BALLOON_AUTO_REASON_HOST_LOW,
+    BALLOON_AUTO_REASON_HOST_MEDIUM,
+    BALLOON_AUTO_REASON_HOST_CRITICAL,
+    BALLOON_AUTO_REASON_GUEST_MESSAGE,
+    BALLOON_AUTO_REASON_GUEST_STATS,
+    BALLOON_AUTO_REASON_GUEST_DEFLATE,  /* guest gave memory back unasked */
+    BALLOON_AUTO_REASON_GUEST_STALLED,
+    BALLOON_AUTO_REASON__MAX,
+} BalloonAutoReason;
+
+typedef struct BalloonAutoAction {
+    BalloonAutoActionKind kind;
+    BalloonAutoReason reason;   /* meaningful unless kind is NONE */
+    uint64_t target;            /* target after the call */
+    /*
+     * Static text, never NULL.  For NONE, why nothing happened:
+     * "throttled", "guest-window", "stalled", "floor", "pile-up", "idle",
+     * "empty", "hostile-actual", "progress", "no-progress".  For the
+     * other kinds a short note for traces.
+     */
+    const char *why;
+} BalloonAutoAction;
+
+typedef struct BalloonAutoConfig {
+    uint64_t inflate_pages[BALLOON_AUTO_LEVEL__MAX];
+    uint64_t deflate_pages;
+    int64_t throttle_ns;        /* minimum interval between two inflates */
+    int64_t hysteresis_ns;      /* guest-pressure window length */
+    /* host pressure never shrinks the guest below this size */
+    uint64_t floor_pages;
+    /* inflate outstanding with no progress this long: guest stalled */
+    int64_t stall_ns;
+} BalloonAutoConfig;
+
+typedef struct BalloonAutoCounters {
+    uint64_t host_events[BALLOON_AUTO_LEVEL__MAX];
+    uint64_t throttled;         /* host events coalesced by the throttle */
+    /* host events dropped: guest window open, floor, pile-up, stalled */
+    uint64_t ignored;
+    uint64_t guest_pressure[BALLOON_AUTO_GUEST_SOURCE__MAX];
+    uint64_t guest_deflates;    /* actual fell below target unasked */
+    uint64_t inflates;
+    uint64_t deflates;          /* deflates asked for by guest pressure */
+    uint64_t cancels;
+    uint64_t stalls;
+} BalloonAutoCounters;
+
+/*
+ * Timing state, for migration.  Times are on the policy's clock;
+ * window_end is 0 when no guest-pressure window was ever opened (since
+ * the last reset) and last_inflate is INT64_MIN when nothing was inflated.
+ */
+typedef struct BalloonAutoTiming {
+    int64_t window_end;
+    int64_t last_inflate;
+    int64_t last_progress;
+    bool stalled;
+} BalloonAutoTiming;
+
+/* Public so that the device can embed it; use the functions below. */
+typedef struct BalloonAutoPolicy {
+    BalloonAutoConfig cfg;
+    uint64_t ram_pages;
+    uint64_t target;
+    uint64_t actual;
+    bool window_open;           /* a window was opened since the reset */
+    int64_t window_start;       /* when it was opened */
+    int64_t last_inflate;       /* INT64_MIN: never */
+    int64_t last_progress;
+    bool stalled;
+    bool pending;               /* a coalesced host event waits */
+    BalloonAutoLevel pending_level;
+    BalloonAutoCounters counters;
+} BalloonAutoPolicy;
+
+/* Fill @cfg with the defaults above, converted to pages and nanoseconds */
+void balloon_auto_config_default(BalloonAutoConfig *cfg);
+
+/*
+ * Check @cfg against a guest of @ram_pages.  On nonsense return false and
+ * set @errp to a message that names the tunable and the bad value:
+ * an inflate or deflate step of 0 or larger than RAM, a throttle outside
+ * [0, 1 hour], a hysteresis outside [0, 1 day], a floor larger than RAM,
+ * a stall timeout outside (0, 1 hour].  The inflate steps need not grow
+ * with the level.  A floor equal to RAM is accepted: host pressure then
+ * never inflates, only management does.
+ */
+bool balloon_auto_config_check(const BalloonAutoConfig *cfg,
+                               uint64_t ram_pages, Error **errp);
+
+/* Clean state: target 0, actual 0, no window, counters 0 */
+void balloon_auto_init(BalloonAutoPolicy *p, const BalloonAutoConfig *cfg,
+                       uint64_t ram_pages, int64_t now);
+
+/*
+ * New tunables take effect at once.  An open guest-pressure window ends
+ * hysteresis_ns after it was opened with the new hysteresis; throttle and
+ * stall deadlines are likewise recomputed from the last inflate/progress.
+ */
+void balloon_auto_set_config(BalloonAutoPolicy *p,
+                             const BalloonAutoConfig *cfg);
+
+/*
+ * Guest reset or driver reload: clean state (target 0, actual 0, window
+ * closed, nothing pending, not stalled); the counters are kept since they
+ * describe the VM's life, not the driver's.
+ */
+void balloon_auto_reset(BalloonAutoPolicy *p, int64_t now);
+
+/*
+ * Adopt the device's target and actual (automatic mode switched on at run
+ * time, or after migration).  Values above ram_pages are clamped.  Stall
+ * detection restarts from @now; nothing is pending; counters unchanged.
+ */
+void balloon_auto_sync(BalloonAutoPolicy *p, uint64_t target,
+                       uint64_t actual, int64_t now);
+
+/*
+ * Host pressure at @level.  Ignored while the guest-pressure window is
+ * open or the guest is stalled; coalesced (highest level kept, served by
+ * balloon_auto_timer()) within throttle_ns of the last inflate; else one
+ * inflate step, bounded by the floor and by one step outstanding past
+ * actual.  May report a stall that fell due before the timer ran.
+ */
+BalloonAutoAction balloon_auto_host_event(BalloonAutoPolicy *p,
+                                          BalloonAutoLevel level,
+                                          int64_t now);
+
+/*
+ * The guest is short of memory: open the window, drop what is pending,
+ * clear a stall, then cancel an inflate in flight (target = actual) or,
+ * with none in flight, deflate by deflate_pages.
+ */
+BalloonAutoAction balloon_auto_guest_pressure(BalloonAutoPolicy *p,
+                                              BalloonAutoGuestSource src,
+                                              int64_t now);
+
+/*
+ * The guest reports a new balloon size.  A value above ram_pages cannot
+ * be true, so it is treated as hostile: dropped, state unchanged, NONE
+ * with why "hostile-actual" (the device may count it).  Falling below
+ * both the old value and the target is a guest-initiated deflate (e.g.
+ * deflate-on-OOM): the target follows it and the window opens.  Moving
+ * toward the target is progress: it postpones and clears a stall.
+ */
+BalloonAutoAction balloon_auto_actual_changed(BalloonAutoPolicy *p,
+                                              uint64_t actual, int64_t now);
+
+/* Call at or after balloon_auto_deadline(); calling early is harmless. */
+BalloonAutoAction balloon_auto_timer(BalloonAutoPolicy *p, int64_t now);
+
+/* Next time balloon_auto_timer() must run, INT64_MAX if none */
+int64_t balloon_auto_deadline(const BalloonAutoPolicy *p);
+
+uint64_t balloon_auto_target(const BalloonAutoPolicy *p);
+uint64_t balloon_auto_actual(const BalloonAutoPolicy *p);
+uint64_t balloon_auto_ram_pages(const BalloonAutoPolicy *p);
+bool balloon_auto_guest_window_open(const BalloonAutoPolicy *p, int64_t now);
+/* End of the last guest-pressure window, 0 if none was opened */
+int64_t balloon_auto_guest_window_end(const BalloonAutoPolicy *p);
+bool balloon_auto_stalled(const BalloonAutoPolicy *p);
+/* A coalesced host event waits for the throttle; its level in @level */
+bool balloon_auto_pending(const BalloonAutoPolicy *p, BalloonAutoLevel *level);
+const BalloonAutoCounters *balloon_auto_counters(const BalloonAutoPolicy *p);
+
+void balloon_auto_get_timing(const BalloonAutoPolicy *p,
+                             BalloonAutoTiming *t);
+void balloon_auto_set_timing(BalloonAutoPolicy *p,
+                             const BalloonAutoTiming *t);
+
+/* "host-low", ..., "guest-stalled"; "invalid" when out of range */
+const char *balloon_auto_reason_str(BalloonAutoReason r);
+/* "none", "inflate", "deflate", "cancel", "stall"; "invalid" likewise */
+const char *balloon_auto_action_str(BalloonAutoActionKind k);
+
+#endif

@@ -1,0 +1,770 @@
+/*
+ * Unit tests of the host memory pressure monitor, against the real kernel
+ *
+ * Copyright (c) 2026 The QEMU auto-balloon authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/units.h"
+#include "qemu/main-loop.h"
+#include "qemu/timer.h"
+#include "qemu/cutils.h"
+#include "qapi/error.h"
+#include "qemu/host-pressure.h"
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+
+#define MEMCG_ROOT "/sys/fs/cgroup/memory"
+#define CGROUP2_ROOT "/sys/fs/cgroup/unified"
+#define MEMCG_LIMIT (64 * MiB)
+#define HOG_FILE_SIZE (256 * MiB)
+
+typedef struct Seen {
+    int events[HOST_PRESSURE__MAX];
+    int total;
+    int gone;
+    int in_iteration;       /* reports during the current main_loop_wait */
+    int max_per_iteration;
+} Seen;
+
+static void seen_cb(void *opaque, HostPressureLevel level)
+{
+    Seen *s = opaque;
+
+    g_assert_cmpint(level, <, HOST_PRESSURE__MAX);
+    s->events[level]++;
+    s->total++;
+    s->in_iteration++;
+}
+
+static void gone_cb(void *opaque)
+{
+    Seen *s = opaque;
+
+    s->gone++;
+    s->in_iteration++;
+}
+
+static void deadline_cb(void *opaque)
+{
+    bool *expired = opaque;
+
+    *expired = true;
+}
+
+/*
+ * Run the real main loop, blocking, until @done or @usecs have passed.
+ * The only timer is the deadline, so the number of iterations tells
+ * whether something keeps waking the loop up.  Returns that number.
+ */
+static int run_loop_for(int64_t usecs, bool (*done)(Seen *), Seen *s)
+{
+    bool expired = false;
+    QEMUTimer *t = timer_new_us(QEMU_CLOCK_REALTIME, deadline_cb, &expired);
+    int iterations = 0;
+
+    timer_mod(t, qemu_clock_get_us(QEMU_CLOCK_REALTIME) + usecs);
+    while (!expired && !(done && done(s))) {
+        s->in_iteration = 0;
+        main_loop_wait(false);
+        s->max_per_iteration = MAX(s->max_per_iteration, s->in_iteration);
+        iterations++;
+    }
+    timer_free(t);
+    return iterations;
+}
+
+static bool got_event(Seen *s)
+{
+    return s->total > 0;
+}
+
+static bool got_gone(Seen *s)
+{
+    return s->gone > 0;
+}
+
+/* Open file descriptors, to check that nothing leaks */
+static int count_fds(void)
+{
+    g_autoptr(GDir) dir = g_dir_open("/proc/self/fd", 0, NULL);
+    int n = 0;
+
+    if (!dir) {
+        return -1;
+    }
+    while (g_dir_read_name(dir)) {
+        n++;
+    }
+    return n;
+}
+
+static void expect_error(const char *path, const char *words)
+{
+    Seen s = { 0 };
+    Error *err = NULL;
+    HostPressureMonitor *m;
+    int fds = count_fds();
+
+    m = host_pressure_monitor_new(path, seen_cb, gone_cb, &s, &err);
+    g_assert_null(m);
+    g_assert_cmpint(count_fds(), ==, fds);
+    g_assert_nonnull(err);
+    g_test_message("%s", error_get_pretty(err));
+    g_assert_nonnull(strstr(error_get_pretty(err), path));
+    g_assert_nonnull(strstr(error_get_pretty(err), words));
+    error_free(err);
+}
+
+/* cgroupfs files take one plain write(), not a write and a rename */
+static bool cg_write(const char *path, const char *val)
+{
+    int fd = open(path, O_WRONLY);
+    bool ok;
+
+    if (fd < 0) {
+        return false;
+    }
+    ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+    close(fd);
+    return ok;
+}
+
+static void test_strings(void)
+{
+    g_assert_cmpstr(host_pressure_level_str(HOST_PRESSURE_LOW), ==, "low");
+    g_assert_cmpstr(host_pressure_level_str(HOST_PRESSURE_MEDIUM), ==,
+                    "medium");
+    g_assert_cmpstr(host_pressure_level_str(HOST_PRESSURE_CRITICAL), ==,
+                    "critical");
+    g_assert_cmpstr(host_pressure_backend_str(HOST_PRESSURE_BACKEND_VMPRESSURE),
+                    ==, "vmpressure");
+    g_assert_cmpstr(host_pressure_backend_str(HOST_PRESSURE_BACKEND_PSI), ==,
+                    "psi");
+    host_pressure_monitor_free(NULL);
+}
+
+static void test_errors(void)
+{
+    g_autofree char *file = NULL;
+    int fd = g_file_open_tmp("host-pressure-XXXXXX", &file, NULL);
+
+    g_assert_cmpint(fd, >=, 0);
+    close(fd);
+    expect_error("/nonexistent/host-pressure", "No such file");
+    expect_error(file, "not a directory");
+    expect_error("/tmp", "not a cgroup v1 memory cgroup");
+    unlink(file);
+}
+
+/* The sources a PSI backend will take, and v1 cgroups of other kinds */
+static void test_errors_other_cgroups(void)
+{
+    bool tried = false;
+
+    if (g_file_test(CGROUP2_ROOT "/cgroup.controllers", G_FILE_TEST_EXISTS)) {
+        expect_error(CGROUP2_ROOT, "cgroup v2");
+        tried = true;
+    }
+    if (g_file_test("/proc/pressure/memory", G_FILE_TEST_EXISTS)) {
+        expect_error("/proc/pressure/memory", "PSI");
+        tried = true;
+    }
+    if (g_file_test("/sys/fs/cgroup/cpu/cpu.shares", G_FILE_TEST_EXISTS)) {
+        expect_error("/sys/fs/cgroup/cpu", "not a cgroup v1 memory cgroup");
+        tried = true;
+    }
+    if (!tried) {
+        g_test_skip("no cgroup v2, PSI or cgroup v1 cpu controller here");
+    }
+}
+
+/*
+ * What the user sees on a kernel without vmpressure, imitated in a
+ * temporary directory: a memcg without memory.pressure_level, and one
+ * whose cgroup.event_control refuses the registration (/dev/full fails
+ * every write with ENOSPC, as the kernel would with EINVAL).
+ */
+static void test_errors_no_vmpressure(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("host-pressure-XXXXXX", NULL);
+    g_autofree char *usage = g_build_filename(dir, "memory.usage_in_bytes",
+                                              NULL);
+    g_autofree char *level = g_build_filename(dir, "memory.pressure_level",
+                                              NULL);
+    g_autofree char *control = g_build_filename(dir, "cgroup.event_control",
+                                                NULL);
+
+    g_assert_nonnull(dir);
+    g_assert_true(g_file_set_contents(usage, "0\n", -1, NULL));
+    expect_error(dir, "no vmpressure");
+
+    g_assert_true(g_file_set_contents(level, "", -1, NULL));
+    expect_error(dir, "No such file");
+    g_assert_cmpint(symlink("/dev/full", control), ==, 0);
+    expect_error(dir, "refused vmpressure notifications");
+
+    unlink(control);
+    unlink(level);
+    unlink(usage);
+    rmdir(dir);
+}
+
+static bool memcg_usable(void)
+{
+    if (geteuid() != 0) {
+        g_test_skip("needs root to create a memory cgroup");
+        return false;
+    }
+    if (!g_file_test(MEMCG_ROOT "/memory.pressure_level", G_FILE_TEST_EXISTS)) {
+        g_test_skip("no cgroup v1 memory controller with vmpressure at "
+                    MEMCG_ROOT);
+        return false;
+    }
+    return true;
+}
+
+static void test_default_source(void)
+{
+    g_autofree char *src = NULL;
+    Error *err = NULL;
+
+    src = host_pressure_default_source(&err);
+    if (!g_file_test(MEMCG_ROOT "/memory.pressure_level",
+                     G_FILE_TEST_EXISTS)) {
+        g_assert_null(src);
+        g_assert_nonnull(err);
+        error_free(err);
+        g_test_skip("no cgroup v1 memory controller at " MEMCG_ROOT);
+        return;
+    }
+    g_assert_null(err);
+    g_assert_cmpstr(src, ==, MEMCG_ROOT);
+}
+
+/*
+ * An aborted run leaves its memcg behind (the hog dies with it): remove
+ * those of test processes that no longer exist.
+ */
+static void memcg_sweep_stale(void)
+{
+    g_autoptr(GDir) dir = g_dir_open(MEMCG_ROOT, 0, NULL);
+    const char *name;
+
+    while (dir && (name = g_dir_read_name(dir))) {
+        const char *dash = strrchr(name, '-');
+        g_autofree char *path = NULL;
+        int pid;
+
+        if (!g_str_has_prefix(name, "qemu-hp-test-") ||
+            qemu_strtoi(dash + 1, NULL, 10, &pid) < 0 ||
+            kill(pid, 0) == 0 || errno != ESRCH) {
+            continue;
+        }
+        path = g_build_filename(MEMCG_ROOT, name, NULL);
+        rmdir(path);
+    }
+}
+
+/* A memcg for one test, removed by the test */
+static char *memcg_create(const char *what, uint64_t limit)
+{
+    char *memcg = g_strdup_printf(MEMCG_ROOT "/qemu-hp-test-%s-%d", what,
+                                  getpid());
+    g_autofree char *limit_file =
+        g_build_filename(memcg, "memory.limit_in_bytes", NULL);
+    g_autofree char *val = g_strdup_printf("%" PRIu64, limit);
+
+    g_assert_cmpint(mkdir(memcg, 0755), ==, 0);
+    if (limit) {
+        g_assert_true(cg_write(limit_file, val));
+    }
+    return memcg;
+}
+
+/*
+ * The monitor needs the right to register events: a user that may not
+ * write cgroup.event_control gets an error naming the memcg.
+ */
+static void test_no_permission(void)
+{
+    g_autofree char *memcg = NULL;
+
+    if (!memcg_usable()) {
+        return;
+    }
+    memcg = memcg_create("perm", 0);
+    g_test_trap_subprocess("/host-pressure/vmpressure/no-permission/"
+                           "subprocess", 0, 0);
+    rmdir(memcg);
+    g_test_trap_assert_passed();
+}
+
+static void test_no_permission_child(void)
+{
+    g_autofree char *memcg = g_strdup_printf(MEMCG_ROOT
+                                             "/qemu-hp-test-perm-%d",
+                                             getppid());
+
+    /* nobody: no CAP_DAC_OVERRIDE, event_control is root's */
+    g_assert_cmpint(setresgid(65534, 65534, 65534), ==, 0);
+    g_assert_cmpint(setresuid(65534, 65534, 65534), ==, 0);
+    expect_error(memcg, "Permission denied");
+}
+
+/*
+ * The memory hog, in a child that joins the memcg: it keeps rewriting a
+ * 256 MiB unlinked file, four times the limit.  Each round dirties page
+ * cache that the memcg must reclaim while much of it is still dirty or
+ * under writeback, so reclaim is inefficient and vmpressure reports all
+ * levels up to critical, without any OOM kill (no anonymous memory).
+ */
+static pid_t start_hog(const char *memcg)
+{
+    pid_t pid = fork();
+
+    g_assert_cmpint(pid, >=, 0);
+    if (pid == 0) {
+        g_autofree char *procs = g_build_filename(memcg, "cgroup.procs",
+                                                  NULL);
+        g_autofree char *me = g_strdup_printf("%d", getpid());
+        static char buf[MiB];
+        int fd;
+
+        /* An aborted test must not leave the hog running */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1 ||
+            !cg_write(procs, me)) {
+            _exit(1);
+        }
+        fd = open("/var/tmp", O_TMPFILE | O_RDWR, 0600);
+        if (fd < 0) {
+            _exit(1);
+        }
+        memset(buf, 0x5a, sizeof(buf));
+        for (;;) {
+            off_t off;
+
+            for (off = 0; off < HOG_FILE_SIZE; off += sizeof(buf)) {
+                if (pwrite(fd, buf, sizeof(buf), off) < 0) {
+                    _exit(1);
+                }
+            }
+        }
+    }
+    return pid;
+}
+
+/*
+ * A second, raw listener on the same memcg: its eventfds count every
+ * signal the kernel sends, for comparison with what the monitor reports.
+ */
+typedef struct RawListener {
+    int efd[HOST_PRESSURE__MAX];
+} RawListener;
+
+static void raw_listen(RawListener *r, const char *memcg)
+{
+    g_autofree char *level_path =
+        g_build_filename(memcg, "memory.pressure_level", NULL);
+    g_autofree char *control_path =
+        g_build_filename(memcg, "cgroup.event_control", NULL);
+    int level_fd = open(level_path, O_RDONLY);
+    int control_fd = open(control_path, O_WRONLY);
+    int l;
+
+    g_assert_cmpint(level_fd, >=, 0);
+    g_assert_cmpint(control_fd, >=, 0);
+    for (l = 0; l < HOST_PRESSURE__MAX; l++) {
+        g_autofree char *line = NULL;
+
+        r->efd[l] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        g_assert_cmpint(r->efd[l], >=, 0);
+        line = g_strdup_printf("%d %d %s", r->efd[l], level_fd,
+                               host_pressure_level_str(l));
+        g_assert_cmpint(write(control_fd, line, strlen(line)), ==,
+                        strlen(line));
+    }
+    close(control_fd);
+    close(level_fd);
+}
+
+/* Read and reset the signal counts, close the eventfds */
+static void raw_collect(RawListener *r, uint64_t *count)
+{
+    int l;
+
+    for (l = 0; l < HOST_PRESSURE__MAX; l++) {
+        count[l] = 0;
+        if (read(r->efd[l], &count[l], sizeof(count[l])) < 0) {
+            g_assert_cmpint(errno, ==, EAGAIN);
+        }
+        close(r->efd[l]);
+    }
+}
+
+static void test_real_vmpressure(void)
+{
+    g_autofree char *memcg = NULL;
+    Seen s = { 0 };
+    RawListener raw;
+    uint64_t count[HOST_PRESSURE__MAX];
+    HostPressureMonitor *m;
+    pid_t hog;
+    int iterations;
+
+    if (!memcg_usable()) {
+        return;
+    }
+    memcg = memcg_create("real", MEMCG_LIMIT);
+
+    m = host_pressure_monitor_new(memcg, seen_cb, gone_cb, &s, &error_abort);
+    g_assert_cmpint(host_pressure_monitor_backend(m), ==,
+                    HOST_PRESSURE_BACKEND_VMPRESSURE);
+    g_assert_cmpstr(host_pressure_monitor_path(m), ==, memcg);
+    g_assert_false(host_pressure_monitor_gone(m));
+    raw_listen(&raw, memcg);
+
+    /* No pressure, no report (idle wake-ups are for the benchmarks) */
+    run_loop_for(G_USEC_PER_SEC / 5, NULL, &s);
+    g_assert_cmpint(s.total, ==, 0);
+
+    hog = start_hog(memcg);
+    run_loop_for(20 * G_USEC_PER_SEC, got_event, &s);
+    /* Let a few more bursts come, to see more than the first */
+    run_loop_for(G_USEC_PER_SEC, NULL, &s);
+    kill(hog, SIGKILL);
+    g_assert_cmpint(waitpid(hog, NULL, 0), ==, hog);
+    /* Whatever the kernel still had queued reaches the monitor now */
+    run_loop_for(G_USEC_PER_SEC / 5, NULL, &s);
+    raw_collect(&raw, count);
+
+    g_test_message("reported: low %d medium %d critical %d;"
+                   " raw signals: low %" PRIu64 " medium %" PRIu64
+                   " critical %" PRIu64,
+                   s.events[HOST_PRESSURE_LOW],
+                   s.events[HOST_PRESSURE_MEDIUM],
+                   s.events[HOST_PRESSURE_CRITICAL],
+                   count[HOST_PRESSURE_LOW], count[HOST_PRESSURE_MEDIUM],
+                   count[HOST_PRESSURE_CRITICAL]);
+    g_assert_cmpint(s.total, >, 0);
+    /*
+     * Each burst signals low: never more reports than bursts.  (A burst
+     * split over two iterations could report twice, but the kernel
+     * signals a burst's eventfds in one short locked loop, and bursts
+     * that pile up are coalesced, so the count stays well below.)
+     */
+    g_assert_cmpint(s.total, <=, count[HOST_PRESSURE_LOW]);
+    g_assert_cmpint(s.events[HOST_PRESSURE_MEDIUM] +
+                    s.events[HOST_PRESSURE_CRITICAL], <=,
+                    count[HOST_PRESSURE_MEDIUM]);
+    g_assert_cmpint(s.events[HOST_PRESSURE_CRITICAL], <=,
+                    count[HOST_PRESSURE_CRITICAL]);
+    /*
+     * Demultiplexed: one report per burst, not one per signalled fd.
+     * Reports in one main loop iteration can still be several when new
+     * bursts arrive while the handlers of the previous one run.
+     */
+    g_test_message("most reports in one main loop iteration: %d",
+                   s.max_per_iteration);
+    if (count[HOST_PRESSURE_MEDIUM]) {
+        g_assert_cmpint(s.total, <, count[HOST_PRESSURE_LOW] +
+                        count[HOST_PRESSURE_MEDIUM] +
+                        count[HOST_PRESSURE_CRITICAL]);
+    } else {
+        g_test_message("no medium or critical pressure: demultiplexing of"
+                       " levels was not exercised");
+    }
+    g_assert_false(host_pressure_monitor_gone(m));
+
+    /* Removal is reported once, and then the loop goes quiet */
+    s.total = 0;
+    g_assert_cmpint(rmdir(memcg), ==, 0);
+    run_loop_for(5 * G_USEC_PER_SEC, got_gone, &s);
+    g_assert_cmpint(s.gone, ==, 1);
+    g_assert_true(host_pressure_monitor_gone(m));
+    iterations = run_loop_for(G_USEC_PER_SEC, NULL, &s);
+    g_test_message("main loop iterations in the second after removal: %d",
+                   iterations);
+    g_assert_cmpint(iterations, <=, 3);
+    g_assert_cmpint(s.gone, ==, 1);
+    g_assert_cmpint(s.total, ==, 0);
+    host_pressure_monitor_free(m);
+}
+
+/* The eventfds open in this process */
+static GArray *list_eventfds(void)
+{
+    GArray *fds = g_array_new(false, false, sizeof(int));
+    g_autoptr(GDir) dir = g_dir_open("/proc/self/fd", 0, NULL);
+    const char *name;
+
+    g_assert_nonnull(dir);
+    while ((name = g_dir_read_name(dir))) {
+        g_autofree char *link = g_build_filename("/proc/self/fd", name, NULL);
+        g_autofree char *target = g_file_read_link(link, NULL);
+        int fd;
+
+        if (target && g_str_equal(target, "anon_inode:[eventfd]") &&
+            qemu_strtoi(name, NULL, 10, &fd) == 0) {
+            g_array_append_val(fds, fd);
+        }
+    }
+    return fds;
+}
+
+static bool int_array_has(GArray *a, int v)
+{
+    guint i;
+
+    for (i = 0; i < a->len; i++) {
+        if (g_array_index(a, int, i) == v) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void signal_fd(int fd)
+{
+    uint64_t one = 1;
+
+    g_assert_cmpint(write(fd, &one, sizeof(one)), ==, sizeof(one));
+}
+
+/*
+ * Find which of the monitor's eventfds is which level: the eventfds that
+ * appeared with the monitor, each identified by the level it reports when
+ * signalled alone.
+ */
+static void find_level_fds(GArray *before, Seen *s, int *level_fd)
+{
+    g_autoptr(GArray) after = list_eventfds();
+    int found = 0;
+    guint i;
+    int l;
+
+    for (l = 0; l < HOST_PRESSURE__MAX; l++) {
+        level_fd[l] = -1;
+    }
+    for (i = 0; i < after->len; i++) {
+        int fd = g_array_index(after, int, i);
+        int total = s->total;
+
+        if (int_array_has(before, fd)) {
+            continue;
+        }
+        signal_fd(fd);
+        run_loop_for(G_USEC_PER_SEC, got_event, s);
+        g_assert_cmpint(s->total, ==, total + 1);
+        for (l = 0; l < HOST_PRESSURE__MAX; l++) {
+            if (s->events[l] && level_fd[l] < 0) {
+                level_fd[l] = fd;
+                found++;
+                break;
+            }
+        }
+        g_assert_cmpint(l, <, HOST_PRESSURE__MAX);
+        s->total = 0;
+    }
+    g_assert_cmpint(found, ==, HOST_PRESSURE__MAX);
+}
+
+static void seen_reset(Seen *s)
+{
+    memset(s, 0, sizeof(*s));
+}
+
+/*
+ * Demultiplexing, deterministically: signal the monitor's eventfds as the
+ * kernel does (every registered level up to the current one) and check
+ * that each burst gives one report of its highest level.
+ */
+static void test_demux(void)
+{
+    g_autofree char *memcg = NULL;
+    g_autoptr(GArray) before = NULL;
+    int level_fd[HOST_PRESSURE__MAX];
+    HostPressureMonitor *m;
+    Seen s = { 0 };
+    int l;
+
+    if (!memcg_usable()) {
+        return;
+    }
+    /* No task in it, no limit: the kernel itself stays silent */
+    memcg = memcg_create("demux", 0);
+    before = list_eventfds();
+    m = host_pressure_monitor_new(memcg, seen_cb, gone_cb, &s, &error_abort);
+    find_level_fds(before, &s, level_fd);
+
+    /* Each level alone, then every burst the kernel can produce */
+    for (l = 0; l < HOST_PRESSURE__MAX; l++) {
+        int k;
+
+        seen_reset(&s);
+        for (k = l; k >= 0; k--) {
+            signal_fd(level_fd[k]);
+        }
+        run_loop_for(G_USEC_PER_SEC / 5, NULL, &s);
+        g_assert_cmpint(s.total, ==, 1);
+        g_assert_cmpint(s.events[l], ==, 1);
+        g_assert_cmpint(s.max_per_iteration, ==, 1);
+    }
+
+    /* Bursts that piled up before the loop ran: one report, the highest */
+    seen_reset(&s);
+    signal_fd(level_fd[HOST_PRESSURE_LOW]);
+    signal_fd(level_fd[HOST_PRESSURE_LOW]);
+    signal_fd(level_fd[HOST_PRESSURE_MEDIUM]);
+    signal_fd(level_fd[HOST_PRESSURE_LOW]);
+    run_loop_for(G_USEC_PER_SEC / 5, NULL, &s);
+    g_assert_cmpint(s.total, ==, 1);
+    g_assert_cmpint(s.events[HOST_PRESSURE_MEDIUM], ==, 1);
+
+    /*
+     * A burst split over two iterations (the kernel signals low first):
+     * two reports, rising, the last one the burst's true level.
+     */
+    seen_reset(&s);
+    signal_fd(level_fd[HOST_PRESSURE_LOW]);
+    run_loop_for(G_USEC_PER_SEC, got_event, &s);
+    g_assert_cmpint(s.events[HOST_PRESSURE_LOW], ==, 1);
+    signal_fd(level_fd[HOST_PRESSURE_MEDIUM]);
+    signal_fd(level_fd[HOST_PRESSURE_CRITICAL]);
+    run_loop_for(G_USEC_PER_SEC / 5, NULL, &s);
+    g_assert_cmpint(s.total, ==, 2);
+    g_assert_cmpint(s.events[HOST_PRESSURE_CRITICAL], ==, 1);
+
+    g_assert_cmpint(s.gone, ==, 0);
+    host_pressure_monitor_free(m);
+    g_assert_cmpint(rmdir(memcg), ==, 0);
+}
+
+/* The pressure callback may free the monitor, even mid-burst */
+static void free_on_report(void *opaque, HostPressureLevel level)
+{
+    HostPressureMonitor **pm = opaque;
+
+    g_assert_nonnull(*pm);
+    host_pressure_monitor_free(*pm);
+    *pm = NULL;
+}
+
+static void test_free_in_cb(void)
+{
+    g_autofree char *memcg = NULL;
+    g_autoptr(GArray) before = NULL;
+    g_autoptr(GArray) after = NULL;
+    HostPressureMonitor *m;
+    Seen s = { 0 };
+    guint i;
+
+    if (!memcg_usable()) {
+        return;
+    }
+    memcg = memcg_create("freecb", 0);
+    before = list_eventfds();
+    /* No gone callback: it is optional */
+    m = host_pressure_monitor_new(memcg, free_on_report, NULL, &m,
+                                  &error_abort);
+    after = list_eventfds();
+    g_assert_cmpint(after->len, ==, before->len + HOST_PRESSURE__MAX);
+    for (i = 0; i < after->len; i++) {
+        int fd = g_array_index(after, int, i);
+
+        if (!int_array_has(before, fd)) {
+            signal_fd(fd);
+        }
+    }
+    run_loop_for(G_USEC_PER_SEC / 5, NULL, &s);
+    g_assert_null(m);
+    g_assert_cmpint(rmdir(memcg), ==, 0);
+    run_loop_for(G_USEC_PER_SEC / 5, NULL, &s);
+}
+
+/* Freeing the monitor unregisters and goes quiet; removal is not seen */
+static void test_free_unregisters(void)
+{
+    g_autofree char *memcg = NULL;
+    Seen s = { 0 };
+    HostPressureMonitor *m;
+    int iterations, fds;
+
+    if (!memcg_usable()) {
+        return;
+    }
+    memcg = memcg_create("free", 0);
+    fds = count_fds();
+    m = host_pressure_monitor_new(memcg, seen_cb, gone_cb, &s, &error_abort);
+    g_assert_cmpint(count_fds(), ==, fds + 1 + HOST_PRESSURE__MAX);
+    host_pressure_monitor_free(m);
+    g_assert_cmpint(count_fds(), ==, fds);
+    g_assert_cmpint(rmdir(memcg), ==, 0);
+    iterations = run_loop_for(G_USEC_PER_SEC / 2, NULL, &s);
+    g_assert_cmpint(s.total + s.gone, ==, 0);
+    g_assert_cmpint(iterations, <=, 2);
+}
+
+/* The gone callback may free the monitor */
+static void free_on_gone(void *opaque)
+{
+    HostPressureMonitor **pm = opaque;
+
+    host_pressure_monitor_free(*pm);
+    *pm = NULL;
+}
+
+static void never_cb(void *opaque, HostPressureLevel level)
+{
+    g_assert_not_reached();
+}
+
+static void test_free_in_gone_cb(void)
+{
+    g_autofree char *memcg = NULL;
+    HostPressureMonitor *m;
+    Seen s = { 0 };
+
+    if (!memcg_usable()) {
+        return;
+    }
+    memcg = memcg_create("gone", 0);
+    m = host_pressure_monitor_new(memcg, never_cb, free_on_gone, &m,
+                                  &error_abort);
+    g_assert_cmpint(rmdir(memcg), ==, 0);
+    run_loop_for(2 * G_USEC_PER_SEC, NULL, &s);
+    g_assert_null(m);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    qemu_init_main_loop(&error_abort);
+    if (geteuid() == 0 && !g_test_subprocess()) {
+        memcg_sweep_stale();
+    }
+
+    g_test_add_func("/host-pressure/strings", test_strings);
+    g_test_add_func("/host-pressure/errors", test_errors);
+    g_test_add_func("/host-pressure/errors/other-cgroups",
+                    test_errors_other_cgroups);
+    g_test_add_func("/host-pressure/errors/no-vmpressure",
+                    test_errors_no_vmpressure);
+    g_test_add_func("/host-pressure/default-source", test_default_source);
+    g_test_add_func("/host-pressure/vmpressure/no-permission",
+                    test_no_permission);
+    g_test_add_func("/host-pressure/vmpressure/no-permission/subprocess",
+                    test_no_permission_child);
+    g_test_add_func("/host-pressure/vmpressure/demux", test_demux);
+    g_test_add_func("/host-pressure/vmpressure/free-in-cb", test_free_in_cb);
+    g_test_add_func("/host-pressure/vmpressure/real-events",
+                    test_real_vmpressure);
+    g_test_add_func("/host-pressure/vmpressure/free-unregisters",
+                    test_free_unregisters);
+    g_test_add_func("/host-pressure/vmpressure/free-in-gone-cb",
+                    test_free_in_gone_cb);
+
+    return g_test_run();
+}

@@ -1,0 +1,1312 @@
+/*
+ * Unit tests of the virtio-balloon automatic mode policy core
+ *
+ * The policy takes the time as an argument, so these tests drive it with a
+ * fake clock: a plain integer that the test advances.
+ *
+ * Copyright (c) 2026 The QEMU auto-balloon authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "hw/virtio/virtio-balloon-auto-policy.h"
+
+#define MS(n)       ((int64_t)(n) * 1000 * 1000)
+#define SEC(n)      (MS(n) * 1000)
+#define PAGES(b)    ((uint64_t)(b) >> BALLOON_AUTO_PAGE_SHIFT)
+#define RAM         PAGES(1 * GiB)
+#define LOW         PAGES(BALLOON_AUTO_DEFAULT_INFLATE_LOW)
+#define MEDIUM      PAGES(BALLOON_AUTO_DEFAULT_INFLATE_MEDIUM)
+#define CRITICAL    PAGES(BALLOON_AUTO_DEFAULT_INFLATE_CRITICAL)
+#define DEFLATE     PAGES(BALLOON_AUTO_DEFAULT_DEFLATE)
+#define FLOOR       PAGES(BALLOON_AUTO_DEFAULT_FLOOR)
+#define LIMIT       (RAM - FLOOR)   /* highest target host pressure reaches */
+#define THROTTLE    MS(BALLOON_AUTO_DEFAULT_THROTTLE_MS)
+#define HYSTERESIS  MS(BALLOON_AUTO_DEFAULT_HYSTERESIS_MS)
+#define STALL       MS(BALLOON_AUTO_DEFAULT_STALL_MS)
+#define T0          SEC(1000)
+
+/* The fake clock */
+static int64_t now;
+
+static BalloonAutoConfig default_cfg(void)
+{
+    BalloonAutoConfig cfg;
+
+    balloon_auto_config_default(&cfg);
+    return cfg;
+}
+
+static void setup(BalloonAutoPolicy *p)
+{
+    BalloonAutoConfig cfg = default_cfg();
+
+    now = T0;
+    balloon_auto_init(p, &cfg, RAM, now);
+}
+
+static BalloonAutoAction host(BalloonAutoPolicy *p, BalloonAutoLevel l)
+{
+    return balloon_auto_host_event(p, l, now);
+}
+
+static BalloonAutoAction guest(BalloonAutoPolicy *p)
+{
+    return balloon_auto_guest_pressure(p, BALLOON_AUTO_GUEST_MESSAGE, now);
+}
+
+static BalloonAutoAction set_actual(BalloonAutoPolicy *p, uint64_t actual)
+{
+    return balloon_auto_actual_changed(p, actual, now);
+}
+
+/* The guest does all it was asked for */
+static void catch_up(BalloonAutoPolicy *p)
+{
+    set_actual(p, balloon_auto_target(p));
+    g_assert_cmpuint(balloon_auto_actual(p), ==, balloon_auto_target(p));
+}
+
+static void assert_none(BalloonAutoAction a, const char *why)
+{
+    g_assert_cmpint(a.kind, ==, BALLOON_AUTO_NONE);
+    g_assert_cmpstr(a.why, ==, why);
+}
+
+static void assert_action(BalloonAutoAction a, BalloonAutoActionKind kind,
+                          BalloonAutoReason reason, uint64_t target)
+{
+    g_assert_cmpstr(balloon_auto_action_str(a.kind), ==,
+                    balloon_auto_action_str(kind));
+    g_assert_cmpstr(balloon_auto_reason_str(a.reason), ==,
+                    balloon_auto_reason_str(reason));
+    g_assert_cmpuint(a.target, ==, target);
+    g_assert_nonnull(a.why);
+}
+
+static uint64_t host_events(const BalloonAutoPolicy *p)
+{
+    const BalloonAutoCounters *c = balloon_auto_counters(p);
+
+    return c->host_events[BALLOON_AUTO_LEVEL_LOW] +
+           c->host_events[BALLOON_AUTO_LEVEL_MEDIUM] +
+           c->host_events[BALLOON_AUTO_LEVEL_CRITICAL];
+}
+
+/* Config */
+
+static void test_config_defaults(void)
+{
+    BalloonAutoConfig cfg = default_cfg();
+    Error *err = NULL;
+
+    g_assert_cmpuint(cfg.inflate_pages[BALLOON_AUTO_LEVEL_LOW], ==, 2048);
+    g_assert_cmpuint(cfg.inflate_pages[BALLOON_AUTO_LEVEL_MEDIUM], ==, 8192);
+    g_assert_cmpuint(cfg.inflate_pages[BALLOON_AUTO_LEVEL_CRITICAL], ==,
+                     32768);
+    g_assert_cmpuint(cfg.deflate_pages, ==, 8192);
+    g_assert_cmpint(cfg.throttle_ns, ==, SEC(1));
+    g_assert_cmpint(cfg.hysteresis_ns, ==, SEC(60));
+    g_assert_cmpuint(cfg.floor_pages, ==, 65536);
+    g_assert_cmpint(cfg.stall_ns, ==, SEC(30));
+    g_assert_true(balloon_auto_config_check(&cfg, RAM, &err));
+    g_assert_null(err);
+    /* A small guest: the floor plus one critical step */
+    g_assert_true(balloon_auto_config_check(&cfg, FLOOR + CRITICAL,
+                                            &error_abort));
+}
+
+/* Check that @cfg is refused with a message holding all of @words */
+static void check_refused(const BalloonAutoConfig *cfg, uint64_t ram,
+                          const char *w1, const char *w2, const char *w3)
+{
+    BalloonAutoConfig copy = *cfg;
+    Error *err = NULL;
+    const char *msg;
+
+    g_assert_false(balloon_auto_config_check(cfg, ram, &err));
+    g_assert_nonnull(err);
+    msg = error_get_pretty(err);
+    if (g_test_verbose()) {
+        g_test_message("refused: %s", msg);
+    }
+    g_assert_nonnull(strstr(msg, w1));
+    g_assert_nonnull(strstr(msg, w2));
+    if (w3) {
+        g_assert_nonnull(strstr(msg, w3));
+    }
+    error_free(err);
+    /* Changes nothing */
+    g_assert_cmpmem(&copy, sizeof(copy), cfg, sizeof(*cfg));
+}
+
+static void test_config_check(void)
+{
+    BalloonAutoConfig cfg;
+    g_autofree char *ram_bytes = g_strdup_printf("%" PRIu64, RAM * 4096);
+    g_autofree char *big_bytes = g_strdup_printf("%" PRIu64,
+                                                 (RAM + 1) * 4096);
+
+    cfg = default_cfg();
+    cfg.inflate_pages[BALLOON_AUTO_LEVEL_LOW] = 0;
+    check_refused(&cfg, RAM, "inflate", "low", "is 0 bytes");
+
+    cfg = default_cfg();
+    cfg.inflate_pages[BALLOON_AUTO_LEVEL_MEDIUM] = 0;
+    check_refused(&cfg, RAM, "inflate", "medium", "is 0 bytes");
+
+    cfg = default_cfg();
+    cfg.inflate_pages[BALLOON_AUTO_LEVEL_CRITICAL] = RAM + 1;
+    check_refused(&cfg, RAM, "inflate", "critical", big_bytes);
+
+    /* A step of all of RAM is allowed: the floor still bounds it */
+    cfg = default_cfg();
+    cfg.inflate_pages[BALLOON_AUTO_LEVEL_CRITICAL] = RAM;
+    g_assert_true(balloon_auto_config_check(&cfg, RAM, &error_abort));
+
+    cfg = default_cfg();
+    cfg.inflate_pages[BALLOON_AUTO_LEVEL_LOW] = UINT64_MAX;
+    check_refused(&cfg, RAM, "inflate", "low", "18446744073709551615");
+
+    cfg = default_cfg();
+    cfg.deflate_pages = 0;
+    check_refused(&cfg, RAM, "deflate", "is 0 bytes", NULL);
+
+    cfg = default_cfg();
+    cfg.deflate_pages = RAM + 1;
+    check_refused(&cfg, RAM, "deflate", big_bytes, NULL);
+
+    cfg = default_cfg();
+    cfg.throttle_ns = -1;
+    check_refused(&cfg, RAM, "throttle", "-1 ns", NULL);
+
+    cfg = default_cfg();
+    cfg.throttle_ns = SEC(3600) + MS(1);
+    check_refused(&cfg, RAM, "throttle", "3600001 ms", NULL);
+
+    cfg = default_cfg();
+    cfg.throttle_ns = 0;        /* no throttle at all is a valid choice */
+    g_assert_true(balloon_auto_config_check(&cfg, RAM, &error_abort));
+    cfg.throttle_ns = SEC(3600);
+    g_assert_true(balloon_auto_config_check(&cfg, RAM, &error_abort));
+
+    cfg = default_cfg();
+    cfg.hysteresis_ns = -MS(5);
+    check_refused(&cfg, RAM, "hysteresis", "-5 ms", NULL);
+
+    cfg = default_cfg();
+    cfg.hysteresis_ns = SEC(86400) + 1;
+    check_refused(&cfg, RAM, "hysteresis", "86400000000001 ns", NULL);
+
+    cfg = default_cfg();
+    cfg.hysteresis_ns = SEC(86400);
+    g_assert_true(balloon_auto_config_check(&cfg, RAM, &error_abort));
+
+    cfg = default_cfg();
+    cfg.floor_pages = RAM + 1;
+    check_refused(&cfg, RAM, "floor", big_bytes, ram_bytes);
+
+    /* A floor of all of RAM only turns host-driven inflation off */
+    cfg = default_cfg();
+    cfg.floor_pages = RAM;
+    g_assert_true(balloon_auto_config_check(&cfg, RAM, &error_abort));
+
+    cfg = default_cfg();
+    cfg.floor_pages = UINT64_MAX;
+    check_refused(&cfg, RAM, "floor", "18446744073709551615", NULL);
+
+    cfg = default_cfg();
+    cfg.floor_pages = 0;        /* no floor: the user's call */
+    g_assert_true(balloon_auto_config_check(&cfg, RAM, &error_abort));
+
+    cfg = default_cfg();
+    cfg.stall_ns = 0;
+    check_refused(&cfg, RAM, "stall", "0 ms", NULL);
+
+    cfg = default_cfg();
+    cfg.stall_ns = -SEC(1);
+    check_refused(&cfg, RAM, "stall", "-1000 ms", NULL);
+
+    cfg = default_cfg();
+    cfg.stall_ns = SEC(3601);
+    check_refused(&cfg, RAM, "stall", "3601000 ms", NULL);
+
+    /* Defaults do not fit a guest smaller than the floor */
+    cfg = default_cfg();
+    check_refused(&cfg, FLOOR - 1, "floor", "bytes", NULL);
+
+    /* Steps need not grow with the level */
+    cfg = default_cfg();
+    cfg.inflate_pages[BALLOON_AUTO_LEVEL_LOW] = CRITICAL;
+    cfg.inflate_pages[BALLOON_AUTO_LEVEL_MEDIUM] = 1;
+    cfg.inflate_pages[BALLOON_AUTO_LEVEL_CRITICAL] = LOW;
+    g_assert_true(balloon_auto_config_check(&cfg, RAM, &error_abort));
+}
+
+/* Inflate steps */
+
+static void test_step_level(BalloonAutoLevel l, uint64_t step,
+                            BalloonAutoReason reason)
+{
+    BalloonAutoPolicy p;
+    BalloonAutoAction a;
+
+    setup(&p);
+    a = host(&p, l);
+    assert_action(a, BALLOON_AUTO_INFLATE, reason, step);
+    g_assert_cmpuint(balloon_auto_target(&p), ==, step);
+    g_assert_cmpuint(balloon_auto_counters(&p)->inflates, ==, 1);
+    g_assert_cmpuint(balloon_auto_counters(&p)->host_events[l], ==, 1);
+    g_assert_cmpuint(host_events(&p), ==, 1);
+
+    /* The next step after the throttle, once the guest caught up */
+    catch_up(&p);
+    now += THROTTLE;
+    a = host(&p, l);
+    assert_action(a, BALLOON_AUTO_INFLATE, reason, 2 * step);
+}
+
+static void test_step_low(void)
+{
+    test_step_level(BALLOON_AUTO_LEVEL_LOW, LOW, BALLOON_AUTO_REASON_HOST_LOW);
+}
+
+static void test_step_medium(void)
+{
+    test_step_level(BALLOON_AUTO_LEVEL_MEDIUM, MEDIUM,
+                    BALLOON_AUTO_REASON_HOST_MEDIUM);
+}
+
+static void test_step_critical(void)
+{
+    test_step_level(BALLOON_AUTO_LEVEL_CRITICAL, CRITICAL,
+                    BALLOON_AUTO_REASON_HOST_CRITICAL);
+}
+
+/* Throttle */
+
+static void test_throttle_coalesce(void)
+{
+    BalloonAutoPolicy p;
+    BalloonAutoAction a;
+    BalloonAutoLevel l;
+
+    setup(&p);
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, INT64_MAX);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_LOW), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_LOW, LOW);
+    catch_up(&p);
+    /* Nothing outstanding, nothing pending: no deadline */
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, INT64_MAX);
+
+    now = T0 + MS(500);
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_MEDIUM), "throttled");
+    now = T0 + MS(600);
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_LOW), "throttled");
+    g_assert_cmpuint(balloon_auto_target(&p), ==, LOW);
+    g_assert_true(balloon_auto_pending(&p, &l));
+    g_assert_cmpint(l, ==, BALLOON_AUTO_LEVEL_MEDIUM);
+    g_assert_cmpuint(balloon_auto_counters(&p)->throttled, ==, 2);
+    g_assert_cmpuint(balloon_auto_counters(&p)->inflates, ==, 1);
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, T0 + THROTTLE);
+
+    /* Early timer: nothing */
+    now = T0 + THROTTLE - 1;
+    assert_none(balloon_auto_timer(&p, now), "idle");
+    g_assert_cmpuint(balloon_auto_target(&p), ==, LOW);
+
+    /* One inflate at the highest level that was coalesced */
+    now = T0 + THROTTLE;
+    a = balloon_auto_timer(&p, now);
+    assert_action(a, BALLOON_AUTO_INFLATE, BALLOON_AUTO_REASON_HOST_MEDIUM,
+                  LOW + MEDIUM);
+    g_assert_false(balloon_auto_pending(&p, NULL));
+    g_assert_cmpuint(balloon_auto_counters(&p)->inflates, ==, 2);
+    /* Now only the stall deadline of the new request is left */
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, now + STALL);
+    assert_none(balloon_auto_timer(&p, now), "idle");
+    g_assert_cmpuint(balloon_auto_counters(&p)->inflates, ==, 2);
+
+    /* The timer's inflate restarts the throttle */
+    catch_up(&p);
+    now += THROTTLE - 1;
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_LOW), "throttled");
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, T0 + 2 * THROTTLE);
+}
+
+static void test_throttle_storm(void)
+{
+    BalloonAutoPolicy p;
+    const BalloonAutoCounters *c;
+    BalloonAutoAction a;
+    int i, changes = 0;
+
+    setup(&p);
+    /* 1000 events in one second, one of them critical */
+    for (i = 0; i < 1000; i++) {
+        now = T0 + MS(i);
+        a = host(&p, i == 700 ? BALLOON_AUTO_LEVEL_CRITICAL :
+                     i % 2 ? BALLOON_AUTO_LEVEL_MEDIUM :
+                     BALLOON_AUTO_LEVEL_LOW);
+        if (a.kind != BALLOON_AUTO_NONE) {
+            changes++;
+            assert_action(a, BALLOON_AUTO_INFLATE,
+                          BALLOON_AUTO_REASON_HOST_LOW, LOW);
+        } else {
+            g_assert_cmpstr(a.why, ==, "throttled");
+        }
+    }
+    g_assert_cmpint(changes, ==, 1);
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, T0 + THROTTLE);
+
+    /* The guest took half of it meanwhile */
+    set_actual(&p, LOW / 2);
+    now = T0 + THROTTLE;
+    a = balloon_auto_timer(&p, now);
+    /* One step past what the guest has: no pile-up */
+    assert_action(a, BALLOON_AUTO_INFLATE, BALLOON_AUTO_REASON_HOST_CRITICAL,
+                  LOW / 2 + CRITICAL);
+    assert_none(balloon_auto_timer(&p, now), "idle");
+
+    c = balloon_auto_counters(&p);
+    g_assert_cmpuint(c->host_events[BALLOON_AUTO_LEVEL_LOW], ==, 499);
+    g_assert_cmpuint(c->host_events[BALLOON_AUTO_LEVEL_MEDIUM], ==, 500);
+    g_assert_cmpuint(c->host_events[BALLOON_AUTO_LEVEL_CRITICAL], ==, 1);
+    g_assert_cmpuint(c->throttled, ==, 999);
+    g_assert_cmpuint(c->ignored, ==, 0);
+    g_assert_cmpuint(c->inflates, ==, 2);
+    g_assert_false(balloon_auto_pending(&p, NULL));
+}
+
+/* A host event after the throttle, before the timer ran, serves the wait */
+static void test_throttle_late_timer(void)
+{
+    BalloonAutoPolicy p;
+
+    setup(&p);
+    host(&p, BALLOON_AUTO_LEVEL_LOW);
+    catch_up(&p);
+    now += MS(10);
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "throttled");
+    now = T0 + THROTTLE + MS(5);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_LOW), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, LOW + CRITICAL);
+    g_assert_false(balloon_auto_pending(&p, NULL));
+    assert_none(balloon_auto_timer(&p, now), "idle");
+    g_assert_cmpuint(balloon_auto_counters(&p)->inflates, ==, 2);
+}
+
+static void test_throttle_zero(void)
+{
+    BalloonAutoPolicy p;
+    BalloonAutoConfig cfg = default_cfg();
+    int i;
+
+    cfg.throttle_ns = 0;
+    setup(&p);
+    balloon_auto_set_config(&p, &cfg);
+    for (i = 1; i <= 5; i++) {
+        assert_action(host(&p, BALLOON_AUTO_LEVEL_LOW), BALLOON_AUTO_INFLATE,
+                      BALLOON_AUTO_REASON_HOST_LOW, i * LOW);
+        catch_up(&p);
+    }
+    g_assert_cmpuint(balloon_auto_counters(&p)->throttled, ==, 0);
+}
+
+/* Guest pressure */
+
+static void test_cancel(void)
+{
+    BalloonAutoPolicy p;
+    BalloonAutoAction a;
+    const BalloonAutoCounters *c;
+
+    setup(&p);
+    host(&p, BALLOON_AUTO_LEVEL_CRITICAL);
+    set_actual(&p, 1000);
+    now += MS(100);
+    a = guest(&p);
+    assert_action(a, BALLOON_AUTO_CANCEL, BALLOON_AUTO_REASON_GUEST_MESSAGE,
+                  1000);
+    g_assert_cmpuint(balloon_auto_target(&p), ==, 1000);
+    c = balloon_auto_counters(&p);
+    g_assert_cmpuint(c->cancels, ==, 1);
+    g_assert_cmpuint(c->deflates, ==, 0);
+    g_assert_cmpuint(c->guest_pressure[BALLOON_AUTO_GUEST_MESSAGE], ==, 1);
+    g_assert_true(balloon_auto_guest_window_open(&p, now));
+    g_assert_cmpint(balloon_auto_guest_window_end(&p), ==, now + HYSTERESIS);
+    /* Nothing outstanding any more: no stall to watch for */
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, INT64_MAX);
+
+    /* Cancelled, the next pressure deflates */
+    a = balloon_auto_guest_pressure(&p, BALLOON_AUTO_GUEST_STATS, now);
+    assert_action(a, BALLOON_AUTO_DEFLATE, BALLOON_AUTO_REASON_GUEST_STATS,
+                  0);
+    g_assert_cmpuint(c->guest_pressure[BALLOON_AUTO_GUEST_STATS], ==, 1);
+}
+
+static void test_deflate(void)
+{
+    BalloonAutoPolicy p;
+    BalloonAutoAction a;
+
+    setup(&p);
+    balloon_auto_sync(&p, DEFLATE + 100, DEFLATE + 100, now);
+    a = balloon_auto_guest_pressure(&p, BALLOON_AUTO_GUEST_STATS, now);
+    assert_action(a, BALLOON_AUTO_DEFLATE, BALLOON_AUTO_REASON_GUEST_STATS,
+                  100);
+    /* The guest has not deflated yet: target < actual is no inflate */
+    a = guest(&p);
+    assert_action(a, BALLOON_AUTO_DEFLATE, BALLOON_AUTO_REASON_GUEST_MESSAGE,
+                  0);
+    g_assert_cmpuint(balloon_auto_counters(&p)->deflates, ==, 2);
+    g_assert_cmpuint(balloon_auto_counters(&p)->cancels, ==, 0);
+    /* The guest deflating toward the target is progress, not pressure */
+    assert_none(set_actual(&p, 50), "progress");
+    g_assert_cmpuint(balloon_auto_counters(&p)->guest_deflates, ==, 0);
+}
+
+static void test_deflate_at_zero(void)
+{
+    BalloonAutoPolicy p;
+    BalloonAutoAction a;
+
+    setup(&p);
+    g_assert_cmpint(balloon_auto_guest_window_end(&p), ==, 0);
+    a = guest(&p);
+    assert_none(a, "empty");
+    g_assert_cmpuint(a.target, ==, 0);
+    g_assert_cmpuint(balloon_auto_counters(&p)->deflates, ==, 0);
+    g_assert_cmpuint(
+        balloon_auto_counters(&p)->guest_pressure[BALLOON_AUTO_GUEST_MESSAGE],
+        ==, 1);
+    /* The window opens all the same */
+    g_assert_true(balloon_auto_guest_window_open(&p, now));
+    g_assert_cmpint(balloon_auto_guest_window_end(&p), ==, now + HYSTERESIS);
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "guest-window");
+}
+
+static void test_guest_drops_pending(void)
+{
+    BalloonAutoPolicy p;
+
+    setup(&p);
+    host(&p, BALLOON_AUTO_LEVEL_LOW);
+    catch_up(&p);
+    now += MS(10);
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "throttled");
+    g_assert_true(balloon_auto_pending(&p, NULL));
+    guest(&p);
+    g_assert_false(balloon_auto_pending(&p, NULL));
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, INT64_MAX);
+    now = T0 + THROTTLE;
+    assert_none(balloon_auto_timer(&p, now), "idle");
+    /* LOW < DEFLATE: the deflate emptied the balloon */
+    g_assert_cmpuint(balloon_auto_target(&p), ==, 0);
+}
+
+static void test_hysteresis(void)
+{
+    BalloonAutoPolicy p;
+    const BalloonAutoCounters *c;
+    int64_t opened;
+
+    setup(&p);
+    c = balloon_auto_counters(&p);
+    guest(&p);
+    opened = now;
+    now = opened + 1;
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "guest-window");
+    now = opened + SEC(30);
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_LOW), "guest-window");
+    now = opened + HYSTERESIS - 1;
+    g_assert_true(balloon_auto_guest_window_open(&p, now));
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_MEDIUM), "guest-window");
+    g_assert_cmpuint(c->ignored, ==, 3);
+    g_assert_cmpuint(c->throttled, ==, 0);
+    g_assert_cmpuint(balloon_auto_target(&p), ==, 0);
+    /* Ignored events are not kept for later */
+    g_assert_false(balloon_auto_pending(&p, NULL));
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, INT64_MAX);
+
+    /* Expiry re-enables host pressure */
+    now = opened + HYSTERESIS;
+    g_assert_false(balloon_auto_guest_window_open(&p, now));
+    g_assert_cmpint(balloon_auto_guest_window_end(&p), ==,
+                    opened + HYSTERESIS);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_MEDIUM), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_MEDIUM, MEDIUM);
+
+    /* Fresh pressure extends the window from its own time */
+    catch_up(&p);
+    now += SEC(10);
+    guest(&p);
+    g_assert_cmpint(balloon_auto_guest_window_end(&p), ==, now + HYSTERESIS);
+}
+
+/* Floor */
+
+static void test_floor_never_below(void)
+{
+    BalloonAutoPolicy p;
+    BalloonAutoAction a;
+    int i;
+
+    setup(&p);
+    for (i = 0; i < 20; i++) {
+        a = host(&p, BALLOON_AUTO_LEVEL_CRITICAL);
+        g_assert_cmpuint(RAM - balloon_auto_target(&p), >=, FLOOR);
+        catch_up(&p);
+        now += THROTTLE;
+    }
+    g_assert_cmpuint(balloon_auto_target(&p), ==, LIMIT);
+    assert_none(a, "floor");
+    /* LIMIT / CRITICAL = 6 steps exactly */
+    g_assert_cmpuint(balloon_auto_counters(&p)->inflates, ==, LIMIT / CRITICAL);
+    g_assert_cmpuint(balloon_auto_counters(&p)->ignored, ==,
+                     20 - LIMIT / CRITICAL);
+}
+
+static void test_floor_boundary(void)
+{
+    BalloonAutoPolicy p;
+
+    /* One step short of the limit: the step lands exactly on it */
+    setup(&p);
+    balloon_auto_sync(&p, LIMIT - LOW, LIMIT - LOW, now);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_LOW), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_LOW, LIMIT);
+    catch_up(&p);
+    now += THROTTLE;
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_LOW), "floor");
+    g_assert_cmpuint(RAM - balloon_auto_target(&p), ==, FLOOR);
+
+    /* Less than a step left: clamped to the limit */
+    setup(&p);
+    balloon_auto_sync(&p, LIMIT - 1, LIMIT - 1, now);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, LIMIT);
+
+    /* Already below the floor (a manual balloon did it): never further */
+    setup(&p);
+    balloon_auto_sync(&p, LIMIT + 10, LIMIT + 10, now);
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "floor");
+    g_assert_cmpuint(balloon_auto_target(&p), ==, LIMIT + 10);
+}
+
+static void test_floor_above_ram(void)
+{
+    BalloonAutoPolicy p;
+    BalloonAutoConfig cfg = default_cfg();
+    uint64_t floors[] = { RAM, RAM + 1, UINT64_MAX };
+    int i;
+
+    /* The one floor >= RAM that config_check lets through */
+    cfg.floor_pages = RAM;
+    g_assert_true(balloon_auto_config_check(&cfg, RAM, &error_abort));
+
+    for (i = 0; i < ARRAY_SIZE(floors); i++) {
+        setup(&p);
+        cfg.floor_pages = floors[i];
+        balloon_auto_set_config(&p, &cfg);
+        assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "floor");
+        g_assert_cmpuint(balloon_auto_target(&p), ==, 0);
+        g_assert_cmpuint(balloon_auto_counters(&p)->ignored, ==, 1);
+    }
+}
+
+/* No pile-up */
+
+static void test_no_pile_up(void)
+{
+    BalloonAutoPolicy p;
+
+    setup(&p);
+    host(&p, BALLOON_AUTO_LEVEL_MEDIUM);
+    /* The guest did nothing: the request may not grow */
+    now += THROTTLE;
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_MEDIUM), "pile-up");
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_LOW), "pile-up");
+    g_assert_cmpuint(balloon_auto_target(&p), ==, MEDIUM);
+    g_assert_cmpuint(balloon_auto_counters(&p)->ignored, ==, 2);
+    /* A bigger level still gets one of its steps past actual */
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, CRITICAL);
+    /* Partial progress: one step past what the guest has */
+    set_actual(&p, 1000);
+    now += THROTTLE;
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, 1000 + CRITICAL);
+    /* The RFC's 10 events in a row: still one step outstanding */
+    now += THROTTLE;
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "pile-up");
+}
+
+static uint64_t max_step(const BalloonAutoConfig *cfg)
+{
+    return MAX(cfg->inflate_pages[BALLOON_AUTO_LEVEL_CRITICAL],
+               MAX(cfg->inflate_pages[BALLOON_AUTO_LEVEL_MEDIUM],
+                   cfg->inflate_pages[BALLOON_AUTO_LEVEL_LOW]));
+}
+
+/*
+ * Property check over random sequences: host inflates never leave more
+ * than one step outstanding nor shrink the guest below its floor, only
+ * INFLATE raises the target, and every host event is counted once.
+ */
+static void test_no_pile_up_random(void)
+{
+    BalloonAutoPolicy p;
+    BalloonAutoConfig cfg;
+    int run, i;
+
+    for (run = 0; run < 20; run++) {
+        uint64_t immediate = 0, timer_inflates = 0, step;
+        const BalloonAutoCounters *c;
+
+        cfg = default_cfg();
+        cfg.inflate_pages[BALLOON_AUTO_LEVEL_LOW] =
+            g_test_rand_int_range(1, 4096);
+        cfg.inflate_pages[BALLOON_AUTO_LEVEL_MEDIUM] =
+            g_test_rand_int_range(1, 16384);
+        cfg.inflate_pages[BALLOON_AUTO_LEVEL_CRITICAL] =
+            g_test_rand_int_range(1, 65536);
+        cfg.floor_pages = g_test_rand_int_range(0, RAM);
+        cfg.throttle_ns = MS(g_test_rand_int_range(0, 2000));
+        cfg.hysteresis_ns = MS(g_test_rand_int_range(0, 10000));
+        cfg.stall_ns = MS(g_test_rand_int_range(1, 20000));
+        g_assert_true(balloon_auto_config_check(&cfg, RAM, &error_abort));
+        step = max_step(&cfg);
+        now = T0;
+        balloon_auto_init(&p, &cfg, RAM, now);
+        c = balloon_auto_counters(&p);
+
+        for (i = 0; i < 5000; i++) {
+            uint64_t before = balloon_auto_target(&p);
+            uint64_t target, actual;
+            BalloonAutoAction a;
+            int op = g_test_rand_int_range(0, 100);
+
+            if (op < 40) {
+                a = host(&p, g_test_rand_int_range(0,
+                                                   BALLOON_AUTO_LEVEL__MAX));
+                if (a.kind == BALLOON_AUTO_INFLATE) {
+                    immediate++;
+                }
+            } else if (op < 55) {
+                now += MS(g_test_rand_int_range(0, 3000));
+                a = (BalloonAutoAction) {
+                    .kind = BALLOON_AUTO_NONE, .target = before, .why = "",
+                };
+            } else if (op < 65) {
+                now = MAX(now, balloon_auto_deadline(&p) == INT64_MAX ?
+                               now : balloon_auto_deadline(&p));
+                a = balloon_auto_timer(&p, now);
+                if (a.kind == BALLOON_AUTO_INFLATE) {
+                    timer_inflates++;
+                }
+            } else if (op < 88) {
+                /* The guest moves part of the way toward the target */
+                target = balloon_auto_target(&p);
+                actual = balloon_auto_actual(&p);
+                if (target > actual) {
+                    actual += g_test_rand_int_range(0, target - actual + 1);
+                } else {
+                    actual -= g_test_rand_int_range(0, actual - target + 1);
+                }
+                a = set_actual(&p, actual);
+            } else if (op < 91) {
+                a = balloon_auto_guest_pressure(&p,
+                        g_test_rand_int_range(0,
+                                              BALLOON_AUTO_GUEST_SOURCE__MAX),
+                        now);
+            } else if (op < 99) {
+                /* Anything a guest may write, hostile values included */
+                a = set_actual(&p, g_test_rand_int_range(0, RAM + 100));
+            } else {
+                a = set_actual(&p, UINT64_MAX - g_test_rand_int_range(0, 9));
+            }
+
+            target = balloon_auto_target(&p);
+            actual = balloon_auto_actual(&p);
+            g_assert_cmpuint(a.target, ==, target);
+            g_assert_nonnull(a.why);
+            if (target > actual) {
+                g_assert_cmpuint(target - actual, <=, step);
+            }
+            g_assert_cmpuint(actual, <=, RAM);
+            g_assert_cmpuint(target, <=, RAM - cfg.floor_pages);
+            if (a.kind == BALLOON_AUTO_INFLATE) {
+                g_assert_cmpuint(target, >, before);
+            } else {
+                g_assert_cmpuint(target, <=, before);
+            }
+            if (a.kind == BALLOON_AUTO_STALL) {
+                g_assert_true(balloon_auto_stalled(&p));
+            }
+            g_assert_cmpuint(host_events(&p), ==,
+                             immediate + c->throttled + c->ignored);
+            g_assert_cmpuint(c->inflates, ==, immediate + timer_inflates);
+            g_assert_cmpint(balloon_auto_deadline(&p), >=, T0);
+        }
+    }
+}
+
+/* Stall */
+
+static void test_stall_once(void)
+{
+    BalloonAutoPolicy p;
+    BalloonAutoAction a;
+    int64_t inflated = T0;
+
+    setup(&p);
+    host(&p, BALLOON_AUTO_LEVEL_CRITICAL);
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, inflated + STALL);
+
+    now = inflated + STALL - 1;
+    assert_none(balloon_auto_timer(&p, now), "idle");
+    g_assert_false(balloon_auto_stalled(&p));
+
+    now = inflated + STALL;
+    a = balloon_auto_timer(&p, now);
+    assert_action(a, BALLOON_AUTO_STALL, BALLOON_AUTO_REASON_GUEST_STALLED,
+                  CRITICAL);
+    g_assert_true(balloon_auto_stalled(&p));
+    g_assert_cmpuint(balloon_auto_counters(&p)->stalls, ==, 1);
+    /* Reported once */
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, INT64_MAX);
+    assert_none(balloon_auto_timer(&p, now + SEC(100)), "idle");
+    g_assert_cmpuint(balloon_auto_counters(&p)->stalls, ==, 1);
+
+    /* Host events are ignored, never coalesced for later */
+    now += SEC(100);
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "stalled");
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_LOW), "stalled");
+    g_assert_false(balloon_auto_pending(&p, NULL));
+    g_assert_cmpuint(balloon_auto_counters(&p)->ignored, ==, 2);
+    g_assert_cmpuint(balloon_auto_target(&p), ==, CRITICAL);
+
+    /* The same value again is no progress */
+    assert_none(set_actual(&p, 0), "no-progress");
+    g_assert_true(balloon_auto_stalled(&p));
+
+    /* Progress clears it */
+    assert_none(set_actual(&p, 100), "progress");
+    g_assert_false(balloon_auto_stalled(&p));
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, now + STALL);
+    /* ... and host pressure works again */
+    catch_up(&p);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_LOW), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_LOW, CRITICAL + LOW);
+}
+
+static void test_stall_on_event(void)
+{
+    BalloonAutoPolicy p;
+    BalloonAutoAction a;
+
+    setup(&p);
+    host(&p, BALLOON_AUTO_LEVEL_MEDIUM);
+    /* The device's timer did not run; a host event finds it first */
+    now = T0 + STALL + SEC(1);
+    a = host(&p, BALLOON_AUTO_LEVEL_CRITICAL);
+    assert_action(a, BALLOON_AUTO_STALL, BALLOON_AUTO_REASON_GUEST_STALLED,
+                  MEDIUM);
+    g_assert_cmpuint(balloon_auto_counters(&p)->stalls, ==, 1);
+    g_assert_cmpuint(balloon_auto_counters(&p)->ignored, ==, 1);
+    assert_none(balloon_auto_timer(&p, now), "idle");
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "stalled");
+    g_assert_cmpuint(balloon_auto_counters(&p)->stalls, ==, 1);
+}
+
+static void test_stall_progress_postpones(void)
+{
+    BalloonAutoPolicy p;
+
+    setup(&p);
+    host(&p, BALLOON_AUTO_LEVEL_CRITICAL);
+    now = T0 + SEC(20);
+    assert_none(set_actual(&p, 10), "progress");
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, now + STALL);
+    now = T0 + STALL;
+    assert_none(balloon_auto_timer(&p, now), "idle");
+    g_assert_false(balloon_auto_stalled(&p));
+
+    /* A later inflate restarts the clock from the inflate */
+    now = T0 + SEC(25);
+    catch_up(&p);
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, INT64_MAX);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_LOW), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_LOW, CRITICAL + LOW);
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, now + STALL);
+}
+
+static void test_stall_cleared_by_guest(void)
+{
+    BalloonAutoPolicy p;
+
+    setup(&p);
+    host(&p, BALLOON_AUTO_LEVEL_LOW);
+    now += STALL;
+    balloon_auto_timer(&p, now);
+    g_assert_true(balloon_auto_stalled(&p));
+    assert_action(guest(&p), BALLOON_AUTO_CANCEL,
+                  BALLOON_AUTO_REASON_GUEST_MESSAGE, 0);
+    g_assert_false(balloon_auto_stalled(&p));
+    now += HYSTERESIS;
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_LOW), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_LOW, LOW);
+}
+
+/* A pending coalesced inflate is dropped, not served, once stalled */
+static void test_stall_drops_pending(void)
+{
+    BalloonAutoPolicy p;
+    BalloonAutoConfig cfg = default_cfg();
+
+    cfg.throttle_ns = SEC(60);
+    setup(&p);
+    balloon_auto_set_config(&p, &cfg);
+    host(&p, BALLOON_AUTO_LEVEL_LOW);
+    now += SEC(1);
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "throttled");
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, T0 + STALL);
+    now = T0 + STALL;
+    assert_action(balloon_auto_timer(&p, now), BALLOON_AUTO_STALL,
+                  BALLOON_AUTO_REASON_GUEST_STALLED, LOW);
+    g_assert_false(balloon_auto_pending(&p, NULL));
+    now = T0 + SEC(60);
+    assert_none(balloon_auto_timer(&p, now), "idle");
+    g_assert_cmpuint(balloon_auto_target(&p), ==, LOW);
+}
+
+/* Guest progress and hostile values */
+
+static void test_guest_initiated_deflate(void)
+{
+    BalloonAutoPolicy p;
+    BalloonAutoAction a;
+    const BalloonAutoCounters *c;
+
+    setup(&p);
+    c = balloon_auto_counters(&p);
+    host(&p, BALLOON_AUTO_LEVEL_CRITICAL);
+    catch_up(&p);
+    now += THROTTLE / 2;
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_LOW), "throttled");
+    now += SEC(5);
+    g_assert_true(balloon_auto_pending(&p, NULL));
+
+    /* deflate-on-oom: the guest took 100 pages back on its own */
+    a = set_actual(&p, CRITICAL - 100);
+    assert_action(a, BALLOON_AUTO_DEFLATE, BALLOON_AUTO_REASON_GUEST_DEFLATE,
+                  CRITICAL - 100);
+    g_assert_cmpuint(c->guest_deflates, ==, 1);
+    g_assert_cmpuint(c->deflates, ==, 0);
+    g_assert_true(balloon_auto_guest_window_open(&p, now));
+    g_assert_cmpint(balloon_auto_guest_window_end(&p), ==, now + HYSTERESIS);
+    g_assert_false(balloon_auto_pending(&p, NULL));
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "guest-window");
+
+    /* Rising toward the target is progress, not a deflate */
+    balloon_auto_sync(&p, 5000, 1000, now);
+    assert_none(set_actual(&p, 3000), "progress");
+    /* Falling while still at or above the target: no guest pressure */
+    balloon_auto_sync(&p, 1000, 3000, now);
+    assert_none(set_actual(&p, 1000), "progress");
+    g_assert_cmpuint(c->guest_deflates, ==, 1);
+    /* Past the target on the way down is */
+    balloon_auto_sync(&p, 1000, 3000, now);
+    assert_action(set_actual(&p, 900), BALLOON_AUTO_DEFLATE,
+                  BALLOON_AUTO_REASON_GUEST_DEFLATE, 900);
+    g_assert_cmpuint(c->guest_deflates, ==, 2);
+}
+
+static void test_hostile_actual(void)
+{
+    BalloonAutoPolicy p;
+    uint64_t bad[] = { RAM + 1, RAM * 2, UINT32_MAX, UINT64_MAX };
+    int i;
+
+    setup(&p);
+    host(&p, BALLOON_AUTO_LEVEL_MEDIUM);
+    set_actual(&p, 100);
+    for (i = 0; i < ARRAY_SIZE(bad); i++) {
+        assert_none(set_actual(&p, bad[i]), "hostile-actual");
+        g_assert_cmpuint(balloon_auto_actual(&p), ==, 100);
+        g_assert_cmpuint(balloon_auto_target(&p), ==, MEDIUM);
+    }
+    g_assert_cmpuint(balloon_auto_counters(&p)->guest_deflates, ==, 0);
+    g_assert_false(balloon_auto_guest_window_open(&p, now));
+    /* All of RAM is a legal, if odd, value */
+    assert_none(set_actual(&p, RAM), "no-progress");
+    g_assert_cmpuint(balloon_auto_actual(&p), ==, RAM);
+}
+
+/* State */
+
+static void assert_clean(BalloonAutoPolicy *p)
+{
+    g_assert_cmpuint(balloon_auto_target(p), ==, 0);
+    g_assert_cmpuint(balloon_auto_actual(p), ==, 0);
+    g_assert_false(balloon_auto_guest_window_open(p, now));
+    g_assert_cmpint(balloon_auto_guest_window_end(p), ==, 0);
+    g_assert_false(balloon_auto_stalled(p));
+    g_assert_false(balloon_auto_pending(p, NULL));
+    g_assert_cmpint(balloon_auto_deadline(p), ==, INT64_MAX);
+}
+
+static void test_reset(void)
+{
+    BalloonAutoPolicy p;
+    BalloonAutoCounters before;
+
+    /* Inflate in flight and a coalesced event pending */
+    setup(&p);
+    host(&p, BALLOON_AUTO_LEVEL_MEDIUM);
+    set_actual(&p, 10);
+    now += MS(1);
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_LOW), "throttled");
+    before = *balloon_auto_counters(&p);
+    now += MS(1);
+    balloon_auto_reset(&p, now);
+    assert_clean(&p);
+    g_assert_cmpmem(&before, sizeof(before), balloon_auto_counters(&p),
+                    sizeof(before));
+    /* No throttle left over from before the reset */
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_LOW), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_LOW, LOW);
+
+    /* Stalled, then a guest-pressure window */
+    now += STALL;
+    assert_action(balloon_auto_timer(&p, now), BALLOON_AUTO_STALL,
+                  BALLOON_AUTO_REASON_GUEST_STALLED, LOW);
+    balloon_auto_reset(&p, now);
+    assert_clean(&p);
+    host(&p, BALLOON_AUTO_LEVEL_LOW);
+    guest(&p);
+    g_assert_true(balloon_auto_guest_window_open(&p, now));
+    before = *balloon_auto_counters(&p);
+    balloon_auto_reset(&p, now);
+    assert_clean(&p);
+    /* Counters kept */
+    g_assert_cmpmem(&before, sizeof(before), balloon_auto_counters(&p),
+                    sizeof(before));
+    g_assert_cmpuint(before.inflates, ==, 3);
+    g_assert_cmpuint(before.throttled, ==, 1);
+    g_assert_cmpuint(before.stalls, ==, 1);
+    g_assert_cmpuint(before.cancels, ==, 1);
+    /* The window is gone with the reset */
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_LOW), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_LOW, LOW);
+}
+
+static void test_sync(void)
+{
+    BalloonAutoPolicy p;
+    BalloonAutoCounters zero = { 0 };
+
+    setup(&p);
+    now += SEC(7);
+    balloon_auto_sync(&p, 5000, 2000, now);
+    g_assert_cmpuint(balloon_auto_target(&p), ==, 5000);
+    g_assert_cmpuint(balloon_auto_actual(&p), ==, 2000);
+    g_assert_cmpmem(&zero, sizeof(zero), balloon_auto_counters(&p),
+                    sizeof(zero));
+    /* The inherited request gets a full stall period from now */
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, now + STALL);
+    /* Policy rules apply to the adopted values */
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_LOW), "pile-up");
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_MEDIUM), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_MEDIUM, 2000 + MEDIUM);
+    assert_action(guest(&p), BALLOON_AUTO_CANCEL,
+                  BALLOON_AUTO_REASON_GUEST_MESSAGE, 2000);
+
+    /* Out-of-bounds values are clamped to RAM */
+    balloon_auto_sync(&p, UINT64_MAX, RAM + 5, now);
+    g_assert_cmpuint(balloon_auto_target(&p), ==, RAM);
+    g_assert_cmpuint(balloon_auto_actual(&p), ==, RAM);
+}
+
+/* Field by field: the struct has padding */
+static void assert_timing_eq(const BalloonAutoTiming *a,
+                             const BalloonAutoTiming *b)
+{
+    g_assert_cmpint(a->window_end, ==, b->window_end);
+    g_assert_cmpint(a->last_inflate, ==, b->last_inflate);
+    g_assert_cmpint(a->last_progress, ==, b->last_progress);
+    g_assert_cmpint(a->stalled, ==, b->stalled);
+}
+
+static void test_timing_round_trip(void)
+{
+    BalloonAutoPolicy src, dst;
+    BalloonAutoConfig cfg = default_cfg();
+    BalloonAutoTiming t, t2;
+    BalloonAutoTiming cases[] = {
+        { .window_end = 0, .last_inflate = INT64_MIN,
+          .last_progress = 5, .stalled = false },
+        { .window_end = SEC(99), .last_inflate = SEC(50),
+          .last_progress = SEC(51), .stalled = true },
+    };
+    int i;
+
+    /* A live policy: inflate, partial progress, guest pressure */
+    setup(&src);
+    host(&src, BALLOON_AUTO_LEVEL_CRITICAL);
+    now += SEC(2);
+    set_actual(&src, 500);
+    now += SEC(3);
+    balloon_auto_guest_pressure(&src, BALLOON_AUTO_GUEST_STATS, now);
+    now += SEC(70);
+    host(&src, BALLOON_AUTO_LEVEL_LOW);
+    balloon_auto_get_timing(&src, &t);
+    g_assert_cmpint(t.window_end, ==, T0 + SEC(5) + HYSTERESIS);
+    g_assert_cmpint(t.last_inflate, ==, now);
+    g_assert_cmpint(t.last_progress, ==, T0 + SEC(2));
+    g_assert_false(t.stalled);
+
+    /* The destination: sync, then the timing */
+    balloon_auto_init(&dst, &cfg, RAM, now);
+    balloon_auto_sync(&dst, balloon_auto_target(&src),
+                      balloon_auto_actual(&src), now);
+    balloon_auto_set_timing(&dst, &t);
+    balloon_auto_get_timing(&dst, &t2);
+    assert_timing_eq(&t, &t2);
+    g_assert_cmpint(balloon_auto_deadline(&dst), ==,
+                    balloon_auto_deadline(&src));
+    g_assert_cmpint(balloon_auto_guest_window_end(&dst), ==,
+                    balloon_auto_guest_window_end(&src));
+    /* The throttle carried over */
+    now += MS(10);
+    assert_none(host(&dst, BALLOON_AUTO_LEVEL_LOW), "throttled");
+
+    for (i = 0; i < ARRAY_SIZE(cases); i++) {
+        balloon_auto_init(&dst, &cfg, RAM, T0);
+        balloon_auto_set_timing(&dst, &cases[i]);
+        balloon_auto_get_timing(&dst, &t2);
+        assert_timing_eq(&cases[i], &t2);
+        g_assert_cmpint(balloon_auto_stalled(&dst), ==, cases[i].stalled);
+    }
+    /*
+     * Timing set under a pending coalesced event: the timer re-checks the
+     * window and the stall when it serves it.
+     */
+    for (i = 0; i < 2; i++) {
+        BalloonAutoTiming tt;
+
+        balloon_auto_init(&dst, &cfg, RAM, T0);
+        now = T0;
+        host(&dst, BALLOON_AUTO_LEVEL_LOW);
+        catch_up(&dst);
+        now += MS(1);
+        assert_none(host(&dst, BALLOON_AUTO_LEVEL_LOW), "throttled");
+        balloon_auto_get_timing(&dst, &tt);
+        if (i) {
+            tt.stalled = true;
+        } else {
+            tt.window_end = T0 + SEC(10);
+        }
+        balloon_auto_set_timing(&dst, &tt);
+        g_assert_true(balloon_auto_pending(&dst, NULL));
+        now = T0 + THROTTLE;
+        assert_none(balloon_auto_timer(&dst, now),
+                    i ? "stalled" : "guest-window");
+        g_assert_false(balloon_auto_pending(&dst, NULL));
+        g_assert_cmpuint(balloon_auto_target(&dst), ==, LOW);
+    }
+
+    /* A migrated window still moves with a later set_config */
+    balloon_auto_init(&dst, &cfg, RAM, T0);
+    balloon_auto_set_timing(&dst, &cases[1]);
+    cfg.hysteresis_ns = SEC(10);
+    balloon_auto_set_config(&dst, &cfg);
+    g_assert_cmpint(balloon_auto_guest_window_end(&dst), ==,
+                    SEC(99) - HYSTERESIS + SEC(10));
+}
+
+static void test_set_config_runtime(void)
+{
+    BalloonAutoPolicy p;
+    BalloonAutoConfig cfg = default_cfg();
+    int64_t opened;
+
+    /* The window is measured from when it opened */
+    setup(&p);
+    guest(&p);
+    opened = now;
+    now += SEC(5);
+    cfg.hysteresis_ns = SEC(10);
+    balloon_auto_set_config(&p, &cfg);
+    g_assert_cmpint(balloon_auto_guest_window_end(&p), ==, opened + SEC(10));
+    now = opened + SEC(10) - 1;
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_LOW), "guest-window");
+    now = opened + SEC(10);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_LOW), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_LOW, LOW);
+    /* Shrinking it below the time elapsed closes it at once */
+    guest(&p);
+    opened = now;
+    now += SEC(3);
+    g_assert_true(balloon_auto_guest_window_open(&p, now));
+    cfg.hysteresis_ns = SEC(2);
+    balloon_auto_set_config(&p, &cfg);
+    g_assert_false(balloon_auto_guest_window_open(&p, now));
+
+    /* Throttle and steps apply at once */
+    setup(&p);
+    cfg = default_cfg();
+    host(&p, BALLOON_AUTO_LEVEL_LOW);
+    catch_up(&p);
+    cfg.throttle_ns = SEC(5);
+    cfg.inflate_pages[BALLOON_AUTO_LEVEL_MEDIUM] = 3;
+    balloon_auto_set_config(&p, &cfg);
+    now = T0 + SEC(2);
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_MEDIUM), "throttled");
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, T0 + SEC(5));
+    now = T0 + SEC(5);
+    assert_action(balloon_auto_timer(&p, now), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_MEDIUM, LOW + 3);
+
+    /* Stall period too */
+    cfg.stall_ns = SEC(1);
+    balloon_auto_set_config(&p, &cfg);
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, now + SEC(1));
+
+    /* A higher floor stops inflating */
+    catch_up(&p);
+    cfg.floor_pages = RAM - LOW;
+    balloon_auto_set_config(&p, &cfg);
+    now += SEC(5);
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "floor");
+}
+
+/* Huge values: saturate, never wrap */
+static void test_overflow(void)
+{
+    BalloonAutoPolicy p;
+    BalloonAutoConfig cfg = default_cfg();
+    uint64_t ram = UINT64_MAX - 1;
+    int64_t t;
+
+    cfg.inflate_pages[BALLOON_AUTO_LEVEL_CRITICAL] = UINT64_MAX;
+    cfg.floor_pages = 10;
+    cfg.throttle_ns = INT64_MAX;
+    cfg.hysteresis_ns = INT64_MAX;
+    cfg.stall_ns = INT64_MAX;
+    t = INT64_MAX - 100;
+    balloon_auto_init(&p, &cfg, ram, t);
+    balloon_auto_sync(&p, ram - 20, ram - 20, t);
+    assert_action(balloon_auto_host_event(&p, BALLOON_AUTO_LEVEL_CRITICAL, t),
+                  BALLOON_AUTO_INFLATE, BALLOON_AUTO_REASON_HOST_CRITICAL,
+                  ram - 10);
+    /* Deadlines saturate at "never" instead of wrapping into the past */
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, INT64_MAX);
+    assert_none(balloon_auto_host_event(&p, BALLOON_AUTO_LEVEL_LOW,
+                                        INT64_MAX - 1), "throttled");
+    g_assert_true(balloon_auto_pending(&p, NULL));
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, INT64_MAX);
+    assert_none(balloon_auto_timer(&p, INT64_MAX), "idle");
+    g_assert_false(balloon_auto_stalled(&p));
+
+    balloon_auto_guest_pressure(&p, BALLOON_AUTO_GUEST_MESSAGE, t);
+    g_assert_cmpint(balloon_auto_guest_window_end(&p), ==, INT64_MAX);
+    g_assert_true(balloon_auto_guest_window_open(&p, INT64_MAX - 1));
+
+    /* Huge steps near the floor with a normal clock */
+    cfg = default_cfg();
+    cfg.inflate_pages[BALLOON_AUTO_LEVEL_LOW] = UINT64_MAX;
+    cfg.deflate_pages = UINT64_MAX;
+    balloon_auto_init(&p, &cfg, RAM, T0);
+    balloon_auto_sync(&p, 7, 7, T0);
+    assert_action(balloon_auto_host_event(&p, BALLOON_AUTO_LEVEL_LOW, T0),
+                  BALLOON_AUTO_INFLATE, BALLOON_AUTO_REASON_HOST_LOW, LIMIT);
+    balloon_auto_actual_changed(&p, LIMIT, T0);
+    assert_action(balloon_auto_guest_pressure(&p, BALLOON_AUTO_GUEST_STATS,
+                                              T0),
+                  BALLOON_AUTO_DEFLATE, BALLOON_AUTO_REASON_GUEST_STATS, 0);
+
+    /* Sizes near the limits in error messages do not wrap either */
+    cfg = default_cfg();
+    cfg.floor_pages = UINT64_MAX;
+    check_refused(&cfg, UINT64_MAX - 1, "floor", "18446744073709551615",
+                  NULL);
+    g_assert_true(balloon_auto_config_check(&cfg, UINT64_MAX, &error_abort));
+}
+
+static void test_strings(void)
+{
+    static const char *const reasons[] = {
+        "host-low", "host-medium", "host-critical", "guest-message",
+        "guest-stats", "guest-deflate", "guest-stalled",
+    };
+    static const char *const actions[] = {
+        "none", "inflate", "deflate", "cancel", "stall",
+    };
+    int i;
+
+    g_assert_cmpint(ARRAY_SIZE(reasons), ==, BALLOON_AUTO_REASON__MAX);
+    for (i = 0; i < ARRAY_SIZE(reasons); i++) {
+        g_assert_cmpstr(balloon_auto_reason_str(i), ==, reasons[i]);
+    }
+    g_assert_cmpstr(balloon_auto_reason_str(BALLOON_AUTO_REASON__MAX), ==,
+                    "invalid");
+    g_assert_cmpstr(balloon_auto_reason_str(-1), ==, "invalid");
+    for (i = 0; i < ARRAY_SIZE(actions); i++) {
+        g_assert_cmpstr(balloon_auto_action_str(i), ==, actions[i]);
+    }
+    g_assert_cmpstr(balloon_auto_action_str(BALLOON_AUTO_STALL + 1), ==,
+                    "invalid");
+    g_assert_cmpstr(balloon_auto_action_str(-1), ==, "invalid");
+    /* The reason of an inflate follows the level order */
+    g_assert_cmpint(BALLOON_AUTO_REASON_HOST_LOW + BALLOON_AUTO_LEVEL_CRITICAL,
+                    ==, BALLOON_AUTO_REASON_HOST_CRITICAL);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+
+#define ADD(path, fn) \
+    g_test_add_func("/virtio-balloon-auto-policy/" path, fn)
+
+    ADD("config/defaults", test_config_defaults);
+    ADD("config/check", test_config_check);
+    ADD("config/set-at-run-time", test_set_config_runtime);
+    ADD("inflate/step-low", test_step_low);
+    ADD("inflate/step-medium", test_step_medium);
+    ADD("inflate/step-critical", test_step_critical);
+    ADD("throttle/coalesce", test_throttle_coalesce);
+    ADD("throttle/storm", test_throttle_storm);
+    ADD("throttle/late-timer", test_throttle_late_timer);
+    ADD("throttle/zero", test_throttle_zero);
+    ADD("guest/cancel", test_cancel);
+    ADD("guest/deflate", test_deflate);
+    ADD("guest/deflate-at-zero", test_deflate_at_zero);
+    ADD("guest/drops-pending", test_guest_drops_pending);
+    ADD("guest/hysteresis", test_hysteresis);
+    ADD("guest/initiated-deflate", test_guest_initiated_deflate);
+    ADD("guest/hostile-actual", test_hostile_actual);
+    ADD("floor/never-below", test_floor_never_below);
+    ADD("floor/boundary", test_floor_boundary);
+    ADD("floor/above-ram", test_floor_above_ram);
+    ADD("pile-up/no-progress", test_no_pile_up);
+    ADD("pile-up/random", test_no_pile_up_random);
+    ADD("stall/once", test_stall_once);
+    ADD("stall/on-host-event", test_stall_on_event);
+    ADD("stall/progress-postpones", test_stall_progress_postpones);
+    ADD("stall/cleared-by-guest", test_stall_cleared_by_guest);
+    ADD("stall/drops-pending", test_stall_drops_pending);
+    ADD("state/reset", test_reset);
+    ADD("state/sync", test_sync);
+    ADD("state/timing-round-trip", test_timing_round_trip);
+    ADD("state/overflow", test_overflow);
+    ADD("strings", test_strings);
+
+#undef ADD
+
+    return g_test_run();
+}

@@ -1,0 +1,48 @@
+/*
+ * Host memory pressure monitor: interface between front end and backends
+ *
+ * Copyright (c) 2026 The QEMU auto-balloon authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef UTIL_HOST_PRESSURE_INT_H
+#define UTIL_HOST_PRESSURE_INT_H
+
+#include "qemu/host-pressure.h"
+
+typedef struct HostPressureBackendOps {
+    HostPressureBackend type;
+    /*
+     * Start watching m->path, which the front end has checked is a
+     * directory this backend claims; set m->priv.  On failure set @errp,
+     * release everything taken and leave m->priv NULL.
+     */
+    bool (*open)(HostPressureMonitor *m, Error **errp);
+    /* Stop watching and release m->priv; also called after gone */
+    void (*close)(HostPressureMonitor *m);
+} HostPressureBackendOps;
+
+struct HostPressureMonitor {
+    char *path;
+    const HostPressureBackendOps *ops;
+    HostPressureFunc *cb;
+    HostPressureGoneFunc *gone_cb;
+    void *opaque;
+    bool gone;
+    void *priv;         /* the backend's state */
+};
+
+/*
+ * Backends call these from their main-loop handlers, as their last action:
+ * the caller's callback may free the monitor.  Before reporting gone the
+ * backend must have stopped watching, so that nothing fires any more.
+ */
+void host_pressure_report(HostPressureMonitor *m, HostPressureLevel level);
+void host_pressure_report_gone(HostPressureMonitor *m);
+
+#ifdef CONFIG_LINUX
+extern const HostPressureBackendOps host_pressure_vmpressure_ops;
+#endif
+
+#endif

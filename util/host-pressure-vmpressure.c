@@ -1,0 +1,216 @@
+/*
+ * Host memory pressure monitor: cgroup v1 vmpressure backend
+ *
+ * One eventfd per level is registered through cgroup.event_control on the
+ * memcg's memory.pressure_level (Documentation/admin-guide/cgroup-v1/
+ * memory.rst, "Memory Pressure").  In the default mode the kernel signals
+ * every registered level at or below the current one, so one burst at
+ * critical wakes all three eventfds; vmpressure_handler() turns that back
+ * into one report.
+ *
+ * Copyright (c) 2026 The QEMU auto-balloon authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/event_notifier.h"
+#include "qemu/main-loop.h"
+#include "host-pressure-int.h"
+#include "trace.h"
+
+typedef struct VmpressureLevel {
+    EventNotifier notifier;
+    bool initialized;
+    HostPressureMonitor *m;
+} VmpressureLevel;
+
+typedef struct Vmpressure {
+    /*
+     * memory.pressure_level, kept open to tell removal from pressure: see
+     * vmpressure_removed().
+     */
+    int level_fd;
+    VmpressureLevel levels[HOST_PRESSURE__MAX];
+} Vmpressure;
+
+static void vmpressure_stop(Vmpressure *v)
+{
+    int l;
+
+    for (l = 0; l < HOST_PRESSURE__MAX; l++) {
+        if (v->levels[l].initialized) {
+            event_notifier_set_handler(&v->levels[l].notifier, NULL);
+            /* Closing the eventfd is what unregisters it in the kernel */
+            event_notifier_cleanup(&v->levels[l].notifier);
+            v->levels[l].initialized = false;
+        }
+    }
+    if (v->level_fd >= 0) {
+        close(v->level_fd);
+        v->level_fd = -1;
+    }
+}
+
+/*
+ * How a memcg goes away (as seen on Linux 6.18): rmdir removes the
+ * directory at once and deactivates the kernfs nodes of its files, so any
+ * read of our open memory.pressure_level fails with ENODEV from then on
+ * (while the memcg lives, it fails with EINVAL: the file has nothing to
+ * read).  Some milliseconds later, the css offline work signals every
+ * eventfd registered on the memcg one last time (a plain count of 1,
+ * POLLIN only: an eventfd never reports POLLHUP) and forgets them.  So
+ * that wake-up, which looks like a critical burst, means "gone".  The
+ * kernel signals the three eventfds from separate work items, possibly in
+ * different main-loop iterations, but the first wake-up already finds the
+ * file dead and stops watching all of them.  Asking the open file rather
+ * than the path is immune to a new memcg of the same name and to a change
+ * of working directory.
+ *
+ * Were a future kernel to answer differently, the last wake-up would be
+ * reported as one critical event and then nothing would ever fire again:
+ * a missed gone_cb, never a busy loop.
+ */
+static bool vmpressure_removed(Vmpressure *v)
+{
+    char c;
+
+    return pread(v->level_fd, &c, 1, 0) < 0 && errno == ENODEV;
+}
+
+/*
+ * The handler of all three eventfds.
+ *
+ * Demultiplexing: whichever eventfd's handler runs first drains all three
+ * and reports the highest level signalled, once.  When the kernel has
+ * signalled all of them before the main loop polls (the usual case: it
+ * signals them in one short loop), the other handlers of the same dispatch
+ * find nothing and return, so a burst gives exactly one report, and
+ * several bursts piled up before we ran give one report of their highest
+ * level.  A new burst that arrives during the dispatch is reported by the
+ * next handler that runs, or in the next iteration: still one report.
+ *
+ * The kernel may still be signalling on another CPU while we drain, so a
+ * burst can be split over two main-loop iterations.  vmpressure_open()
+ * registers the levels so that the kernel signals them from low to
+ * critical: a split burst is then reported as rising levels (e.g. low,
+ * then critical), and the last report of a burst is always its true level,
+ * never a stale lower one.  Consumers throttle and coalesce anyway.
+ */
+static void vmpressure_handler(EventNotifier *n)
+{
+    VmpressureLevel *lv = container_of(n, VmpressureLevel, notifier);
+    HostPressureMonitor *m = lv->m;
+    Vmpressure *v = m->priv;
+    bool fired[HOST_PRESSURE__MAX];
+    int highest = -1;
+    int l;
+
+    for (l = 0; l < HOST_PRESSURE__MAX; l++) {
+        fired[l] = event_notifier_test_and_clear(&v->levels[l].notifier);
+        if (fired[l]) {
+            highest = l;
+        }
+    }
+    if (highest < 0) {
+        /* Drained by the handler of another level of the same burst */
+        return;
+    }
+    trace_host_pressure_vmpressure_wakeup(m->path,
+                                          fired[HOST_PRESSURE_LOW],
+                                          fired[HOST_PRESSURE_MEDIUM],
+                                          fired[HOST_PRESSURE_CRITICAL]);
+    if (vmpressure_removed(v)) {
+        /*
+         * The kernel has dropped our registrations: stop watching, so
+         * that its remaining last signals wake nobody, and say so once.
+         */
+        vmpressure_stop(v);
+        host_pressure_report_gone(m);
+        return;
+    }
+    host_pressure_report(m, highest);
+}
+
+static bool vmpressure_open(HostPressureMonitor *m, Error **errp)
+{
+    Vmpressure *v = g_new0(Vmpressure, 1);
+    g_autofree char *level_path =
+        g_build_filename(m->path, "memory.pressure_level", NULL);
+    g_autofree char *control_path =
+        g_build_filename(m->path, "cgroup.event_control", NULL);
+    int control_fd = -1;
+    int l, ret;
+
+    v->level_fd = open(level_path, O_RDONLY | O_CLOEXEC);
+    if (v->level_fd < 0) {
+        error_setg_errno(errp, errno, "cannot open '%s'", level_path);
+        goto fail;
+    }
+    control_fd = open(control_path, O_WRONLY | O_CLOEXEC);
+    if (control_fd < 0) {
+        error_setg_errno(errp, errno, "cannot open '%s'", control_path);
+        goto fail;
+    }
+
+    /*
+     * The kernel adds each registration at the head of its list and
+     * signals in list order: register from critical down to low so that a
+     * burst is signalled from low up to critical (see vmpressure_handler).
+     */
+    for (l = HOST_PRESSURE__MAX - 1; l >= 0; l--) {
+        VmpressureLevel *lv = &v->levels[l];
+        g_autofree char *line = NULL;
+
+        ret = event_notifier_init(&lv->notifier, false);
+        if (ret < 0) {
+            error_setg_errno(errp, -ret, "cannot create an eventfd for '%s'",
+                             m->path);
+            goto fail;
+        }
+        lv->initialized = true;
+        lv->m = m;
+        line = g_strdup_printf("%d %d %s",
+                               event_notifier_get_fd(&lv->notifier),
+                               v->level_fd, host_pressure_level_str(l));
+        if (write(control_fd, line, strlen(line)) < 0) {
+            error_setg_errno(errp, errno, "the kernel refused vmpressure"
+                             " notifications for '%s' (write to '%s')",
+                             m->path, control_path);
+            goto fail;
+        }
+    }
+    /* Nothing can fire before the handlers are in: no main loop ran yet */
+    for (l = 0; l < HOST_PRESSURE__MAX; l++) {
+        event_notifier_set_handler(&v->levels[l].notifier,
+                                   vmpressure_handler);
+    }
+    /* Registrations live on in the kernel without the control file */
+    close(control_fd);
+    m->priv = v;
+    return true;
+
+fail:
+    if (control_fd >= 0) {
+        close(control_fd);
+    }
+    vmpressure_stop(v);
+    g_free(v);
+    return false;
+}
+
+static void vmpressure_close(HostPressureMonitor *m)
+{
+    Vmpressure *v = m->priv;
+
+    vmpressure_stop(v);
+    g_free(v);
+    m->priv = NULL;
+}
+
+const HostPressureBackendOps host_pressure_vmpressure_ops = {
+    .type = HOST_PRESSURE_BACKEND_VMPRESSURE,
+    .open = vmpressure_open,
+    .close = vmpressure_close,
+};
