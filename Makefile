@@ -77,6 +77,13 @@ demo: deps
 	scripts/build-guest.sh $(GUEST)
 	scripts/demo.sh $(QBUILD)/qemu-system-x86_64 $(QBUILD)/pc-bios $(GUEST)
 
+bench: deps
+	$(MAKE) build
+	cd $(QBUILD) && QTEST_QEMU_BINARY=./qemu-system-x86_64 \
+		tests/qtest/virtio-balloon-auto-test -m perf \
+		-p /x86_64/virtio-balloon-auto/bench
+	bench/idle-wakeups.sh $(QBUILD)/qemu-system-x86_64
+
 checkpatch: assemble
 	scripts/checkpatch.sh $(TREE)
 

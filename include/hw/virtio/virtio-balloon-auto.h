@@ -1,0 +1,74 @@
+/*
+ * virtio-balloon automatic mode: device glue between the host pressure
+ * monitor, the policy core and the virtio-balloon device
+ *
+ * Copyright (c) 2026 The QEMU auto-balloon authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef HW_VIRTIO_BALLOON_AUTO_H
+#define HW_VIRTIO_BALLOON_AUTO_H
+
+#include "migration/vmstate.h"
+#include "hw/virtio/virtio-balloon-auto-policy.h"
+
+/*
+ * Feature bit of the message virtqueue.  Bits 0-5 are the virtio spec's;
+ * 6, 7, 8, 16 and 20 have been used by other implementations, so take 10.
+ * See docs/interop/virtio-balloon-message-queue.rst.
+ */
+#define VIRTIO_BALLOON_F_MESSAGE_VQ 10
+
+/* Message types (le16 'type' field) */
+#define VIRTIO_BALLOON_MSG_PRESSURE 1
+
+/* Levels carried by a PRESSURE message (le32 'level' field) */
+#define VIRTIO_BALLOON_MSG_LEVEL_LOW        0
+#define VIRTIO_BALLOON_MSG_LEVEL_MEDIUM     1
+#define VIRTIO_BALLOON_MSG_LEVEL_CRITICAL   2
+
+/* One message per buffer, device-readable, little-endian */
+struct virtio_balloon_msg {
+    uint16_t type;
+    uint16_t flags;     /* must be 0 */
+    uint32_t level;
+};
+
+/* Size of the message virtqueue */
+#define VIRTIO_BALLOON_MSG_VQ_SIZE 32
+
+/* User-visible properties, embedded in VirtIOBalloon */
+typedef struct VirtIOBalloonAutoProps {
+    bool enabled;
+    char *source;
+    uint64_t inflate_low;
+    uint64_t inflate_medium;
+    uint64_t inflate_critical;
+    uint64_t deflate;
+    uint32_t throttle_ms;
+    uint32_t hysteresis_ms;
+    uint32_t stall_ms;
+    uint64_t floor;
+} VirtIOBalloonAutoProps;
+
+/* Run-time state, allocated at realize when automatic=on */
+typedef struct VirtIOBalloonAuto VirtIOBalloonAuto;
+typedef struct VirtIOBalloon VirtIOBalloon;
+
+/*
+ * Hooks called by virtio-balloon.c.  All are no-ops when automatic mode
+ * is off, so that the device stays exactly what it was.
+ */
+bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
+                                 Error **errp);
+void virtio_balloon_auto_add_queues(VirtIOBalloon *s);
+void virtio_balloon_auto_unrealize(VirtIOBalloon *s);
+void virtio_balloon_auto_reset(VirtIOBalloon *s);
+void virtio_balloon_auto_get_features(VirtIOBalloon *s, uint64_t *features);
+void virtio_balloon_auto_actual_changed(VirtIOBalloon *s);
+void virtio_balloon_auto_instance_init(Object *obj);
+
+extern const VMStateDescription vmstate_virtio_balloon_auto;
+
+#endif
