@@ -1,0 +1,300 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Build the demo/test guest from Debian 12 packages: the cloud kernel (its
+# virtio drivers are modules, so we also learn which ones the stock balloon
+# needs) and busybox-static, packed into a small initramfs whose /init runs
+# a memory workload chosen on the kernel command line.
+#
+# Usage: build-guest.sh OUTDIR
+# Produces OUTDIR/vmlinuz, OUTDIR/initramfs.cpio.gz and OUTDIR/guest-info
+# (package versions and modules).  Downloads are cached in OUTDIR/debs and
+# checked against apt's (signed) package index, so a re-run with the same
+# package versions and the same script only checks and exits.
+#
+# Guest kernel command line (see the /init below):
+#   demo.work=idle | fill:MiB   workload (default idle)
+#   demo.hold=S demo.pause=S    fill: hold the memory S s (0, the default:
+#                               for ever), free it, pause S s, repeat
+#   demo.loops=N                fill: N rounds, 0 = for ever (default)
+#   demo.report=S               print guest free memory every S s
+
+set -euo pipefail
+
+die() { echo "build-guest: $*" >&2; exit 1; }
+
+[ $# -eq 1 ] || die "usage: $0 OUTDIR"
+out=$1
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+debs=$out/debs
+
+# Virtio-pci transport plus the balloon driver; their dependencies are
+# found from the modules themselves.
+WANTED_MODULES="virtio_pci virtio_balloon"
+
+for tool in apt-cache apt-get dpkg-deb cpio gzip sha256sum; do
+    command -v "$tool" >/dev/null || die "$tool is missing"
+done
+
+# field PKG FIELD: a field of the candidate version's index entry.
+field() {
+    apt-cache show --no-all-versions "$1" 2>/dev/null |
+        sed -n "s/^$2: //p" | head -n 1
+}
+
+# The meta package follows Debian 12's current cloud kernel; take the
+# 6.1 ABI package it depends on (not a backports kernel).
+kpkg=$(field linux-image-cloud-amd64 Depends | tr ',|' '\n' |
+       sed 's/^ *//; s/ .*//' | grep -m1 '^linux-image-6\.1\..*-cloud-amd64$' ||
+       true)
+[ -n "$kpkg" ] || die "cannot resolve linux-image-cloud-amd64 to a" \
+    "linux-image-6.1.*-cloud-amd64 package (run apt-get update?)"
+kver=$(field "$kpkg" Version)
+bver=$(field busybox-static Version)
+if [ -z "$kver" ] || [ -z "$bver" ]; then
+    die "no candidate for $kpkg or busybox-static"
+fi
+
+# Everything that decides the output; equal stamp and outputs present
+# means there is nothing to do.
+stamp="kernel=$kpkg=$kver busybox-static=$bver modules=$WANTED_MODULES"
+stamp="$stamp script=$(sha256sum "$0" | cut -d' ' -f1)"
+if [ -f "$out/vmlinuz" ] && [ -f "$out/initramfs.cpio.gz" ] &&
+   [ "$(cat "$out/.stamp" 2>/dev/null)" = "$stamp" ]; then
+    echo "build-guest: $out is up to date ($kpkg $kver, busybox $bver)"
+    exit 0
+fi
+
+# fetch PKG VERSION: print the path of the verified .deb in the cache.
+# apt-get download checks the hash against the signed index; a cached
+# file is checked against the same index entry.
+fetch() {
+    local pkg=$1 ver=$2 sum deb tmp
+    sum=$(apt-cache show "$pkg=$ver" | sed -n 's/^SHA256: //p' | head -n 1)
+    [ -n "$sum" ] || die "no SHA256 for $pkg=$ver in the apt index"
+    for deb in "$debs/${pkg}_"*.deb; do
+        [ -f "$deb" ] || continue
+        if [ "$(sha256sum "$deb" | cut -d' ' -f1)" = "$sum" ]; then
+            echo "$deb"
+            return
+        fi
+    done
+    mkdir -p "$debs"
+    tmp=$(mktemp -d "$debs/.dl.XXXXXX")
+    # apt drops root to _apt for downloads; let it write there.
+    if [ "$(id -u)" = 0 ] && id _apt >/dev/null 2>&1; then
+        chown _apt "$tmp"
+    fi
+    (cd "$tmp" && apt-get -q download "$pkg=$ver" >&2) ||
+        { rm -rf "$tmp"; die "apt-get download $pkg=$ver failed"; }
+    rm -f "$debs/${pkg}_"*.deb      # older versions
+    mv "$tmp"/*.deb "$debs/"
+    rmdir "$tmp"
+    deb=$(ls "$debs/${pkg}_"*.deb)
+    [ "$(sha256sum "$deb" | cut -d' ' -f1)" = "$sum" ] ||
+        die "$deb does not match the apt index"
+    echo "$deb"
+}
+
+echo "build-guest: $kpkg $kver, busybox-static $bver"
+kdeb=$(fetch "$kpkg" "$kver")
+bdeb=$(fetch busybox-static "$bver")
+
+work=$(mktemp -d "$out/.work.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+dpkg-deb -x "$kdeb" "$work/kernel"
+dpkg-deb -x "$bdeb" "$work/busybox"
+
+uname_r=${kpkg#linux-image-}
+kmods=$work/kernel/lib/modules/$uname_r
+[ -f "$work/kernel/boot/vmlinuz-$uname_r" ] || die "$kpkg has no vmlinuz"
+[ -d "$kmods" ] || die "$kpkg has no lib/modules/$uname_r"
+bb=$work/busybox/bin/busybox
+[ -x "$bb" ] || die "busybox-static has no bin/busybox"
+
+root=$work/root
+mkdir -p "$root/bin" "$root/lib/modules/$uname_r" "$root/etc"
+cp "$bb" "$root/bin/busybox"
+
+# Copy a module and, first, the modules it depends on (its modinfo
+# "depends=" field).  A wanted name that is not a module file must be
+# built into this kernel (modules.builtin), else we cannot go on.
+copied=" "
+add_module() {
+    local name=$1 ko dst deps dep
+    case "$copied" in *" $name "*) return ;; esac
+    # Debian 12 ships plain .ko; later kernels compress them (.ko.xz,
+    # .ko.zst).  Busybox insmod may not read those, so decompress here.
+    ko=$(find "$kmods/kernel" \( -name "$name.ko" -o -name "$name.ko.*" -o \
+            -name "$(echo "$name" | tr _ -).ko" -o \
+            -name "$(echo "$name" | tr _ -).ko.*" \) | head -n 1)
+    if [ -z "$ko" ]; then
+        grep -q "/$name\.ko" "$kmods/modules.builtin" 2>/dev/null ||
+            die "$name is neither a module nor built into $uname_r"
+        echo "build-guest: $name is built into the kernel"
+        copied="$copied$name "
+        return
+    fi
+    copied="$copied$name "
+    dst=$root/lib/modules/$uname_r/${ko#"$kmods/"}
+    dst=${dst%.ko*}.ko
+    mkdir -p "$(dirname "$dst")"
+    case "$ko" in
+    *.ko)     cp "$ko" "$dst" ;;
+    *.ko.xz)  xz -dc "$ko" > "$dst" ;;
+    *.ko.zst) zstd -qdc "$ko" > "$dst" ;;
+    *.ko.gz)  gzip -dc "$ko" > "$dst" ;;
+    *) die "$ko: unknown module compression" ;;
+    esac
+    # modinfo's "depends=" field, straight from the module: no depmod
+    # run on the host, no host kmod tools needed.
+    deps=$(tr '\0' '\n' < "$dst" | sed -n 's/^depends=//p' | head -n 1)
+    for dep in ${deps//,/ }; do
+        add_module "$dep"
+    done
+}
+for m in $WANTED_MODULES; do
+    add_module "$m"
+done
+cp "$kmods/modules.builtin" "$kmods/modules.order" \
+   "$root/lib/modules/$uname_r/" 2>/dev/null || true
+# modules.dep for the modules we ship (Debian's package has none: its
+# postinst runs depmod); busybox's depmod is enough.
+"$bb" depmod -b "$root" "$uname_r"
+[ -s "$root/lib/modules/$uname_r/modules.dep" ] || die "depmod made no modules.dep"
+echo "$WANTED_MODULES" > "$root/etc/demo-modules"
+
+cat > "$root/init" <<'INIT'
+#!/bin/busybox sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Test guest init: mount the pseudo file systems, load the virtio-pci and
+# balloon modules, say "GUEST READY" on the console, run the workload from
+# the kernel command line.  PID 1 must never exit (that would panic).
+
+/bin/busybox mkdir -p /proc /sys /dev /tmp /run
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+exec </dev/console >/dev/console 2>&1
+
+# Functions with ( ) bodies run in a subshell: POSIX sh has no "local",
+# and load_mod recurses.
+param() (   # param NAME DEFAULT: demo.NAME=value from the command line
+    v=$(tr ' ' '\n' < /proc/cmdline | sed -n "s/^demo\.$1=//p" | tail -n 1)
+    echo "${v:-$2}"
+)
+
+# Load a module after the modules it depends on, as modules.dep lists
+# them; insmod (not modprobe) so that the log shows each step.
+moddir=/lib/modules/$(uname -r)
+load_mod() (   # load_mod PATH-RELATIVE-TO-MODDIR
+    ko=$1
+    name=$(basename "$ko" .ko | tr - _)
+    [ -d "/sys/module/$name" ] && return 0
+    # shellcheck disable=SC2013 # the deps are words on one line
+    for dep in $(sed -n "s|^$ko:||p" "$moddir/modules.dep"); do
+        load_mod "$dep" || return 1
+    done
+    echo "init: insmod $name"
+    insmod "$moddir/$ko"
+)
+read -r modules < /etc/demo-modules
+for m in $modules; do
+    ko=$(sed -n "s|^\(.*/$m\.ko\):.*|\1|p" "$moddir/modules.dep")
+    if [ -z "$ko" ]; then
+        echo "init: $m is built in"
+    else
+        load_mod "$ko" || echo "init: loading $m FAILED"
+    fi
+done
+if ls -d /sys/bus/virtio/drivers/virtio_balloon/virtio* >/dev/null 2>&1; then
+    balloon=bound
+else
+    balloon=missing
+fi
+
+mib() { awk -v k="$1" '$1 == k":" { print int($2 / 1024) }' /proc/meminfo; }
+up() { cut -d' ' -f1 /proc/uptime; }
+
+work=$(param work idle)
+hold=$(param hold 0)
+pause=$(param pause 10)
+loops=$(param loops 0)
+report=$(param report 5)
+echo "GUEST READY uptime=$(up)s kernel=$(uname -r) mem_total=$(mib MemTotal)MiB" \
+     "balloon=$balloon work=$work"
+
+# Guest free memory every few seconds, in the background.
+(
+    while :; do
+        echo "guest: t=$(up)s free=$(mib MemFree)MiB" \
+             "available=$(mib MemAvailable)MiB total=$(mib MemTotal)MiB"
+        sleep "$report"
+    done
+) &
+
+case "$work" in
+fill:*)
+    size=${work#fill:}
+    # Fill with non-zero bytes: a host kernel may free zero-filled guest
+    # pages by itself (THP shrinker splitting underused huge pages), which
+    # would hide the memory the demo is about.  A 4 MiB pattern file in
+    # tmpfs, read over and over, is as fast as /dev/zero under TCG.
+    yes "$(printf '%01023d' 0)" | head -c 4194304 > /run/fill.pattern
+    n=0
+    while [ "$loops" = 0 ] || [ "$n" -lt "$loops" ]; do
+        n=$((n + 1))
+        # Anonymous memory, not tmpfs: if the guest runs short (e.g. the
+        # balloon holds the rest) the OOM killer kills dd and the memory
+        # comes back; pinned tmpfs pages could leave PID 1 alone with an
+        # unkillable guest.  dd reads SIZE MiB into one buffer (touching
+        # every page), then blocks writing it into a pipe nobody reads
+        # (beyond its first byte), until sleep exits and dd dies of SIGPIPE.
+        echo "fill: round $n: $size MiB for ${hold}s (0: for ever) (t=$(up)s)"
+        # 137: SIGKILL, i.e. the guest OOM killer (141, SIGPIPE, is normal)
+        { while cat /run/fill.pattern 2>/dev/null; do :; done |
+              dd bs="${size}M" count=1 iflag=fullblock 2>/dev/null
+          [ $? -eq 137 ] && echo "fill: round $n: dd killed (guest OOM)" >&2
+        } | {
+            # dd writes only once its buffer is full: the first byte
+            # means the guest now holds SIZE MiB.
+            # (EOF instead: dd died before it filled its buffer)
+            if [ -n "$(head -c 1)" ]; then
+                echo "fill: round $n: filled (t=$(up)s)"
+            fi
+            if [ "$hold" = 0 ]; then
+                while :; do sleep 3600; done
+            else
+                sleep "$hold"
+            fi
+        }
+        echo "fill: round $n: released (t=$(up)s)"
+        sleep "$pause"
+    done
+    ;;
+idle) ;;
+*) echo "init: unknown demo.work=$work, staying idle" ;;
+esac
+
+echo "init: workload done, idle"
+while :; do sleep 3600; done
+INIT
+chmod 755 "$root/init"
+
+(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) |
+    gzip -9 > "$work/initramfs.cpio.gz"
+cp "$work/kernel/boot/vmlinuz-$uname_r" "$work/vmlinuz"
+mv "$work/vmlinuz" "$work/initramfs.cpio.gz" "$out/"
+{
+    echo "kernel: $kpkg $kver ($uname_r)"
+    echo "busybox-static: $bver"
+    echo "modules:"
+    sed 's/^/  /' "$root/lib/modules/$uname_r/modules.dep"
+} > "$out/guest-info"
+echo "$stamp" > "$out/.stamp"
+cat "$out/guest-info"
+echo "build-guest: wrote $out/vmlinuz and $out/initramfs.cpio.gz"
