@@ -23,6 +23,7 @@
 #include "libqos/libqos-pc.h"
 #include "libqos/virtio.h"
 #include "libqos/virtio-pci.h"
+#include "libqos/pci.h"
 #include "standard-headers/linux/virtio_balloon.h"
 #include "standard-headers/linux/virtio_config.h"
 
@@ -617,6 +618,61 @@ static void test_real_memcg_pressure(void)
     g_assert_cmpint(value, >, 0);
 }
 
+static int count_fds(QTestState *qts)
+{
+    g_autofree char *dir = g_strdup_printf("/proc/%d/fd", qtest_pid(qts));
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    int n = 0;
+
+    g_assert_nonnull(d);
+    while (g_dir_read_name(d)) {
+        n++;
+    }
+    return n;
+}
+
+/*
+ * Hot-unplug releases everything automatic mode took: the pressure
+ * source's file descriptors (a real memcg when possible), the balloon
+ * handler and the RAM-discard requirement, so the device can be added
+ * again.
+ */
+static void test_unplug_releases(void)
+{
+    g_autofree char *memcg = NULL;
+    g_autofree char *props = NULL;
+    QTestState *qts = qtest_init("-m 512");
+    int before, with, i;
+
+    if (geteuid() == 0 &&
+        g_file_test(MEMCG_ROOT "/memory.pressure_level", G_FILE_TEST_EXISTS)) {
+        memcg = g_strdup_printf(MEMCG_ROOT "/qtest-auto-unplug-%d", getpid());
+        g_assert_cmpint(mkdir(memcg, 0755), ==, 0);
+    } else {
+        g_test_message("no memcg (needs root and cgroup v1): using the"
+                       " qtest source, fds are not checked");
+    }
+    props = g_strdup_printf("{ 'addr': '0x6', 'automatic': true,"
+                            " 'auto-source': '%s' }",
+                            memcg ? memcg : "qtest");
+    before = count_fds(qts);
+    for (i = 0; i < 2; i++) {
+        qtest_qmp_device_add(qts, "virtio-balloon-pci", "b", "%p",
+                             qobject_from_json(props, &error_abort));
+        with = count_fds(qts);
+        if (memcg) {
+            /* pressure_level plus one eventfd per level */
+            g_assert_cmpint(with, ==, before + 4);
+        }
+        qpci_unplug_acpi_device_test(qts, "b", 0x06);
+        g_assert_cmpint(count_fds(qts), ==, before);
+    }
+    qtest_quit(qts);
+    if (memcg) {
+        g_assert_cmpint(rmdir(memcg), ==, 0);
+    }
+}
+
 /*
  * Benchmark (run with -m perf, see `make bench`): time from a host
  * pressure event entering the device to the guest-visible config change,
@@ -721,6 +777,8 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto/config/errors", test_bad_config);
     qtest_add_func("virtio-balloon-auto/real/memcg-vmpressure",
                    test_real_memcg_pressure);
+    qtest_add_func("virtio-balloon-auto/real/unplug-releases",
+                   test_unplug_releases);
     if (g_test_perf()) {
         qtest_add_func("virtio-balloon-auto/bench/event-latency",
                        bench_event_latency);
