@@ -37,6 +37,8 @@
 #   PYTHON=/usr/bin/python3   (a pyenv shim would cost 0.5 s per start)
 
 set -euo pipefail
+# The state reader imports scripts/qmp.py: leave no __pycache__ behind.
+export PYTHONDONTWRITEBYTECODE=1
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
