@@ -213,31 +213,24 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
     source = p->source ? g_strdup(p->source)
                        : host_pressure_default_source(errp);
     if (!source) {
-        error_prepend(errp, "automatic ballooning: no host pressure source:");
-        ram_block_discard_require(false);
-        return false;
+        goto fail;
+    }
+    /* Test hook: no host source, qtests inject the events */
+    if (!strcmp(source, AUTO_QTEST_SOURCE) && !qtest_enabled()) {
+        error_setg(errp, "auto-source=%s is a test hook, only available"
+                   " with the qtest accelerator", AUTO_QTEST_SOURCE);
+        goto fail;
     }
 
     a = g_new0(VirtIOBalloonAuto, 1);
     a->dev = s;
-    if (!strcmp(source, AUTO_QTEST_SOURCE)) {
-        /* Test hook: no host source, qtests inject the events */
-        if (!qtest_enabled()) {
-            error_setg(errp, "auto-source=%s is a test hook, only available"
-                       " with the qtest accelerator", AUTO_QTEST_SOURCE);
-            ram_block_discard_require(false);
-            g_free(a);
-            return false;
-        }
-    } else {
+    if (strcmp(source, AUTO_QTEST_SOURCE)) {
         a->monitor = host_pressure_monitor_new(source, auto_host_pressure_cb,
                                                auto_source_gone_cb, a, errp);
-    }
-    if (!a->monitor && *errp) {
-        error_prepend(errp, "automatic ballooning: ");
-        ram_block_discard_require(false);
-        g_free(a);
-        return false;
+        if (!a->monitor) {
+            g_free(a);
+            goto fail;
+        }
     }
     balloon_auto_init(&a->policy, &cfg, ram_pages, auto_now());
     a->timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, auto_timer_cb, a);
@@ -246,6 +239,11 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
         host_pressure_backend_str(host_pressure_monitor_backend(a->monitor)) :
         AUTO_QTEST_SOURCE);
     return true;
+
+fail:
+    error_prepend(errp, "automatic ballooning: ");
+    ram_block_discard_require(false);
+    return false;
 }
 
 /* The message queue comes after every optional queue the device offers. */
