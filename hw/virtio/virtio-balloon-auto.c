@@ -13,6 +13,7 @@
 
 #include "qemu/osdep.h"
 #include "qemu/iov.h"
+#include "qemu/error-report.h"
 #include "qemu/timer.h"
 #include "qemu/host-pressure.h"
 #include "qapi/error.h"
@@ -22,7 +23,9 @@
 #include "hw/virtio/virtio-balloon-auto.h"
 #include "hw/virtio/virtio-balloon-auto-policy.h"
 #include "exec/memory.h"
+#include "system/balloon.h"
 #include "system/qtest.h"
+#include "qapi/qapi-events-auto-balloon.h"
 #include "trace.h"
 
 /* auto-source value that opens no source: qtests inject events instead */
@@ -30,13 +33,46 @@
 
 struct VirtIOBalloonAuto {
     VirtIOBalloon *dev;
+    char *source;
     HostPressureMonitor *monitor;
     BalloonAutoPolicy policy;
     QEMUTimer *timer;
     VirtQueue *msg_vq;
+    /* off: management switched it off, the balloon is under manual control */
+    bool enabled;
     uint64_t malformed;
-    BalloonAutoTiming timing;   /* staging area for migration */
+    /* host events that arrived while switched off (the policy never saw) */
+    uint64_t off_events[BALLOON_AUTO_LEVEL__MAX];
+    /* staging area for migration */
+    BalloonAutoTiming timing;
+    VirtIOBalloonAutoProps mig_props;
 };
+
+/* The QAPI enums list the same values as the policy's, in another order */
+static const AutoBalloonActionKind qapi_action[] = {
+    [BALLOON_AUTO_INFLATE] = AUTO_BALLOON_ACTION_KIND_INFLATE,
+    [BALLOON_AUTO_DEFLATE] = AUTO_BALLOON_ACTION_KIND_DEFLATE,
+    [BALLOON_AUTO_CANCEL] = AUTO_BALLOON_ACTION_KIND_CANCEL,
+    [BALLOON_AUTO_STALL] = AUTO_BALLOON_ACTION_KIND_STALL,
+};
+
+static const AutoBalloonReason qapi_reason[BALLOON_AUTO_REASON__MAX] = {
+    [BALLOON_AUTO_REASON_HOST_LOW] = AUTO_BALLOON_REASON_HOST_LOW,
+    [BALLOON_AUTO_REASON_HOST_MEDIUM] = AUTO_BALLOON_REASON_HOST_MEDIUM,
+    [BALLOON_AUTO_REASON_HOST_CRITICAL] = AUTO_BALLOON_REASON_HOST_CRITICAL,
+    [BALLOON_AUTO_REASON_GUEST_MESSAGE] = AUTO_BALLOON_REASON_GUEST_MESSAGE,
+    [BALLOON_AUTO_REASON_GUEST_STATS] = AUTO_BALLOON_REASON_GUEST_STATS,
+    [BALLOON_AUTO_REASON_GUEST_DEFLATE] = AUTO_BALLOON_REASON_GUEST_DEFLATE,
+    [BALLOON_AUTO_REASON_GUEST_STALLED] = AUTO_BALLOON_REASON_GUEST_STALLED,
+};
+
+/* Logical guest size for a balloon of @pages, as query-balloon reports */
+static uint64_t auto_logical_size(VirtIOBalloonAuto *a, uint64_t pages)
+{
+    uint64_t ram_pages = balloon_auto_ram_pages(&a->policy);
+
+    return (ram_pages - MIN(pages, ram_pages)) << VIRTIO_BALLOON_PFN_SHIFT;
+}
 
 static int64_t auto_now(void)
 {
@@ -65,6 +101,10 @@ static void auto_apply(VirtIOBalloonAuto *a, BalloonAutoAction act)
         trace_virtio_balloon_auto_action(balloon_auto_action_str(act.kind),
                                          balloon_auto_reason_str(act.reason),
                                          act.why, act.target, s->actual);
+        qapi_event_send_auto_balloon_action(qapi_action[act.kind],
+                                            qapi_reason[act.reason],
+                                            auto_logical_size(a, act.target),
+                                            auto_logical_size(a, s->actual));
     }
     /* num_pages is le32 in config space; the policy never exceeds RAM. */
     if (act.target != s->num_pages && act.target <= UINT32_MAX) {
@@ -79,6 +119,11 @@ static void auto_host_event(VirtIOBalloonAuto *a, HostPressureLevel level)
     BalloonAutoLevel l = (BalloonAutoLevel)level;
 
     trace_virtio_balloon_auto_host_event(host_pressure_level_str(level));
+    if (!a->enabled) {
+        a->off_events[l]++;
+        trace_virtio_balloon_auto_switched_off("host event");
+        return;
+    }
     auto_apply(a, balloon_auto_host_event(&a->policy, l, auto_now()));
 }
 
@@ -91,8 +136,8 @@ static void auto_source_gone_cb(void *opaque)
 {
     VirtIOBalloonAuto *a = opaque;
 
-    trace_virtio_balloon_auto_source_gone(
-        host_pressure_monitor_path(a->monitor));
+    trace_virtio_balloon_auto_source_gone(a->source);
+    qapi_event_send_auto_balloon_source_gone(a->source);
 }
 
 static void auto_timer_cb(void *opaque)
@@ -150,9 +195,13 @@ static void auto_handle_msg(VirtIODevice *vdev, VirtQueue *vq)
                 iov_size(elem->out_sg, elem->out_num));
         } else {
             trace_virtio_balloon_auto_msg_pressure(msg.level);
-            auto_apply(a, balloon_auto_guest_pressure(
-                              &a->policy, BALLOON_AUTO_GUEST_MESSAGE,
-                              auto_now()));
+            if (a->enabled) {
+                auto_apply(a, balloon_auto_guest_pressure(
+                                  &a->policy, BALLOON_AUTO_GUEST_MESSAGE,
+                                  auto_now()));
+            } else {
+                trace_virtio_balloon_auto_switched_off("guest message");
+            }
         }
         virtqueue_push(vq, elem, 0);
         g_free(elem);
@@ -180,6 +229,21 @@ static bool auto_props_to_config(const VirtIOBalloonAutoProps *p,
     cfg->stall_ns = (int64_t)p->stall_ms * SCALE_MS;
     cfg->floor_pages = p->floor >> VIRTIO_BALLOON_PFN_SHIFT;
     return balloon_auto_config_check(cfg, ram_pages, errp);
+}
+
+/* A manual 'balloon' command would fight the policy: refuse it. */
+static bool auto_manual_check(void *opaque, Error **errp)
+{
+    VirtIOBalloon *s = opaque;
+
+    if (s->auto_state && s->auto_state->enabled) {
+        error_setg(errp, "automatic ballooning is active on this balloon"
+                   " device; switch it off first with the QMP command"
+                   " set-auto-balloon (\"enabled\": false) or the HMP"
+                   " command 'auto_balloon off'");
+        return false;
+    }
+    return true;
 }
 
 bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
@@ -232,10 +296,13 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
             goto fail;
         }
     }
+    a->source = g_steal_pointer(&source);
+    a->enabled = true;
     balloon_auto_init(&a->policy, &cfg, ram_pages, auto_now());
     a->timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, auto_timer_cb, a);
     s->auto_state = a;
-    trace_virtio_balloon_auto_realize(source, a->monitor ?
+    qemu_balloon_set_manual_check(s, auto_manual_check);
+    trace_virtio_balloon_auto_realize(a->source, a->monitor ?
         host_pressure_backend_str(host_pressure_monitor_backend(a->monitor)) :
         AUTO_QTEST_SOURCE);
     return true;
@@ -244,6 +311,132 @@ fail:
     error_prepend(errp, "automatic ballooning: ");
     ram_block_discard_require(false);
     return false;
+}
+
+static void auto_switch(VirtIOBalloonAuto *a, bool enable)
+{
+    VirtIOBalloon *s = a->dev;
+
+    if (enable == a->enabled) {
+        return;
+    }
+    a->enabled = enable;
+    trace_virtio_balloon_auto_switch(enable, s->num_pages, s->actual);
+    if (enable) {
+        /* Continue from wherever manual control left the balloon */
+        balloon_auto_sync(&a->policy, s->num_pages, s->actual, auto_now());
+        auto_rearm(a);
+    } else {
+        timer_del(a->timer);
+    }
+}
+
+bool virtio_balloon_auto_configure(VirtIOBalloon *s,
+                                   const VirtIOBalloonAutoProps *props,
+                                   bool enable, Error **errp)
+{
+    VirtIOBalloonAuto *a = s->auto_state;
+    BalloonAutoConfig cfg;
+
+    assert(a);
+    if (!auto_props_to_config(props, balloon_auto_ram_pages(&a->policy), &cfg,
+                              errp)) {
+        return false;
+    }
+    /* Only the tunables change; enabled and source are creation-time. */
+    s->auto_props.inflate_low = props->inflate_low;
+    s->auto_props.inflate_medium = props->inflate_medium;
+    s->auto_props.inflate_critical = props->inflate_critical;
+    s->auto_props.deflate = props->deflate;
+    s->auto_props.throttle_ms = props->throttle_ms;
+    s->auto_props.hysteresis_ms = props->hysteresis_ms;
+    s->auto_props.stall_ms = props->stall_ms;
+    s->auto_props.floor = props->floor;
+    balloon_auto_set_config(&a->policy, &cfg);
+    trace_virtio_balloon_auto_configure(props->inflate_low,
+                                        props->inflate_medium,
+                                        props->inflate_critical,
+                                        props->deflate, props->throttle_ms,
+                                        props->hysteresis_ms, props->stall_ms,
+                                        props->floor);
+    auto_switch(a, enable);
+    if (a->enabled) {
+        auto_rearm(a);
+    }
+    return true;
+}
+
+bool virtio_balloon_auto_enabled(VirtIOBalloon *s)
+{
+    return s->auto_state && s->auto_state->enabled;
+}
+
+void virtio_balloon_auto_query(VirtIOBalloon *s, AutoBalloonInfo *info)
+{
+    VirtIOBalloonAuto *a = s->auto_state;
+    const VirtIOBalloonAutoProps *p = &s->auto_props;
+    const BalloonAutoCounters *c = balloon_auto_counters(&a->policy);
+    AutoBalloonTunables *t = g_new0(AutoBalloonTunables, 1);
+    AutoBalloonCounters *k = g_new0(AutoBalloonCounters, 1);
+    int64_t now = auto_now();
+    uint64_t host = 0;
+    int l;
+
+    info->enabled = a->enabled;
+    info->source = g_strdup(a->source);
+    info->backend = !a->monitor ? AUTO_BALLOON_BACKEND_TEST :
+        host_pressure_monitor_backend(a->monitor) ==
+        HOST_PRESSURE_BACKEND_PSI ? AUTO_BALLOON_BACKEND_PSI :
+        AUTO_BALLOON_BACKEND_VMPRESSURE;
+    info->source_gone = a->monitor && host_pressure_monitor_gone(a->monitor);
+    info->target = auto_logical_size(a, s->num_pages);
+    info->actual = auto_logical_size(a, s->actual);
+    info->guest_window_open = balloon_auto_guest_window_open(&a->policy, now);
+    if (info->guest_window_open) {
+        info->has_guest_window_remaining_ms = true;
+        info->guest_window_remaining_ms =
+            DIV_ROUND_UP(balloon_auto_guest_window_end(&a->policy) - now,
+                         SCALE_MS);
+    }
+    info->stalled = balloon_auto_stalled(&a->policy);
+    info->message_vq = virtio_vdev_has_feature(VIRTIO_DEVICE(s),
+                                               VIRTIO_BALLOON_F_MESSAGE_VQ);
+
+    t->inflate_low = p->inflate_low;
+    t->inflate_medium = p->inflate_medium;
+    t->inflate_critical = p->inflate_critical;
+    t->deflate = p->deflate;
+    t->throttle_ms = p->throttle_ms;
+    t->hysteresis_ms = p->hysteresis_ms;
+    t->stall_ms = p->stall_ms;
+    t->floor = p->floor;
+    info->tunables = t;
+
+    for (l = 0; l < BALLOON_AUTO_LEVEL__MAX; l++) {
+        host += c->host_events[l];
+    }
+    k->host_events_low = c->host_events[BALLOON_AUTO_LEVEL_LOW] +
+                         a->off_events[BALLOON_AUTO_LEVEL_LOW];
+    k->host_events_medium = c->host_events[BALLOON_AUTO_LEVEL_MEDIUM] +
+                            a->off_events[BALLOON_AUTO_LEVEL_MEDIUM];
+    k->host_events_critical = c->host_events[BALLOON_AUTO_LEVEL_CRITICAL] +
+                              a->off_events[BALLOON_AUTO_LEVEL_CRITICAL];
+    /* The policy's invariant: host events = immediate + throttled + ignored */
+    k->inflates_immediate = host - c->throttled - c->ignored;
+    k->throttled = c->throttled;
+    k->ignored = c->ignored;
+    for (l = 0; l < BALLOON_AUTO_LEVEL__MAX; l++) {
+        k->ignored += a->off_events[l];
+    }
+    k->guest_messages = c->guest_pressure[BALLOON_AUTO_GUEST_MESSAGE];
+    k->guest_stats = c->guest_pressure[BALLOON_AUTO_GUEST_STATS];
+    k->malformed_messages = a->malformed;
+    k->guest_deflates = c->guest_deflates;
+    k->inflates = c->inflates;
+    k->deflates = c->deflates;
+    k->cancels = c->cancels;
+    k->stalls = c->stalls;
+    info->counters = k;
 }
 
 /* The message queue comes after every optional queue the device offers. */
@@ -271,6 +464,7 @@ void virtio_balloon_auto_unrealize(VirtIOBalloon *s)
         virtio_delete_queue(a->msg_vq);
     }
     ram_block_discard_require(false);
+    g_free(a->source);
     g_free(a);
     s->auto_state = NULL;
 }
@@ -278,7 +472,9 @@ void virtio_balloon_auto_unrealize(VirtIOBalloon *s)
 /*
  * Device reset (guest reboot, driver load or unload): the guest has all of
  * its memory back, so start from a clean slate rather than re-inflating to
- * a target chosen for the previous driver instance.
+ * a target chosen for the previous driver instance.  Switched off, the
+ * balloon is under manual control and keeps the size management asked for,
+ * as upstream does.
  */
 void virtio_balloon_auto_reset(VirtIOBalloon *s)
 {
@@ -288,10 +484,12 @@ void virtio_balloon_auto_reset(VirtIOBalloon *s)
         return;
     }
     balloon_auto_reset(&a->policy, auto_now());
-    s->num_pages = 0;
-    s->actual = 0;
+    if (a->enabled) {
+        s->num_pages = 0;
+        s->actual = 0;
+    }
     timer_del(a->timer);
-    trace_virtio_balloon_auto_reset();
+    trace_virtio_balloon_auto_reset(a->enabled);
 }
 
 void virtio_balloon_auto_get_features(VirtIOBalloon *s, uint64_t *features)
@@ -305,7 +503,7 @@ void virtio_balloon_auto_actual_changed(VirtIOBalloon *s)
 {
     VirtIOBalloonAuto *a = s->auto_state;
 
-    if (a) {
+    if (a && a->enabled) {
         auto_apply(a, balloon_auto_actual_changed(&a->policy, s->actual,
                                                   auto_now()));
     }
@@ -345,22 +543,43 @@ static void auto_inject_set(Object *obj, Visitor *v, const char *name,
                name, value);
 }
 
-/* Balloon size the automatic mode currently asks for, in bytes. */
-static void auto_target_get(Object *obj, Visitor *v, const char *name,
-                            void *opaque, Error **errp)
-{
-    VirtIOBalloon *s = VIRTIO_BALLOON(obj);
-    uint64_t value = (uint64_t)s->num_pages << VIRTIO_BALLOON_PFN_SHIFT;
-
-    visit_type_uint64(v, name, &value, errp);
-}
-
 void virtio_balloon_auto_instance_init(Object *obj)
 {
     object_property_add(obj, "x-inject-host-pressure", "str", NULL,
                         auto_inject_set, NULL, NULL);
-    object_property_add(obj, "auto-target", "uint64", auto_target_get,
-                        NULL, NULL, NULL);
+}
+
+/* What `-device virtio-balloon-pci,help` says about each property */
+void virtio_balloon_auto_class_init(ObjectClass *klass)
+{
+    static const struct {
+        const char *name;
+        const char *desc;
+    } props[] = {
+        { "automatic", "size the balloon automatically from host and guest"
+          " memory pressure" },
+        { "auto-source", "host pressure source: cgroup v1 memory cgroup"
+          " directory (default: the host-wide source)" },
+        { "auto-inflate-low", "inflate step on host pressure level low" },
+        { "auto-inflate-medium", "inflate step on host pressure level"
+          " medium" },
+        { "auto-inflate-critical", "inflate step on host pressure level"
+          " critical" },
+        { "auto-deflate", "deflate step on guest memory pressure" },
+        { "auto-throttle-ms", "minimum interval between two inflates" },
+        { "auto-hysteresis-ms", "no inflate for this long after guest"
+          " memory pressure" },
+        { "auto-stall-ms", "a guest with no inflate progress for this long"
+          " is left alone" },
+        { "auto-floor", "host pressure never shrinks the guest below this"
+          " size" },
+    };
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(props); i++) {
+        object_class_property_set_description(klass, props[i].name,
+                                              props[i].desc);
+    }
 }
 
 static bool auto_vmstate_needed(void *opaque)
@@ -375,6 +594,7 @@ static int auto_pre_save(void *opaque)
     VirtIOBalloonAuto *a = opaque;
 
     balloon_auto_get_timing(&a->policy, &a->timing);
+    a->mig_props = a->dev->auto_props;
     return 0;
 }
 
@@ -387,10 +607,27 @@ static int auto_post_load(void *opaque, int version_id)
 {
     VirtIOBalloonAuto *a = opaque;
     VirtIOBalloon *s = a->dev;
+    BalloonAutoConfig cfg;
+    Error *err = NULL;
 
+    /* Tunables changed at run time travel too; the stream is not trusted */
+    if (!auto_props_to_config(&a->mig_props,
+                              balloon_auto_ram_pages(&a->policy), &cfg,
+                              &err)) {
+        error_report_err(err);
+        return -EINVAL;
+    }
+    a->mig_props.enabled = s->auto_props.enabled;
+    a->mig_props.source = s->auto_props.source;
+    s->auto_props = a->mig_props;
+    balloon_auto_set_config(&a->policy, &cfg);
     balloon_auto_sync(&a->policy, s->num_pages, s->actual, auto_now());
     balloon_auto_set_timing(&a->policy, &a->timing);
-    auto_rearm(a);
+    if (a->enabled) {
+        auto_rearm(a);
+    } else {
+        timer_del(a->timer);
+    }
     return 0;
 }
 
@@ -405,6 +642,15 @@ static const VMStateDescription vmstate_auto_state = {
         VMSTATE_INT64(timing.last_inflate, VirtIOBalloonAuto),
         VMSTATE_INT64(timing.last_progress, VirtIOBalloonAuto),
         VMSTATE_BOOL(timing.stalled, VirtIOBalloonAuto),
+        VMSTATE_BOOL(enabled, VirtIOBalloonAuto),
+        VMSTATE_UINT64(mig_props.inflate_low, VirtIOBalloonAuto),
+        VMSTATE_UINT64(mig_props.inflate_medium, VirtIOBalloonAuto),
+        VMSTATE_UINT64(mig_props.inflate_critical, VirtIOBalloonAuto),
+        VMSTATE_UINT64(mig_props.deflate, VirtIOBalloonAuto),
+        VMSTATE_UINT32(mig_props.throttle_ms, VirtIOBalloonAuto),
+        VMSTATE_UINT32(mig_props.hysteresis_ms, VirtIOBalloonAuto),
+        VMSTATE_UINT32(mig_props.stall_ms, VirtIOBalloonAuto),
+        VMSTATE_UINT64(mig_props.floor, VirtIOBalloonAuto),
         VMSTATE_END_OF_LIST()
     }
 };

@@ -11,6 +11,7 @@
 #define HW_VIRTIO_BALLOON_AUTO_H
 
 #include "migration/vmstate.h"
+#include "qapi/qapi-types-auto-balloon.h"
 #include "hw/virtio/virtio-balloon-auto-policy.h"
 
 /*
@@ -68,6 +69,22 @@ void virtio_balloon_auto_reset(VirtIOBalloon *s);
 void virtio_balloon_auto_get_features(VirtIOBalloon *s, uint64_t *features);
 void virtio_balloon_auto_actual_changed(VirtIOBalloon *s);
 void virtio_balloon_auto_instance_init(Object *obj);
+void virtio_balloon_auto_class_init(ObjectClass *klass);
+
+/*
+ * Management (virtio-balloon-auto-qmp.c).  The device must have been
+ * created with automatic=on (s->auto_state set).
+ */
+bool virtio_balloon_auto_enabled(VirtIOBalloon *s);
+void virtio_balloon_auto_query(VirtIOBalloon *s, AutoBalloonInfo *info);
+/*
+ * Take the tunables of @props (not its 'enabled' and 'source') and switch
+ * automatic ballooning to @enable.  On invalid tunables set @errp and
+ * change nothing.
+ */
+bool virtio_balloon_auto_configure(VirtIOBalloon *s,
+                                   const VirtIOBalloonAutoProps *props,
+                                   bool enable, Error **errp);
 
 extern const VMStateDescription vmstate_virtio_balloon_auto;
 

@@ -1,0 +1,78 @@
+/*
+ * virtio-balloon automatic mode: HMP commands
+ *
+ * Copyright (c) 2026 The QEMU auto-balloon authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/units.h"
+#include "qapi/error.h"
+#include "qapi/qapi-commands-auto-balloon.h"
+#include "qobject/qdict.h"
+#include "monitor/hmp.h"
+#include "monitor/monitor.h"
+
+void hmp_info_auto_balloon(Monitor *mon, const QDict *qdict)
+{
+    g_autoptr(AutoBalloonInfo) info = NULL;
+    AutoBalloonTunables *t;
+    AutoBalloonCounters *c;
+    Error *err = NULL;
+
+    info = qmp_query_auto_balloon(&err);
+    if (hmp_handle_error(mon, err)) {
+        return;
+    }
+    t = info->tunables;
+    c = info->counters;
+    monitor_printf(mon, "automatic ballooning: %s\n",
+                   info->enabled ? "on" : "off (manual control)");
+    monitor_printf(mon, "source: %s (%s)%s\n", info->source,
+                   AutoBalloonBackend_str(info->backend),
+                   info->source_gone ? ", gone" : "");
+    monitor_printf(mon, "target: %" PRIu64 " MiB, actual: %" PRIu64
+                   " MiB\n", info->target / MiB, info->actual / MiB);
+    if (info->guest_window_open) {
+        monitor_printf(mon, "guest-pressure window: open, %" PRId64
+                       " ms left\n", info->guest_window_remaining_ms);
+    } else {
+        monitor_printf(mon, "guest-pressure window: closed\n");
+    }
+    monitor_printf(mon, "guest stalled: %s, message virtqueue: %s\n",
+                   info->stalled ? "yes" : "no",
+                   info->message_vq ? "negotiated" : "not negotiated");
+    monitor_printf(mon, "steps: inflate low %" PRIu64 " MiB, medium %"
+                   PRIu64 " MiB, critical %" PRIu64 " MiB; deflate %"
+                   PRIu64 " MiB\n", t->inflate_low / MiB,
+                   t->inflate_medium / MiB, t->inflate_critical / MiB,
+                   t->deflate / MiB);
+    monitor_printf(mon, "throttle %u ms, hysteresis %u ms, stall %u ms,"
+                   " floor %" PRIu64 " MiB\n", t->throttle_ms,
+                   t->hysteresis_ms, t->stall_ms, t->floor / MiB);
+    monitor_printf(mon, "host events: low %" PRIu64 ", medium %" PRIu64
+                   ", critical %" PRIu64 " (immediate %" PRIu64
+                   ", throttled %" PRIu64 ", ignored %" PRIu64 ")\n",
+                   c->host_events_low, c->host_events_medium,
+                   c->host_events_critical, c->inflates_immediate,
+                   c->throttled, c->ignored);
+    monitor_printf(mon, "guest: messages %" PRIu64 ", from stats %" PRIu64
+                   ", malformed %" PRIu64 ", own deflates %" PRIu64 "\n",
+                   c->guest_messages, c->guest_stats, c->malformed_messages,
+                   c->guest_deflates);
+    monitor_printf(mon, "actions: inflates %" PRIu64 ", deflates %" PRIu64
+                   ", cancels %" PRIu64 ", stalls %" PRIu64 "\n",
+                   c->inflates, c->deflates, c->cancels, c->stalls);
+}
+
+void hmp_auto_balloon(Monitor *mon, const QDict *qdict)
+{
+    bool enable = qdict_get_bool(qdict, "enable");
+    Error *err = NULL;
+
+    qmp_set_auto_balloon(true, enable, false, 0, false, 0, false, 0,
+                         false, 0, false, 0, false, 0, false, 0, false, 0,
+                         &err);
+    hmp_handle_error(mon, err);
+}

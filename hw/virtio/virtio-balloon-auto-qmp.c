@@ -1,0 +1,97 @@
+/*
+ * virtio-balloon automatic mode: QMP commands
+ *
+ * Copyright (c) 2026 The QEMU auto-balloon authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qapi/qapi-commands-auto-balloon.h"
+#include "qom/object.h"
+#include "hw/virtio/virtio-balloon.h"
+#include "hw/virtio/virtio-balloon-auto.h"
+
+/*
+ * The balloon device with automatic=on.  Errors are of the class
+ * query-balloon uses when there is no balloon, so that management can
+ * treat "no automatic ballooning here" like "no balloon here".  QEMU
+ * accepts one balloon device at most.
+ */
+static VirtIOBalloon *auto_balloon_find(Error **errp)
+{
+    Object *obj = object_resolve_path_type("", TYPE_VIRTIO_BALLOON, NULL);
+    VirtIOBalloon *s = obj ? VIRTIO_BALLOON(obj) : NULL;
+
+    if (!s || !DEVICE(s)->realized) {
+        error_set(errp, ERROR_CLASS_DEVICE_NOT_ACTIVE,
+                  "No balloon device has been activated");
+        return NULL;
+    }
+    if (!s->auto_state) {
+        error_set(errp, ERROR_CLASS_DEVICE_NOT_ACTIVE,
+                  "The balloon device was not created with automatic=on");
+        return NULL;
+    }
+    return s;
+}
+
+AutoBalloonInfo *qmp_query_auto_balloon(Error **errp)
+{
+    VirtIOBalloon *s = auto_balloon_find(errp);
+    AutoBalloonInfo *info;
+
+    if (!s) {
+        return NULL;
+    }
+    info = g_new0(AutoBalloonInfo, 1);
+    virtio_balloon_auto_query(s, info);
+    return info;
+}
+
+void qmp_set_auto_balloon(bool has_enabled, bool enabled,
+                          bool has_inflate_low, uint64_t inflate_low,
+                          bool has_inflate_medium, uint64_t inflate_medium,
+                          bool has_inflate_critical, uint64_t inflate_critical,
+                          bool has_deflate, uint64_t deflate,
+                          bool has_throttle_ms, uint32_t throttle_ms,
+                          bool has_hysteresis_ms, uint32_t hysteresis_ms,
+                          bool has_stall_ms, uint32_t stall_ms,
+                          bool has_floor, uint64_t floor, Error **errp)
+{
+    VirtIOBalloon *s = auto_balloon_find(errp);
+    VirtIOBalloonAutoProps p;
+
+    if (!s) {
+        return;
+    }
+    /* Start from the current values: what is not given stays as it is */
+    p = s->auto_props;
+    if (has_inflate_low) {
+        p.inflate_low = inflate_low;
+    }
+    if (has_inflate_medium) {
+        p.inflate_medium = inflate_medium;
+    }
+    if (has_inflate_critical) {
+        p.inflate_critical = inflate_critical;
+    }
+    if (has_deflate) {
+        p.deflate = deflate;
+    }
+    if (has_throttle_ms) {
+        p.throttle_ms = throttle_ms;
+    }
+    if (has_hysteresis_ms) {
+        p.hysteresis_ms = hysteresis_ms;
+    }
+    if (has_stall_ms) {
+        p.stall_ms = stall_ms;
+    }
+    if (has_floor) {
+        p.floor = floor;
+    }
+    virtio_balloon_auto_configure(s, &p, has_enabled ? enabled :
+                                  virtio_balloon_auto_enabled(s), errp);
+}

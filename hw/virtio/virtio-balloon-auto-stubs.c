@@ -1,0 +1,37 @@
+/*
+ * virtio-balloon automatic mode: QMP commands where there is no
+ * virtio-balloon device in the build
+ *
+ * Copyright (c) 2026 The QEMU auto-balloon authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qapi/qapi-commands-auto-balloon.h"
+
+static void auto_balloon_unavailable(Error **errp)
+{
+    error_set(errp, ERROR_CLASS_DEVICE_NOT_ACTIVE,
+              "No balloon device has been activated");
+}
+
+AutoBalloonInfo *qmp_query_auto_balloon(Error **errp)
+{
+    auto_balloon_unavailable(errp);
+    return NULL;
+}
+
+void qmp_set_auto_balloon(bool has_enabled, bool enabled,
+                          bool has_inflate_low, uint64_t inflate_low,
+                          bool has_inflate_medium, uint64_t inflate_medium,
+                          bool has_inflate_critical, uint64_t inflate_critical,
+                          bool has_deflate, uint64_t deflate,
+                          bool has_throttle_ms, uint32_t throttle_ms,
+                          bool has_hysteresis_ms, uint32_t hysteresis_ms,
+                          bool has_stall_ms, uint32_t stall_ms,
+                          bool has_floor, uint64_t floor, Error **errp)
+{
+    auto_balloon_unavailable(errp);
+}

@@ -1,0 +1,176 @@
+/*
+ * QTest helpers for automatic ballooning: the test as the guest driver
+ *
+ * Copyright (c) 2026 The QEMU auto-balloon authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/bswap.h"
+#include "qobject/qdict.h"
+#include "libqos/pci.h"
+#include "standard-headers/linux/virtio_balloon.h"
+#include "standard-headers/linux/virtio_config.h"
+#include "virtio-balloon-auto-guest.h"
+
+/*
+ * Boot a PC with the balloon at 04.0 and act as its driver.  msg_vq_index
+ * is where the message queue must be; negotiate says whether the driver
+ * accepts the message-queue feature.
+ */
+AutoGuest *ag_start(const char *props, bool negotiate, int msg_vq_index)
+{
+    AutoGuest *g = g_new0(AutoGuest, 1);
+    QPCIAddress addr = { .devfn = QPCI_DEVFN(4, 0) };
+    uint64_t want;
+
+    g->qs = qtest_pc_boot("-m 1024 -device virtio-balloon-pci,id=balloon0,"
+                          "addr=04.0%s%s", *props ? "," : "", props);
+    g->qts = g->qs->qts;
+    g->pci = virtio_pci_new(g->qs->pcibus, &addr);
+    g->vdev = &g->pci->vdev;
+    qvirtio_pci_device_enable(g->pci);
+    qvirtio_start_device(g->vdev);
+
+    g->features = qvirtio_get_features(g->vdev);
+    want = g->features & ((1ull << VIRTIO_F_VERSION_1) |
+                          (1ull << VIRTIO_BALLOON_F_STATS_VQ) |
+                          (1ull << VIRTIO_BALLOON_F_REPORTING));
+    if (negotiate) {
+        want |= g->features & (1ull << VIRTIO_BALLOON_F_MESSAGE_VQ);
+    }
+    qvirtio_set_features(g->vdev, want);
+
+    g->ivq = qvirtqueue_setup(g->vdev, &g->qs->alloc, 0);
+    g->dvq = qvirtqueue_setup(g->vdev, &g->qs->alloc, 1);
+    if (msg_vq_index >= 0) {
+        g->mvq = qvirtqueue_setup(g->vdev, &g->qs->alloc, msg_vq_index);
+    }
+    qvirtio_set_driver_ok(g->vdev);
+    return g;
+}
+
+void ag_stop(AutoGuest *g)
+{
+    qvirtqueue_cleanup(g->vdev->bus, g->ivq, &g->qs->alloc);
+    qvirtqueue_cleanup(g->vdev->bus, g->dvq, &g->qs->alloc);
+    if (g->mvq) {
+        qvirtqueue_cleanup(g->vdev->bus, g->mvq, &g->qs->alloc);
+    }
+    qvirtio_pci_device_disable(g->pci);
+    g_free(g->pci);
+    qtest_shutdown(g->qs);
+    g_free(g);
+}
+
+uint32_t ag_target(AutoGuest *g)
+{
+    return qvirtio_config_readl(g->vdev, CFG_NUM_PAGES);
+}
+
+void ag_set_actual(AutoGuest *g, uint32_t pages)
+{
+    qvirtio_config_writel(g->vdev, CFG_ACTUAL, pages);
+}
+
+/* The guest catches up with the host's request. */
+void ag_catch_up(AutoGuest *g)
+{
+    ag_set_actual(g, ag_target(g));
+}
+
+void ag_inject(AutoGuest *g, const char *level)
+{
+    qtest_qmp_assert_success(g->qts,
+        "{ 'execute': 'qom-set', 'arguments': { 'path': %s,"
+        " 'property': 'x-inject-host-pressure', 'value': %s } }",
+        BACKEND, level);
+}
+
+void ag_step(AutoGuest *g, int64_t ns)
+{
+    qtest_clock_step(g->qts, ns);
+}
+
+/* Send one buffer on the message queue and wait until the device used it */
+void ag_send_raw(AutoGuest *g, const void *buf, size_t len, bool write)
+{
+    uint64_t addr = guest_alloc(&g->qs->alloc, MAX(len, 1));
+    uint32_t head;
+
+    qtest_memwrite(g->qts, addr, buf, len);
+    head = qvirtqueue_add(g->qts, g->mvq, addr, len, write, false);
+    qvirtqueue_kick(g->qts, g->vdev, g->mvq, head);
+    qvirtio_wait_used_elem(g->qts, g->vdev, g->mvq, head, NULL, TIMEOUT_US);
+    guest_free(&g->qs->alloc, addr);
+}
+
+void ag_send_msg(AutoGuest *g, uint16_t type, uint16_t flags,
+                 uint32_t level)
+{
+    struct {
+        uint16_t type;
+        uint16_t flags;
+        uint32_t level;
+    } QEMU_PACKED msg = {
+        .type = cpu_to_le16(type),
+        .flags = cpu_to_le16(flags),
+        .level = cpu_to_le32(level),
+    };
+
+    ag_send_raw(g, &msg, sizeof(msg), false);
+}
+
+void ag_send_pressure(AutoGuest *g)
+{
+    ag_send_msg(g, MSG_PRESSURE, 0, 1);
+}
+
+/* cgroupfs files take one plain write(), not a write and a rename */
+bool ag_cg_write(const char *path, const char *val)
+{
+    int fd = open(path, O_WRONLY);
+    bool ok;
+
+    if (fd < 0) {
+        return false;
+    }
+    ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+    close(fd);
+    return ok;
+}
+
+int ag_count_fds(QTestState *qts)
+{
+    g_autofree char *dir = g_strdup_printf("/proc/%d/fd", qtest_pid(qts));
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    int n = 0;
+
+    g_assert_nonnull(d);
+    while (g_dir_read_name(d)) {
+        n++;
+    }
+    return n;
+}
+
+QDict *ag_query(QTestState *qts)
+{
+    return qtest_qmp_assert_success_ref(qts,
+                                        "{ 'execute': 'query-auto-balloon' }");
+}
+
+/* Balloon size automatic mode asks for, in pages, from the query */
+uint64_t ag_query_target_pages(QTestState *qts, uint64_t ram)
+{
+    g_autoptr(QDict) info = ag_query(qts);
+
+    return (ram - qdict_get_int(info, "target")) / PAGE;
+}
+
+uint64_t ag_counter(QTestState *qts, const char *name)
+{
+    g_autoptr(QDict) info = ag_query(qts);
+
+    return qdict_get_int(qdict_get_qdict(info, "counters"), name);
+}

@@ -1,0 +1,65 @@
+/*
+ * QTest helpers for automatic ballooning: the test as the guest driver
+ *
+ * Copyright (c) 2026 The QEMU auto-balloon authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef VIRTIO_BALLOON_AUTO_GUEST_H
+#define VIRTIO_BALLOON_AUTO_GUEST_H
+
+#include "qemu/units.h"
+#include "libqtest.h"
+#include "libqos/libqos-pc.h"
+#include "libqos/virtio.h"
+#include "libqos/virtio-pci.h"
+
+/* Device interface under test (include/hw/virtio/virtio-balloon-auto.h) */
+#define VIRTIO_BALLOON_F_MESSAGE_VQ     10
+#define MSG_PRESSURE                    1
+
+#define PAGE                4096
+#define MIB_PAGES(n)        ((uint32_t)((n) * MiB / PAGE))
+#define STEP_LOW            MIB_PAGES(8)
+#define STEP_MEDIUM         MIB_PAGES(32)
+#define STEP_CRITICAL       MIB_PAGES(128)
+#define STEP_DEFLATE        MIB_PAGES(32)
+#define SEC                 (1000 * 1000 * 1000LL)
+#define BACKEND             "/machine/peripheral/balloon0/virtio-backend"
+#define TIMEOUT_US          (30 * 1000 * 1000)
+
+#define CFG_NUM_PAGES       0
+#define CFG_ACTUAL          4
+
+typedef struct AutoGuest {
+    QOSState *qs;
+    QTestState *qts;
+    QVirtioPCIDevice *pci;
+    QVirtioDevice *vdev;
+    QVirtQueue *ivq, *dvq, *svq, *mvq;
+    uint64_t features;
+} AutoGuest;
+
+#define AUTO_ON "automatic=on,auto-source=qtest"
+#define MEMCG_ROOT "/sys/fs/cgroup/memory"
+
+AutoGuest *ag_start(const char *props, bool negotiate, int msg_vq_index);
+void ag_stop(AutoGuest *g);
+uint32_t ag_target(AutoGuest *g);
+void ag_set_actual(AutoGuest *g, uint32_t pages);
+void ag_catch_up(AutoGuest *g);
+void ag_inject(AutoGuest *g, const char *level);
+void ag_step(AutoGuest *g, int64_t ns);
+void ag_send_raw(AutoGuest *g, const void *buf, size_t len, bool write);
+void ag_send_msg(AutoGuest *g, uint16_t type, uint16_t flags,
+                 uint32_t level);
+void ag_send_pressure(AutoGuest *g);
+bool ag_cg_write(const char *path, const char *val);
+int ag_count_fds(QTestState *qts);
+/* query-auto-balloon's return value */
+QDict *ag_query(QTestState *qts);
+uint64_t ag_query_target_pages(QTestState *qts, uint64_t ram);
+uint64_t ag_counter(QTestState *qts, const char *name);
+
+#endif

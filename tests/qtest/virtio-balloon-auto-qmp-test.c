@@ -1,0 +1,531 @@
+/*
+ * QTest cases for the management interface of automatic ballooning:
+ * query-auto-balloon, set-auto-balloon, the AUTO_BALLOON_* events, the
+ * refusal of manual 'balloon' while automatic mode is on, and HMP.
+ *
+ * Copyright (c) 2026 The QEMU auto-balloon authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/units.h"
+#include "libqtest.h"
+#include "qobject/qdict.h"
+#include "qobject/qjson.h"
+#include "qapi/error.h"
+#include "virtio-balloon-auto-guest.h"
+
+#define RAM         (1024 * MiB)
+
+static void assert_error(QDict *rsp, const char *class, const char *text)
+{
+    QDict *err = qdict_get_qdict(rsp, "error");
+    const char *desc;
+
+    g_assert_nonnull(err);
+    g_assert_cmpstr(qdict_get_str(err, "class"), ==, class);
+    desc = qdict_get_str(err, "desc");
+    if (!strstr(desc, text)) {
+        g_test_message("error '%s' lacks '%s'", desc, text);
+        g_assert_not_reached();
+    }
+    qobject_unref(rsp);
+}
+
+static void assert_not_active(QTestState *qts, const char *text)
+{
+    assert_error(qtest_qmp(qts, "{ 'execute': 'query-auto-balloon' }"),
+                 "DeviceNotActive", text);
+    assert_error(qtest_qmp(qts, "{ 'execute': 'set-auto-balloon',"
+                           " 'arguments': { 'enabled': true } }"),
+                 "DeviceNotActive", text);
+}
+
+/* No balloon at all: the error query-balloon gives */
+static void test_no_device(void)
+{
+    QTestState *qts = qtest_init("-nodefaults");
+    g_autofree char *hmp = NULL;
+
+    assert_not_active(qts, "No balloon device");
+    assert_error(qtest_qmp(qts, "{ 'execute': 'query-balloon' }"),
+                 "DeviceNotActive", "No balloon device");
+    hmp = qtest_hmp(qts, "info auto-balloon");
+    g_assert_nonnull(strstr(hmp, "No balloon device"));
+    qtest_quit(qts);
+}
+
+/* A balloon created without automatic=on: same error class */
+static void test_automatic_off(void)
+{
+    QTestState *qts = qtest_init("-nodefaults -device virtio-balloon-pci");
+
+    assert_not_active(qts, "automatic=on");
+    /* and manual ballooning is untouched */
+    qtest_qmp_assert_success(qts, "{ 'execute': 'balloon',"
+                             " 'arguments': { 'value': %" PRId64 " } }",
+                             (int64_t)64 * MiB);
+    qtest_quit(qts);
+}
+
+static QDict *tunables(QDict *info)
+{
+    return qdict_get_qdict(info, "tunables");
+}
+
+static QDict *counters(QDict *info)
+{
+    return qdict_get_qdict(info, "counters");
+}
+
+/* Every field of the query, before and after one host event */
+static void test_query_fields(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    QDict *info = ag_query(g->qts);
+    const char *const zero[] = {
+        "host-events-low", "host-events-medium", "host-events-critical",
+        "inflates-immediate", "throttled", "ignored", "guest-messages",
+        "guest-stats", "malformed-messages", "guest-deflates", "inflates",
+        "deflates", "cancels", "stalls",
+    };
+    int i;
+
+    g_assert_true(qdict_get_bool(info, "enabled"));
+    g_assert_cmpstr(qdict_get_str(info, "source"), ==, "qtest");
+    g_assert_cmpstr(qdict_get_str(info, "backend"), ==, "test");
+    g_assert_false(qdict_get_bool(info, "source-gone"));
+    g_assert_cmpint(qdict_get_int(info, "target"), ==, RAM);
+    g_assert_cmpint(qdict_get_int(info, "actual"), ==, RAM);
+    g_assert_false(qdict_get_bool(info, "guest-window-open"));
+    g_assert_false(qdict_haskey(info, "guest-window-remaining-ms"));
+    g_assert_false(qdict_get_bool(info, "stalled"));
+    g_assert_true(qdict_get_bool(info, "message-vq"));
+    g_assert_cmpint(qdict_get_int(tunables(info), "inflate-low"), ==,
+                    8 * MiB);
+    g_assert_cmpint(qdict_get_int(tunables(info), "inflate-medium"), ==,
+                    32 * MiB);
+    g_assert_cmpint(qdict_get_int(tunables(info), "inflate-critical"), ==,
+                    128 * MiB);
+    g_assert_cmpint(qdict_get_int(tunables(info), "deflate"), ==, 32 * MiB);
+    g_assert_cmpint(qdict_get_int(tunables(info), "throttle-ms"), ==, 1000);
+    g_assert_cmpint(qdict_get_int(tunables(info), "hysteresis-ms"), ==,
+                    60000);
+    g_assert_cmpint(qdict_get_int(tunables(info), "stall-ms"), ==, 30000);
+    g_assert_cmpint(qdict_get_int(tunables(info), "floor"), ==, 256 * MiB);
+    for (i = 0; i < ARRAY_SIZE(zero); i++) {
+        g_assert_cmpint(qdict_get_int(counters(info), zero[i]), ==, 0);
+    }
+    qobject_unref(info);
+
+    ag_inject(g, "low");
+    ag_inject(g, "critical");           /* inside the throttle interval */
+    info = ag_query(g->qts);
+    g_assert_cmpint(qdict_get_int(info, "target"), ==, RAM - 8 * MiB);
+    g_assert_cmpint(qdict_get_int(info, "actual"), ==, RAM);
+    g_assert_cmpint(qdict_get_int(counters(info), "host-events-low"), ==, 1);
+    g_assert_cmpint(qdict_get_int(counters(info), "host-events-critical"),
+                    ==, 1);
+    g_assert_cmpint(qdict_get_int(counters(info), "inflates-immediate"),
+                    ==, 1);
+    g_assert_cmpint(qdict_get_int(counters(info), "throttled"), ==, 1);
+    g_assert_cmpint(qdict_get_int(counters(info), "inflates"), ==, 1);
+    qobject_unref(info);
+
+    /* The guest follows, then reports pressure: a cancel-free deflate */
+    ag_catch_up(g);
+    ag_send_pressure(g);
+    ag_send_msg(g, 0x7777, 0, 0);
+    info = ag_query(g->qts);
+    g_assert_cmpint(qdict_get_int(info, "actual"), ==, RAM - 8 * MiB);
+    g_assert_cmpint(qdict_get_int(info, "target"), ==, RAM);
+    g_assert_cmpint(qdict_get_int(counters(info), "guest-messages"), ==, 1);
+    g_assert_cmpint(qdict_get_int(counters(info), "deflates"), ==, 1);
+    g_assert_cmpint(qdict_get_int(counters(info), "malformed-messages"),
+                    ==, 1);
+    qobject_unref(info);
+    ag_stop(g);
+}
+
+/* The guest-pressure window and how long it stays open */
+static void test_query_window(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    QDict *info;
+
+    ag_send_pressure(g);
+    info = ag_query(g->qts);
+    g_assert_true(qdict_get_bool(info, "guest-window-open"));
+    g_assert_cmpint(qdict_get_int(info, "guest-window-remaining-ms"), ==,
+                    60000);
+    qobject_unref(info);
+
+    ag_step(g, 45 * SEC);
+    info = ag_query(g->qts);
+    g_assert_cmpint(qdict_get_int(info, "guest-window-remaining-ms"), ==,
+                    15000);
+    qobject_unref(info);
+
+    ag_step(g, 15 * SEC);
+    info = ag_query(g->qts);
+    g_assert_false(qdict_get_bool(info, "guest-window-open"));
+    g_assert_false(qdict_haskey(info, "guest-window-remaining-ms"));
+    qobject_unref(info);
+    ag_stop(g);
+}
+
+/* A guest that does not take the message queue: message-vq false */
+static void test_query_no_message_vq(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, false, -1);
+    g_autoptr(QDict) info = ag_query(g->qts);
+
+    g_assert_false(qdict_get_bool(info, "message-vq"));
+    ag_stop(g);
+}
+
+/* New tunables take effect at once */
+static void test_set_tunables(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    QDict *info;
+
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'inflate-low': 16777216,"
+                             " 'throttle-ms': 0, 'floor': 1006632960 } }");
+    info = ag_query(g->qts);
+    g_assert_cmpint(qdict_get_int(tunables(info), "inflate-low"), ==,
+                    16 * MiB);
+    g_assert_cmpint(qdict_get_int(tunables(info), "throttle-ms"), ==, 0);
+    /* what was not given did not change */
+    g_assert_cmpint(qdict_get_int(tunables(info), "inflate-medium"), ==,
+                    32 * MiB);
+    g_assert_true(qdict_get_bool(info, "enabled"));
+    qobject_unref(info);
+
+    ag_inject(g, "low");
+    g_assert_cmpuint(ag_target(g), ==, MIB_PAGES(16));
+    ag_catch_up(g);
+    /* throttle 0: no coalescing; the floor (960 MiB) stops it at 64 MiB */
+    ag_inject(g, "critical");
+    g_assert_cmpuint(ag_target(g), ==, MIB_PAGES(64));
+    ag_stop(g);
+}
+
+/* Bad values: an error naming the problem, and nothing changes */
+static void test_set_errors(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    static const struct {
+        const char *args;
+        const char *class;
+        const char *text;
+    } bad[] = {
+        { "{ 'floor': 'big' }", "GenericError", "floor" },
+        { "{ 'enabled': 1 }", "GenericError", "enabled" },
+        { "{ 'throttle-ms': -1 }", "GenericError", "throttle-ms" },
+        { "{ 'throttle-ms': 4294967296 }", "GenericError", "throttle-ms" },
+        { "{ 'throttle-ms': 3600001 }", "GenericError", "throttle" },
+        { "{ 'hysteresis-ms': 86400001 }", "GenericError", "hysteresis" },
+        { "{ 'stall-ms': 0 }", "GenericError", "stall" },
+        { "{ 'deflate': 0 }", "GenericError", "deflate" },
+        { "{ 'inflate-low': 0 }", "GenericError", "inflate" },
+        { "{ 'inflate-critical': 2147483648 }", "GenericError", "inflate" },
+        { "{ 'floor': 2147483648 }", "GenericError", "floor" },
+        { "{ 'no-such-tunable': 1 }", "GenericError", "no-such-tunable" },
+        /* one bad value spoils the whole request */
+        { "{ 'enabled': false, 'inflate-low': 4096, 'deflate': 0 }",
+          "GenericError", "deflate" },
+    };
+    g_autoptr(QDict) before = ag_query(g->qts);
+    g_autoptr(QDict) after = NULL;
+    g_autoptr(GString) b = NULL;
+    g_autoptr(GString) a = NULL;
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(bad); i++) {
+        QObject *args = qobject_from_json(bad[i].args, &error_abort);
+
+        assert_error(qtest_qmp(g->qts, "{ 'execute': 'set-auto-balloon',"
+                               " 'arguments': %p }", args),
+                     bad[i].class, bad[i].text);
+    }
+    after = ag_query(g->qts);
+    b = qobject_to_json(QOBJECT(before));
+    a = qobject_to_json(QOBJECT(after));
+    g_assert_cmpstr(a->str, ==, b->str);
+    ag_stop(g);
+}
+
+static void balloon_to(AutoGuest *g, int64_t logical)
+{
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'balloon',"
+                             " 'arguments': { 'value': %" PRId64 " } }",
+                             logical);
+}
+
+/*
+ * Manual 'balloon' is refused while automatic mode is on and works again,
+ * from the current size, once it is switched off; switched back on,
+ * automatic mode continues from wherever manual control left it.
+ */
+static void test_manual_refused_and_recovery(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    QDict *info;
+
+    ag_inject(g, "medium");
+    ag_catch_up(g);
+    assert_error(qtest_qmp(g->qts, "{ 'execute': 'balloon',"
+                           " 'arguments': { 'value': 536870912 } }"),
+                 "GenericError", "automatic ballooning is active");
+    assert_error(qtest_qmp(g->qts, "{ 'execute': 'balloon',"
+                           " 'arguments': { 'value': 536870912 } }"),
+                 "GenericError", "set-auto-balloon");
+    g_assert_cmpuint(ag_target(g), ==, STEP_MEDIUM);
+
+    /* Off: the guest keeps its balloon, manual control takes over */
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'enabled': false } }");
+    info = ag_query(g->qts);
+    g_assert_false(qdict_get_bool(info, "enabled"));
+    g_assert_cmpint(qdict_get_int(info, "target"), ==, RAM - 32 * MiB);
+    g_assert_cmpint(qdict_get_int(info, "actual"), ==, RAM - 32 * MiB);
+    qobject_unref(info);
+    g_assert_cmpuint(ag_target(g), ==, STEP_MEDIUM);
+
+    /* Host pressure and guest messages move nothing, but are counted */
+    ag_inject(g, "critical");
+    ag_send_pressure(g);
+    ag_step(g, 2 * SEC);
+    g_assert_cmpuint(ag_target(g), ==, STEP_MEDIUM);
+    g_assert_cmpuint(ag_counter(g->qts, "host-events-critical"), ==, 1);
+    g_assert_cmpuint(ag_counter(g->qts, "ignored"), ==, 1);
+
+    balloon_to(g, RAM - 100 * MiB);
+    g_assert_cmpuint(ag_target(g), ==, MIB_PAGES(100));
+    ag_catch_up(g);
+
+    /* On again: continue from 100 MiB, not from the old target */
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'enabled': true } }");
+    g_assert_cmpuint(ag_target(g), ==, MIB_PAGES(100));
+    ag_inject(g, "low");
+    g_assert_cmpuint(ag_target(g), ==, MIB_PAGES(100) + STEP_LOW);
+    assert_error(qtest_qmp(g->qts, "{ 'execute': 'balloon',"
+                           " 'arguments': { 'value': 536870912 } }"),
+                 "GenericError", "automatic ballooning is active");
+    ag_stop(g);
+}
+
+/* A guest reset while switched off keeps the manual balloon, as upstream */
+static void test_off_reset_keeps_manual_size(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    QDict *info;
+
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'enabled': false } }");
+    balloon_to(g, RAM - 64 * MiB);
+    qvirtio_reset(g->vdev);
+    info = ag_query(g->qts);
+    g_assert_cmpint(qdict_get_int(info, "target"), ==, RAM - 64 * MiB);
+    g_assert_false(qdict_get_bool(info, "enabled"));
+    qobject_unref(info);
+    /* Switched on after the reset, the policy starts from that size */
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'enabled': true } }");
+    info = ag_query(g->qts);
+    g_assert_cmpint(qdict_get_int(info, "target"), ==, RAM - 64 * MiB);
+    qobject_unref(info);
+    ag_stop(g);
+}
+
+static QDict *take_event(QTestState *qts, const char *name)
+{
+    return qtest_qmp_event_ref(qts, name);
+}
+
+static void assert_action(QDict *ev, const char *action, const char *reason,
+                          int64_t target, int64_t actual)
+{
+    QDict *data = qdict_get_qdict(ev, "data");
+
+    g_assert_cmpstr(qdict_get_str(data, "action"), ==, action);
+    g_assert_cmpstr(qdict_get_str(data, "reason"), ==, reason);
+    g_assert_cmpint(qdict_get_int(data, "target"), ==, target);
+    g_assert_cmpint(qdict_get_int(data, "actual"), ==, actual);
+    qobject_unref(ev);
+}
+
+/* One event per action, with reason, target and actual */
+static void test_event_fields(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+
+    ag_inject(g, "medium");
+    assert_action(qtest_qmp_eventwait_ref(g->qts, "AUTO_BALLOON_ACTION"),
+                  "inflate", "host-medium", RAM - 32 * MiB, RAM);
+
+    /* past the rate limit, the guest reports pressure mid-inflate */
+    ag_step(g, 2 * SEC);
+    ag_set_actual(g, MIB_PAGES(8));
+    ag_send_pressure(g);
+    assert_action(qtest_qmp_eventwait_ref(g->qts, "AUTO_BALLOON_ACTION"),
+                  "cancel", "guest-message", RAM - 8 * MiB, RAM - 8 * MiB);
+
+    ag_step(g, 2 * SEC);
+    ag_send_pressure(g);
+    assert_action(qtest_qmp_eventwait_ref(g->qts, "AUTO_BALLOON_ACTION"),
+                  "deflate", "guest-message", RAM, RAM - 8 * MiB);
+    /* Nothing done, no event: a host event inside the guest window */
+    ag_step(g, 2 * SEC);
+    ag_inject(g, "critical");
+    ag_step(g, 2 * SEC);
+    g_assert_null(take_event(g->qts, "AUTO_BALLOON_ACTION"));
+    ag_stop(g);
+}
+
+/* A burst of actions: the first at once, the last one a second later */
+static void test_event_rate_limited(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON ",auto-throttle-ms=0,auto-floor=4k",
+                            true, 3);
+    QDict *ev;
+    int i, n = 0;
+
+    for (i = 0; i < 5; i++) {
+        ag_inject(g, "low");
+        ag_catch_up(g);
+    }
+    while ((ev = take_event(g->qts, "AUTO_BALLOON_ACTION"))) {
+        assert_action(ev, "inflate", "host-low", RAM - 8 * MiB, RAM);
+        n++;
+    }
+    g_assert_cmpint(n, ==, 1);
+
+    ag_step(g, SEC);
+    /* receive what the monitor flushed */
+    qobject_unref(ag_query(g->qts));
+    while ((ev = take_event(g->qts, "AUTO_BALLOON_ACTION"))) {
+        /* the last of the burst: fifth inflate, guest at the fourth */
+        assert_action(ev, "inflate", "host-low", RAM - 40 * MiB,
+                      RAM - 32 * MiB);
+        n++;
+    }
+    g_assert_cmpint(n, ==, 2);
+    ag_stop(g);
+}
+
+/* HMP: info auto-balloon and auto_balloon on|off */
+static void test_hmp(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    g_autofree char *info = NULL;
+    g_autofree char *off = NULL;
+    g_autofree char *info_off = NULL;
+    g_autofree char *refused = NULL;
+    g_autofree char *help = NULL;
+    g_autoptr(QDict) info_on = NULL;
+
+    ag_inject(g, "low");
+    info = qtest_hmp(g->qts, "info auto-balloon");
+    g_assert_nonnull(strstr(info, "automatic ballooning: on"));
+    g_assert_nonnull(strstr(info, "target: 1016 MiB, actual: 1024 MiB"));
+    g_assert_nonnull(strstr(info, "host events: low 1"));
+    refused = qtest_hmp(g->qts, "balloon 512");
+    g_assert_nonnull(strstr(refused, "auto_balloon off"));
+
+    off = qtest_hmp(g->qts, "auto_balloon off");
+    g_assert_cmpstr(off, ==, "");
+    info_off = qtest_hmp(g->qts, "info auto-balloon");
+    g_assert_nonnull(strstr(info_off, "off (manual control)"));
+    g_free(qtest_hmp(g->qts, "balloon 512"));
+    g_assert_cmpuint(ag_target(g), ==, MIB_PAGES(512));
+    g_free(qtest_hmp(g->qts, "auto_balloon on"));
+    g_assert_true(qdict_get_bool(info_on = ag_query(g->qts), "enabled"));
+    help = qtest_hmp(g->qts, "help auto_balloon");
+    g_assert_nonnull(strstr(help, "switch automatic ballooning on or off"));
+    ag_stop(g);
+}
+
+/*
+ * The real source goes away (its memcg is removed): reported once, as an
+ * event and in the query; guest pressure still deflates.
+ */
+static void test_source_gone(void)
+{
+    g_autofree char *memcg = NULL;
+    QTestState *qts;
+    QDict *ev, *info;
+    int64_t deadline;
+
+    if (geteuid() != 0 ||
+        !g_file_test(MEMCG_ROOT "/memory.pressure_level", G_FILE_TEST_EXISTS)) {
+        g_test_skip("needs root and a cgroup v1 memory controller to"
+                    " remove a real memcg");
+        return;
+    }
+    memcg = g_strdup_printf(MEMCG_ROOT "/qtest-auto-gone-%d", getpid());
+    g_assert_cmpint(mkdir(memcg, 0755), ==, 0);
+    qts = qtest_initf("-m 1024 -nodefaults -device virtio-balloon-pci,"
+                      "automatic=on,auto-source=%s", memcg);
+    info = qtest_qmp_assert_success_ref(qts,
+                                        "{ 'execute': 'query-auto-balloon' }");
+    g_assert_cmpstr(qdict_get_str(info, "backend"), ==, "vmpressure");
+    g_assert_false(qdict_get_bool(info, "source-gone"));
+    qobject_unref(info);
+
+    g_assert_cmpint(rmdir(memcg), ==, 0);
+    ev = qtest_qmp_eventwait_ref(qts, "AUTO_BALLOON_SOURCE_GONE");
+    g_assert_cmpstr(qdict_get_str(qdict_get_qdict(ev, "data"), "source"), ==,
+                    memcg);
+    qobject_unref(ev);
+    deadline = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
+    while (g_get_monotonic_time() < deadline) {
+        qobject_unref(qtest_qmp_assert_success_ref(qts,
+                      "{ 'execute': 'query-auto-balloon' }"));
+        g_assert_null(qtest_qmp_event_ref(qts, "AUTO_BALLOON_SOURCE_GONE"));
+        g_usleep(100 * 1000);
+    }
+    info = qtest_qmp_assert_success_ref(qts,
+                                        "{ 'execute': 'query-auto-balloon' }");
+    g_assert_true(qdict_get_bool(info, "source-gone"));
+    qobject_unref(info);
+    qtest_quit(qts);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+
+    if (strcmp(qtest_get_arch(), "i386") &&
+        strcmp(qtest_get_arch(), "x86_64")) {
+        g_test_message("the test drives a virtio-balloon-pci on a PC");
+        return g_test_run();
+    }
+    qtest_add_func("virtio-balloon-auto-qmp/errors/no-device",
+                   test_no_device);
+    qtest_add_func("virtio-balloon-auto-qmp/errors/automatic-off",
+                   test_automatic_off);
+    qtest_add_func("virtio-balloon-auto-qmp/query/fields", test_query_fields);
+    qtest_add_func("virtio-balloon-auto-qmp/query/guest-window",
+                   test_query_window);
+    qtest_add_func("virtio-balloon-auto-qmp/query/no-message-vq",
+                   test_query_no_message_vq);
+    qtest_add_func("virtio-balloon-auto-qmp/set/tunables", test_set_tunables);
+    qtest_add_func("virtio-balloon-auto-qmp/set/errors", test_set_errors);
+    qtest_add_func("virtio-balloon-auto-qmp/set/manual-refused-recovery",
+                   test_manual_refused_and_recovery);
+    qtest_add_func("virtio-balloon-auto-qmp/set/off-reset-keeps-size",
+                   test_off_reset_keeps_manual_size);
+    qtest_add_func("virtio-balloon-auto-qmp/event/fields",
+                   test_event_fields);
+    qtest_add_func("virtio-balloon-auto-qmp/event/rate-limited",
+                   test_event_rate_limited);
+    qtest_add_func("virtio-balloon-auto-qmp/hmp", test_hmp);
+    qtest_add_func("virtio-balloon-auto-qmp/real/source-gone",
+                   test_source_gone);
+    return g_test_run();
+}
