@@ -261,9 +261,10 @@ ram_bytes=$((MEM << 20))
 # The state reader: one long-lived process with one QMP connection, so a
 # row costs a round trip, not a Python start.  Each input line asks for
 # one reply line "TARGET GUEST" (bytes; '-' when unknown).
-# For now: TARGET is qom-get auto-target (the balloon size the automatic
-# mode asks for; absent without the patches), GUEST is query-balloon's
-# "actual" (the guest's memory size).
+# TARGET is the balloon size automatic mode asks for, from
+# query-auto-balloon (absent without the patches or in manual mode),
+# GUEST is query-balloon's "actual" (the guest's memory size) and EVENTS
+# the host pressure events QEMU counted, low/medium/critical.
 # (The program goes in with -c: its stdin is the request pipe.)
 state_reader=$(cat <<'PY'
 import sys
@@ -271,21 +272,21 @@ sys.dont_write_bytecode = True      # no __pycache__ in scripts/
 sys.path.insert(0, sys.argv[2])
 from qmp import QMP, QMPError
 q = QMP(sys.argv[1], wait=10, timeout=5)
-paths = ["/machine/peripheral/balloon0/virtio-backend",
-         "/machine/peripheral/balloon0"]
 for _ in sys.stdin:
-    target = "-"
-    for path in paths:
-        try:
-            target = q.cmd("qom-get", path=path, property="auto-target")
-            paths = [path]          # found: no need to try others again
-            break
-        except QMPError:
-            pass
-    print(target, q.cmd("query-balloon")["actual"], flush=True)
+    target = events = "-"
+    try:
+        info = q.cmd("query-auto-balloon")
+        ram = int(sys.argv[3])
+        target = ram - info["target"]
+        c = info["counters"]
+        events = "%d/%d/%d" % (c["host-events-low"], c["host-events-medium"],
+                               c["host-events-critical"])
+    except QMPError:
+        pass
+    print(target, q.cmd("query-balloon")["actual"], events, flush=True)
 PY
 )
-coproc STATE { "$PYTHON" -c "$state_reader" "$sock" "$here" \
+coproc STATE { "$PYTHON" -c "$state_reader" "$sock" "$here" "$ram_bytes" \
                    2>"$LOGDIR/state-reader.log"; }
 # bash forgets these when the coprocess ends; the cleanup needs the pid
 # shellcheck disable=SC2153 # STATE_PID is set by coproc
@@ -295,12 +296,13 @@ state_in=${STATE[1]} state_out=${STATE[0]} state_pid=$STATE_PID
 # Sets S_TARGET S_ACTUAL S_GUEST (MiB; target and actual are balloon
 # sizes, guest = RAM - actual; '-' when unknown), S_USAGE S_SWAP (MiB,
 # the memcg in RAM and in swap), S_HOG (MiB the hog has allocated) and
-# S_EVENTS (host pressure events, low/medium/critical, from our observer
-# for now).
+# S_EVENTS (host pressure events, low/medium/critical, as QEMU counted
+# them; in manual mode as the script's own observer saw them).
 read_state() {
-    local target=- guest=- usage memsw
+    local target=- guest=- events=- usage memsw
     if echo 2>/dev/null 1>&"$state_in"; then
-        read -r -t 5 target guest <&"$state_out" || target=- guest=-
+        read -r -t 5 target guest events <&"$state_out" ||
+            target=- guest=- events=-
     fi
     if [ "$target" = - ] && [ "$MANUAL" = 1 ]; then
         target=$((manual_target << 20))
@@ -321,7 +323,11 @@ read_state() {
         S_SWAP=-
     fi
     S_HOG=$(cat "$hog_file" 2>/dev/null || echo -)
-    S_EVENTS=$(tr ' ' / < "$events_file" 2>/dev/null || echo -)
+    if [ -n "$events" ] && [ "$events" != - ]; then
+        S_EVENTS=$events
+    else
+        S_EVENTS=$(tr ' ' / < "$events_file" 2>/dev/null || echo -)
+    fi
 }
 
 manual_target=0
