@@ -14,9 +14,9 @@
 typedef struct HostPressureBackendOps {
     HostPressureBackend type;
     /*
-     * Start watching m->path, which the front end has checked is a
-     * directory this backend claims; set m->priv.  On failure set @errp,
-     * release everything taken and leave m->priv NULL.
+     * Start watching m->path (PSI: m->file), which the front end has
+     * checked is a source this backend claims; set m->priv.  On failure
+     * set @errp, release everything taken and leave m->priv NULL.
      */
     bool (*open)(HostPressureMonitor *m, Error **errp);
     /* Stop watching and release m->priv; also called after gone */
@@ -25,6 +25,8 @@ typedef struct HostPressureBackendOps {
 
 struct HostPressureMonitor {
     char *path;
+    char *file;         /* PSI: the memory.pressure file; else NULL */
+    HostPressureOptions opts;
     const HostPressureBackendOps *ops;
     HostPressureFunc *cb;
     HostPressureGoneFunc *gone_cb;
@@ -43,6 +45,7 @@ void host_pressure_report_gone(HostPressureMonitor *m);
 
 #ifdef CONFIG_LINUX
 extern const HostPressureBackendOps host_pressure_vmpressure_ops;
+extern const HostPressureBackendOps host_pressure_psi_ops;
 #endif
 
 #endif

@@ -16,6 +16,11 @@
 #include "trace.h"
 
 #define MEMCG_V1_ROOT "/sys/fs/cgroup/memory"
+#define PSI_SYSTEM_MEMORY "/proc/pressure/memory"
+
+/* The kernel's limits on a PSI trigger's window (kernel/sched/psi.c) */
+#define PSI_WINDOW_MIN_US   (500 * 1000)
+#define PSI_WINDOW_MAX_US   (10 * 1000 * 1000)
 
 static const char *const level_names[HOST_PRESSURE__MAX] = {
     [HOST_PRESSURE_LOW] = "low",
@@ -39,6 +44,50 @@ const char *host_pressure_backend_str(HostPressureBackend backend)
     return "invalid";
 }
 
+void host_pressure_options_default(HostPressureOptions *o)
+{
+    *o = (HostPressureOptions) {
+        .psi_window_us = HOST_PRESSURE_PSI_DEFAULT_WINDOW_US,
+        .psi = {
+            [HOST_PRESSURE_LOW] = {
+                .full = false,
+                .stall_us = HOST_PRESSURE_PSI_DEFAULT_LOW_US,
+            },
+            [HOST_PRESSURE_MEDIUM] = {
+                .full = false,
+                .stall_us = HOST_PRESSURE_PSI_DEFAULT_MEDIUM_US,
+            },
+            [HOST_PRESSURE_CRITICAL] = {
+                .full = true,
+                .stall_us = HOST_PRESSURE_PSI_DEFAULT_CRITICAL_US,
+            },
+        },
+    };
+}
+
+bool host_pressure_options_check(const HostPressureOptions *o, Error **errp)
+{
+    int l;
+
+    if (o->psi_window_us < PSI_WINDOW_MIN_US ||
+        o->psi_window_us > PSI_WINDOW_MAX_US) {
+        error_setg(errp, "PSI window of %" PRIu32 " us is outside the"
+                   " kernel's range, %d to %d us", o->psi_window_us,
+                   PSI_WINDOW_MIN_US, PSI_WINDOW_MAX_US);
+        return false;
+    }
+    for (l = 0; l < HOST_PRESSURE__MAX; l++) {
+        if (!o->psi[l].stall_us || o->psi[l].stall_us > o->psi_window_us) {
+            error_setg(errp, "PSI stall threshold of %" PRIu32 " us for"
+                       " level %s must be above 0 and at most the window"
+                       " (%" PRIu32 " us)", o->psi[l].stall_us,
+                       host_pressure_level_str(l), o->psi_window_us);
+            return false;
+        }
+    }
+    return true;
+}
+
 #ifdef CONFIG_LINUX
 
 #define PSI_SYSTEM_DIR "/proc/pressure/"
@@ -51,15 +100,13 @@ static bool has_file(const char *dir, const char *file)
 }
 
 /*
- * Pick the backend for @path, or say precisely why there is none: a wrong
- * path is the most likely configuration mistake, and "not supported" alone
- * would not tell the user which of them they made.
- *
- * A PSI backend will claim cgroup v2 directories and PSI files here, ahead
- * of the errors that now reject them.
+ * Pick the backend for @path and the file it watches (@file: NULL for
+ * vmpressure, the memory.pressure file for PSI), or say precisely why
+ * there is none: a wrong path is the most likely configuration mistake,
+ * and "not supported" alone would not tell the user which one they made.
  */
 static const HostPressureBackendOps *backend_for(const char *path,
-                                                 Error **errp)
+                                                 char **file, Error **errp)
 {
     g_autofree char *base = g_path_get_basename(path);
     struct stat st;
@@ -69,15 +116,19 @@ static const HostPressureBackendOps *backend_for(const char *path,
         return NULL;
     }
     if (!S_ISDIR(st.st_mode)) {
-        if (g_str_has_prefix(path, PSI_SYSTEM_DIR) ||
-            g_str_equal(base, "memory.pressure")) {
-            error_setg(errp, "host pressure source '%s' is a PSI file: PSI"
-                       " pressure is not supported by the vmpressure backend"
-                       " yet; give a cgroup v1 memory cgroup directory",
-                       path);
+        if (g_str_equal(base, "memory.pressure") ||
+            g_str_equal(path, PSI_SYSTEM_MEMORY)) {
+            *file = g_strdup(path);
+            return &host_pressure_psi_ops;
+        }
+        if (g_str_has_prefix(path, PSI_SYSTEM_DIR)) {
+            error_setg(errp, "host pressure source '%s' is PSI of another"
+                       " resource: give " PSI_SYSTEM_MEMORY, path);
         } else {
-            error_setg(errp, "host pressure source '%s' is not a directory:"
-                       " give a cgroup v1 memory cgroup directory", path);
+            error_setg(errp, "host pressure source '%s' is neither a"
+                       " directory nor a memory PSI file: give a cgroup v1"
+                       " memory cgroup or cgroup v2 directory, or a"
+                       " memory.pressure file", path);
         }
         return NULL;
     }
@@ -88,11 +139,14 @@ static const HostPressureBackendOps *backend_for(const char *path,
         return NULL;
     }
     if (has_file(path, "cgroup.controllers")) {
-        error_setg(errp, "host pressure source '%s' is a cgroup v2"
-                   " directory: cgroup v2 / PSI pressure is not supported"
-                   " by the vmpressure backend yet; give a cgroup v1 memory"
-                   " cgroup directory", path);
-        return NULL;
+        if (!has_file(path, "memory.pressure")) {
+            error_setg(errp, "cgroup v2 directory '%s' has no"
+                       " memory.pressure: the kernel was built or booted"
+                       " without PSI (psi=1)", path);
+            return NULL;
+        }
+        *file = g_build_filename(path, "memory.pressure", NULL);
+        return &host_pressure_psi_ops;
     }
     if (has_file(path, "memory.pressure_level")) {
         return &host_pressure_vmpressure_ops;
@@ -102,15 +156,16 @@ static const HostPressureBackendOps *backend_for(const char *path,
                    " memory cgroup '%s' (no memory.pressure_level)", path);
         return NULL;
     }
-    error_setg(errp, "host pressure source '%s' is not a cgroup v1 memory"
-               " cgroup directory (no memory.pressure_level)", path);
+    error_setg(errp, "host pressure source '%s' is neither a cgroup v1"
+               " memory cgroup (no memory.pressure_level) nor a cgroup v2"
+               " directory (no cgroup.controllers)", path);
     return NULL;
 }
 
 #else
 
 static const HostPressureBackendOps *backend_for(const char *path,
-                                                 Error **errp)
+                                                 char **file, Error **errp)
 {
     error_setg(errp, "host pressure source '%s': host memory pressure"
                " notifications are only supported on Linux", path);
@@ -120,25 +175,38 @@ static const HostPressureBackendOps *backend_for(const char *path,
 #endif
 
 HostPressureMonitor *host_pressure_monitor_new(const char *path,
+                                               const HostPressureOptions *opts,
                                                HostPressureFunc *cb,
                                                HostPressureGoneFunc *gone_cb,
                                                void *opaque, Error **errp)
 {
     const HostPressureBackendOps *ops;
     HostPressureMonitor *m;
+    HostPressureOptions defaults;
+    char *file = NULL;
 
     assert(path && cb);
-    ops = backend_for(path, errp);
+    if (!opts) {
+        host_pressure_options_default(&defaults);
+        opts = &defaults;
+    }
+    if (!host_pressure_options_check(opts, errp)) {
+        return NULL;
+    }
+    ops = backend_for(path, &file, errp);
     if (!ops) {
         return NULL;
     }
     m = g_new0(HostPressureMonitor, 1);
     m->path = g_strdup(path);
+    m->file = file;
+    m->opts = *opts;
     m->ops = ops;
     m->cb = cb;
     m->gone_cb = gone_cb;
     m->opaque = opaque;
     if (!ops->open(m, errp)) {
+        g_free(m->file);
         g_free(m->path);
         g_free(m);
         return NULL;
@@ -153,6 +221,7 @@ void host_pressure_monitor_free(HostPressureMonitor *m)
         return;
     }
     m->ops->close(m);
+    g_free(m->file);
     g_free(m->path);
     g_free(m);
 }
@@ -194,16 +263,17 @@ void host_pressure_report_gone(HostPressureMonitor *m)
 char *host_pressure_default_source(Error **errp)
 {
 #ifdef CONFIG_LINUX
-    /*
-     * The root memcg sees every reclaim on the host.  Keep the order
-     * documented in the header when adding sources (PSI comes next).
-     */
+    /* Keep the order documented in the header when adding sources. */
     if (has_file(MEMCG_V1_ROOT, "memory.pressure_level") &&
         !has_file(MEMCG_V1_ROOT, "cgroup.controllers")) {
         return g_strdup(MEMCG_V1_ROOT);
     }
+    if (access(PSI_SYSTEM_MEMORY, R_OK | W_OK) == 0) {
+        return g_strdup(PSI_SYSTEM_MEMORY);
+    }
     error_setg(errp, "no host-wide memory pressure source found (tried the"
-               " cgroup v1 memory controller at " MEMCG_V1_ROOT ")");
+               " cgroup v1 memory controller at " MEMCG_V1_ROOT " and PSI"
+               " at " PSI_SYSTEM_MEMORY ")");
 #else
     error_setg(errp, "host memory pressure notifications are only"
                " supported on Linux");

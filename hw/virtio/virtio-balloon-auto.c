@@ -246,6 +246,17 @@ static bool auto_manual_check(void *opaque, Error **errp)
     return true;
 }
 
+/* PSI thresholds: low and medium count "some" stall, critical "full" */
+static void auto_props_to_psi(const VirtIOBalloonAutoProps *p,
+                              HostPressureOptions *o)
+{
+    host_pressure_options_default(o);
+    o->psi_window_us = p->psi_window_ms * 1000ull;
+    o->psi[HOST_PRESSURE_LOW].stall_us = p->psi_low_ms * 1000ull;
+    o->psi[HOST_PRESSURE_MEDIUM].stall_us = p->psi_medium_ms * 1000ull;
+    o->psi[HOST_PRESSURE_CRITICAL].stall_us = p->psi_critical_ms * 1000ull;
+}
+
 bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
                                  Error **errp)
 {
@@ -289,7 +300,11 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
     a = g_new0(VirtIOBalloonAuto, 1);
     a->dev = s;
     if (strcmp(source, AUTO_QTEST_SOURCE)) {
-        a->monitor = host_pressure_monitor_new(source, auto_host_pressure_cb,
+        HostPressureOptions opts;
+
+        auto_props_to_psi(p, &opts);
+        a->monitor = host_pressure_monitor_new(source, &opts,
+                                               auto_host_pressure_cb,
                                                auto_source_gone_cb, a, errp);
         if (!a->monitor) {
             g_free(a);
@@ -559,7 +574,16 @@ void virtio_balloon_auto_class_init(ObjectClass *klass)
         { "automatic", "size the balloon automatically from host and guest"
           " memory pressure" },
         { "auto-source", "host pressure source: cgroup v1 memory cgroup"
-          " directory (default: the host-wide source)" },
+          " or cgroup v2 directory, or memory PSI file (default: the"
+          " host-wide source)" },
+        { "auto-psi-window-ms", "PSI trigger window (multiple of 2 s"
+          " without CAP_SYS_RESOURCE)" },
+        { "auto-psi-low-ms", "PSI: 'some' memory stall per window that"
+          " means low host pressure" },
+        { "auto-psi-medium-ms", "PSI: 'some' memory stall per window that"
+          " means medium host pressure" },
+        { "auto-psi-critical-ms", "PSI: 'full' memory stall per window that"
+          " means critical host pressure" },
         { "auto-inflate-low", "inflate step on host pressure level low" },
         { "auto-inflate-medium", "inflate step on host pressure level"
           " medium" },

@@ -43,6 +43,7 @@ typedef struct AutoGuest {
 
 #define AUTO_ON "automatic=on,auto-source=qtest"
 #define MEMCG_ROOT "/sys/fs/cgroup/memory"
+#define CGROUP2_ROOT "/sys/fs/cgroup/unified"
 
 AutoGuest *ag_start(const char *props, bool negotiate, int msg_vq_index);
 void ag_stop(AutoGuest *g);

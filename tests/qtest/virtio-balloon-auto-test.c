@@ -28,6 +28,7 @@
 #include "standard-headers/linux/virtio_config.h"
 #include "virtio-balloon-auto-guest.h"
 #include <sys/syscall.h>
+#include <sys/prctl.h>
 
 /* The feature is offered only with automatic=on; the queue index rule. */
 static void test_feature_offered(void)
@@ -377,27 +378,28 @@ static void test_off_query_balloon(void)
 }
 
 /*
- * Real kernel: a memcg v1 with a limit, the device pointed at it and a real
- * memory hog inside it.  Real vmpressure events must raise the target.
+ * Real kernel: a memory hog in a memcg v1 with a limit (and, if given, in
+ * a cgroup v2 directory), page cache churn over the limit: the memcg
+ * reclaims all the time without anything being OOM-killed.
  */
-static pid_t start_hog(const char *memcg)
+static pid_t start_hog(const char *memcg, const char *cgroup2)
 {
     pid_t pid = fork();
 
     g_assert_cmpint(pid, >=, 0);
     if (pid == 0) {
         g_autofree char *procs = g_build_filename(memcg, "cgroup.procs", NULL);
+        g_autofree char *procs2 = cgroup2 ?
+            g_build_filename(cgroup2, "cgroup.procs", NULL) : NULL;
         g_autofree char *me = g_strdup_printf("%d", getpid());
         size_t len = 256 * MiB;
         int fd;
 
-        if (!ag_cg_write(procs, me)) {
+        /* An aborted test must not leave the hog running */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1 ||
+            !ag_cg_write(procs, me) || (procs2 && !ag_cg_write(procs2, me))) {
             _exit(1);
         }
-        /*
-         * Page cache churn over the limit: the memcg reclaims all the
-         * time (vmpressure) without anything being OOM-killed.
-         */
         fd = open("/var/tmp", O_TMPFILE | O_RDWR, 0600);
         if (fd < 0) {
             _exit(1);
@@ -417,31 +419,27 @@ static pid_t start_hog(const char *memcg)
     return pid;
 }
 
-static void test_real_memcg_pressure(void)
+/*
+ * Start QEMU watching @source, run a hog in @memcg (and @cgroup2) and
+ * wait until real host pressure raised the target.  Returns the target.
+ */
+static int64_t run_real_pressure(const char *source, const char *backend,
+                                 const char *memcg, const char *cgroup2)
 {
-    g_autofree char *memcg = NULL;
-    g_autofree char *limit = NULL;
+    g_autofree char *limit = g_build_filename(memcg, "memory.limit_in_bytes",
+                                              NULL);
+    g_autoptr(QDict) info = NULL;
     QTestState *qts;
     pid_t hog;
     int64_t deadline;
     int64_t value = 0;
 
-    if (geteuid() != 0) {
-        g_test_skip("needs root to create a memcg");
-        return;
-    }
-    if (!g_file_test(MEMCG_ROOT "/cgroup.event_control", G_FILE_TEST_EXISTS)) {
-        g_test_skip("no cgroup v1 memory controller at " MEMCG_ROOT);
-        return;
-    }
-    memcg = g_strdup_printf(MEMCG_ROOT "/qtest-auto-balloon-%d", getpid());
-    g_assert_cmpint(mkdir(memcg, 0755), ==, 0);
-    limit = g_build_filename(memcg, "memory.limit_in_bytes", NULL);
     g_assert_true(ag_cg_write(limit, "67108864"));
-
     qts = qtest_initf("-m 1024 -nodefaults -device virtio-balloon-pci,"
-                      "id=balloon0,automatic=on,auto-source=%s", memcg);
-    hog = start_hog(memcg);
+                      "id=balloon0,automatic=on,auto-source=%s", source);
+    info = ag_query(qts);
+    g_assert_cmpstr(qdict_get_str(info, "backend"), ==, backend);
+    hog = start_hog(memcg, cgroup2);
     deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
     while (g_get_monotonic_time() < deadline) {
         value = ag_query_target_pages(qts, 1024 * MiB);
@@ -453,7 +451,64 @@ static void test_real_memcg_pressure(void)
     kill(hog, SIGKILL);
     waitpid(hog, NULL, 0);
     qtest_quit(qts);
+    return value;
+}
+
+static bool real_cgroups_usable(bool need_cgroup2)
+{
+    if (geteuid() != 0) {
+        g_test_skip("needs root to create cgroups");
+        return false;
+    }
+    if (!g_file_test(MEMCG_ROOT "/cgroup.event_control", G_FILE_TEST_EXISTS)) {
+        g_test_skip("no cgroup v1 memory controller at " MEMCG_ROOT);
+        return false;
+    }
+    if (need_cgroup2 &&
+        !g_file_test(CGROUP2_ROOT "/memory.pressure", G_FILE_TEST_EXISTS)) {
+        g_test_skip("no cgroup v2 hierarchy with PSI at " CGROUP2_ROOT);
+        return false;
+    }
+    return true;
+}
+
+/* Real vmpressure events of a real memcg v1 raise the target */
+static void test_real_memcg_pressure(void)
+{
+    g_autofree char *memcg = NULL;
+    int64_t value;
+
+    if (!real_cgroups_usable(false)) {
+        return;
+    }
+    memcg = g_strdup_printf(MEMCG_ROOT "/qtest-auto-balloon-%d", getpid());
+    g_assert_cmpint(mkdir(memcg, 0755), ==, 0);
+    value = run_real_pressure(memcg, "vmpressure", memcg, NULL);
     rmdir(memcg);
+    g_assert_cmpint(value, >, 0);
+}
+
+/*
+ * Real PSI events of a real cgroup v2 directory raise the target: the hog
+ * runs in the v2 directory (PSI accounting) and in a memcg v1 with a limit
+ * (the pressure; this host's memory controller is a v1 one).
+ */
+static void test_real_psi_pressure(void)
+{
+    g_autofree char *memcg = NULL;
+    g_autofree char *cg2 = NULL;
+    int64_t value;
+
+    if (!real_cgroups_usable(true)) {
+        return;
+    }
+    memcg = g_strdup_printf(MEMCG_ROOT "/qtest-auto-psi-%d", getpid());
+    cg2 = g_strdup_printf(CGROUP2_ROOT "/qtest-auto-psi-%d", getpid());
+    g_assert_cmpint(mkdir(memcg, 0755), ==, 0);
+    g_assert_cmpint(mkdir(cg2, 0755), ==, 0);
+    value = run_real_pressure(cg2, "psi", memcg, cg2);
+    rmdir(memcg);
+    rmdir(cg2);
     g_assert_cmpint(value, >, 0);
 }
 
@@ -684,6 +739,8 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto/config/errors", test_bad_config);
     qtest_add_func("virtio-balloon-auto/real/memcg-vmpressure",
                    test_real_memcg_pressure);
+    qtest_add_func("virtio-balloon-auto/real/psi",
+                   test_real_psi_pressure);
     qtest_add_func("virtio-balloon-auto/real/unplug-releases",
                    test_unplug_releases);
     if (g_test_perf()) {

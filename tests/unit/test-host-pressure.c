@@ -108,7 +108,7 @@ static void expect_error(const char *path, const char *words)
     HostPressureMonitor *m;
     int fds = count_fds();
 
-    m = host_pressure_monitor_new(path, seen_cb, gone_cb, &s, &err);
+    m = host_pressure_monitor_new(path, NULL, seen_cb, gone_cb, &s, &err);
     g_assert_null(m);
     g_assert_cmpint(count_fds(), ==, fds);
     g_assert_nonnull(err);
@@ -154,30 +154,28 @@ static void test_errors(void)
     g_assert_cmpint(fd, >=, 0);
     close(fd);
     expect_error("/nonexistent/host-pressure", "No such file");
-    expect_error(file, "not a directory");
-    expect_error("/tmp", "not a cgroup v1 memory cgroup");
+    expect_error(file, "neither a directory nor a memory PSI file");
+    expect_error("/tmp", "neither a cgroup v1 memory cgroup");
     unlink(file);
 }
 
-/* The sources a PSI backend will take, and v1 cgroups of other kinds */
+/* PSI of other resources, v1 cgroups of other kinds, v2 without PSI */
 static void test_errors_other_cgroups(void)
 {
-    bool tried = false;
+    g_autofree char *dir = g_dir_make_tmp("host-pressure-XXXXXX", NULL);
+    g_autofree char *ctl = g_build_filename(dir, "cgroup.controllers", NULL);
 
-    if (g_file_test(CGROUP2_ROOT "/cgroup.controllers", G_FILE_TEST_EXISTS)) {
-        expect_error(CGROUP2_ROOT, "cgroup v2");
-        tried = true;
-    }
-    if (g_file_test("/proc/pressure/memory", G_FILE_TEST_EXISTS)) {
-        expect_error("/proc/pressure/memory", "PSI");
-        tried = true;
+    /* a cgroup v2 directory of a kernel without PSI, imitated */
+    g_assert_true(g_file_set_contents(ctl, "", -1, NULL));
+    expect_error(dir, "no memory.pressure");
+    unlink(ctl);
+    rmdir(dir);
+
+    if (g_file_test("/proc/pressure/cpu", G_FILE_TEST_EXISTS)) {
+        expect_error("/proc/pressure/cpu", "PSI of another resource");
     }
     if (g_file_test("/sys/fs/cgroup/cpu/cpu.shares", G_FILE_TEST_EXISTS)) {
-        expect_error("/sys/fs/cgroup/cpu", "not a cgroup v1 memory cgroup");
-        tried = true;
-    }
-    if (!tried) {
-        g_test_skip("no cgroup v2, PSI or cgroup v1 cpu controller here");
+        expect_error("/sys/fs/cgroup/cpu", "neither a cgroup v1 memory cgroup");
     }
 }
 
@@ -245,12 +243,12 @@ static void test_default_source(void)
 }
 
 /*
- * An aborted run leaves its memcg behind (the hog dies with it): remove
+ * An aborted run leaves its cgroups behind (the hog dies with it): remove
  * those of test processes that no longer exist.
  */
-static void memcg_sweep_stale(void)
+static void cgroups_sweep_stale(const char *root)
 {
-    g_autoptr(GDir) dir = g_dir_open(MEMCG_ROOT, 0, NULL);
+    g_autoptr(GDir) dir = g_dir_open(root, 0, NULL);
     const char *name;
 
     while (dir && (name = g_dir_read_name(dir))) {
@@ -263,7 +261,7 @@ static void memcg_sweep_stale(void)
             kill(pid, 0) == 0 || errno != ESRCH) {
             continue;
         }
-        path = g_build_filename(MEMCG_ROOT, name, NULL);
+        path = g_build_filename(root, name, NULL);
         rmdir(path);
     }
 }
@@ -328,7 +326,7 @@ static void test_no_permission_child(void)
  * under writeback, so reclaim is inefficient and vmpressure reports all
  * levels up to critical, without any OOM kill (no anonymous memory).
  */
-static pid_t start_hog(const char *memcg)
+static pid_t start_hog_in(const char *memcg, const char *cgroup2)
 {
     pid_t pid = fork();
 
@@ -336,13 +334,15 @@ static pid_t start_hog(const char *memcg)
     if (pid == 0) {
         g_autofree char *procs = g_build_filename(memcg, "cgroup.procs",
                                                   NULL);
+        g_autofree char *procs2 = cgroup2 ?
+            g_build_filename(cgroup2, "cgroup.procs", NULL) : NULL;
         g_autofree char *me = g_strdup_printf("%d", getpid());
         static char buf[MiB];
         int fd;
 
         /* An aborted test must not leave the hog running */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1 ||
-            !cg_write(procs, me)) {
+            !cg_write(procs, me) || (procs2 && !cg_write(procs2, me))) {
             _exit(1);
         }
         fd = open("/var/tmp", O_TMPFILE | O_RDWR, 0600);
@@ -361,6 +361,11 @@ static pid_t start_hog(const char *memcg)
         }
     }
     return pid;
+}
+
+static pid_t start_hog(const char *memcg)
+{
+    return start_hog_in(memcg, NULL);
 }
 
 /*
@@ -426,7 +431,8 @@ static void test_real_vmpressure(void)
     }
     memcg = memcg_create("real", MEMCG_LIMIT);
 
-    m = host_pressure_monitor_new(memcg, seen_cb, gone_cb, &s, &error_abort);
+    m = host_pressure_monitor_new(memcg, NULL, seen_cb, gone_cb, &s,
+                                  &error_abort);
     g_assert_cmpint(host_pressure_monitor_backend(m), ==,
                     HOST_PRESSURE_BACKEND_VMPRESSURE);
     g_assert_cmpstr(host_pressure_monitor_path(m), ==, memcg);
@@ -603,7 +609,8 @@ static void test_demux(void)
     /* No task in it, no limit: the kernel itself stays silent */
     memcg = memcg_create("demux", 0);
     before = list_eventfds();
-    m = host_pressure_monitor_new(memcg, seen_cb, gone_cb, &s, &error_abort);
+    m = host_pressure_monitor_new(memcg, NULL, seen_cb, gone_cb, &s,
+                                  &error_abort);
     find_level_fds(before, &s, level_fd);
 
     /* Each level alone, then every burst the kernel can produce */
@@ -674,7 +681,7 @@ static void test_free_in_cb(void)
     memcg = memcg_create("freecb", 0);
     before = list_eventfds();
     /* No gone callback: it is optional */
-    m = host_pressure_monitor_new(memcg, free_on_report, NULL, &m,
+    m = host_pressure_monitor_new(memcg, NULL, free_on_report, NULL, &m,
                                   &error_abort);
     after = list_eventfds();
     g_assert_cmpint(after->len, ==, before->len + HOST_PRESSURE__MAX);
@@ -704,7 +711,8 @@ static void test_free_unregisters(void)
     }
     memcg = memcg_create("free", 0);
     fds = count_fds();
-    m = host_pressure_monitor_new(memcg, seen_cb, gone_cb, &s, &error_abort);
+    m = host_pressure_monitor_new(memcg, NULL, seen_cb, gone_cb, &s,
+                                  &error_abort);
     g_assert_cmpint(count_fds(), ==, fds + 1 + HOST_PRESSURE__MAX);
     host_pressure_monitor_free(m);
     g_assert_cmpint(count_fds(), ==, fds);
@@ -743,7 +751,7 @@ static void test_free_in_gone_cb(void)
         return;
     }
     memcg = memcg_create("gone", 0);
-    f.m = host_pressure_monitor_new(memcg, never_cb, free_on_gone, &f,
+    f.m = host_pressure_monitor_new(memcg, NULL, never_cb, free_on_gone, &f,
                                     &error_abort);
     g_assert_cmpint(rmdir(memcg), ==, 0);
     run_loop_for(5 * G_USEC_PER_SEC, got_gone, &f.s);
@@ -753,12 +761,229 @@ static void test_free_in_gone_cb(void)
     g_assert_cmpint(f.s.gone, ==, 1);
 }
 
+/*
+ * PSI backend.  Real-kernel tests use a cgroup v2 directory under
+ * CGROUP2_ROOT (a hybrid hierarchy: memory is a v1 controller, but every
+ * v2 cgroup has its memory.pressure).
+ */
+static bool cgroup2_usable(void)
+{
+    if (geteuid() != 0) {
+        g_test_skip("needs root to create a cgroup v2 directory");
+        return false;
+    }
+    if (!g_file_test(CGROUP2_ROOT "/memory.pressure", G_FILE_TEST_EXISTS)) {
+        g_test_skip("no cgroup v2 hierarchy with PSI at " CGROUP2_ROOT);
+        return false;
+    }
+    return true;
+}
+
+static char *cgroup2_create(const char *what)
+{
+    char *dir = g_strdup_printf(CGROUP2_ROOT "/qemu-hp-test-%s-%d", what,
+                                getpid());
+
+    g_assert_cmpint(mkdir(dir, 0755), ==, 0);
+    return dir;
+}
+
+static void expect_options_error(const HostPressureOptions *o,
+                                 const char *words)
+{
+    Seen s = { 0 };
+    Error *err = NULL;
+    int fds = count_fds();
+
+    g_assert_false(host_pressure_options_check(o, NULL));
+    g_assert_null(host_pressure_monitor_new("/proc/pressure/memory", o,
+                                            seen_cb, gone_cb, &s, &err));
+    g_assert_cmpint(count_fds(), ==, fds);
+    g_test_message("%s", error_get_pretty(err));
+    g_assert_nonnull(strstr(error_get_pretty(err), words));
+    error_free(err);
+}
+
+/* Thresholds: defaults are valid, nonsense is refused before any open */
+static void test_psi_options(void)
+{
+    HostPressureOptions o;
+
+    host_pressure_options_default(&o);
+    g_assert_true(host_pressure_options_check(&o, &error_abort));
+    g_assert_cmpint(o.psi_window_us % (2 * G_USEC_PER_SEC), ==, 0);
+    g_assert_false(o.psi[HOST_PRESSURE_LOW].full);
+    g_assert_false(o.psi[HOST_PRESSURE_MEDIUM].full);
+    g_assert_true(o.psi[HOST_PRESSURE_CRITICAL].full);
+    g_assert_cmpint(o.psi[HOST_PRESSURE_LOW].stall_us, <,
+                    o.psi[HOST_PRESSURE_MEDIUM].stall_us);
+
+    o.psi_window_us = 499999;
+    expect_options_error(&o, "window");
+    o.psi_window_us = 10000001;
+    expect_options_error(&o, "window");
+    host_pressure_options_default(&o);
+    o.psi[HOST_PRESSURE_MEDIUM].stall_us = 0;
+    expect_options_error(&o, "medium");
+    host_pressure_options_default(&o);
+    o.psi[HOST_PRESSURE_CRITICAL].stall_us = o.psi_window_us + 1;
+    expect_options_error(&o, "critical");
+}
+
+/*
+ * A trigger the kernel refuses: an error naming the file and the
+ * trigger, and nothing left open.  Imitated with a memory.pressure that
+ * is /dev/full (every write fails); then for real, a window the kernel
+ * refuses without CAP_SYS_RESOURCE.
+ */
+static void test_psi_refused(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("host-pressure-XXXXXX", NULL);
+    g_autofree char *file = g_build_filename(dir, "memory.pressure", NULL);
+    HostPressureOptions o;
+    Seen s = { 0 };
+    Error *err = NULL;
+    HostPressureMonitor *m;
+    int fds = count_fds();
+
+    g_assert_cmpint(symlink("/dev/full", file), ==, 0);
+    expect_error(file, "refused the PSI trigger 'some 100000 2000000'");
+    unlink(file);
+    rmdir(dir);
+
+    if (access("/proc/pressure/memory", W_OK) < 0) {
+        g_test_skip("no writable /proc/pressure/memory");
+        return;
+    }
+    host_pressure_options_default(&o);
+    o.psi_window_us = 3 * G_USEC_PER_SEC;
+    m = host_pressure_monitor_new("/proc/pressure/memory", &o, seen_cb,
+                                  gone_cb, &s, &err);
+    if (m) {
+        /* With CAP_SYS_RESOURCE any window in range is fine */
+        g_test_message("the kernel accepts a 3 s window here");
+        host_pressure_monitor_free(m);
+    } else {
+        g_test_message("%s", error_get_pretty(err));
+        g_assert_nonnull(strstr(error_get_pretty(err), "multiple of 2 s"));
+        error_free(err);
+    }
+    g_assert_cmpint(count_fds(), ==, fds);
+}
+
+/* Which sources take the PSI backend, and what it holds open */
+static void test_psi_detect(void)
+{
+    g_autofree char *cg = NULL;
+    g_autofree char *file = NULL;
+    Seen s = { 0 };
+    HostPressureMonitor *m;
+    int fds;
+
+    if (!cgroup2_usable()) {
+        return;
+    }
+    cg = cgroup2_create("detect");
+    file = g_build_filename(cg, "memory.pressure", NULL);
+    fds = count_fds();
+    m = host_pressure_monitor_new(cg, NULL, seen_cb, gone_cb, &s,
+                                  &error_abort);
+    g_assert_cmpint(host_pressure_monitor_backend(m), ==,
+                    HOST_PRESSURE_BACKEND_PSI);
+    g_assert_cmpstr(host_pressure_monitor_path(m), ==, cg);
+    /* one open file per trigger */
+    g_assert_cmpint(count_fds(), ==, fds + HOST_PRESSURE__MAX);
+    host_pressure_monitor_free(m);
+    g_assert_cmpint(count_fds(), ==, fds);
+
+    m = host_pressure_monitor_new(file, NULL, seen_cb, gone_cb, &s,
+                                  &error_abort);
+    g_assert_cmpint(host_pressure_monitor_backend(m), ==,
+                    HOST_PRESSURE_BACKEND_PSI);
+    host_pressure_monitor_free(m);
+
+    m = host_pressure_monitor_new("/proc/pressure/memory", NULL, seen_cb,
+                                  gone_cb, &s, &error_abort);
+    g_assert_cmpint(host_pressure_monitor_backend(m), ==,
+                    HOST_PRESSURE_BACKEND_PSI);
+    host_pressure_monitor_free(m);
+    g_assert_cmpint(count_fds(), ==, fds);
+    g_assert_cmpint(rmdir(cg), ==, 0);
+}
+
+/*
+ * Real kernel: a cgroup v2 directory for PSI and a memcg v1 with a limit,
+ * the same hog in both.  Reclaim under the v1 limit stalls the hog, and
+ * PSI accounts the stall to its v2 cgroup: real triggers must fire.
+ */
+static void test_psi_real_events(void)
+{
+    g_autofree char *cg = NULL;
+    g_autofree char *memcg = NULL;
+    Seen s = { 0 };
+    HostPressureMonitor *m;
+    pid_t hog;
+
+    if (!cgroup2_usable() || !memcg_usable()) {
+        return;
+    }
+    cg = cgroup2_create("psi");
+    memcg = memcg_create("psi", MEMCG_LIMIT);
+    m = host_pressure_monitor_new(cg, NULL, seen_cb, gone_cb, &s,
+                                  &error_abort);
+
+    run_loop_for(G_USEC_PER_SEC / 5, NULL, &s);
+    g_assert_cmpint(s.total, ==, 0);
+
+    hog = start_hog_in(memcg, cg);
+    run_loop_for(30 * G_USEC_PER_SEC, got_event, &s);
+    kill(hog, SIGKILL);
+    g_assert_cmpint(waitpid(hog, NULL, 0), ==, hog);
+    g_test_message("reported: low %d medium %d critical %d; most in one"
+                   " main loop iteration: %d", s.events[HOST_PRESSURE_LOW],
+                   s.events[HOST_PRESSURE_MEDIUM],
+                   s.events[HOST_PRESSURE_CRITICAL], s.max_per_iteration);
+    g_assert_cmpint(s.total, >, 0);
+    /* demultiplexed: one report per wake-up, not one per trigger */
+    g_assert_cmpint(s.max_per_iteration, ==, 1);
+    g_assert_cmpint(s.gone, ==, 0);
+    host_pressure_monitor_free(m);
+    g_assert_cmpint(rmdir(cg), ==, 0);
+    g_assert_cmpint(rmdir(memcg), ==, 0);
+}
+
+/* The v2 cgroup goes away: reported once, then silence, no busy loop */
+static void test_psi_gone(void)
+{
+    g_autofree char *cg = NULL;
+    Seen s = { 0 };
+    HostPressureMonitor *m;
+    int iterations;
+
+    if (!cgroup2_usable()) {
+        return;
+    }
+    cg = cgroup2_create("gone");
+    m = host_pressure_monitor_new(cg, NULL, seen_cb, gone_cb, &s,
+                                  &error_abort);
+    g_assert_cmpint(rmdir(cg), ==, 0);
+    run_loop_for(5 * G_USEC_PER_SEC, got_gone, &s);
+    g_assert_cmpint(s.gone, ==, 1);
+    g_assert_true(host_pressure_monitor_gone(m));
+    iterations = run_loop_for(G_USEC_PER_SEC / 2, NULL, &s);
+    g_assert_cmpint(s.gone, ==, 1);
+    g_assert_cmpint(s.total, ==, 0);
+    g_assert_cmpint(iterations, <=, 2);
+    host_pressure_monitor_free(m);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     qemu_init_main_loop(&error_abort);
     if (geteuid() == 0 && !g_test_subprocess()) {
-        memcg_sweep_stale();
+        cgroups_sweep_stale(MEMCG_ROOT);
+        cgroups_sweep_stale(CGROUP2_ROOT);
     }
 
     g_test_add_func("/host-pressure/strings", test_strings);
@@ -780,6 +1005,11 @@ int main(int argc, char **argv)
                     test_free_unregisters);
     g_test_add_func("/host-pressure/vmpressure/free-in-gone-cb",
                     test_free_in_gone_cb);
+    g_test_add_func("/host-pressure/psi/options", test_psi_options);
+    g_test_add_func("/host-pressure/psi/refused", test_psi_refused);
+    g_test_add_func("/host-pressure/psi/detect", test_psi_detect);
+    g_test_add_func("/host-pressure/psi/real-events", test_psi_real_events);
+    g_test_add_func("/host-pressure/psi/gone", test_psi_gone);
 
     return g_test_run();
 }

@@ -12,6 +12,7 @@
 
 #include "migration/vmstate.h"
 #include "qapi/qapi-types-auto-balloon.h"
+#include "qemu/host-pressure.h"
 #include "hw/virtio/virtio-balloon-auto-policy.h"
 
 /*
@@ -51,6 +52,11 @@ typedef struct VirtIOBalloonAutoProps {
     uint32_t hysteresis_ms;
     uint32_t stall_ms;
     uint64_t floor;
+    /* PSI thresholds, see include/qemu/host-pressure.h */
+    uint32_t psi_window_ms;
+    uint32_t psi_low_ms;
+    uint32_t psi_medium_ms;
+    uint32_t psi_critical_ms;
 } VirtIOBalloonAutoProps;
 
 /* Run-time state, allocated at realize when automatic=on */
