@@ -438,6 +438,18 @@ static void test_available_fallback(void)
     f.st[VIRTIO_BALLOON_S_CACHES] = 1 * GiB;
     f.st[VIRTIO_BALLOON_S_AVAIL] = 1 * MiB;
     expect(&f, true, "low-available");
+
+    /*
+     * MEMFREE + CACHES is capped at MEMTOT: 3 + 3 GiB of a 4 GiB guest
+     * count as 4 GiB, below a (large) 5 GiB threshold
+     */
+    f.st[VIRTIO_BALLOON_S_AVAIL] = ABSENT;
+    f.st[VIRTIO_BALLOON_S_MEMFREE] = 3 * GiB;
+    f.st[VIRTIO_BALLOON_S_CACHES] = 3 * GiB;
+    f.cfg.avail_min = 4 * GiB;
+    expect(&f, false, "quiet");
+    f.cfg.avail_min = 5 * GiB;
+    expect(&f, true, "low-available");
 }
 
 /* A guest with only tags 0-9 (no AVAIL, no OOM/stall/reclaim counters) */

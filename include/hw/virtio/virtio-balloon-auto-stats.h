@@ -65,12 +65,23 @@
  *    - a watched counter increased by more than its plausibility limit,
  *      BALLOON_AUTO_STATS_MAX_*_PER_S per second of elapsed time (counted
  *      as at least 1 s): a UINT64_MAX delta, or 2^40 OOM kills, cannot be
- *      true.
+ *      true.  Not checked on a sample where a counter went down: deltas
+ *      across a reboot mean nothing, the sample is a counter reset.
  *    A hostile sample gives no pressure, even if another part of it would:
  *    one impossible value taints the rest.  All arithmetic saturates or is
  *    128-bit, so no value overflows.  A guest that lies plausibly (claims
  *    an OOM kill) gets memory back, but it could get it as easily by
  *    allocating memory, so the stats give it no new power.
+ *
+ * Integration.  The device calls balloon_auto_stats_update() with its
+ * stats[] array each time the guest returns a stats buffer (the stats
+ * timer, guest-stats-polling-interval, decides how often), and passes
+ * pressure on to balloon_auto_guest_pressure(..., BALLOON_AUTO_GUEST_STATS)
+ * of the policy core.  The rule does not debounce: a guest that stays short
+ * of memory reports pressure on every sample and the policy's window and
+ * deflate step decide what that does.  balloon_auto_stats_reset() on device
+ * reset.  The counters in the state (samples, pressure, hostile, resets)
+ * are meant for the QMP query.
  *
  * Defaults (BALLOON_AUTO_STATS_DEFAULT_*), with the device polling stats
  * every few seconds in mind:
