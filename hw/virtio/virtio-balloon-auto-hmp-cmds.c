@@ -58,8 +58,10 @@ void hmp_info_auto_balloon(Monitor *mon, const QDict *qdict)
                    c->host_events_critical, c->inflates_immediate,
                    c->throttled, c->ignored);
     monitor_printf(mon, "guest: messages %" PRIu64 ", from stats %" PRIu64
+                   " (of %" PRIu64 " samples, %" PRIu64 " hostile)"
                    ", malformed %" PRIu64 ", own deflates %" PRIu64 "\n",
-                   c->guest_messages, c->guest_stats, c->malformed_messages,
+                   c->guest_messages, c->guest_stats, c->stats_samples,
+                   c->stats_hostile, c->malformed_messages,
                    c->guest_deflates);
     monitor_printf(mon, "actions: inflates %" PRIu64 ", deflates %" PRIu64
                    ", cancels %" PRIu64 ", stalls %" PRIu64 "\n",

@@ -43,6 +43,9 @@ struct VirtIOBalloonAuto {
     uint64_t malformed;
     /* host events that arrived while switched off (the policy never saw) */
     uint64_t off_events[BALLOON_AUTO_LEVEL__MAX];
+    /* guest pressure inferred from the stats virtqueue */
+    BalloonAutoStatsConfig stats_cfg;
+    BalloonAutoStatsState stats;
     /* staging area for migration */
     BalloonAutoTiming timing;
     VirtIOBalloonAutoProps mig_props;
@@ -246,6 +249,21 @@ static bool auto_manual_check(void *opaque, Error **errp)
     return true;
 }
 
+static bool auto_props_to_stats(const VirtIOBalloonAutoProps *p,
+                                BalloonAutoStatsConfig *cfg, Error **errp)
+{
+    balloon_auto_stats_config_default(cfg);
+    cfg->avail_min = p->stats_avail_min;
+    cfg->avail_min_pct = p->stats_avail_min_pct;
+    cfg->min_delta[BALLOON_AUTO_STATS_OOM_KILL] = p->stats_oom_kill;
+    cfg->min_delta[BALLOON_AUTO_STATS_ALLOC_STALL] = p->stats_alloc_stall;
+    cfg->min_delta[BALLOON_AUTO_STATS_DIRECT_RECLAIM] =
+        p->stats_direct_reclaim;
+    cfg->min_delta[BALLOON_AUTO_STATS_SWAP_IN] = p->stats_swap_in;
+    cfg->min_delta[BALLOON_AUTO_STATS_MAJFLT] = p->stats_major_faults;
+    return balloon_auto_stats_config_check(cfg, errp);
+}
+
 /* PSI thresholds: low and medium count "some" stall, critical "full" */
 static void auto_props_to_psi(const VirtIOBalloonAutoProps *p,
                               HostPressureOptions *o)
@@ -265,12 +283,14 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
     uint64_t ram_pages = ram_size >> VIRTIO_BALLOON_PFN_SHIFT;
     g_autofree char *source = NULL;
     BalloonAutoConfig cfg;
+    BalloonAutoStatsConfig stats_cfg;
     VirtIOBalloonAuto *a;
 
     if (!p->enabled) {
         return true;
     }
-    if (!auto_props_to_config(p, ram_pages, &cfg, errp)) {
+    if (!auto_props_to_config(p, ram_pages, &cfg, errp) ||
+        !auto_props_to_stats(p, &stats_cfg, errp)) {
         error_prepend(errp, "automatic ballooning: ");
         return false;
     }
@@ -313,10 +333,21 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
     }
     a->source = g_steal_pointer(&source);
     a->enabled = true;
+    a->stats_cfg = stats_cfg;
+    balloon_auto_stats_reset(&a->stats);
     balloon_auto_init(&a->policy, &cfg, ram_pages, auto_now());
     a->timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, auto_timer_cb, a);
     s->auto_state = a;
     qemu_balloon_set_manual_check(s, auto_manual_check);
+    /*
+     * Unmodified guests tell their memory pressure only through the stats
+     * they send when asked: ask regularly, unless the user already set an
+     * interval (management may change it later with qom-set).
+     */
+    if (p->stats_interval_s && !s->stats_poll_interval) {
+        object_property_set_int(OBJECT(s), "guest-stats-polling-interval",
+                                p->stats_interval_s, &error_abort);
+    }
     trace_virtio_balloon_auto_realize(a->source, a->monitor ?
         host_pressure_backend_str(host_pressure_monitor_backend(a->monitor)) :
         AUTO_QTEST_SOURCE);
@@ -445,6 +476,8 @@ void virtio_balloon_auto_query(VirtIOBalloon *s, AutoBalloonInfo *info)
     }
     k->guest_messages = c->guest_pressure[BALLOON_AUTO_GUEST_MESSAGE];
     k->guest_stats = c->guest_pressure[BALLOON_AUTO_GUEST_STATS];
+    k->stats_samples = a->stats.samples;
+    k->stats_hostile = a->stats.hostile;
     k->malformed_messages = a->malformed;
     k->guest_deflates = c->guest_deflates;
     k->inflates = c->inflates;
@@ -499,6 +532,7 @@ void virtio_balloon_auto_reset(VirtIOBalloon *s)
         return;
     }
     balloon_auto_reset(&a->policy, auto_now());
+    balloon_auto_stats_reset(&a->stats);
     if (a->enabled) {
         s->num_pages = 0;
         s->actual = 0;
@@ -521,6 +555,34 @@ void virtio_balloon_auto_actual_changed(VirtIOBalloon *s)
     if (a && a->enabled) {
         auto_apply(a, balloon_auto_actual_changed(&a->policy, s->actual,
                                                   auto_now()));
+    }
+}
+
+/*
+ * A stats buffer came back.  The rule keeps its baseline while switched
+ * off, so that switching on does not compare against stale counters.
+ */
+void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
+{
+    VirtIOBalloonAuto *a = s->auto_state;
+    const char *why = NULL;
+    bool pressure;
+
+    if (!a) {
+        return;
+    }
+    pressure = balloon_auto_stats_update(&a->stats, &a->stats_cfg, s->stats,
+                                         auto_now(), &why);
+    trace_virtio_balloon_auto_stats(pressure, why);
+    if (!pressure) {
+        return;
+    }
+    if (a->enabled) {
+        auto_apply(a, balloon_auto_guest_pressure(&a->policy,
+                                                  BALLOON_AUTO_GUEST_STATS,
+                                                  auto_now()));
+    } else {
+        trace_virtio_balloon_auto_switched_off("guest stats pressure");
     }
 }
 
@@ -576,6 +638,22 @@ void virtio_balloon_auto_class_init(ObjectClass *klass)
         { "auto-source", "host pressure source: cgroup v1 memory cgroup"
           " or cgroup v2 directory, or memory PSI file (default: the"
           " host-wide source)" },
+        { "auto-stats-interval", "seconds between two guest stats polls"
+          " unless guest-stats-polling-interval is set (0: do not poll)" },
+        { "auto-stats-avail-min", "guest pressure: available memory below"
+          " this" },
+        { "auto-stats-avail-min-pct", "guest pressure: available memory"
+          " below this percentage of guest memory" },
+        { "auto-stats-oom-kill", "guest pressure: OOM kills per stats"
+          " sample (0: ignore)" },
+        { "auto-stats-alloc-stall", "guest pressure: allocation stalls per"
+          " stats sample (0: ignore)" },
+        { "auto-stats-direct-reclaim", "guest pressure: bytes reclaimed"
+          " directly per stats sample (0: ignore)" },
+        { "auto-stats-swap-in", "guest pressure: bytes swapped in per"
+          " second (0: ignore)" },
+        { "auto-stats-major-faults", "guest pressure: major faults per"
+          " second (0: ignore)" },
         { "auto-psi-window-ms", "PSI trigger window (multiple of 2 s"
           " without CAP_SYS_RESOURCE)" },
         { "auto-psi-low-ms", "PSI: 'some' memory stall per window that"

@@ -44,6 +44,7 @@ AutoGuest *ag_start(const char *props, bool negotiate, int msg_vq_index)
 
     g->ivq = qvirtqueue_setup(g->vdev, &g->qs->alloc, 0);
     g->dvq = qvirtqueue_setup(g->vdev, &g->qs->alloc, 1);
+    g->svq = qvirtqueue_setup(g->vdev, &g->qs->alloc, 2);
     if (msg_vq_index >= 0) {
         g->mvq = qvirtqueue_setup(g->vdev, &g->qs->alloc, msg_vq_index);
     }
@@ -55,6 +56,7 @@ void ag_stop(AutoGuest *g)
 {
     qvirtqueue_cleanup(g->vdev->bus, g->ivq, &g->qs->alloc);
     qvirtqueue_cleanup(g->vdev->bus, g->dvq, &g->qs->alloc);
+    qvirtqueue_cleanup(g->vdev->bus, g->svq, &g->qs->alloc);
     if (g->mvq) {
         qvirtqueue_cleanup(g->vdev->bus, g->mvq, &g->qs->alloc);
     }
@@ -173,4 +175,33 @@ uint64_t ag_counter(QTestState *qts, const char *name)
     g_autoptr(QDict) info = ag_query(qts);
 
     return qdict_get_int(qdict_get_qdict(info, "counters"), name);
+}
+
+void ag_send_stats(AutoGuest *g, const uint64_t *vals)
+{
+    struct {
+        uint16_t tag;
+        uint64_t val;
+    } QEMU_PACKED buf[VIRTIO_BALLOON_S_NR];
+    size_t n = 0;
+    int tag;
+
+    if (g->stats_addr) {
+        qtest_clock_step(g->qts, STATS_INTERVAL_S * SEC);
+        qvirtio_wait_used_elem(g->qts, g->vdev, g->svq, g->stats_head, NULL,
+                               TIMEOUT_US);
+        guest_free(&g->qs->alloc, g->stats_addr);
+    }
+    for (tag = 0; tag < VIRTIO_BALLOON_S_NR; tag++) {
+        if (vals[tag] != STAT_ABSENT) {
+            buf[n].tag = cpu_to_le16(tag);
+            buf[n].val = cpu_to_le64(vals[tag]);
+            n++;
+        }
+    }
+    g->stats_addr = guest_alloc(&g->qs->alloc, sizeof(buf));
+    qtest_memwrite(g->qts, g->stats_addr, buf, n * sizeof(buf[0]));
+    g->stats_head = qvirtqueue_add(g->qts, g->svq, g->stats_addr,
+                                   n * sizeof(buf[0]), false, false);
+    qvirtqueue_kick(g->qts, g->vdev, g->svq, g->stats_head);
 }

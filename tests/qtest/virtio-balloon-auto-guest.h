@@ -39,6 +39,9 @@ typedef struct AutoGuest {
     QVirtioDevice *vdev;
     QVirtQueue *ivq, *dvq, *svq, *mvq;
     uint64_t features;
+    /* the stats buffer the device holds, 0 if none */
+    uint64_t stats_addr;
+    uint32_t stats_head;
 } AutoGuest;
 
 #define AUTO_ON "automatic=on,auto-source=qtest"
@@ -58,6 +61,16 @@ void ag_send_msg(AutoGuest *g, uint16_t type, uint16_t flags,
 void ag_send_pressure(AutoGuest *g);
 bool ag_cg_write(const char *path, const char *val);
 int ag_count_fds(QTestState *qts);
+/* Stats polling interval of automatic mode, in seconds */
+#define STATS_INTERVAL_S    5
+/* Not reported: the tag is left out of the buffer */
+#define STAT_ABSENT         UINT64_MAX
+/*
+ * Answer the device's stats request with @vals (indexed by tag): wait
+ * for the device to return the buffer it holds (one poll interval of
+ * guest time), then hand it a new one.
+ */
+void ag_send_stats(AutoGuest *g, const uint64_t *vals);
 /* query-auto-balloon's return value */
 QDict *ag_query(QTestState *qts);
 uint64_t ag_query_target_pages(QTestState *qts, uint64_t ram);

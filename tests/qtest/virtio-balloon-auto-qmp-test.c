@@ -87,8 +87,9 @@ static void test_query_fields(void)
     const char *const zero[] = {
         "host-events-low", "host-events-medium", "host-events-critical",
         "inflates-immediate", "throttled", "ignored", "guest-messages",
-        "guest-stats", "malformed-messages", "guest-deflates", "inflates",
-        "deflates", "cancels", "stalls",
+        "guest-stats", "stats-samples", "stats-hostile",
+        "malformed-messages", "guest-deflates", "inflates", "deflates",
+        "cancels", "stalls",
     };
     int i;
 

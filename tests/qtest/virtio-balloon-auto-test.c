@@ -699,6 +699,167 @@ static void bench_event_latency(void)
     g_assert_cmpint(rmdir(memcg), ==, 0);
 }
 
+/*
+ * Guest pressure from the stats of an unmodified guest (no message
+ * queue).  The test answers the device's stats requests with chosen values;
+ * the device must deflate when, and only when, the rule says so.
+ */
+typedef struct Sample {
+    uint64_t v[VIRTIO_BALLOON_S_NR];
+} Sample;
+
+/* A healthy 1 GiB guest: plenty available, counters quiet */
+static Sample healthy(void)
+{
+    Sample x;
+    int i;
+
+    for (i = 0; i < VIRTIO_BALLOON_S_NR; i++) {
+        x.v[i] = STAT_ABSENT;
+    }
+    x.v[VIRTIO_BALLOON_S_SWAP_IN] = 0;
+    x.v[VIRTIO_BALLOON_S_SWAP_OUT] = 0;
+    x.v[VIRTIO_BALLOON_S_MAJFLT] = 1000;
+    x.v[VIRTIO_BALLOON_S_MINFLT] = 100000;
+    x.v[VIRTIO_BALLOON_S_MEMFREE] = 300 * MiB;
+    x.v[VIRTIO_BALLOON_S_MEMTOT] = 1000 * MiB;
+    x.v[VIRTIO_BALLOON_S_AVAIL] = 600 * MiB;
+    x.v[VIRTIO_BALLOON_S_CACHES] = 300 * MiB;
+    x.v[VIRTIO_BALLOON_S_OOM_KILL] = 0;
+    x.v[VIRTIO_BALLOON_S_ALLOC_STALL] = 0;
+    x.v[VIRTIO_BALLOON_S_DIRECT_RECLAIM] = 0;
+    return x;
+}
+
+/* An unmodified guest that followed one medium inflate (32 MiB) */
+static AutoGuest *stats_guest_start(const char *props)
+{
+    g_autofree char *all = g_strdup_printf(AUTO_ON "%s", props);
+    AutoGuest *g = ag_start(all, false, -1);
+
+    ag_inject(g, "medium");
+    ag_catch_up(g);
+    g_assert_cmpuint(ag_target(g), ==, STEP_MEDIUM);
+    return g;
+}
+
+/* With automatic=on the stats are polled unless told otherwise */
+static void test_stats_polling_default(void)
+{
+    QTestState *qts = qtest_init("-m 1024 -nodefaults -device"
+                                 " virtio-balloon-pci,id=balloon0," AUTO_ON);
+    QTestState *off = qtest_init("-m 1024 -nodefaults -device"
+                                 " virtio-balloon-pci,id=balloon0," AUTO_ON
+                                 ",auto-stats-interval=0");
+    QTestState *plain = qtest_init("-m 1024 -nodefaults -device"
+                                   " virtio-balloon-pci,id=balloon0");
+    QTestState *all[] = { qts, off, plain };
+    int64_t want[] = { STATS_INTERVAL_S, 0, 0 };
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(all); i++) {
+        QDict *rsp = qtest_qmp(all[i], "{ 'execute': 'qom-get',"
+                               " 'arguments': { 'path': %s, 'property':"
+                               " 'guest-stats-polling-interval' } }",
+                               BACKEND);
+
+        g_assert_cmpint(qdict_get_int(rsp, "return"), ==, want[i]);
+        qobject_unref(rsp);
+        qtest_quit(all[i]);
+    }
+}
+
+/* Quiet stats, and background activity below the thresholds: nothing */
+static void test_stats_quiet(void)
+{
+    AutoGuest *g = stats_guest_start("");
+    Sample x = healthy();
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        ag_send_stats(g, x.v);
+        /* 500 major faults and 1 MiB swapped in per 5 s: a healthy guest */
+        x.v[VIRTIO_BALLOON_S_MAJFLT] += 500;
+        x.v[VIRTIO_BALLOON_S_SWAP_IN] += MiB;
+        x.v[VIRTIO_BALLOON_S_AVAIL] -= 10 * MiB;
+    }
+    g_assert_cmpuint(ag_target(g), ==, STEP_MEDIUM);
+    g_assert_cmpuint(ag_counter(g->qts, "stats-samples"), ==, 4);
+    g_assert_cmpuint(ag_counter(g->qts, "guest-stats"), ==, 0);
+    ag_stop(g);
+}
+
+/* Available memory below the threshold: deflate */
+static void test_stats_low_available(void)
+{
+    AutoGuest *g = stats_guest_start("");
+    Sample x = healthy();
+
+    ag_send_stats(g, x.v);
+    x.v[VIRTIO_BALLOON_S_AVAIL] = 65 * MiB;     /* just above 64 MiB */
+    ag_send_stats(g, x.v);
+    g_assert_cmpuint(ag_target(g), ==, STEP_MEDIUM);
+    x.v[VIRTIO_BALLOON_S_AVAIL] = 10 * MiB;
+    ag_send_stats(g, x.v);
+    g_assert_cmpuint(ag_target(g), ==, 0);
+    g_assert_cmpuint(ag_counter(g->qts, "guest-stats"), ==, 1);
+    g_assert_cmpuint(ag_counter(g->qts, "deflates"), ==, 1);
+    ag_stop(g);
+}
+
+/* Rising counters: an OOM kill, allocation stalls, both tunable */
+static void test_stats_counters(void)
+{
+    AutoGuest *g = stats_guest_start(",auto-stats-alloc-stall=100");
+    Sample x = healthy();
+
+    ag_send_stats(g, x.v);
+    x.v[VIRTIO_BALLOON_S_ALLOC_STALL] += 99;    /* below the tuned 100 */
+    ag_send_stats(g, x.v);
+    g_assert_cmpuint(ag_target(g), ==, STEP_MEDIUM);
+    x.v[VIRTIO_BALLOON_S_OOM_KILL] += 1;
+    ag_send_stats(g, x.v);
+    g_assert_cmpuint(ag_target(g), ==, 0);
+    g_assert_cmpuint(ag_counter(g->qts, "guest-stats"), ==, 1);
+    ag_stop(g);
+}
+
+/* A guest with the old tags only (no AVAIL, no stall counters) */
+static void test_stats_old_tags(void)
+{
+    AutoGuest *g = stats_guest_start("");
+    Sample x = healthy();
+    int tag;
+
+    for (tag = VIRTIO_BALLOON_S_AVAIL; tag < VIRTIO_BALLOON_S_NR; tag++) {
+        x.v[tag] = STAT_ABSENT;
+    }
+    ag_send_stats(g, x.v);
+    ag_send_stats(g, x.v);
+    g_assert_cmpuint(ag_target(g), ==, STEP_MEDIUM);
+    /* 100 MiB swapped in within 5 s */
+    x.v[VIRTIO_BALLOON_S_SWAP_IN] += 100 * MiB;
+    ag_send_stats(g, x.v);
+    g_assert_cmpuint(ag_target(g), ==, 0);
+    ag_stop(g);
+}
+
+/* Impossible stats are counted and change nothing */
+static void test_stats_hostile(void)
+{
+    AutoGuest *g = stats_guest_start("");
+    Sample x = healthy();
+
+    ag_send_stats(g, x.v);
+    x.v[VIRTIO_BALLOON_S_AVAIL] = 2 * x.v[VIRTIO_BALLOON_S_MEMTOT];
+    x.v[VIRTIO_BALLOON_S_OOM_KILL] = UINT64_MAX;
+    ag_send_stats(g, x.v);
+    g_assert_cmpuint(ag_target(g), ==, STEP_MEDIUM);
+    g_assert_cmpuint(ag_counter(g->qts, "stats-hostile"), ==, 1);
+    g_assert_cmpuint(ag_counter(g->qts, "guest-stats"), ==, 0);
+    ag_stop(g);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -739,6 +900,14 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto/config/errors", test_bad_config);
     qtest_add_func("virtio-balloon-auto/real/memcg-vmpressure",
                    test_real_memcg_pressure);
+    qtest_add_func("virtio-balloon-auto/stats/polling-default",
+                   test_stats_polling_default);
+    qtest_add_func("virtio-balloon-auto/stats/quiet", test_stats_quiet);
+    qtest_add_func("virtio-balloon-auto/stats/low-available",
+                   test_stats_low_available);
+    qtest_add_func("virtio-balloon-auto/stats/counters", test_stats_counters);
+    qtest_add_func("virtio-balloon-auto/stats/old-tags", test_stats_old_tags);
+    qtest_add_func("virtio-balloon-auto/stats/hostile", test_stats_hostile);
     qtest_add_func("virtio-balloon-auto/real/psi",
                    test_real_psi_pressure);
     qtest_add_func("virtio-balloon-auto/real/unplug-releases",

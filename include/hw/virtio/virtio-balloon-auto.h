@@ -14,6 +14,7 @@
 #include "qapi/qapi-types-auto-balloon.h"
 #include "qemu/host-pressure.h"
 #include "hw/virtio/virtio-balloon-auto-policy.h"
+#include "hw/virtio/virtio-balloon-auto-stats.h"
 
 /*
  * Feature bit of the message virtqueue.  Bits 0-5 are the virtio spec's;
@@ -57,7 +58,19 @@ typedef struct VirtIOBalloonAutoProps {
     uint32_t psi_low_ms;
     uint32_t psi_medium_ms;
     uint32_t psi_critical_ms;
+    /* Guest pressure from the stats virtqueue, see ...-auto-stats.h */
+    uint32_t stats_interval_s;
+    uint64_t stats_avail_min;
+    uint32_t stats_avail_min_pct;
+    uint64_t stats_oom_kill;
+    uint64_t stats_alloc_stall;
+    uint64_t stats_direct_reclaim;
+    uint64_t stats_swap_in;
+    uint64_t stats_major_faults;
 } VirtIOBalloonAutoProps;
+
+/* Stats polling interval with automatic=on, unless set otherwise */
+#define VIRTIO_BALLOON_AUTO_DEFAULT_STATS_INTERVAL_S 5
 
 /* Run-time state, allocated at realize when automatic=on */
 typedef struct VirtIOBalloonAuto VirtIOBalloonAuto;
@@ -74,6 +87,8 @@ void virtio_balloon_auto_unrealize(VirtIOBalloon *s);
 void virtio_balloon_auto_reset(VirtIOBalloon *s);
 void virtio_balloon_auto_get_features(VirtIOBalloon *s, uint64_t *features);
 void virtio_balloon_auto_actual_changed(VirtIOBalloon *s);
+/* The guest returned a stats buffer; s->stats holds its values */
+void virtio_balloon_auto_stats_received(VirtIOBalloon *s);
 void virtio_balloon_auto_instance_init(Object *obj);
 void virtio_balloon_auto_class_init(ObjectClass *klass);
 
