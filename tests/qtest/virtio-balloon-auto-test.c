@@ -423,6 +423,40 @@ static pid_t start_hog(const char *memcg, const char *cgroup2)
  * Start QEMU watching @source, run a hog in @memcg (and @cgroup2) and
  * wait until real host pressure raised the target.  Returns the target.
  */
+/*
+ * Automatic ballooning requires RAM discard (ram_block_discard_require),
+ * so a device that would pin guest RAM is refused while it exists.  No
+ * VFIO hardware is needed to see it: QEMU's userspace NVMe driver disables
+ * RAM discard before it even opens VFIO, and then fails to open the
+ * (absent) device for another reason.  @refused: which of the two errors.
+ */
+static void expect_pinning_refused(QTestState *qts, bool refused)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'blockdev-add', 'arguments':"
+                           " { 'driver': 'nvme', 'node-name': 'pin',"
+                           " 'device': '0000:00:1f.7', 'namespace': 1 } }");
+    const char *desc;
+
+    g_assert_true(qdict_haskey(rsp, "error"));
+    desc = qdict_get_str(qdict_get_qdict(rsp, "error"), "desc");
+    g_test_message("blockdev-add nvme: %s", desc);
+    g_assert_cmpint(!!strstr(desc, "discarding of RAM broken"), ==, refused);
+    qobject_unref(rsp);
+}
+
+static void test_discard_pinning_refused(void)
+{
+    QTestState *on = qtest_init("-m 512 -nodefaults -device"
+                                " virtio-balloon-pci," AUTO_ON);
+    QTestState *off = qtest_init("-m 512 -nodefaults -device"
+                                 " virtio-balloon-pci");
+
+    expect_pinning_refused(on, true);
+    expect_pinning_refused(off, false);
+    qtest_quit(on);
+    qtest_quit(off);
+}
+
 static int64_t run_real_pressure(const char *source, const char *backend,
                                  const char *memcg, const char *cgroup2)
 {
@@ -545,8 +579,10 @@ static void test_unplug_releases(void)
             /* pressure_level plus one eventfd per level */
             g_assert_cmpint(with, ==, before + 4);
         }
+        expect_pinning_refused(qts, true);
         qpci_unplug_acpi_device_test(qts, "b", 0x06);
         g_assert_cmpint(ag_count_fds(qts), ==, before);
+        expect_pinning_refused(qts, false);
     }
     qtest_quit(qts);
     if (memcg) {
@@ -908,6 +944,8 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto/stats/counters", test_stats_counters);
     qtest_add_func("virtio-balloon-auto/stats/old-tags", test_stats_old_tags);
     qtest_add_func("virtio-balloon-auto/stats/hostile", test_stats_hostile);
+    qtest_add_func("virtio-balloon-auto/config/discard-pinning-refused",
+                   test_discard_pinning_refused);
     qtest_add_func("virtio-balloon-auto/real/psi",
                    test_real_psi_pressure);
     qtest_add_func("virtio-balloon-auto/real/unplug-releases",
