@@ -273,7 +273,7 @@ sys.path.insert(0, sys.argv[2])
 from qmp import QMP, QMPError
 q = QMP(sys.argv[1], wait=10, timeout=5)
 for _ in sys.stdin:
-    target = events = "-"
+    target = events = guest = "-"
     try:
         info = q.cmd("query-auto-balloon")
         ram = int(sys.argv[3])
@@ -281,9 +281,13 @@ for _ in sys.stdin:
         c = info["counters"]
         events = "%d/%d/%d" % (c["host-events-low"], c["host-events-medium"],
                                c["host-events-critical"])
+        guest = "stats:%d,messages:%d,own-deflates:%d,deflates:%d" % (
+            c["guest-stats"], c["guest-messages"], c["guest-deflates"],
+            c["deflates"] + c["cancels"])
     except QMPError:
         pass
-    print(target, q.cmd("query-balloon")["actual"], events, flush=True)
+    print(target, q.cmd("query-balloon")["actual"], events, guest,
+          flush=True)
 PY
 )
 coproc STATE { "$PYTHON" -c "$state_reader" "$sock" "$here" "$ram_bytes" \
@@ -297,13 +301,15 @@ state_in=${STATE[1]} state_out=${STATE[0]} state_pid=$STATE_PID
 # sizes, guest = RAM - actual; '-' when unknown), S_USAGE S_SWAP (MiB,
 # the memcg in RAM and in swap), S_HOG (MiB the hog has allocated) and
 # S_EVENTS (host pressure events, low/medium/critical, as QEMU counted
-# them; in manual mode as the script's own observer saw them).
+# them; in manual mode as the script's own observer saw them) and
+# S_GUEST_PRESSURE (what guest pressure QEMU saw and did, or -).
 read_state() {
-    local target=- guest=- events=- usage memsw
+    local target=- guest=- events=- gp=- usage memsw
     if echo 2>/dev/null 1>&"$state_in"; then
-        read -r -t 5 target guest events <&"$state_out" ||
-            target=- guest=- events=-
+        read -r -t 5 target guest events gp <&"$state_out" ||
+            target=- guest=- events=- gp=-
     fi
+    S_GUEST_PRESSURE=$gp
     if [ "$target" = - ] && [ "$MANUAL" = 1 ]; then
         target=$((manual_target << 20))
     fi
@@ -399,13 +405,16 @@ for ((i = 0; i < SECONDS_TOTAL; i++)); do
     [ "$S_SWAP" != - ] && [ "$S_SWAP" -gt "$max_swap" ] && max_swap=$S_SWAP
     if [ "$S_TARGET" != - ]; then
         if [ "$S_TARGET" -gt "$max_target" ]; then
-            max_target=$S_TARGET t_followed=''
+            max_target=$S_TARGET
             [ -z "$t_target" ] && t_target=$now
         fi
-        # "followed": actual within 1 MiB of the highest target so far
+        # "followed": the guest first caught up with a raised target
+        # (within 1 MiB); the target may also come down again when the
+        # guest itself runs short of memory (guest pressure)
         if [ -z "$t_followed" ] && [ -n "$t_target" ] &&
-           [ "$S_ACTUAL" != - ] && [ "$S_ACTUAL" -ge $((max_target - 1)) ]; then
-            t_followed=$now
+           [ "$S_ACTUAL" != - ] && [ "$S_TARGET" -gt "$base_target" ] &&
+           [ "$S_ACTUAL" -ge $((S_TARGET - 1)) ]; then
+            t_followed=$now followed_size=$S_ACTUAL
         fi
     fi
 done
@@ -423,10 +432,12 @@ else
     echo "  target rose: NO (stayed at $base_target MiB)"
 fi
 if [ -n "$t_followed" ]; then
-    echo "  actual followed: yes, reached $max_target MiB at t=${t_followed}s" \
-         "($(awk -v a="$t_followed" -v b="${t_target:-0}" \
+    echo "  actual followed: yes, caught up at $followed_size MiB at" \
+         "t=${t_followed}s ($(awk -v a="$t_followed" -v b="${t_target:-0}" \
               'BEGIN { printf "%.1f", a - b }')s after the first rise)"
 else
-    echo "  actual followed: NO (actual $S_ACTUAL MiB, target $max_target MiB)"
+    echo "  actual followed: NO (actual $S_ACTUAL MiB, target $S_TARGET MiB)"
 fi
+echo "  at the end: target $S_TARGET MiB, actual $S_ACTUAL MiB" \
+     "(guest pressure: $S_GUEST_PRESSURE)"
 echo "  logs: $serial $qemu_log"
