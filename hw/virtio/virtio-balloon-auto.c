@@ -425,7 +425,7 @@ void virtio_balloon_auto_query(VirtIOBalloon *s, AutoBalloonInfo *info)
     AutoBalloonTunables *t = g_new0(AutoBalloonTunables, 1);
     AutoBalloonCounters *k = g_new0(AutoBalloonCounters, 1);
     int64_t now = auto_now();
-    uint64_t host = 0;
+    uint64_t host = 0, off = 0;
     int l;
 
     info->enabled = a->enabled;
@@ -460,6 +460,7 @@ void virtio_balloon_auto_query(VirtIOBalloon *s, AutoBalloonInfo *info)
 
     for (l = 0; l < BALLOON_AUTO_LEVEL__MAX; l++) {
         host += c->host_events[l];
+        off += a->off_events[l];
     }
     k->host_events_low = c->host_events[BALLOON_AUTO_LEVEL_LOW] +
                          a->off_events[BALLOON_AUTO_LEVEL_LOW];
@@ -470,10 +471,8 @@ void virtio_balloon_auto_query(VirtIOBalloon *s, AutoBalloonInfo *info)
     /* The policy's invariant: host events = immediate + throttled + ignored */
     k->inflates_immediate = host - c->throttled - c->ignored;
     k->throttled = c->throttled;
-    k->ignored = c->ignored;
-    for (l = 0; l < BALLOON_AUTO_LEVEL__MAX; l++) {
-        k->ignored += a->off_events[l];
-    }
+    /* switched off, every host event is ignored */
+    k->ignored = c->ignored + off;
     k->guest_messages = c->guest_pressure[BALLOON_AUTO_GUEST_MESSAGE];
     k->guest_stats = c->guest_pressure[BALLOON_AUTO_GUEST_STATS];
     k->stats_samples = a->stats.samples;
