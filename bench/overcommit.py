@@ -1,0 +1,531 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# The over-commit benchmark: real guests running a phased workload in one
+# memory cgroup with a limit and swap, side by side under the policies a
+# host operator can choose today.  Rows (each run in the same invocation,
+# on the same host settings):
+#
+#   none       the balloon device, automatic=off, nobody drives it
+#   fpr        free-page-reporting=on
+#   mom        a MOM-style controller over QMP (bench/mom_controller.py)
+#   auto       automatic=on with its defaults, auto-source = the cgroup
+#   auto-fpr   automatic=on and free-page-reporting=on
+#
+# Scenarios (sizes scale with --guest-mib, phases with --phase-s):
+#
+#   rfc      the vm-up / vm-down case of Capitulino's RFC ("balloon: add
+#            automatic ballooning support", qemu-devel, 2013): two guests,
+#            one's working set going 800 -> 200 MiB, the other's 200 ->
+#            800 MiB, in five phases; the cgroup holds 1.5 of their 2 GiB
+#   idle     one guest fills 700 MiB, frees it down to 100 MiB and idles,
+#            while a host process grows to 700 MiB in the same cgroup
+#   stagger  three guests whose 600 MiB peaks come one after the other
+#            (a nightly batch on three VMs), the cgroup holding half of
+#            their RAM
+#
+# Per row: host swap-in/out (pages, /proc/vmstat), each QEMU's major
+# faults, each guest's records (total and per phase), OOM kills inside the
+# guests and in the cgroup, time from the first host pressure to the first
+# MiB returned, MiB inflated and deflated, elapsed time.  State is read
+# over QMP once per second per guest.  Output in --out: results.json, a
+# Markdown table of ratios against the 'none' row (median and spread over
+# --repeat runs), and one PNG timeline per scenario and row.
+#
+# Needs root (cgroup, swap file), a QEMU build with the series, the test
+# guest (scripts/build-guest.sh) and QEMU's python packages; see
+# `make bench-overcommit`.
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(REPO, 'tests', 'functional'))
+
+# pylint: disable=wrong-import-position
+from autoballoon import host as H      # noqa: E402
+from autoballoon import guest as G     # noqa: E402
+
+MIB = 1 << 20
+ROWS = ('none', 'fpr', 'mom', 'auto', 'auto-fpr')
+ROW_PROPS = {
+    'none': '',
+    'fpr': 'free-page-reporting=on',
+    'mom': '',
+    'auto': 'automatic=on,auto-source={cg}',
+    'auto-fpr': 'automatic=on,auto-source={cg},free-page-reporting=on',
+}
+
+
+def scaled(mib, scale):
+    return max(int(mib * scale), 0)
+
+
+def phases_str(pairs):
+    return ','.join(f'{m}:{s}' for m, s in pairs)
+
+
+def scenario(name, args):
+    """Guests (name, RAM MiB, phases), the cgroup limit and the hog."""
+    k = args.guest_mib / 1024
+    p = args.phase_s
+    if name == 'rfc':
+        down = [800, 650, 500, 350, 200]
+        guests = [('vm-down', args.guest_mib,
+                   [(scaled(m, k), p) for m in down]),
+                  ('vm-up', args.guest_mib,
+                   [(scaled(m, k), p) for m in reversed(down)])]
+        limit = args.limit_mib or scaled(1536, k)
+        return guests, limit, None
+    if name == 'idle':
+        guests = [('idle', args.guest_mib,
+                   [(scaled(700, k), p), (scaled(100, k), 3 * p)])]
+        limit = args.limit_mib or scaled(1280, k)
+        hog = [(0, p + p // 2), (scaled(700, k), 2 * p + p // 2)]
+        return guests, limit, hog
+    if name == 'stagger':
+        mem = scaled(768, k)
+        hi, lo = scaled(600, k), scaled(100, k)
+        guests = []
+        for i in range(3):
+            sched = [(hi if j == i else lo, p) for j in range(3)]
+            guests.append((f'vm{i + 1}', mem, sched))
+        limit = args.limit_mib or scaled(1152, k)
+        return guests, limit, None
+    raise ValueError(f'unknown scenario {name}')
+
+
+class Run:
+    """One scenario under one row: guests, cgroup, samples, metrics."""
+
+    def __init__(self, args, scen, row, rep, outdir):
+        self.args = args
+        self.scen = scen
+        self.row = row
+        self.rep = rep
+        self.dir = os.path.join(outdir, 'runs', f'{scen}-{row}-{rep}')
+        os.makedirs(self.dir, exist_ok=True)
+        self.guests, self.limit_mib, self.hog_sched = scenario(scen, args)
+        self.samples = []
+        self.vms = {}
+        self.cg = None
+        self.obs = None
+        self.hog = None
+        self.mom = None
+
+    def _launch(self):
+        # pylint: disable=import-outside-toplevel
+        from qemu.machine import QEMUMachine
+        props = ROW_PROPS[self.row].format(cg=self.cg.source)
+        delay = self.args.start_delay_s
+        for name, mem, sched in self.guests:
+            append = G.kernel_args(phases_str(sched), delay,
+                                   seed=hash((name, self.rep)) & 0xffff)
+            serial = os.path.join(self.dir, f'{name}.console')
+            qargs = G.qemu_args(self.args.guest_dir, mem, append,
+                                balloon_props=props, serial_path=serial,
+                                firmware_dir=self.args.firmware)
+            if self.row == 'mom':
+                sock = os.path.join(self.dir, f'{name}.mom.sock')
+                qargs += ['-chardev',
+                          f'socket,id=mom,path={sock},server=on,wait=off',
+                          '-mon', 'chardev=mom,mode=control']
+            vm = QEMUMachine(self.args.qemu, args=qargs,
+                             wrapper=self.cg.wrapper(), name=name,
+                             log_dir=self.dir, base_temp_dir=self.dir)
+            vm.launch()
+            self.vms[name] = vm
+
+    def _wait_ready(self, timeout=180):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            cons = {n: G.Console.from_file(self._console(n))
+                    for n in self.vms}
+            if all(c.ready for c in cons.values()):
+                bad = [n for n, c in cons.items() if not c.balloon_bound]
+                if bad:
+                    raise RuntimeError(f'balloon driver not bound in {bad}')
+                return
+            for n, vm in self.vms.items():
+                if not vm.is_running():
+                    raise RuntimeError(f'{n}: QEMU exited: {vm.get_log()}')
+            time.sleep(0.5)
+        raise RuntimeError('guests did not boot in time')
+
+    def _console(self, name):
+        return os.path.join(self.dir, f'{name}.console')
+
+    def _start_mom(self):
+        socks = [f'{n}={os.path.join(self.dir, n + ".mom.sock")}'
+                 for n in self.vms]
+        env = dict(os.environ, PYTHONPATH=self.args.qemu_python)
+        log = os.path.join(self.dir, 'mom.jsonl')
+        # pylint: disable=consider-using-with
+        self.mom = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, 'mom_controller.py'),
+             '--cgroup', self.cg.path, '--limit',
+             str(self.limit_mib * MIB), '--log', log] + socks,
+            env=env, stdout=open(os.path.join(self.dir, 'mom.out'), 'w',
+                                 encoding='ascii'),
+            stderr=subprocess.STDOUT)
+
+    def _sample(self, t0):
+        s = {'t': round(time.monotonic() - t0, 2), 'guests': {}}
+        for n, vm in self.vms.items():
+            g = {}
+            try:
+                g['size'] = vm.cmd('query-balloon')['actual'] // MIB
+                if self.row.startswith('auto'):
+                    info = vm.cmd('query-auto-balloon')
+                    g['target'] = info['target'] // MIB
+                    c = info['counters']
+                    g['host_events'] = (c['host-events-low'] +
+                                        c['host-events-medium'] +
+                                        c['host-events-critical'])
+            except Exception:      # pylint: disable=broad-except
+                pass
+            s['guests'][n] = g
+        s['usage'] = self.cg.usage() // MIB
+        sw = self.cg.swap_usage()
+        s['swap'] = sw // MIB if sw is not None else None
+        vm_ = H.vmstat()
+        s['pswpin'] = vm_['pswpin'] - self.vm0['pswpin']
+        s['pswpout'] = vm_['pswpout'] - self.vm0['pswpout']
+        counts, _ = self.obs.snapshot()
+        s['pressure'] = counts['low']
+        self.samples.append(s)
+
+    def _finished(self):
+        for n in self.vms:
+            if not G.Console.from_file(self._console(n)).done:
+                return False
+        return self.hog is None or self.hog.proc.poll() is not None
+
+    def execute(self):
+        cg_name = f'qemu-autoballoon-bench-{os.getpid()}'
+        self.cg = H.MemCgroup(cg_name, self.limit_mib * MIB)
+        try:
+            self.obs = H.PressureObserver(self.cg)
+            self.vm0 = H.vmstat()
+            t_launch = time.monotonic()
+            self._launch()
+            self._wait_ready()
+            boot_s = time.monotonic() - t_launch
+            if self.row == 'mom':
+                self._start_mom()
+            if self.hog_sched:
+                self.hog = H.Hog(self.args.memload, self.cg,
+                                 phases_str(self.hog_sched),
+                                 os.path.join(self.dir, 'hog.log'),
+                                 delay_s=self.args.start_delay_s)
+            t0 = time.monotonic()
+            total = (self.args.start_delay_s +
+                     max(sum(s for _, s in sched)
+                         for _, _, sched in self.guests) + 60)
+            while time.monotonic() - t0 < total and not self._finished():
+                self._sample(t0)
+                time.sleep(max(0, 1 - (time.monotonic() - t0) % 1))
+            self._sample(t0)
+            return self._metrics(t0, boot_s)
+        finally:
+            self._teardown()
+
+    def _metrics(self, t0, boot_s):
+        m = {'scenario': self.scen, 'row': self.row, 'rep': self.rep,
+             'elapsed_s': round(time.monotonic() - t0, 1),
+             'boot_s': round(boot_s, 1)}
+        vm1 = H.vmstat()
+        m['pswpin'] = vm1['pswpin'] - self.vm0['pswpin']
+        m['pswpout'] = vm1['pswpout'] - self.vm0['pswpout']
+        m['cgroup_oom_kills'] = self.cg.oom_kills()
+        m['qemu_major_faults'] = {}
+        for n, vm in self.vms.items():
+            try:
+                m['qemu_major_faults'][n] = H.proc_major_faults(vm.get_pid())
+            except (OSError, TypeError):
+                m['qemu_major_faults'][n] = None
+        m['guests'] = {}
+        for n in self.vms:
+            c = G.Console.from_file(self._console(n))
+            m['guests'][n] = {
+                'records': c.total_records, 'done': c.done,
+                'oom_kills': c.workload_oom_kills,
+                'kernel_oom_kills': c.kernel_oom_kills,
+                'phases': [c.phases[i]['records'] if i in c.phases else None
+                           for i in range(1, 1 + max(c.phases or [0]))]}
+        m['records'] = sum(g['records'] for g in m['guests'].values())
+        m['guest_oom_kills'] = sum(g['oom_kills']
+                                   for g in m['guests'].values())
+        m['all_done'] = all(g['done'] for g in m['guests'].values())
+        # balloon movement, from the guests' sizes sampled each second
+        infl = defl = 0
+        first_return = None
+        mem = {n: mem for n, mem, _ in self.guests}
+        prev = {}
+        for s in self.samples:
+            for n, g in s['guests'].items():
+                if 'size' not in g:
+                    continue
+                if n in prev:
+                    d = prev[n] - g['size']
+                    infl += max(d, 0)
+                    defl += max(-d, 0)
+                prev[n] = g['size']
+                if first_return is None and mem[n] - g['size'] >= 1:
+                    first_return = s['t']
+        m['inflated_mib'] = infl
+        m['deflated_mib'] = defl
+        _, first_p = self.obs.snapshot()
+        m['first_pressure_s'] = (round(first_p - t0, 1)
+                                 if first_p is not None else None)
+        m['pressure_to_return_s'] = (
+            round(first_return - m['first_pressure_s'], 1)
+            if first_return is not None and first_p is not None else None)
+        m['pressure_events'] = self.obs.snapshot()[0]
+        return m
+
+    def _teardown(self):
+        if self.mom is not None:
+            self.mom.terminate()
+            self.mom.wait()
+        if self.hog is not None:
+            self.hog.stop()
+        for vm in self.vms.values():
+            try:
+                vm.shutdown(timeout=10)
+            except Exception:      # pylint: disable=broad-except
+                vm.kill()
+        if self.obs is not None:
+            self.obs.close()
+        self.cg.remove()
+        with open(os.path.join(self.dir, 'samples.json'), 'w',
+                  encoding='ascii') as f:
+            json.dump(self.samples, f)
+
+
+def fmt_spread(values, ratio=False):
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return 'n/a'
+    med = statistics.median(vals)
+    f = '{:.2f}x' if ratio else ('{:.0f}' if med >= 10 else '{:.1f}')
+    if len(vals) == 1:
+        return f.format(med)
+    return f'{f.format(med)} [{f.format(min(vals))}-{f.format(max(vals))}]'
+
+
+def ratio(a, b):
+    if a is None or b is None:
+        return None
+    if b == 0:
+        return 1.0 if a == 0 else float('inf')
+    return a / b
+
+
+def table(results, scen, rows):
+    """Markdown table for one scenario: medians [min-max] over repeats;
+    ratios against the 'none' row of the same repeat."""
+    by = {(r['row'], r['rep']): r for r in results if r['scenario'] == scen}
+    reps = sorted({r['rep'] for r in results if r['scenario'] == scen})
+    hdr = ('| row | swap-out (pages) | ratio | swap-in (pages) | ratio | '
+           'records | ratio | guest OOM kills | cgroup OOM kills | '
+           'QEMU major faults | pressure->return (s) | inflated MiB | '
+           'deflated MiB | all done |')
+    out = [hdr, '|' + '---|' * (hdr.count('|') - 1)]
+    for row in rows:
+        rs = [by[(row, k)] for k in reps if (row, k) in by]
+        if not rs:
+            continue
+        base = [by.get(('none', r['rep'])) for r in rs]
+
+        def col(key, rs=rs):
+            return [r[key] for r in rs]
+
+        def rcol(key, rs=rs, base=base):
+            return [ratio(r[key], b[key] if b else None)
+                    for r, b in zip(rs, base)]
+
+        faults = [sum(v for v in r['qemu_major_faults'].values() if v)
+                  for r in rs]
+        out.append('| ' + ' | '.join([
+            row, fmt_spread(col('pswpout')), fmt_spread(rcol('pswpout'), 1),
+            fmt_spread(col('pswpin')), fmt_spread(rcol('pswpin'), 1),
+            fmt_spread(col('records')), fmt_spread(rcol('records'), 1),
+            fmt_spread(col('guest_oom_kills')),
+            fmt_spread(col('cgroup_oom_kills')), fmt_spread(faults),
+            fmt_spread(col('pressure_to_return_s')),
+            fmt_spread(col('inflated_mib')), fmt_spread(col('deflated_mib')),
+            '%d/%d' % (sum(r['all_done'] for r in rs), len(rs))]) + ' |')
+    return '\n'.join(out)
+
+
+def plot(run_dir, title, limit_mib, png):
+    # pylint: disable=import-outside-toplevel
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    with open(os.path.join(run_dir, 'samples.json'), encoding='ascii') as f:
+        samples = json.load(f)
+    if not samples:
+        return
+    t = [s['t'] for s in samples]
+    fig, ax = plt.subplots(3, 1, figsize=(10, 9), sharex=True)
+    names = sorted(samples[-1]['guests'])
+    for i, n in enumerate(names):
+        color = f'C{i}'
+        size = [s['guests'].get(n, {}).get('size') for s in samples]
+        ax[0].plot(t, size, color=color, label=f'{n} size (actual)')
+        tgt = [s['guests'].get(n, {}).get('target') for s in samples]
+        if any(v is not None for v in tgt):
+            ax[0].plot(t, tgt, color=color, linestyle='--',
+                       label=f'{n} target')
+    mom = os.path.join(run_dir, 'mom.jsonl')
+    if os.path.exists(mom):
+        with open(mom, encoding='ascii') as f:
+            recs = [json.loads(line) for line in f if line.strip()]
+        for i, n in enumerate(names):
+            pts = [(r['t'], r['target'] // MIB) for r in recs
+                   if r['guest'] == n and r['target'] is not None]
+            if pts:
+                ax[0].scatter(*zip(*pts), color=f'C{i}', marker='x',
+                              label=f'{n} MOM target')
+    ax[0].set_ylabel('guest size (MiB)')
+    ax[0].legend(fontsize='small', loc='lower left')
+    ax[1].plot(t, [s['usage'] for s in samples], label='cgroup usage')
+    ax[1].plot(t, [s['swap'] for s in samples], label='cgroup in swap')
+    ax[1].axhline(limit_mib, color='k', linestyle=':', label='limit')
+    ax[1].set_ylabel('MiB')
+    ax[1].legend(fontsize='small', loc='upper left')
+    ax[2].plot(t, [s['pswpout'] for s in samples], label='host swap-out')
+    ax[2].plot(t, [s['pswpin'] for s in samples], label='host swap-in')
+    ax[2].set_ylabel('pages (cumulative)')
+    ax2 = ax[2].twinx()
+    ax2.plot(t, [s['pressure'] for s in samples], color='C3',
+             linestyle='--', label='pressure events')
+    ax2.set_ylabel('pressure events (cumulative)')
+    ax[2].legend(fontsize='small', loc='upper left')
+    ax2.legend(fontsize='small', loc='lower right')
+    ax[2].set_xlabel('time since the workloads were started (s)')
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(png, dpi=80)
+    plt.close(fig)
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(
+        description='Over-commit benchmark: real guests, one memory cgroup, '
+        'rows side by side.')
+    ap.add_argument('--qemu', required=True, help='qemu-system-x86_64')
+    ap.add_argument('--firmware', help='firmware directory (-L)')
+    ap.add_argument('--qemu-python', required=True,
+                    help="QEMU's python/ directory (qemu.machine, qemu.qmp)")
+    ap.add_argument('--guest-dir', required=True,
+                    help='vmlinuz, initramfs.cpio.gz, memload '
+                    '(scripts/build-guest.sh)')
+    ap.add_argument('--scenarios', default='rfc,idle,stagger')
+    ap.add_argument('--rows', default=','.join(ROWS))
+    ap.add_argument('--repeat', type=int, default=1)
+    ap.add_argument('--guest-mib', type=int, default=1024,
+                    help='guest RAM; the scenarios scale with it')
+    ap.add_argument('--limit-mib', type=int, default=0,
+                    help='cgroup limit (default: per scenario)')
+    ap.add_argument('--swap-mib', type=int, default=2048)
+    ap.add_argument('--phase-s', type=int, default=30)
+    ap.add_argument('--start-delay-s', type=int, default=5)
+    ap.add_argument('--out', required=True)
+    args = ap.parse_args()
+    args.memload = os.path.join(args.guest_dir, 'memload')
+    rows = args.rows.split(',')
+    for r in rows:
+        if r not in ROWS:
+            ap.error(f'unknown row {r!r} (rows: {", ".join(ROWS)})')
+    args.row_list = rows
+    args.scen_list = args.scenarios.split(',')
+    for s in args.scen_list:
+        if s not in ('rfc', 'idle', 'stagger'):
+            ap.error(f'unknown scenario {s!r} (rfc, idle, stagger)')
+    if args.repeat < 1 or args.phase_s < 4 or args.guest_mib < 256:
+        ap.error('--repeat >= 1, --phase-s >= 4, --guest-mib >= 256')
+    ok, why = H.can_run()
+    if not ok:
+        ap.error(f'cannot run here: {why}')
+    for f in ('vmlinuz', 'initramfs.cpio.gz', 'memload'):
+        if not os.path.exists(os.path.join(args.guest_dir, f)):
+            ap.error(f'no {f} in {args.guest_dir} (scripts/build-guest.sh)')
+    sys.path.insert(0, args.qemu_python)
+    return args
+
+
+def main():
+    args = parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    results = []
+    swap = H.SwapFile(args.swap_mib * MIB)
+    started = time.time()
+    try:
+        for rep in range(args.repeat):
+            for scen in args.scen_list:
+                for row in args.row_list:
+                    t = time.monotonic()
+                    print(f'overcommit: {scen} / {row} / run {rep + 1}',
+                          flush=True)
+                    r = Run(args, scen, row, rep, args.out).execute()
+                    results.append(r)
+                    print(f'  swap-out {r["pswpout"]} swap-in {r["pswpin"]}'
+                          f' records {r["records"]} guest OOM kills '
+                          f'{r["guest_oom_kills"]} done {r["all_done"]} '
+                          f'({time.monotonic() - t:.0f} s)', flush=True)
+                    with open(os.path.join(args.out, 'results.json'), 'w',
+                              encoding='ascii') as f:
+                        json.dump(results, f, indent=1)
+    finally:
+        swap.remove()
+    report(args, results, started)
+
+
+def report(args, results, started):
+    uname = platform.uname()
+    lines = ['# Over-commit benchmark results', '',
+             f'Date: {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}; '
+             f'machine: {os.cpu_count()} CPUs, '
+             f'{os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // (1 << 30)} GiB, '
+             f'host kernel {uname.release}; TCG guests.', '',
+             f'Guest RAM {args.guest_mib} MiB (scenarios scale with it), '
+             f'phases of {args.phase_s} s, swap {args.swap_mib} MiB, '
+             f'{args.repeat} run(s) per row; '
+             f'wall time {(time.time() - started) / 60:.1f} min.', '',
+             'Each cell: median [min-max] over the runs; ratios are '
+             'against the "none" row of the same run.', '']
+    for scen in args.scen_list:
+        guests, limit, hog = scenario(scen, args)
+        lines += [f'## {scen}', '',
+                  'Guests: ' + '; '.join(
+                      f'{n} {m} MiB, phases {phases_str(p)}'
+                      for n, m, p in guests) +
+                  f'. Cgroup limit {limit} MiB.' +
+                  (f' Host hog: {phases_str(hog)}.' if hog else ''), '',
+                  table(results, scen, args.row_list), '']
+        for row in args.row_list:
+            run_dir = os.path.join(args.out, 'runs', f'{scen}-{row}-0')
+            png = os.path.join(args.out, f'{scen}-{row}.png')
+            if os.path.exists(os.path.join(run_dir, 'samples.json')):
+                plot(run_dir, f'{scen} / {row} (run 1)', limit, png)
+                lines.append(f'![{scen} / {row}]({os.path.basename(png)})')
+        lines.append('')
+    md = os.path.join(args.out, 'results.md')
+    with open(md, 'w', encoding='utf-8') as f:
+        f.write('\n'.join(lines))
+    print('\n'.join(lines))
+    print(f'overcommit: wrote {md}')
+
+
+if __name__ == '__main__':
+    main()
