@@ -6,10 +6,13 @@
 #   make check    install missing dependencies, build, run all tests
 #   make demo     build, make a Debian guest, balloon it under real
 #                 host pressure (root: memcg + swap file)
-#   make bench    benchmarks that print figures
+#   make bench    benchmarks that print figures (incl. a short over-commit run)
+#   make bench-overcommit   the full over-commit comparison (about 30 min)
 #   make checkpatch   QEMU's checkpatch.pl on our new files and patches
 
 SHELL := /bin/bash
+# No __pycache__ in the overlay directories (assemble copies them).
+export PYTHONDONTWRITEBYTECODE := 1
 -include config.mk
 BUILD_DIR ?= build
 QEMU_SRC ?=
@@ -36,7 +39,8 @@ QEMU_TARGETS := qemu-system-x86_64 \
 	$(shell sed -n 's/^[a-z]*[[:space:]]\+\([^[:space:]]\+\).*/\1/p' \
 		scripts/check-tests.list | sort -u)
 
-.PHONY: all build deps fetch assemble check demo bench checkpatch clean distclean
+.PHONY: all build deps fetch assemble check demo bench bench-overcommit \
+	guest checkpatch clean distclean
 all: build
 
 config.mk:
@@ -73,16 +77,35 @@ check: deps
 	scripts/run-tests.sh $(QBUILD) scripts/check-tests.list
 
 demo: deps
-	$(MAKE) build
+	$(MAKE) build guest
+	/usr/bin/python3 scripts/demo.py --qemu $(QBUILD)/qemu-system-x86_64 \
+		--firmware $(QBUILD)/pc-bios --guest-dir $(GUEST) \
+		--qemu-python $(TREE)/python
+
+guest:
 	scripts/build-guest.sh $(GUEST)
-	scripts/demo.sh $(QBUILD)/qemu-system-x86_64 $(QBUILD)/pc-bios $(GUEST)
+
+# The over-commit benchmark (bench/overcommit.py): real guests in one
+# memory cgroup, every row side by side.  OVERCOMMIT_ARGS adds options
+# (e.g. --repeat 3, --scenarios rfc); results go to $(OVERCOMMIT_OUT).
+OVERCOMMIT_OUT ?= $(BUILD)/overcommit
+OVERCOMMIT = /usr/bin/python3 bench/overcommit.py \
+	--qemu $(QBUILD)/qemu-system-x86_64 --firmware $(QBUILD)/pc-bios \
+	--qemu-python $(TREE)/python --guest-dir $(GUEST)
+
+bench-overcommit: deps
+	$(MAKE) build guest
+	$(OVERCOMMIT) --out $(OVERCOMMIT_OUT) $(OVERCOMMIT_ARGS)
 
 bench: deps
-	$(MAKE) build
+	$(MAKE) build guest
 	cd $(QBUILD) && QTEST_QEMU_BINARY=./qemu-system-x86_64 \
 		tests/qtest/virtio-balloon-auto-test -m perf \
 		-p /x86_64/virtio-balloon-auto/bench
 	bench/idle-wakeups.sh $(QBUILD)/qemu-system-x86_64
+	@echo "Short over-commit run (idle scenario, 10 s phases):"
+	$(OVERCOMMIT) --scenarios idle --rows none,fpr,auto --phase-s 10 \
+		--out $(BUILD)/overcommit-short
 
 checkpatch: assemble
 	scripts/checkpatch.sh $(TREE)

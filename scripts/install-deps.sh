@@ -23,11 +23,12 @@ MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # Test/demo: seabios (bios-256k.bin), busybox-static and cpio (guest
 # initramfs), procps (sysctl, free), util-linux (swapon, mkswap),
 # ipxe-qemu (NIC option ROMs of the default PC machine that qos-test boots).
+# Bench: python3-matplotlib (the over-commit benchmark's timelines).
 PKGS="build-essential pkg-config python3 python3-venv python3-setuptools
       ninja-build libglib2.0-dev libpixman-1-dev libcap-ng-dev libfdt-dev
       zlib1g-dev flex bison dpkg-dev xz-utils bzip2 seabios busybox-static
       cpio procps util-linux patch perl ca-certificates gcc-multilib
-      ipxe-qemu"
+      ipxe-qemu python3-matplotlib"
 BACKPORT_PKGS="meson python3-pycotap"
 
 missing_pkgs() {

@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Tests of the host helpers (host.py) that the demo, the benchmark and
+# the functional tests share: which cgroup hierarchy is chosen, the
+# commands that set a cgroup v2 directory up (against a directory laid
+# out like cgroupfs, since this machine's v2 hierarchy has no memory
+# controller), and, where the host has them as root, a real v1 memcg and
+# real v2 PSI triggers.  Prints TAP (pycotap).
+
+import os
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+
+# pylint: disable=wrong-import-position
+from autoballoon import host as H      # noqa: E402
+
+
+def write(path, text):
+    with open(path, 'w', encoding='ascii') as f:
+        f.write(text)
+
+
+class FakeCgroupfs:
+    """A v1 memory root and a v2 mount laid out in a temporary directory,
+    with the mounts file that names them."""
+
+    def __init__(self, v1=False, v2_controllers=None):
+        self.tmp = tempfile.TemporaryDirectory()
+        base = self.tmp.name
+        self.v1 = os.path.join(base, 'memory')
+        self.v2 = os.path.join(base, 'unified')
+        os.mkdir(self.v1)
+        os.mkdir(self.v2)
+        if v1:
+            write(os.path.join(self.v1, 'cgroup.event_control'), '')
+        mounts = ['proc /proc proc rw 0 0']
+        if v2_controllers is not None:
+            write(os.path.join(self.v2, 'cgroup.controllers'),
+                  ' '.join(v2_controllers) + '\n')
+            write(os.path.join(self.v2, 'cgroup.subtree_control'), '')
+            mounts.append(f'cgroup2 {self.v2} cgroup2 rw,relatime 0 0')
+        self.mounts = os.path.join(base, 'mounts')
+        write(self.mounts, '\n'.join(mounts) + '\n')
+
+    def choose(self):
+        return H.choose_hierarchy(self.v1, self.mounts)
+
+
+class TestChooseHierarchy(unittest.TestCase):
+
+    def test_v1_first(self):
+        fs = FakeCgroupfs(v1=True, v2_controllers=['memory', 'cpu'])
+        self.assertEqual(fs.choose(), ('v1', fs.v1))
+
+    def test_pure_v2(self):
+        fs = FakeCgroupfs(v2_controllers=['cpuset', 'cpu', 'io', 'memory'])
+        self.assertEqual(fs.choose(), ('v2', fs.v2))
+
+    def test_v2_without_memory_controller(self):
+        # this machine's hybrid layout: v2 has only hugetlb
+        fs = FakeCgroupfs(v2_controllers=['hugetlb'])
+        kind, why = fs.choose()
+        self.assertIsNone(kind)
+        self.assertIn('no cgroup v1 memory controller', why)
+
+    def test_nothing(self):
+        fs = FakeCgroupfs()
+        self.assertIsNone(fs.choose()[0])
+
+
+class TestV2Setup(unittest.TestCase):
+    """The writes that make a v2 cgroup with a limit."""
+
+    def test_enables_controller_and_sets_memory_max(self):
+        fs = FakeCgroupfs(v2_controllers=['memory'])
+        cg = H.MemCgroup('demo', 768 << 20, kind='v2', root=fs.v2)
+        with open(os.path.join(fs.v2, 'cgroup.subtree_control'),
+                  encoding='ascii') as f:
+            self.assertEqual(f.read(), '+memory')
+        with open(os.path.join(cg.path, 'memory.max'),
+                  encoding='ascii') as f:
+            self.assertEqual(f.read(), str(768 << 20))
+        self.assertEqual(cg.source, os.path.join(fs.v2, 'demo'))
+        # a real cgroupfs fills these in; here the test does
+        write(os.path.join(cg.path, 'memory.current'), '1048576\n')
+        write(os.path.join(cg.path, 'memory.swap.current'), '4096\n')
+        write(os.path.join(cg.path, 'memory.events'),
+              'low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n')
+        write(os.path.join(cg.path, 'cgroup.procs'), '')
+        self.assertEqual(cg.usage(), 1 << 20)
+        self.assertEqual(cg.swap_usage(), 4096)
+        self.assertEqual(cg.oom_kills(), 1)
+        for f in os.listdir(cg.path):
+            os.unlink(os.path.join(cg.path, f))
+        cg.remove()
+        self.assertFalse(os.path.exists(cg.path))
+
+    def test_wrapper_joins_the_cgroup(self):
+        fs = FakeCgroupfs(v2_controllers=['memory'])
+        cg = H.MemCgroup('w', 1 << 30, kind='v2', root=fs.v2)
+        argv = cg.wrapper() + ['/bin/true']
+        pid = os.fork()
+        if pid == 0:
+            os.execv(argv[0], argv)
+        _, status = os.waitpid(pid, 0)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0)
+        with open(os.path.join(cg.path, 'cgroup.procs'),
+                  encoding='ascii') as f:
+            self.assertTrue(f.read().strip().isdigit())
+
+    def test_limit_refused_leaves_nothing(self):
+        fs = FakeCgroupfs(v2_controllers=['memory'])
+        os.mkdir(os.path.join(fs.v2, 'taken'))
+        with self.assertRaises(FileExistsError):
+            H.MemCgroup('taken', 1 << 30, kind='v2', root=fs.v2)
+
+
+class TestRealCgroups(unittest.TestCase):
+    """The real kernel: skipped, with the reason, where it cannot run."""
+
+    def test_v1_memcg_and_vmpressure(self):
+        if os.geteuid() != 0:
+            self.skipTest('needs root')
+        kind, root = H.choose_hierarchy()
+        if kind != 'v1':
+            self.skipTest('no cgroup v1 memory controller on this host')
+        cg = H.MemCgroup(f'autoballoon-test-{os.getpid()}', 32 << 20)
+        try:
+            obs = H.PressureObserver(cg)
+            try:
+                # a page-cache hog in the cgroup: reclaim -> vmpressure
+                argv = cg.wrapper() + [
+                    '/bin/sh', '-c',
+                    'dd if=/dev/zero of=/var/tmp/ab-test-$$ bs=1M count=128 '
+                    '2>/dev/null; rm -f /var/tmp/ab-test-$$']
+                pid = os.fork()
+                if pid == 0:
+                    os.execv(argv[0], argv)
+                os.waitpid(pid, 0)
+                end = time.monotonic() + 5
+                while obs.snapshot()[1] is None and time.monotonic() < end:
+                    time.sleep(0.1)
+                counts, first = obs.snapshot()
+                self.assertIsNotNone(first)
+                self.assertGreater(counts['low'], 0)
+                self.assertGreater(cg.usage(), 0)
+                self.assertLessEqual(cg.usage(), 32 << 20)
+            finally:
+                obs.close()
+        finally:
+            cg.remove()
+        self.assertFalse(os.path.exists(cg.path))
+
+    def test_v2_psi_triggers_accepted(self):
+        """The observer's PSI triggers on a real v2 cgroup (memory.pressure
+        exists in every v2 cgroup, with or without the memory
+        controller): the kernel accepts all three, and closing stops the
+        thread."""
+        if os.geteuid() != 0:
+            self.skipTest('needs root')
+        mounts = H._cgroup2_mounts('/proc/self/mounts')
+        if not mounts or not os.path.exists(
+                os.path.join(mounts[0], 'memory.pressure')):
+            self.skipTest('no cgroup v2 mount with PSI')
+        path = os.path.join(mounts[0], f'autoballoon-test-{os.getpid()}')
+        os.mkdir(path)
+        try:
+            class V2:
+                kind = 'v2'
+            V2.path = path
+            obs = H.PressureObserver(V2)
+            self.assertEqual(len(obs._fds), 3)
+            obs.close()
+            self.assertFalse(obs._thread.is_alive())
+        finally:
+            os.rmdir(path)
+
+
+if __name__ == '__main__':
+    try:
+        import pycotap
+        runner = pycotap.TAPTestRunner(
+            message_log=pycotap.LogMode.LogToYAML,
+            test_output_log=pycotap.LogMode.LogToDiagnostics)
+    except ImportError:
+        runner = None
+    unittest.main(testRunner=runner)
