@@ -116,7 +116,8 @@ class Guest:
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap = argparse.ArgumentParser(
+        description='MOM-style balloon controller over QMP')
     ap.add_argument('--cgroup', required=True)
     ap.add_argument('--limit', type=int, required=True,
                     help='host memory: the cgroup limit, bytes')

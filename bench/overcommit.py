@@ -213,6 +213,7 @@ class Run:
         self.cg = H.MemCgroup(cg_name, self.limit_mib * MIB)
         try:
             self.obs = H.PressureObserver(self.cg)
+            self.others_swap_kib = self._others_swap()
             self.vm0 = H.vmstat()
             t_launch = time.monotonic()
             self._launch()
@@ -230,12 +231,23 @@ class Run:
                      max(sum(s for _, s in sched)
                          for _, _, sched in self.guests) + 60)
             while time.monotonic() - t0 < total and not self._finished():
+                if self.mom is not None and self.mom.poll() is not None:
+                    with open(os.path.join(self.dir, 'mom.out'),
+                              encoding='ascii') as f:
+                        raise RuntimeError('the MOM-style controller died:\n'
+                                           + f.read()[-2000:])
                 self._sample(t0)
                 time.sleep(max(0, 1 - (time.monotonic() - t0) % 1))
             self._sample(t0)
             return self._metrics(t0, boot_s)
         finally:
             self._teardown()
+
+    def _others_swap(self):
+        """KiB in swap areas other than the benchmark's: a host that is
+        not quiet makes the host-wide swap counters meaningless."""
+        return sum(kib for path, kib in H.swap_areas().items()
+                   if path != self.args.swap_path)
 
     def _metrics(self, t0, boot_s):
         m = {'scenario': self.scen, 'row': self.row, 'rep': self.rep,
@@ -245,6 +257,15 @@ class Run:
         m['pswpin'] = vm1['pswpin'] - self.vm0['pswpin']
         m['pswpout'] = vm1['pswpout'] - self.vm0['pswpout']
         m['cgroup_oom_kills'] = self.cg.oom_kills()
+        m['cgroup_major_faults'] = self.cg.major_faults()
+        m['cgroup_peak_swap_mib'] = max(
+            (x['swap'] or 0 for x in self.samples), default=0)
+        others = max(self.others_swap_kib, self._others_swap())
+        m['host_quiet'] = others == 0
+        if others:
+            print(f'  WARNING: other swap areas hold {others} KiB: the host '
+                  'is not quiet, host-wide swap counts include others',
+                  flush=True)
         m['qemu_major_faults'] = {}
         for n, vm in self.vms.items():
             try:
@@ -282,6 +303,8 @@ class Run:
                     first_return = s['t']
         m['inflated_mib'] = infl
         m['deflated_mib'] = defl
+        # what one guest gave that another got back
+        m['moved_mib'] = min(infl, defl) if len(self.guests) > 1 else 0
         _, first_p = self.obs.snapshot()
         m['first_pressure_s'] = (round(first_p - t0, 1)
                                  if first_p is not None else None)
@@ -315,7 +338,12 @@ def fmt_spread(values, ratio=False):
     if not vals:
         return 'n/a'
     med = statistics.median(vals)
-    f = '{:.2f}x' if ratio else ('{:.0f}' if med >= 10 else '{:.1f}')
+    if ratio:
+        f = '{:.2f}x'
+    elif all(isinstance(v, int) for v in vals) or med >= 10:
+        f = '{:.0f}'
+    else:
+        f = '{:.1f}'
     if len(vals) == 1:
         return f.format(med)
     return f'{f.format(med)} [{f.format(min(vals))}-{f.format(max(vals))}]'
@@ -336,8 +364,10 @@ def table(results, scen, rows):
     reps = sorted({r['rep'] for r in results if r['scenario'] == scen})
     hdr = ('| row | swap-out (pages) | ratio | swap-in (pages) | ratio | '
            'records | ratio | guest OOM kills | cgroup OOM kills | '
+           'cgroup major faults | cgroup peak swap MiB | '
            'QEMU major faults | pressure->return (s) | inflated MiB | '
-           'deflated MiB | all done |')
+           'deflated MiB | moved MiB | elapsed (s) | all done | '
+           'host quiet |')
     out = [hdr, '|' + '---|' * (hdr.count('|') - 1)]
     for row in rows:
         rs = [by[(row, k)] for k in reps if (row, k) in by]
@@ -359,10 +389,40 @@ def table(results, scen, rows):
             fmt_spread(col('pswpin')), fmt_spread(rcol('pswpin'), 1),
             fmt_spread(col('records')), fmt_spread(rcol('records'), 1),
             fmt_spread(col('guest_oom_kills')),
-            fmt_spread(col('cgroup_oom_kills')), fmt_spread(faults),
+            fmt_spread(col('cgroup_oom_kills')),
+            fmt_spread(col('cgroup_major_faults')),
+            fmt_spread(col('cgroup_peak_swap_mib')), fmt_spread(faults),
             fmt_spread(col('pressure_to_return_s')),
             fmt_spread(col('inflated_mib')), fmt_spread(col('deflated_mib')),
-            '%d/%d' % (sum(r['all_done'] for r in rs), len(rs))]) + ' |')
+            fmt_spread(col('moved_mib')), fmt_spread(col('elapsed_s')),
+            '%d/%d' % (sum(r['all_done'] for r in rs), len(rs)),
+            '%d/%d' % (sum(r['host_quiet'] for r in rs), len(rs))]) + ' |')
+    return '\n'.join(out)
+
+
+def phase_table(results, scen, rows):
+    """Records per guest and phase: medians over the runs."""
+    rs = [r for r in results if r['scenario'] == scen]
+    if not rs:
+        return ''
+    guests = sorted(rs[0]['guests'])
+    nph = max(len(g['phases']) for r in rs for g in r['guests'].values())
+    hdr = '| row | guest | ' + ' | '.join(
+        f'phase {i + 1}' for i in range(nph)) + ' | OOM kills |'
+    out = [hdr, '|' + '---|' * (nph + 3)]
+    for row in rows:
+        rr = [r for r in rs if r['row'] == row]
+        if not rr:
+            continue
+        for g in guests:
+            cells = []
+            for i in range(nph):
+                vals = [r['guests'][g]['phases'][i] for r in rr
+                        if i < len(r['guests'][g]['phases'])]
+                cells.append(fmt_spread(vals))
+            kills = fmt_spread([r['guests'][g]['oom_kills'] for r in rr])
+            out.append(f'| {row} | {g} | ' + ' | '.join(cells) +
+                       f' | {kills} |')
     return '\n'.join(out)
 
 
@@ -469,6 +529,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     results = []
     swap = H.SwapFile(args.swap_mib * MIB)
+    args.swap_path = swap.path
     started = time.time()
     try:
         for rep in range(args.repeat):
@@ -503,7 +564,14 @@ def report(args, results, started):
              f'{args.repeat} run(s) per row; '
              f'wall time {(time.time() - started) / 60:.1f} min.', '',
              'Each cell: median [min-max] over the runs; ratios are '
-             'against the "none" row of the same run.', '']
+             'against the "none" row of the same run.  Swap-out and '
+             'swap-in are host-wide (/proc/vmstat pswpout, pswpin); '
+             '"host quiet" counts the runs during which no other swap area '
+             'held pages (else the host-wide counts include others).  The '
+             'cgroup\'s own counters: major faults (memory.stat '
+             'pgmajfault, swap-ins included) and peak MiB in swap.  '
+             '"pressure->return": from the first pressure notification of '
+             'the cgroup to the first MiB a balloon took.', '']
     for scen in args.scen_list:
         guests, limit, hog = scenario(scen, args)
         lines += [f'## {scen}', '',
@@ -512,7 +580,9 @@ def report(args, results, started):
                       for n, m, p in guests) +
                   f'. Cgroup limit {limit} MiB.' +
                   (f' Host hog: {phases_str(hog)}.' if hog else ''), '',
-                  table(results, scen, args.row_list), '']
+                  table(results, scen, args.row_list), '',
+                  'Records per guest and phase:', '',
+                  phase_table(results, scen, args.row_list), '']
         for row in args.row_list:
             run_dir = os.path.join(args.out, 'runs', f'{scen}-{row}-0')
             png = os.path.join(args.out, f'{scen}-{row}.png')

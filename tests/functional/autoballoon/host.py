@@ -45,6 +45,16 @@ def vmstat():
     return _stat_file('/proc/vmstat')
 
 
+def swap_areas():
+    """Active swap areas: {path: used KiB}, from /proc/swaps."""
+    out = {}
+    for line in _read('/proc/swaps').splitlines()[1:]:
+        parts = line.split()
+        if len(parts) >= 4:
+            out[parts[0]] = int(parts[3])
+    return out
+
+
 def proc_major_faults(pid):
     """Major faults of process @pid so far (field 12 of /proc/PID/stat)."""
     stat = _read(f'/proc/{pid}/stat')
