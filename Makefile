@@ -8,6 +8,7 @@
 #                 host pressure (root: memcg + swap file)
 #   make bench    benchmarks that print figures
 #   make checkpatch   QEMU's checkpatch.pl on our new files and patches
+#   make memload  the benchmark's memory workload (static), build/memload
 
 SHELL := /bin/bash
 -include config.mk
@@ -19,6 +20,7 @@ CACHE := $(CURDIR)/.cache/qemu
 TREE := $(BUILD)/qemu
 QBUILD := $(BUILD)/qemu-build
 GUEST := $(BUILD)/guest
+MEMLOAD := $(BUILD)/memload
 
 # Options for QEMU's configure: the x86_64 system emulator with TCG, KVM
 # and qtest, nothing graphical.  /usr/bin/python3 so that meson and pycotap
@@ -36,7 +38,8 @@ QEMU_TARGETS := qemu-system-x86_64 \
 	$(shell sed -n 's/^[a-z]*[[:space:]]\+\([^[:space:]]\+\).*/\1/p' \
 		scripts/check-tests.list | sort -u)
 
-.PHONY: all build deps fetch assemble check demo bench checkpatch clean distclean
+.PHONY: all build deps fetch assemble check demo bench checkpatch memload \
+	clean distclean
 all: build
 
 config.mk:
@@ -83,6 +86,12 @@ bench: deps
 		tests/qtest/virtio-balloon-auto-test -m perf \
 		-p /x86_64/virtio-balloon-auto/bench
 	bench/idle-wakeups.sh $(QBUILD)/qemu-system-x86_64
+
+memload: $(MEMLOAD)
+
+$(MEMLOAD): bench/workload/memload.c bench/workload/build-memload.sh
+	@mkdir -p $(BUILD)
+	bench/workload/build-memload.sh $@
 
 checkpatch: assemble
 	scripts/checkpatch.sh $(TREE)
