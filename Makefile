@@ -35,7 +35,8 @@ QEMU_CONFIGURE_FLAGS := --target-list=x86_64-softmmu \
 # Everything `make check` needs from the QEMU build.
 QEMU_TARGETS := qemu-system-x86_64 \
 	tests/qtest/virtio-balloon-test tests/qtest/qos-test \
-	$(shell sed -n 's/^[a-z]*[[:space:]]\+\([^[:space:]]\+\).*/\1/p' \
+	$(shell sed -n \
+		's/^\(qtest\|unit\)[[:space:]]\+\([^[:space:]]\+\).*/\2/p' \
 		scripts/check-tests.list | sort -u)
 
 .PHONY: all build deps fetch assemble check demo bench checkpatch memload \
@@ -72,8 +73,8 @@ build: assemble $(QBUILD)/build.ninja
 	@echo "Built $(QBUILD)/qemu-system-x86_64 ($$(cat $(BUILD)/qemu-version))"
 
 check: deps
-	$(MAKE) build
-	scripts/run-tests.sh $(QBUILD) scripts/check-tests.list
+	$(MAKE) build memload
+	MEMLOAD=$(MEMLOAD) scripts/run-tests.sh $(QBUILD) scripts/check-tests.list
 
 demo: deps
 	$(MAKE) build
