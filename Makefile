@@ -9,6 +9,7 @@
 #   make bench    benchmarks that print figures (incl. a short over-commit run)
 #   make bench-overcommit   the full over-commit comparison (about 30 min)
 #   make checkpatch   QEMU's checkpatch.pl on our new files and patches
+#   make memload  the benchmark's memory workload (static), build/memload
 
 SHELL := /bin/bash
 # No __pycache__ in the overlay directories (assemble copies them).
@@ -22,6 +23,7 @@ CACHE := $(CURDIR)/.cache/qemu
 TREE := $(BUILD)/qemu
 QBUILD := $(BUILD)/qemu-build
 GUEST := $(BUILD)/guest
+MEMLOAD := $(BUILD)/memload
 
 # Options for QEMU's configure: the x86_64 system emulator with TCG, KVM
 # and qtest, nothing graphical.  /usr/bin/python3 so that meson and pycotap
@@ -36,11 +38,12 @@ QEMU_CONFIGURE_FLAGS := --target-list=x86_64-softmmu \
 # Everything `make check` needs from the QEMU build.
 QEMU_TARGETS := qemu-system-x86_64 \
 	tests/qtest/virtio-balloon-test tests/qtest/qos-test \
-	$(shell sed -n 's/^[a-z]*[[:space:]]\+\([^[:space:]]\+\).*/\1/p' \
+	$(shell sed -n \
+		's/^\(qtest\|unit\)[[:space:]]\+\([^[:space:]]\+\).*/\2/p' \
 		scripts/check-tests.list | sort -u)
 
 .PHONY: all build deps fetch assemble check demo bench bench-overcommit \
-	guest checkpatch clean distclean
+	guest memload checkpatch clean distclean
 all: build
 
 config.mk:
@@ -73,8 +76,8 @@ build: assemble $(QBUILD)/build.ninja
 	@echo "Built $(QBUILD)/qemu-system-x86_64 ($$(cat $(BUILD)/qemu-version))"
 
 check: deps
-	$(MAKE) build
-	scripts/run-tests.sh $(QBUILD) scripts/check-tests.list
+	$(MAKE) build memload
+	MEMLOAD=$(MEMLOAD) scripts/run-tests.sh $(QBUILD) scripts/check-tests.list
 
 demo: deps
 	$(MAKE) build guest
@@ -106,6 +109,12 @@ bench: deps
 	@echo "Short over-commit run (idle scenario, 10 s phases):"
 	$(OVERCOMMIT) --scenarios idle --rows none,fpr,auto --phase-s 10 \
 		--out $(BUILD)/overcommit-short
+
+memload: $(MEMLOAD)
+
+$(MEMLOAD): bench/workload/memload.c bench/workload/build-memload.sh
+	@mkdir -p $(BUILD)
+	bench/workload/build-memload.sh $@
 
 checkpatch: assemble
 	scripts/checkpatch.sh $(TREE)

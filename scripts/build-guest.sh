@@ -4,20 +4,29 @@
 # Build the demo/test guest from Debian 12 packages: the cloud kernel (its
 # virtio drivers are modules, so we also learn which ones the stock balloon
 # needs) and busybox-static, packed into a small initramfs whose /init runs
-# a memory workload chosen on the kernel command line.
+# a memory workload chosen on the kernel command line.  The benchmark's
+# workload, memload (bench/workload), is built here too, static, and goes
+# into the initramfs as /bin/memload.
 #
 # Usage: build-guest.sh OUTDIR
-# Produces OUTDIR/vmlinuz, OUTDIR/initramfs.cpio.gz and OUTDIR/guest-info
-# (package versions and modules).  Downloads are cached in OUTDIR/debs and
-# checked against apt's (signed) package index, so a re-run with the same
-# package versions and the same script only checks and exits.
+# Produces OUTDIR/vmlinuz, OUTDIR/initramfs.cpio.gz, OUTDIR/memload (the
+# same binary, for the host's memory hog) and OUTDIR/guest-info (package
+# versions and modules).  Downloads are cached in OUTDIR/debs and checked
+# against apt's (signed) package index, so a re-run with the same package
+# versions, the same memload and the same script only checks and exits.
 #
 # Guest kernel command line (see the /init below):
-#   demo.work=idle | fill:MiB   workload (default idle)
+#   demo.work=idle | fill:MiB | memload     workload (default idle)
 #   demo.hold=S demo.pause=S    fill: hold the memory S s (0, the default:
 #                               for ever), free it, pause S s, repeat
 #   demo.loops=N                fill: N rounds, 0 = for ever (default)
+#   demo.phases=MiB:S,...       memload: its schedule (required)
+#   demo.delay=S                memload: wait S s first (default 0)
+#   demo.seed=N                 memload: its seed (default: time and pid)
 #   demo.report=S               print guest free memory every S s
+# memload runs once, in the foreground; its lines ("memload: phase ...")
+# and, without "quiet", the kernel's OOM-killer messages are on the
+# console.
 
 set -euo pipefail
 
@@ -25,6 +34,7 @@ die() { echo "build-guest: $*" >&2; exit 1; }
 
 [ $# -eq 1 ] || die "usage: $0 OUTDIR"
 out=$1
+workload=$(cd "$(dirname "$0")/../bench/workload" && pwd)
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 debs=$out/debs
@@ -60,7 +70,11 @@ fi
 # means there is nothing to do.
 stamp="kernel=$kpkg=$kver busybox-static=$bver modules=$WANTED_MODULES"
 stamp="$stamp script=$(sha256sum "$0" | cut -d' ' -f1)"
+memload_sum=$(cat "$workload/memload.c" "$workload/build-memload.sh" |
+              sha256sum | cut -d' ' -f1)
+stamp="$stamp memload=$memload_sum"
 if [ -f "$out/vmlinuz" ] && [ -f "$out/initramfs.cpio.gz" ] &&
+   [ -f "$out/memload" ] &&
    [ "$(cat "$out/.stamp" 2>/dev/null)" = "$stamp" ]; then
     echo "build-guest: $out is up to date ($kpkg $kver, busybox $bver)"
     exit 0
@@ -116,6 +130,8 @@ bb=$work/busybox/bin/busybox
 root=$work/root
 mkdir -p "$root/bin" "$root/lib/modules/$uname_r" "$root/etc"
 cp "$bb" "$root/bin/busybox"
+"$workload/build-memload.sh" "$work/memload"
+cp "$work/memload" "$root/bin/memload"
 
 # Copy a module and, first, the modules it depends on (its modinfo
 # "depends=" field).  A wanted name that is not a module file must be
@@ -224,6 +240,9 @@ work=$(param work idle)
 hold=$(param hold 0)
 pause=$(param pause 10)
 loops=$(param loops 0)
+phases=$(param phases '')
+delay=$(param delay 0)
+seed=$(param seed '')
 report=$(param report 5)
 echo "GUEST READY uptime=$(up)s kernel=$(uname -r) mem_total=$(mib MemTotal)MiB" \
      "balloon=$balloon work=$work"
@@ -276,6 +295,17 @@ fill:*)
         sleep "$pause"
     done
     ;;
+memload)
+    # memload checks its arguments itself (exit 2 and a message).  Its
+    # parent keeps out of the OOM killer's way, the child that holds the
+    # memory is killed first and replaced.
+    if [ -z "$phases" ]; then
+        echo "init: demo.work=memload needs demo.phases=MiB:S,..."
+    else
+        memload -d "$delay" ${seed:+-s "$seed"} "$phases"
+        echo "init: memload exited with status $?"
+    fi
+    ;;
 idle) ;;
 *) echo "init: unknown demo.work=$work, staying idle" ;;
 esac
@@ -288,13 +318,15 @@ chmod 755 "$root/init"
 (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0) |
     gzip -9 > "$work/initramfs.cpio.gz"
 cp "$work/kernel/boot/vmlinuz-$uname_r" "$work/vmlinuz"
-mv "$work/vmlinuz" "$work/initramfs.cpio.gz" "$out/"
+mv "$work/vmlinuz" "$work/initramfs.cpio.gz" "$work/memload" "$out/"
 {
     echo "kernel: $kpkg $kver ($uname_r)"
     echo "busybox-static: $bver"
+    echo "memload: /bin/memload, $out/memload"
     echo "modules:"
     sed 's/^/  /' "$root/lib/modules/$uname_r/modules.dep"
 } > "$out/guest-info"
 echo "$stamp" > "$out/.stamp"
 cat "$out/guest-info"
-echo "build-guest: wrote $out/vmlinuz and $out/initramfs.cpio.gz"
+echo "build-guest: wrote $out/vmlinuz, $out/initramfs.cpio.gz," \
+     "$out/memload"

@@ -11,7 +11,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cp=$tree/scripts/checkpatch.pl
 cd "$repo"
 rc=0
-files=$(find hw include util tests -name '*.[ch]' 2>/dev/null | sort)
+files=$(find hw include util tests bench -name '*.[ch]' 2>/dev/null | sort)
 for f in $files; do
     perl "$cp" --no-tree --terse -f "$f" || rc=1
 done

@@ -6,13 +6,20 @@
 # test is listed with the reason it gave.
 #
 # Manifest lines: KIND BINARY [FILTER]
-#   KIND    qtest (needs QTEST_QEMU_BINARY) or unit
-#   BINARY  path relative to the QEMU build directory
-#   FILTER  optional: only run test paths containing this string
+#   KIND    qtest (needs QTEST_QEMU_BINARY) or unit: a GLib test program,
+#           BINARY relative to the QEMU build directory, run there;
+#           script: BINARY relative to this repository, run from its top
+#           directory without arguments, printing TAP itself
+#   FILTER  optional, not for scripts: only run test paths containing
+#           this string
+# A test program that reports no test or exits with a non-zero status
+# counts as failed, and so does a script that reports fewer tests than
+# its plan ("1..N").
 #
 # Usage: run-tests.sh QEMU_BUILD_DIR MANIFEST
 
 set -uo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
 qbuild=$(cd "$1" && pwd)
 manifest=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 logdir=$qbuild/autoballoon-test-logs
@@ -30,11 +37,17 @@ failures=()
 skips=()
 
 run_one() {
-    local kind=$1 bin=$2 filter=${3:-} log paths=() args=() rc
+    local kind=$1 bin=$2 filter=${3:-} log paths=() args=() rc dir plan
     log=$logdir/$(basename "$bin").tap
-    if [ ! -x "$qbuild/$bin" ]; then
+    dir=$qbuild
+    [ "$kind" = script ] && dir=$repo
+    if [ ! -x "$dir/$bin" ]; then
         failed=$((failed + 1))
-        failures+=("$bin: not built")
+        if [ "$kind" = script ]; then
+            failures+=("$bin: missing or not executable")
+        else
+            failures+=("$bin: not built")
+        fi
         return
     fi
     if [ -n "$filter" ]; then
@@ -49,8 +62,15 @@ run_one() {
         done
     fi
     echo "=== $kind $bin ${filter:+(only '$filter')}"
-    (cd "$qbuild" && timeout 900 "./$bin" --tap -k "${args[@]}") \
-        > "$log" 2>&1
+    if [ "$kind" = script ]; then
+        # Debian's python3 first: pycotap (TAP for Python tests) is
+        # installed for it, not for another python3 earlier in PATH.
+        (cd "$repo" && PATH=/usr/bin:$PATH timeout 900 "./$bin") \
+            > "$log" 2>&1
+    else
+        (cd "$qbuild" && timeout 900 "./$bin" --tap -k "${args[@]}") \
+            > "$log" 2>&1
+    fi
     rc=$?
     local p=0 f=0 s=0 line
     while IFS= read -r line; do
@@ -72,6 +92,13 @@ run_one() {
         f=1
         failures+=("$bin: ran no test (see $log)")
     fi
+    # Plans are checked for scripts only: GLib's are its own business.
+    plan=$(sed -n 's/^1\.\.\([0-9]\+\).*/\1/p' "$log" | tail -n 1)
+    if [ "$kind" = script ] && [ -n "$plan" ] &&
+       [ $((p + f + s)) -lt "$plan" ]; then
+        failures+=("$bin: $((p + f + s)) of $plan tests ran (see $log)")
+        f=$((f + 1))
+    fi
     passed=$((passed + p))
     failed=$((failed + f))
     skipped=$((skipped + s))
@@ -81,6 +108,12 @@ while read -r kind bin filter; do
     case "$kind" in
     ''|'#'*) continue ;;
     qtest|unit) run_one "$kind" "$bin" "$filter" ;;
+    script)
+        if [ -n "$filter" ]; then
+            echo "run-tests: a script takes no filter: $kind $bin $filter" >&2
+            exit 2
+        fi
+        run_one "$kind" "$bin" ;;
     *) echo "run-tests: bad manifest line: $kind $bin" >&2; exit 2 ;;
     esac
 done < "$manifest"
