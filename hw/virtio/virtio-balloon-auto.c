@@ -341,10 +341,10 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
     qemu_balloon_set_manual_check(s, auto_manual_check);
     /*
      * Unmodified guests tell their memory pressure only through the stats
-     * they send when asked: ask regularly, unless the user already set an
-     * interval (management may change it later with qom-set).
+     * they send when asked: ask regularly, unless the user set an interval,
+     * 0 included (management may change it later with qom-set).
      */
-    if (p->stats_interval_s && !s->stats_poll_interval) {
+    if (p->stats_interval_s && !s->stats_poll_interval_set) {
         object_property_set_int(OBJECT(s), "guest-stats-polling-interval",
                                 p->stats_interval_s, &error_abort);
     }

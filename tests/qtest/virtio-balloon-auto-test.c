@@ -789,8 +789,20 @@ static void test_stats_polling_default(void)
                                  ",auto-stats-interval=0");
     QTestState *plain = qtest_init("-m 1024 -nodefaults -device"
                                    " virtio-balloon-pci,id=balloon0");
-    QTestState *all[] = { qts, off, plain };
-    int64_t want[] = { STATS_INTERVAL_S, 0, 0 };
+    /* A value the user gave wins over the default, 0 included */
+    QTestState *zero = qtest_init("-m 1024 -nodefaults -device"
+                                  " virtio-balloon-pci,id=balloon0," AUTO_ON
+                                  ",guest-stats-polling-interval=0");
+    QTestState *seven = qtest_init("-m 1024 -nodefaults -device"
+                                   " virtio-balloon-pci,id=balloon0," AUTO_ON
+                                   ",guest-stats-polling-interval=7");
+    QTestState *global = qtest_init("-m 1024 -nodefaults -global"
+                                    " virtio-balloon-device."
+                                    "guest-stats-polling-interval=0"
+                                    " -device virtio-balloon-pci,"
+                                    "id=balloon0," AUTO_ON);
+    QTestState *all[] = { qts, off, plain, zero, seven, global };
+    int64_t want[] = { STATS_INTERVAL_S, 0, 0, 0, 7, 0 };
     int i;
 
     for (i = 0; i < ARRAY_SIZE(all); i++) {
