@@ -49,6 +49,8 @@ struct VirtIOBalloonAuto {
     /* staging area for migration */
     BalloonAutoTiming timing;
     VirtIOBalloonAutoProps mig_props;
+    /* the subsection was loaded: timing holds the source's timing state */
+    bool timing_loaded;
 };
 
 /* The QAPI enums list the same values as the policy's, in another order */
@@ -700,9 +702,10 @@ static int auto_pre_save(void *opaque)
 }
 
 /*
- * num_pages and actual travel in the main section; the timing state is on
- * QEMU_CLOCK_VIRTUAL, which migrates, so the destination continues the
- * same guest-pressure window, throttle and stall detection.
+ * The timing state is on QEMU_CLOCK_VIRTUAL, which migrates, so the
+ * destination continues the same guest-pressure window, throttle and stall
+ * detection.  It is applied with the balloon size, once the device's main
+ * section is in (virtio_balloon_auto_post_load).
  */
 static int auto_post_load(void *opaque, int version_id)
 {
@@ -722,8 +725,38 @@ static int auto_post_load(void *opaque, int version_id)
     a->mig_props.source = s->auto_props.source;
     s->auto_props = a->mig_props;
     balloon_auto_set_config(&a->policy, &cfg);
+    a->timing_loaded = true;
+    return 0;
+}
+
+/*
+ * The device's state is in: num_pages and actual from its main section,
+ * and our subsection if the source ran automatic mode.  Whatever mode the
+ * source was in, the policy continues from the balloon the guest has, as
+ * when automatic mode is switched on at run time; it must not start from
+ * an empty balloon and undo what the source did.
+ */
+int virtio_balloon_auto_post_load(VirtIOBalloon *s)
+{
+    VirtIOBalloonAuto *a = s->auto_state;
+    uint64_t ram_pages;
+
+    if (!a) {
+        return 0;
+    }
+    ram_pages = balloon_auto_ram_pages(&a->policy);
+    if (s->num_pages > ram_pages) {
+        error_report("virtio-balloon: migrated balloon target of %u pages"
+                     " is larger than guest RAM (%" PRIu64 " pages)",
+                     s->num_pages, ram_pages);
+        return -EINVAL;
+    }
     balloon_auto_sync(&a->policy, s->num_pages, s->actual, auto_now());
-    balloon_auto_set_timing(&a->policy, &a->timing);
+    if (a->timing_loaded) {
+        balloon_auto_set_timing(&a->policy, &a->timing);
+        a->timing_loaded = false;
+    }
+    trace_virtio_balloon_auto_post_load(a->enabled, s->num_pages, s->actual);
     if (a->enabled) {
         auto_rearm(a);
     } else {
