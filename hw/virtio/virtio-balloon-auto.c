@@ -692,6 +692,25 @@ static bool auto_vmstate_needed(void *opaque)
     return s->auto_state != NULL;
 }
 
+/*
+ * The subsection is known to every build of this device, so a destination
+ * with automatic=off would accept it and load it into state it does not
+ * have: refuse it here, by name.
+ */
+static int auto_vmstate_pre_load(void *opaque)
+{
+    VirtIOBalloon *s = opaque;
+
+    if (!s->auto_state) {
+        error_report("virtio-balloon: the migration stream has automatic"
+                     " ballooning state, but this device has"
+                     " automatic=off: start the destination with"
+                     " automatic=on");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static int auto_pre_save(void *opaque)
 {
     VirtIOBalloonAuto *a = opaque;
@@ -699,6 +718,37 @@ static int auto_pre_save(void *opaque)
     balloon_auto_get_timing(&a->policy, &a->timing);
     a->mig_props = a->dev->auto_props;
     return 0;
+}
+
+/*
+ * Times are on QEMU_CLOCK_VIRTUAL, which has migrated before the devices:
+ * none of them may lie in the future, which would hold off inflating (or
+ * keep a window open) for as long as the stream says.
+ */
+static bool auto_timing_check(const BalloonAutoTiming *t,
+                              int64_t hysteresis_ns, int64_t now,
+                              Error **errp)
+{
+    if (t->window_end < 0 || (t->window_end &&
+                              t->window_end - hysteresis_ns > now)) {
+        error_setg(errp, "guest-pressure window ending at %" PRId64
+                   " ns does not fit a hysteresis of %" PRId64 " ns at %"
+                   PRId64 " ns", t->window_end, hysteresis_ns, now);
+        return false;
+    }
+    if (t->last_inflate != INT64_MIN &&
+        (t->last_inflate < 0 || t->last_inflate > now)) {
+        error_setg(errp, "last inflate at %" PRId64 " ns is not between 0"
+                   " and now (%" PRId64 " ns)", t->last_inflate, now);
+        return false;
+    }
+    if (t->last_progress < 0 || t->last_progress > now) {
+        error_setg(errp, "last guest progress at %" PRId64 " ns is not"
+                   " between 0 and now (%" PRId64 " ns)", t->last_progress,
+                   now);
+        return false;
+    }
+    return true;
 }
 
 /*
@@ -717,7 +767,11 @@ static int auto_post_load(void *opaque, int version_id)
     /* Tunables changed at run time travel too; the stream is not trusted */
     if (!auto_props_to_config(&a->mig_props,
                               balloon_auto_ram_pages(&a->policy), &cfg,
-                              &err)) {
+                              &err) ||
+        !auto_timing_check(&a->timing, cfg.hysteresis_ns, auto_now(),
+                           &err)) {
+        error_prepend(&err, "virtio-balloon: migrated automatic ballooning"
+                      " state: ");
         error_report_err(err);
         return -EINVAL;
     }
@@ -798,6 +852,7 @@ const VMStateDescription vmstate_virtio_balloon_auto = {
     .version_id = 1,
     .minimum_version_id = 1,
     .needed = auto_vmstate_needed,
+    .pre_load = auto_vmstate_pre_load,
     .fields = (const VMStateField[]) {
         VMSTATE_STRUCT_POINTER(auto_state, VirtIOBalloon, vmstate_auto_state,
                                VirtIOBalloonAuto),

@@ -75,6 +75,22 @@ static void mig_run(AutoGuest *g, Mig *m)
     mig_free(m);
 }
 
+static char *migrate_status(QTestState *qts)
+{
+    g_autoptr(QDict) ret = qtest_qmp_assert_success_ref(qts,
+                               "{ 'execute': 'query-migrate' }");
+
+    return g_strdup(qdict_get_try_str(ret, "status"));
+}
+
+static bool vm_running(QTestState *qts)
+{
+    g_autoptr(QDict) ret = qtest_qmp_assert_success_ref(qts,
+                               "{ 'execute': 'query-status' }");
+
+    return qdict_get_bool(ret, "running");
+}
+
 static void balloon_to(QTestState *qts, uint64_t size)
 {
     qtest_qmp_assert_success(qts, "{ 'execute': 'balloon', 'arguments':"
@@ -103,12 +119,83 @@ static void test_plain_to_auto(void)
     ag_stop(g);
 }
 
+static bool file_contains(const char *path, const char *what)
+{
+    g_autofree char *text = NULL;
+
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    g_test_message("destination said: %s", text);
+    return strstr(text, what) != NULL;
+}
+
+/*
+ * Automatic -> plain: the destination refuses the stream, naming the
+ * mismatch, and the source keeps running the guest, balloon unchanged.
+ */
+static void test_auto_to_plain(gconstpointer opaque)
+{
+    bool exit_on_error = GPOINTER_TO_INT(opaque);
+    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    Mig *m = mig_prepare(g, "", exit_on_error);
+    g_autofree char *st = NULL;
+    int i;
+
+    ag_inject(g, "medium");
+    ag_catch_up(g);
+    qtest_qmp_assert_success(g->qts, "{ 'execute':"
+                             " 'migrate-set-capabilities', 'arguments':"
+                             " { 'capabilities': [ { 'capability':"
+                             " 'return-path', 'state': true } ] } }");
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'migrate',"
+                             " 'arguments': { 'uri': %s } }", m->uri);
+    do {
+        g_free(st);
+        g_usleep(10 * 1000);
+        st = migrate_status(g->qts);
+    } while (strcmp(st, "failed") && strcmp(st, "completed"));
+    g_assert_cmpstr(st, ==, "failed");
+    /* The source resumes the guest right after it marks the failure */
+    for (i = 0; i < 500 && !vm_running(g->qts); i++) {
+        g_usleep(10 * 1000);
+    }
+    g_assert_true(vm_running(g->qts));
+
+    if (exit_on_error) {
+        qtest_set_expected_status(m->dst->qts, 1);
+        qtest_wait_qemu(m->dst->qts);
+    } else {
+        g_autofree char *dst_st = NULL;
+
+        do {
+            g_free(dst_st);
+            g_usleep(10 * 1000);
+            dst_st = migrate_status(m->dst->qts);
+        } while (strcmp(dst_st, "failed") && strcmp(dst_st, "completed"));
+        g_assert_cmpstr(dst_st, ==, "failed");
+    }
+    g_assert_true(file_contains(m->log, "automatic=off"));
+    qtest_shutdown(m->dst);
+    m->dst = NULL;
+    mig_free(m);
+
+    /* Nothing lost on the source: same balloon, automatic mode works */
+    g_assert_cmpuint(ag_target(g), ==, STEP_MEDIUM);
+    ag_step(g, 2 * SEC);
+    ag_inject(g, "low");
+    g_assert_cmpuint(ag_target(g), ==, STEP_MEDIUM + STEP_LOW);
+    ag_stop(g);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
 
     qtest_add_func("virtio-balloon-auto/migration/plain-to-auto",
                    test_plain_to_auto);
+    qtest_add_data_func("virtio-balloon-auto/migration/auto-to-plain/exit",
+                        GINT_TO_POINTER(true), test_auto_to_plain);
+    qtest_add_data_func("virtio-balloon-auto/migration/auto-to-plain/stay",
+                        GINT_TO_POINTER(false), test_auto_to_plain);
 
     return g_test_run();
 }
