@@ -25,6 +25,9 @@
 #include "exec/memory.h"
 #include "system/balloon.h"
 #include "system/qtest.h"
+#include "system/system.h"
+#include "exec/cpu-common.h"
+#include "qemu/units.h"
 #include "qapi/qapi-events-auto-balloon.h"
 #include "trace.h"
 
@@ -277,6 +280,39 @@ static void auto_props_to_psi(const VirtIOBalloonAutoProps *p,
     o->psi[HOST_PRESSURE_CRITICAL].stall_us = p->psi_critical_ms * 1000ull;
 }
 
+static int auto_ram_block_check(RAMBlock *rb, void *opaque)
+{
+    Error **errp = opaque;
+    size_t pagesize = qemu_ram_pagesize(rb);
+
+    if (pagesize > (1 << VIRTIO_BALLOON_PFN_SHIFT)) {
+        error_setg(errp, "RAM block '%s' is backed by host pages of %zu KiB"
+                   " (hugetlb?), which 4 KiB balloon pages cannot return to"
+                   " the host", qemu_ram_get_idstr(rb), pagesize / KiB);
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * Inflating only helps the host if each 4 KiB balloon page can be
+ * discarded on its own.  Locked memory (-overcommit mem-lock) refuses
+ * MADV_DONTNEED, and a page of a larger host page (hugetlb) frees nothing
+ * until its whole host page is ballooned: with either, automatic mode
+ * would shrink the guest for no gain.
+ */
+static bool auto_ram_discardable(Error **errp)
+{
+    if (should_mlock(mlock_state)) {
+        error_setg(errp, "guest RAM is locked in host memory (-overcommit"
+                   " mem-lock=%s), so balloon pages cannot be returned to"
+                   " the host", is_mlock_on_fault(mlock_state) ?
+                   "on-fault" : "on");
+        return false;
+    }
+    return !qemu_ram_foreach_block(auto_ram_block_check, errp);
+}
+
 bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
                                  Error **errp)
 {
@@ -292,7 +328,8 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
         return true;
     }
     if (!auto_props_to_config(p, ram_pages, &cfg, errp) ||
-        !auto_props_to_stats(p, &stats_cfg, errp)) {
+        !auto_props_to_stats(p, &stats_cfg, errp) ||
+        !auto_ram_discardable(errp)) {
         error_prepend(errp, "automatic ballooning: ");
         return false;
     }
@@ -383,12 +420,18 @@ bool virtio_balloon_auto_configure(VirtIOBalloon *s,
                                    const VirtIOBalloonAutoProps *props,
                                    bool enable, Error **errp)
 {
+    ERRP_GUARD();
     VirtIOBalloonAuto *a = s->auto_state;
     BalloonAutoConfig cfg;
 
     assert(a);
     if (!auto_props_to_config(props, balloon_auto_ram_pages(&a->policy), &cfg,
                               errp)) {
+        return false;
+    }
+    /* RAM plugged while switched off may not be discardable */
+    if (enable && !a->enabled && !auto_ram_discardable(errp)) {
+        error_prepend(errp, "automatic ballooning: ");
         return false;
     }
     /* Only the tunables change; enabled and source are creation-time. */
