@@ -119,6 +119,99 @@ static void test_plain_to_auto(void)
     ag_stop(g);
 }
 
+/*
+ * Automatic -> automatic: tunables, the guest-pressure window and the
+ * throttle continue on the destination, and its source reports events.
+ */
+static void test_auto_to_auto(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    g_autoptr(QDict) info = NULL;
+    QDict *t;
+
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'inflate-low': %u,"
+                             " 'hysteresis-ms': 30000 } }",
+                             (unsigned)(16 * MiB));
+    ag_inject(g, "critical");
+    ag_catch_up(g);
+    /* The guest asks back 32 MiB and opens a 30 s window */
+    ag_send_pressure(g);
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL - STEP_DEFLATE);
+    ag_catch_up(g);
+    ag_step(g, 10 * SEC);
+    mig_run(g, mig_prepare(g, AUTO_ON, true));
+
+    info = ag_query(g->qts);
+    g_assert_true(qdict_get_bool(info, "enabled"));
+    g_assert_true(qdict_get_bool(info, "guest-window-open"));
+    g_assert_cmpint(qdict_get_int(info, "guest-window-remaining-ms"), ==,
+                    20000);
+    t = qdict_get_qdict(info, "tunables");
+    g_assert_cmpint(qdict_get_int(t, "inflate-low"), ==, 16 * MiB);
+    g_assert_cmpint(qdict_get_int(t, "hysteresis-ms"), ==, 30000);
+    /* The window holds off host pressure on the destination too */
+    ag_inject(g, "low");
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL - STEP_DEFLATE);
+    ag_step(g, 20 * SEC);
+    ag_inject(g, "low");
+    g_assert_cmpuint(ag_target(g), ==,
+                     STEP_CRITICAL - STEP_DEFLATE + MIB_PAGES(16));
+    /* and the throttle: a second event within 1 s does not inflate */
+    ag_catch_up(g);
+    ag_inject(g, "low");
+    g_assert_cmpuint(ag_target(g), ==,
+                     STEP_CRITICAL - STEP_DEFLATE + MIB_PAGES(16));
+    ag_stop(g);
+}
+
+/* Switched off on the source, it stays off on the destination */
+static void test_auto_off_to_auto(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    g_autoptr(QDict) info = NULL;
+
+    ag_inject(g, "medium");
+    ag_catch_up(g);
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'enabled': false } }");
+    mig_run(g, mig_prepare(g, AUTO_ON, true));
+
+    info = ag_query(g->qts);
+    g_assert_false(qdict_get_bool(info, "enabled"));
+    ag_inject(g, "critical");
+    g_assert_cmpuint(ag_target(g), ==, STEP_MEDIUM);
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'enabled': true } }");
+    ag_step(g, 2 * SEC);
+    ag_inject(g, "low");
+    g_assert_cmpuint(ag_target(g), ==, STEP_MEDIUM + STEP_LOW);
+    ag_stop(g);
+}
+
+/*
+ * An inflate the guest has not finished migrates as it is: the target is
+ * kept, nothing piles up on it, and the guest's progress counts.
+ */
+static void test_inflate_outstanding(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+
+    ag_inject(g, "critical");
+    ag_set_actual(g, STEP_CRITICAL / 4);
+    ag_step(g, 2 * SEC);
+    mig_run(g, mig_prepare(g, AUTO_ON, true));
+
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL);
+    ag_inject(g, "medium");
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL);
+    ag_catch_up(g);
+    ag_step(g, 2 * SEC);
+    ag_inject(g, "low");
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL + STEP_LOW);
+    ag_stop(g);
+}
+
 static bool file_contains(const char *path, const char *what)
 {
     g_autofree char *text = NULL;
@@ -192,6 +285,12 @@ int main(int argc, char **argv)
 
     qtest_add_func("virtio-balloon-auto/migration/plain-to-auto",
                    test_plain_to_auto);
+    qtest_add_func("virtio-balloon-auto/migration/auto-to-auto",
+                   test_auto_to_auto);
+    qtest_add_func("virtio-balloon-auto/migration/auto-off-to-auto",
+                   test_auto_off_to_auto);
+    qtest_add_func("virtio-balloon-auto/migration/inflate-outstanding",
+                   test_inflate_outstanding);
     qtest_add_data_func("virtio-balloon-auto/migration/auto-to-plain/exit",
                         GINT_TO_POINTER(true), test_auto_to_plain);
     qtest_add_data_func("virtio-balloon-auto/migration/auto-to-plain/stay",
