@@ -25,6 +25,9 @@
 #include "exec/memory.h"
 #include "system/balloon.h"
 #include "system/qtest.h"
+#include "system/system.h"
+#include "exec/cpu-common.h"
+#include "qemu/units.h"
 #include "qapi/qapi-events-auto-balloon.h"
 #include "trace.h"
 
@@ -49,6 +52,8 @@ struct VirtIOBalloonAuto {
     /* staging area for migration */
     BalloonAutoTiming timing;
     VirtIOBalloonAutoProps mig_props;
+    /* the subsection was loaded: timing holds the source's timing state */
+    bool timing_loaded;
 };
 
 /* The QAPI enums list the same values as the policy's, in another order */
@@ -275,6 +280,39 @@ static void auto_props_to_psi(const VirtIOBalloonAutoProps *p,
     o->psi[HOST_PRESSURE_CRITICAL].stall_us = p->psi_critical_ms * 1000ull;
 }
 
+static int auto_ram_block_check(RAMBlock *rb, void *opaque)
+{
+    Error **errp = opaque;
+    size_t pagesize = qemu_ram_pagesize(rb);
+
+    if (pagesize > (1 << VIRTIO_BALLOON_PFN_SHIFT)) {
+        error_setg(errp, "RAM block '%s' is backed by host pages of %zu KiB"
+                   " (hugetlb?), which 4 KiB balloon pages cannot return to"
+                   " the host", qemu_ram_get_idstr(rb), pagesize / KiB);
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * Inflating only helps the host if each 4 KiB balloon page can be
+ * discarded on its own.  Locked memory (-overcommit mem-lock) refuses
+ * MADV_DONTNEED, and a page of a larger host page (hugetlb) frees nothing
+ * until its whole host page is ballooned: with either, automatic mode
+ * would shrink the guest for no gain.
+ */
+static bool auto_ram_discardable(Error **errp)
+{
+    if (should_mlock(mlock_state)) {
+        error_setg(errp, "guest RAM is locked in host memory (-overcommit"
+                   " mem-lock=%s), so balloon pages cannot be returned to"
+                   " the host", is_mlock_on_fault(mlock_state) ?
+                   "on-fault" : "on");
+        return false;
+    }
+    return !qemu_ram_foreach_block(auto_ram_block_check, errp);
+}
+
 bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
                                  Error **errp)
 {
@@ -290,7 +328,8 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
         return true;
     }
     if (!auto_props_to_config(p, ram_pages, &cfg, errp) ||
-        !auto_props_to_stats(p, &stats_cfg, errp)) {
+        !auto_props_to_stats(p, &stats_cfg, errp) ||
+        !auto_ram_discardable(errp)) {
         error_prepend(errp, "automatic ballooning: ");
         return false;
     }
@@ -341,10 +380,10 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
     qemu_balloon_set_manual_check(s, auto_manual_check);
     /*
      * Unmodified guests tell their memory pressure only through the stats
-     * they send when asked: ask regularly, unless the user already set an
-     * interval (management may change it later with qom-set).
+     * they send when asked: ask regularly, unless the user set an interval,
+     * 0 included (management may change it later with qom-set).
      */
-    if (p->stats_interval_s && !s->stats_poll_interval) {
+    if (p->stats_interval_s && !s->stats_poll_interval_set) {
         object_property_set_int(OBJECT(s), "guest-stats-polling-interval",
                                 p->stats_interval_s, &error_abort);
     }
@@ -381,12 +420,18 @@ bool virtio_balloon_auto_configure(VirtIOBalloon *s,
                                    const VirtIOBalloonAutoProps *props,
                                    bool enable, Error **errp)
 {
+    ERRP_GUARD();
     VirtIOBalloonAuto *a = s->auto_state;
     BalloonAutoConfig cfg;
 
     assert(a);
     if (!auto_props_to_config(props, balloon_auto_ram_pages(&a->policy), &cfg,
                               errp)) {
+        return false;
+    }
+    /* RAM plugged while switched off may not be discardable */
+    if (enable && !a->enabled && !auto_ram_discardable(errp)) {
+        error_prepend(errp, "automatic ballooning: ");
         return false;
     }
     /* Only the tunables change; enabled and source are creation-time. */
@@ -690,6 +735,25 @@ static bool auto_vmstate_needed(void *opaque)
     return s->auto_state != NULL;
 }
 
+/*
+ * The subsection is known to every build of this device, so a destination
+ * with automatic=off would accept it and load it into state it does not
+ * have: refuse it here, by name.
+ */
+static int auto_vmstate_pre_load(void *opaque)
+{
+    VirtIOBalloon *s = opaque;
+
+    if (!s->auto_state) {
+        error_report("virtio-balloon: the migration stream has automatic"
+                     " ballooning state, but this device has"
+                     " automatic=off: start the destination with"
+                     " automatic=on");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static int auto_pre_save(void *opaque)
 {
     VirtIOBalloonAuto *a = opaque;
@@ -700,9 +764,41 @@ static int auto_pre_save(void *opaque)
 }
 
 /*
- * num_pages and actual travel in the main section; the timing state is on
- * QEMU_CLOCK_VIRTUAL, which migrates, so the destination continues the
- * same guest-pressure window, throttle and stall detection.
+ * Times are on QEMU_CLOCK_VIRTUAL, which has migrated before the devices:
+ * none of them may lie in the future, which would hold off inflating (or
+ * keep a window open) for as long as the stream says.
+ */
+static bool auto_timing_check(const BalloonAutoTiming *t,
+                              int64_t hysteresis_ns, int64_t now,
+                              Error **errp)
+{
+    if (t->window_end < 0 || (t->window_end &&
+                              t->window_end - hysteresis_ns > now)) {
+        error_setg(errp, "guest-pressure window ending at %" PRId64
+                   " ns does not fit a hysteresis of %" PRId64 " ns at %"
+                   PRId64 " ns", t->window_end, hysteresis_ns, now);
+        return false;
+    }
+    if (t->last_inflate != INT64_MIN &&
+        (t->last_inflate < 0 || t->last_inflate > now)) {
+        error_setg(errp, "last inflate at %" PRId64 " ns is not between 0"
+                   " and now (%" PRId64 " ns)", t->last_inflate, now);
+        return false;
+    }
+    if (t->last_progress < 0 || t->last_progress > now) {
+        error_setg(errp, "last guest progress at %" PRId64 " ns is not"
+                   " between 0 and now (%" PRId64 " ns)", t->last_progress,
+                   now);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * The timing state is on QEMU_CLOCK_VIRTUAL, which migrates, so the
+ * destination continues the same guest-pressure window, throttle and stall
+ * detection.  It is applied with the balloon size, once the device's main
+ * section is in (virtio_balloon_auto_post_load).
  */
 static int auto_post_load(void *opaque, int version_id)
 {
@@ -714,7 +810,11 @@ static int auto_post_load(void *opaque, int version_id)
     /* Tunables changed at run time travel too; the stream is not trusted */
     if (!auto_props_to_config(&a->mig_props,
                               balloon_auto_ram_pages(&a->policy), &cfg,
-                              &err)) {
+                              &err) ||
+        !auto_timing_check(&a->timing, cfg.hysteresis_ns, auto_now(),
+                           &err)) {
+        error_prepend(&err, "virtio-balloon: migrated automatic ballooning"
+                      " state: ");
         error_report_err(err);
         return -EINVAL;
     }
@@ -722,8 +822,38 @@ static int auto_post_load(void *opaque, int version_id)
     a->mig_props.source = s->auto_props.source;
     s->auto_props = a->mig_props;
     balloon_auto_set_config(&a->policy, &cfg);
+    a->timing_loaded = true;
+    return 0;
+}
+
+/*
+ * The device's state is in: num_pages and actual from its main section,
+ * and our subsection if the source ran automatic mode.  Whatever mode the
+ * source was in, the policy continues from the balloon the guest has, as
+ * when automatic mode is switched on at run time; it must not start from
+ * an empty balloon and undo what the source did.
+ */
+int virtio_balloon_auto_post_load(VirtIOBalloon *s)
+{
+    VirtIOBalloonAuto *a = s->auto_state;
+    uint64_t ram_pages;
+
+    if (!a) {
+        return 0;
+    }
+    ram_pages = balloon_auto_ram_pages(&a->policy);
+    if (s->num_pages > ram_pages) {
+        error_report("virtio-balloon: migrated balloon target of %u pages"
+                     " is larger than guest RAM (%" PRIu64 " pages)",
+                     s->num_pages, ram_pages);
+        return -EINVAL;
+    }
     balloon_auto_sync(&a->policy, s->num_pages, s->actual, auto_now());
-    balloon_auto_set_timing(&a->policy, &a->timing);
+    if (a->timing_loaded) {
+        balloon_auto_set_timing(&a->policy, &a->timing);
+        a->timing_loaded = false;
+    }
+    trace_virtio_balloon_auto_post_load(a->enabled, s->num_pages, s->actual);
     if (a->enabled) {
         auto_rearm(a);
     } else {
@@ -765,6 +895,7 @@ const VMStateDescription vmstate_virtio_balloon_auto = {
     .version_id = 1,
     .minimum_version_id = 1,
     .needed = auto_vmstate_needed,
+    .pre_load = auto_vmstate_pre_load,
     .fields = (const VMStateField[]) {
         VMSTATE_STRUCT_POINTER(auto_state, VirtIOBalloon, vmstate_auto_state,
                                VirtIOBalloonAuto),

@@ -457,6 +457,68 @@ static void test_discard_pinning_refused(void)
     qtest_quit(off);
 }
 
+/*
+ * Memory that a 4 KiB balloon page cannot give back is refused, on the
+ * command line and by device_add: locked guest RAM, and RAM backed by
+ * larger host pages.
+ */
+static void expect_realize_refused(QTestState *qts, const char *expect)
+{
+    /* a floor that fits 128 MiB, so that only the RAM is wrong */
+    check_add_fails(qts, "'automatic': true, 'auto-source': 'qtest',"
+                    " 'auto-floor': 67108864", expect);
+    /* upstream's balloon keeps working there */
+    qtest_qmp_assert_success(qts, "{ 'execute': 'device_add', 'arguments':"
+                             " { 'driver': 'virtio-balloon-pci',"
+                             " 'id': 'plain' } }");
+}
+
+static void test_mem_lock_refused(void)
+{
+    QTestState *qts;
+
+    if (geteuid() != 0) {
+        g_test_skip("-overcommit mem-lock=on needs root (RLIMIT_MEMLOCK)");
+        return;
+    }
+    qts = qtest_init("-m 128 -nodefaults -overcommit mem-lock=on");
+    expect_realize_refused(qts, "mem-lock=on");
+    qtest_quit(qts);
+}
+
+/* Free huge pages of the default size, from /proc/meminfo */
+static long free_huge_pages(void)
+{
+    g_autofree char *text = NULL;
+    const char *p;
+    long n = 0;
+
+    if (!g_file_get_contents("/proc/meminfo", &text, NULL, NULL)) {
+        return 0;
+    }
+    p = strstr(text, "HugePages_Free:");
+    if (p) {
+        sscanf(p, "HugePages_Free: %ld", &n);
+    }
+    return n;
+}
+
+static void test_hugetlb_refused(void)
+{
+    QTestState *qts;
+
+    /* 128 MiB of 2 MiB pages (more if the default size is smaller) */
+    if (free_huge_pages() < 64) {
+        g_test_skip("needs 64 free huge pages: echo 64 >"
+                    " /proc/sys/vm/nr_hugepages");
+        return;
+    }
+    qts = qtest_init("-m 128 -nodefaults -object memory-backend-memfd,"
+                     "id=ram,size=128M,hugetlb=on -machine memory-backend=ram");
+    expect_realize_refused(qts, "'ram' is backed by host pages of");
+    qtest_quit(qts);
+}
+
 static int64_t run_real_pressure(const char *source, const char *backend,
                                  const char *memcg, const char *cgroup2)
 {
@@ -789,8 +851,20 @@ static void test_stats_polling_default(void)
                                  ",auto-stats-interval=0");
     QTestState *plain = qtest_init("-m 1024 -nodefaults -device"
                                    " virtio-balloon-pci,id=balloon0");
-    QTestState *all[] = { qts, off, plain };
-    int64_t want[] = { STATS_INTERVAL_S, 0, 0 };
+    /* A value the user gave wins over the default, 0 included */
+    QTestState *zero = qtest_init("-m 1024 -nodefaults -device"
+                                  " virtio-balloon-pci,id=balloon0," AUTO_ON
+                                  ",guest-stats-polling-interval=0");
+    QTestState *seven = qtest_init("-m 1024 -nodefaults -device"
+                                   " virtio-balloon-pci,id=balloon0," AUTO_ON
+                                   ",guest-stats-polling-interval=7");
+    QTestState *global = qtest_init("-m 1024 -nodefaults -global"
+                                    " virtio-balloon-device."
+                                    "guest-stats-polling-interval=0"
+                                    " -device virtio-balloon-pci,"
+                                    "id=balloon0," AUTO_ON);
+    QTestState *all[] = { qts, off, plain, zero, seven, global };
+    int64_t want[] = { STATS_INTERVAL_S, 0, 0, 0, 7, 0 };
     int i;
 
     for (i = 0; i < ARRAY_SIZE(all); i++) {
@@ -946,6 +1020,10 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto/stats/hostile", test_stats_hostile);
     qtest_add_func("virtio-balloon-auto/config/discard-pinning-refused",
                    test_discard_pinning_refused);
+    qtest_add_func("virtio-balloon-auto/config/mem-lock-refused",
+                   test_mem_lock_refused);
+    qtest_add_func("virtio-balloon-auto/config/hugetlb-refused",
+                   test_hugetlb_refused);
     qtest_add_func("virtio-balloon-auto/real/psi",
                    test_real_psi_pressure);
     qtest_add_func("virtio-balloon-auto/real/unplug-releases",

@@ -87,6 +87,8 @@ void virtio_balloon_auto_unrealize(VirtIOBalloon *s);
 void virtio_balloon_auto_reset(VirtIOBalloon *s);
 void virtio_balloon_auto_get_features(VirtIOBalloon *s, uint64_t *features);
 void virtio_balloon_auto_actual_changed(VirtIOBalloon *s);
+/* Incoming migration loaded the device's state (num_pages, actual...) */
+int virtio_balloon_auto_post_load(VirtIOBalloon *s);
 /* The guest returned a stats buffer; s->stats holds its values */
 void virtio_balloon_auto_stats_received(VirtIOBalloon *s);
 void virtio_balloon_auto_instance_init(Object *obj);

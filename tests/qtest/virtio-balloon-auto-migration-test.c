@@ -1,0 +1,300 @@
+/*
+ * QTest cases for migrating automatic ballooning
+ *
+ * Two QEMUs: the source, driven by the test as the guest driver (see
+ * virtio-balloon-auto-guest.c), and a destination started with
+ * "-incoming defer".  Migration goes over a unix socket; after it the test
+ * drives the same driver state against the destination.  With the qtest
+ * accelerator QEMU_CLOCK_VIRTUAL is the test's clock and does not
+ * migrate, so the destination's clock is set to the source's first, as
+ * the real clock's migration does.
+ *
+ * Copyright (c) 2026 The QEMU auto-balloon authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/units.h"
+#include "libqtest.h"
+#include "qobject/qdict.h"
+#include "libqos/libqos-pc.h"
+#include "virtio-balloon-auto-guest.h"
+
+#define RAM             (1024 * MiB)
+#define DEST_ARGS       "-m 1024 -device virtio-balloon-pci,id=balloon0," \
+                        "addr=04.0"
+
+typedef struct Mig {
+    char *dir;
+    char *uri;
+    char *log;          /* the destination's stderr */
+    QOSState *dst;
+} Mig;
+
+/* Start a destination with @props for @g's source, ready to receive */
+static Mig *mig_prepare(AutoGuest *g, const char *props, bool exit_on_error)
+{
+    Mig *m = g_new0(Mig, 1);
+
+    m->dir = g_dir_make_tmp("auto-balloon-mig-XXXXXX", NULL);
+    g_assert_nonnull(m->dir);
+    m->uri = g_strdup_printf("unix:%s/sock", m->dir);
+    m->log = g_strdup_printf("%s/stderr", m->dir);
+    m->dst = qtest_pc_boot(DEST_ARGS "%s%s -incoming defer 2>%s",
+                           *props ? "," : "", props, m->log);
+    /* clock_step is the only way to read the clock: step 1 ns */
+    qtest_clock_set(m->dst->qts, qtest_clock_step(g->qts, 1));
+    qtest_qmp_assert_success(m->dst->qts,
+                             "{ 'execute': 'migrate-incoming', 'arguments':"
+                             " { 'uri': %s, 'exit-on-error': %i } }",
+                             m->uri, exit_on_error);
+    return m;
+}
+
+static void mig_free(Mig *m)
+{
+    unlink(m->log);
+    rmdir(m->dir);
+    g_free(m->log);
+    g_free(m->uri);
+    g_free(m->dir);
+    g_free(m);
+}
+
+/* Migrate; the driver then talks to the destination, the source is gone */
+static void mig_run(AutoGuest *g, Mig *m)
+{
+    QOSState *src = g->qs;
+
+    migrate(src, m->dst, m->uri);
+    g->pci->pdev->bus = m->dst->pcibus;
+    g->qs = m->dst;
+    g->qts = m->dst->qts;
+    qtest_shutdown(src);
+    mig_free(m);
+}
+
+static char *migrate_status(QTestState *qts)
+{
+    g_autoptr(QDict) ret = qtest_qmp_assert_success_ref(qts,
+                               "{ 'execute': 'query-migrate' }");
+
+    return g_strdup(qdict_get_try_str(ret, "status"));
+}
+
+static bool vm_running(QTestState *qts)
+{
+    g_autoptr(QDict) ret = qtest_qmp_assert_success_ref(qts,
+                               "{ 'execute': 'query-status' }");
+
+    return qdict_get_bool(ret, "running");
+}
+
+static void balloon_to(QTestState *qts, uint64_t size)
+{
+    qtest_qmp_assert_success(qts, "{ 'execute': 'balloon', 'arguments':"
+                             " { 'value': %" PRIu64 " } }", size);
+}
+
+/*
+ * Plain -> automatic: the destination continues from the balloon the
+ * source left, it does not start from an empty one and undo it.
+ */
+static void test_plain_to_auto(void)
+{
+    AutoGuest *g = ag_start("", true, -1);
+    uint32_t half = MIB_PAGES(512);
+
+    balloon_to(g->qts, RAM - 512 * MiB);
+    g_assert_cmpuint(ag_target(g), ==, half);
+    ag_catch_up(g);
+    mig_run(g, mig_prepare(g, AUTO_ON, true));
+
+    g_assert_cmpuint(ag_target(g), ==, half);
+    g_assert_cmpuint(ag_query_target_pages(g->qts, RAM), ==, half);
+    ag_inject(g, "low");
+    g_assert_cmpuint(ag_target(g), ==, half + STEP_LOW);
+    g_assert_cmpuint(ag_counter(g->qts, "inflates"), ==, 1);
+    ag_stop(g);
+}
+
+/*
+ * Automatic -> automatic: tunables, the guest-pressure window and the
+ * throttle continue on the destination, and its source reports events.
+ */
+static void test_auto_to_auto(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    g_autoptr(QDict) info = NULL;
+    QDict *t;
+
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'inflate-low': %u,"
+                             " 'hysteresis-ms': 30000 } }",
+                             (unsigned)(16 * MiB));
+    ag_inject(g, "critical");
+    ag_catch_up(g);
+    /* The guest asks back 32 MiB and opens a 30 s window */
+    ag_send_pressure(g);
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL - STEP_DEFLATE);
+    ag_catch_up(g);
+    ag_step(g, 10 * SEC);
+    mig_run(g, mig_prepare(g, AUTO_ON, true));
+
+    info = ag_query(g->qts);
+    g_assert_true(qdict_get_bool(info, "enabled"));
+    g_assert_true(qdict_get_bool(info, "guest-window-open"));
+    g_assert_cmpint(qdict_get_int(info, "guest-window-remaining-ms"), ==,
+                    20000);
+    t = qdict_get_qdict(info, "tunables");
+    g_assert_cmpint(qdict_get_int(t, "inflate-low"), ==, 16 * MiB);
+    g_assert_cmpint(qdict_get_int(t, "hysteresis-ms"), ==, 30000);
+    /* The window holds off host pressure on the destination too */
+    ag_inject(g, "low");
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL - STEP_DEFLATE);
+    ag_step(g, 20 * SEC);
+    ag_inject(g, "low");
+    g_assert_cmpuint(ag_target(g), ==,
+                     STEP_CRITICAL - STEP_DEFLATE + MIB_PAGES(16));
+    /* and the throttle: a second event within 1 s does not inflate */
+    ag_catch_up(g);
+    ag_inject(g, "low");
+    g_assert_cmpuint(ag_target(g), ==,
+                     STEP_CRITICAL - STEP_DEFLATE + MIB_PAGES(16));
+    ag_stop(g);
+}
+
+/* Switched off on the source, it stays off on the destination */
+static void test_auto_off_to_auto(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    g_autoptr(QDict) info = NULL;
+
+    ag_inject(g, "medium");
+    ag_catch_up(g);
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'enabled': false } }");
+    mig_run(g, mig_prepare(g, AUTO_ON, true));
+
+    info = ag_query(g->qts);
+    g_assert_false(qdict_get_bool(info, "enabled"));
+    ag_inject(g, "critical");
+    g_assert_cmpuint(ag_target(g), ==, STEP_MEDIUM);
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'enabled': true } }");
+    ag_step(g, 2 * SEC);
+    ag_inject(g, "low");
+    g_assert_cmpuint(ag_target(g), ==, STEP_MEDIUM + STEP_LOW);
+    ag_stop(g);
+}
+
+/*
+ * An inflate the guest has not finished migrates as it is: the target is
+ * kept, nothing piles up on it, and the guest's progress counts.
+ */
+static void test_inflate_outstanding(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+
+    ag_inject(g, "critical");
+    ag_set_actual(g, STEP_CRITICAL / 4);
+    ag_step(g, 2 * SEC);
+    mig_run(g, mig_prepare(g, AUTO_ON, true));
+
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL);
+    ag_inject(g, "medium");
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL);
+    ag_catch_up(g);
+    ag_step(g, 2 * SEC);
+    ag_inject(g, "low");
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL + STEP_LOW);
+    ag_stop(g);
+}
+
+static bool file_contains(const char *path, const char *what)
+{
+    g_autofree char *text = NULL;
+
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    g_test_message("destination said: %s", text);
+    return strstr(text, what) != NULL;
+}
+
+/*
+ * Automatic -> plain: the destination refuses the stream, naming the
+ * mismatch, and the source keeps running the guest, balloon unchanged.
+ */
+static void test_auto_to_plain(gconstpointer opaque)
+{
+    bool exit_on_error = GPOINTER_TO_INT(opaque);
+    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    Mig *m = mig_prepare(g, "", exit_on_error);
+    g_autofree char *st = NULL;
+    int i;
+
+    ag_inject(g, "medium");
+    ag_catch_up(g);
+    qtest_qmp_assert_success(g->qts, "{ 'execute':"
+                             " 'migrate-set-capabilities', 'arguments':"
+                             " { 'capabilities': [ { 'capability':"
+                             " 'return-path', 'state': true } ] } }");
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'migrate',"
+                             " 'arguments': { 'uri': %s } }", m->uri);
+    do {
+        g_free(st);
+        g_usleep(10 * 1000);
+        st = migrate_status(g->qts);
+    } while (strcmp(st, "failed") && strcmp(st, "completed"));
+    g_assert_cmpstr(st, ==, "failed");
+    /* The source resumes the guest right after it marks the failure */
+    for (i = 0; i < 500 && !vm_running(g->qts); i++) {
+        g_usleep(10 * 1000);
+    }
+    g_assert_true(vm_running(g->qts));
+
+    if (exit_on_error) {
+        qtest_set_expected_status(m->dst->qts, 1);
+        qtest_wait_qemu(m->dst->qts);
+    } else {
+        g_autofree char *dst_st = NULL;
+
+        do {
+            g_free(dst_st);
+            g_usleep(10 * 1000);
+            dst_st = migrate_status(m->dst->qts);
+        } while (strcmp(dst_st, "failed") && strcmp(dst_st, "completed"));
+        g_assert_cmpstr(dst_st, ==, "failed");
+    }
+    g_assert_true(file_contains(m->log, "automatic=off"));
+    qtest_shutdown(m->dst);
+    m->dst = NULL;
+    mig_free(m);
+
+    /* Nothing lost on the source: same balloon, automatic mode works */
+    g_assert_cmpuint(ag_target(g), ==, STEP_MEDIUM);
+    ag_step(g, 2 * SEC);
+    ag_inject(g, "low");
+    g_assert_cmpuint(ag_target(g), ==, STEP_MEDIUM + STEP_LOW);
+    ag_stop(g);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+
+    qtest_add_func("virtio-balloon-auto/migration/plain-to-auto",
+                   test_plain_to_auto);
+    qtest_add_func("virtio-balloon-auto/migration/auto-to-auto",
+                   test_auto_to_auto);
+    qtest_add_func("virtio-balloon-auto/migration/auto-off-to-auto",
+                   test_auto_off_to_auto);
+    qtest_add_func("virtio-balloon-auto/migration/inflate-outstanding",
+                   test_inflate_outstanding);
+    qtest_add_data_func("virtio-balloon-auto/migration/auto-to-plain/exit",
+                        GINT_TO_POINTER(true), test_auto_to_plain);
+    qtest_add_data_func("virtio-balloon-auto/migration/auto-to-plain/stay",
+                        GINT_TO_POINTER(false), test_auto_to_plain);
+
+    return g_test_run();
+}
