@@ -17,7 +17,7 @@ MIB = 1 << 20
 # printed into the middle of a console line, so these are searched, not
 # anchored.
 _START = re.compile(r'(\w+): start phases=(\d+)')
-_PHASE = re.compile(r'(\w+): phase (\d+)/(\d+) ws=(\d+)MiB secs=(\d+) '
+_PHASE = re.compile(r'(\w+): phase (\d+)/(\d+) ws=(\d+) secs=(\d+) '
                     r'records=(\d+) rate=(\d+) oom_kills=(\d+)')
 _OOM = re.compile(r'(\w+): oom-killed phase=(\d+)')
 _DONE = re.compile(r'(\w+): done records=(\d+) oom_kills=(\d+)')
