@@ -41,19 +41,24 @@ def kernel_args(phases=None, delay_s=0, seed=None, extra=''):
 
 
 def qemu_args(guest_dir, mem_mib, append, balloon_props='',
-              serial_path=None, firmware_dir=None, balloon_id='balloon0'):
+              serial_path=None, firmware_dir=None, balloon_id='balloon0',
+              no_reboot=True):
     """Arguments for one test guest under TCG with a virtio-balloon-pci.
 
     @balloon_props: extra device properties ('automatic=on,...').
+    @no_reboot: a reset (a guest reboot or panic, but also QMP
+    system_reset) makes QEMU exit; False for tests that reset the guest.
     """
     dev = f'virtio-balloon-pci,id={balloon_id}'
     if balloon_props:
         dev += ',' + balloon_props
     args = ['-machine', 'q35', '-accel', 'tcg', '-m', str(mem_mib),
-            '-nodefaults', '-no-reboot',
-            '-kernel', os.path.join(guest_dir, 'vmlinuz'),
-            '-initrd', os.path.join(guest_dir, 'initramfs.cpio.gz'),
-            '-append', append, '-device', dev]
+            '-nodefaults']
+    if no_reboot:
+        args.append('-no-reboot')
+    args += ['-kernel', os.path.join(guest_dir, 'vmlinuz'),
+             '-initrd', os.path.join(guest_dir, 'initramfs.cpio.gz'),
+             '-append', append, '-device', dev]
     if firmware_dir:
         args += ['-L', firmware_dir]
     if serial_path:
