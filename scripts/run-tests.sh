@@ -9,6 +9,12 @@
 #   KIND    qtest (needs QTEST_QEMU_BINARY) or unit
 #   BINARY  path relative to the QEMU build directory
 #   FILTER  optional: only run test paths containing this string
+# or: functional SCRIPT
+#   SCRIPT  a tests/functional test (QEMU's qemu_test framework, TAP from
+#           pycotap), relative to the source tree the build directory was
+#           configured from; run with $PYTHON (default /usr/bin/python3,
+#           which has Debian's pycotap) and AUTOBALLOON_GUEST_DIR from the
+#           environment
 #
 # Usage: run-tests.sh QEMU_BUILD_DIR MANIFEST
 
@@ -22,6 +28,7 @@ export QTEST_QEMU_BINARY=$qbuild/qemu-system-x86_64
 export QTEST_QEMU_IMG=$qbuild/qemu-img
 export G_TEST_DBUS_DAEMON=/bin/true
 export MALLOC_PERTURB_=$((RANDOM % 255 + 1))
+tree=$(sed -n 's/^SRC_PATH=//p' "$qbuild/config-host.mak" 2>/dev/null)
 
 passed=0
 failed=0
@@ -29,10 +36,28 @@ skipped=0
 failures=()
 skips=()
 
+# run_functional SCRIPT: with the environment QEMU's functional test
+# framework needs (it writes its logs under tests/functional/ in the
+# build directory).
+run_functional() {
+    (cd "$qbuild" &&
+     QEMU_TEST_QEMU_BINARY=$qbuild/qemu-system-x86_64 \
+     QEMU_BUILD_ROOT=$qbuild \
+     PYTHONPATH=$tree/python:$tree/tests/functional \
+     PYTHONDONTWRITEBYTECODE=1 \
+     timeout 900 "${PYTHON:-/usr/bin/python3}" "$tree/$1" < /dev/null)
+}
+
 run_one() {
     local kind=$1 bin=$2 filter=${3:-} log paths=() args=() rc
     log=$logdir/$(basename "$bin").tap
-    if [ ! -x "$qbuild/$bin" ]; then
+    if [ "$kind" = functional ]; then
+        if [ ! -f "$tree/$bin" ]; then
+            failed=$((failed + 1))
+            failures+=("$bin: not in the source tree '$tree'")
+            return
+        fi
+    elif [ ! -x "$qbuild/$bin" ]; then
         failed=$((failed + 1))
         failures+=("$bin: not built")
         return
@@ -49,8 +74,12 @@ run_one() {
         done
     fi
     echo "=== $kind $bin ${filter:+(only '$filter')}"
-    (cd "$qbuild" && timeout 900 "./$bin" --tap -k "${args[@]}") \
-        > "$log" 2>&1
+    if [ "$kind" = functional ]; then
+        run_functional "$bin" > "$log" 2>&1
+    else
+        (cd "$qbuild" && timeout 900 "./$bin" --tap -k "${args[@]}") \
+            > "$log" 2>&1
+    fi
     rc=$?
     local p=0 f=0 s=0 line
     while IFS= read -r line; do
@@ -81,6 +110,7 @@ while read -r kind bin filter; do
     case "$kind" in
     ''|'#'*) continue ;;
     qtest|unit) run_one "$kind" "$bin" "$filter" ;;
+    functional) run_one "$kind" "$bin" ;;
     *) echo "run-tests: bad manifest line: $kind $bin" >&2; exit 2 ;;
     esac
 done < "$manifest"
