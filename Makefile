@@ -33,7 +33,8 @@ QEMU_CONFIGURE_FLAGS := --target-list=x86_64-softmmu \
 # Everything `make check` needs from the QEMU build.
 QEMU_TARGETS := qemu-system-x86_64 \
 	tests/qtest/virtio-balloon-test tests/qtest/qos-test \
-	$(shell sed -n 's/^[a-z]*[[:space:]]\+\([^[:space:]]\+\).*/\1/p' \
+	$(shell sed -n \
+		's/^\(qtest\|unit\)[[:space:]]\+\([^[:space:]]\+\).*/\2/p' \
 		scripts/check-tests.list | sort -u)
 
 .PHONY: all build deps fetch assemble check demo bench checkpatch clean distclean
@@ -68,9 +69,17 @@ build: assemble $(QBUILD)/build.ninja
 	scripts/install-firmware.sh $(QBUILD)
 	@echo "Built $(QBUILD)/qemu-system-x86_64 ($$(cat $(BUILD)/qemu-version))"
 
-check: deps
+# The functional tests boot the test guest; they find it through
+# AUTOBALLOON_GUEST_DIR (and skip, saying so, without it).
+check: export AUTOBALLOON_GUEST_DIR := $(GUEST)
+check: deps guest
 	$(MAKE) build
 	scripts/run-tests.sh $(QBUILD) scripts/check-tests.list
+
+# The test guest: Debian's cloud kernel, busybox and the memload workload.
+.PHONY: guest
+guest: deps
+	scripts/build-guest.sh $(GUEST)
 
 demo: deps
 	$(MAKE) build
