@@ -75,9 +75,17 @@ build: assemble $(QBUILD)/build.ninja
 	scripts/install-firmware.sh $(QBUILD)
 	@echo "Built $(QBUILD)/qemu-system-x86_64 ($$(cat $(BUILD)/qemu-version))"
 
-check: deps
+# The functional tests boot the test guest; they find it through
+# AUTOBALLOON_GUEST_DIR (and skip, saying so, without it).
+check: export AUTOBALLOON_GUEST_DIR := $(GUEST)
+check: deps guest
 	$(MAKE) build memload
 	MEMLOAD=$(MEMLOAD) scripts/run-tests.sh $(QBUILD) scripts/check-tests.list
+
+# The test guest: Debian's cloud kernel, busybox and the memload workload.
+.PHONY: guest
+guest: deps
+	scripts/build-guest.sh $(GUEST)
 
 demo: deps
 	$(MAKE) build guest

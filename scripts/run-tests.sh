@@ -15,6 +15,12 @@
 # A test program that reports no test or exits with a non-zero status
 # counts as failed, and so does a script that reports fewer tests than
 # its plan ("1..N").
+# or: functional SCRIPT
+#   SCRIPT  a tests/functional test (QEMU's qemu_test framework, TAP from
+#           pycotap), relative to the source tree the build directory was
+#           configured from; run with $PYTHON (default /usr/bin/python3,
+#           which has Debian's pycotap) and AUTOBALLOON_GUEST_DIR from the
+#           environment
 #
 # Usage: run-tests.sh QEMU_BUILD_DIR MANIFEST
 
@@ -29,6 +35,7 @@ export QTEST_QEMU_BINARY=$qbuild/qemu-system-x86_64
 export QTEST_QEMU_IMG=$qbuild/qemu-img
 export G_TEST_DBUS_DAEMON=/bin/true
 export MALLOC_PERTURB_=$((RANDOM % 255 + 1))
+tree=$(sed -n 's/^SRC_PATH=//p' "$qbuild/config-host.mak" 2>/dev/null)
 
 passed=0
 failed=0
@@ -36,12 +43,30 @@ skipped=0
 failures=()
 skips=()
 
+# run_functional SCRIPT: with the environment QEMU's functional test
+# framework needs (it writes its logs under tests/functional/ in the
+# build directory).
+run_functional() {
+    (cd "$qbuild" &&
+     QEMU_TEST_QEMU_BINARY=$qbuild/qemu-system-x86_64 \
+     QEMU_BUILD_ROOT=$qbuild \
+     PYTHONPATH=$tree/python:$tree/tests/functional \
+     PYTHONDONTWRITEBYTECODE=1 \
+     timeout 900 "${PYTHON:-/usr/bin/python3}" "$tree/$1" < /dev/null)
+}
+
 run_one() {
     local kind=$1 bin=$2 filter=${3:-} log paths=() args=() rc dir plan
     log=$logdir/$(basename "$bin").tap
     dir=$qbuild
     [ "$kind" = script ] && dir=$repo
-    if [ ! -x "$dir/$bin" ]; then
+    if [ "$kind" = functional ]; then
+        if [ ! -f "$tree/$bin" ]; then
+            failed=$((failed + 1))
+            failures+=("$bin: not in the source tree '$tree'")
+            return
+        fi
+    elif [ ! -x "$dir/$bin" ]; then
         failed=$((failed + 1))
         if [ "$kind" = script ]; then
             failures+=("$bin: missing or not executable")
@@ -62,7 +87,9 @@ run_one() {
         done
     fi
     echo "=== $kind $bin ${filter:+(only '$filter')}"
-    if [ "$kind" = script ]; then
+    if [ "$kind" = functional ]; then
+        run_functional "$bin" > "$log" 2>&1
+    elif [ "$kind" = script ]; then
         # Debian's python3 first: pycotap (TAP for Python tests) is
         # installed for it, not for another python3 earlier in PATH.
         (cd "$repo" && PATH=/usr/bin:$PATH timeout 900 "./$bin") \
@@ -92,9 +119,10 @@ run_one() {
         f=1
         failures+=("$bin: ran no test (see $log)")
     fi
-    # Plans are checked for scripts only: GLib's are its own business.
+    # Plans are checked for scripts and functional tests only: GLib's
+    # are its own business.
     plan=$(sed -n 's/^1\.\.\([0-9]\+\).*/\1/p' "$log" | tail -n 1)
-    if [ "$kind" = script ] && [ -n "$plan" ] &&
+    if [ "$kind" != qtest ] && [ "$kind" != unit ] && [ -n "$plan" ] &&
        [ $((p + f + s)) -lt "$plan" ]; then
         failures+=("$bin: $((p + f + s)) of $plan tests ran (see $log)")
         f=$((f + 1))
@@ -114,6 +142,7 @@ while read -r kind bin filter; do
             exit 2
         fi
         run_one "$kind" "$bin" ;;
+    functional) run_one "$kind" "$bin" ;;
     *) echo "run-tests: bad manifest line: $kind $bin" >&2; exit 2 ;;
     esac
 done < "$manifest"

@@ -1,0 +1,472 @@
+#!/usr/bin/env python3
+#
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Automatic ballooning (-device virtio-balloon-pci,automatic=on) with a
+# real guest under real host memory pressure.
+#
+# The guest is the project's test guest, built locally from Debian's
+# packages by scripts/build-guest.sh (Debian 12 cloud kernel with the stock
+# virtio_balloon driver, a busybox initramfs and the memload workload);
+# AUTOBALLOON_GUEST_DIR names its directory.  Nothing is downloaded.
+#
+# Each test creates a memory cgroup with a limit and a temporary swap file
+# (tests/functional/autoballoon/host.py), starts QEMU under TCG stopped
+# (-S), moves it into the cgroup and lets it run, with the cgroup as
+# auto-source.  The guest runs memload with a schedule of working-set
+# sizes; on the host, memload is the hog that pushes the cgroup to its
+# limit, so the pressure notifications are the kernel's own.  Everything
+# is removed again, also when a test fails or the run is interrupted
+# (SIGTERM, SIGINT).
+#
+# Environment:
+#   AUTOBALLOON_GUEST_DIR     vmlinuz, initramfs.cpio.gz and the host's
+#                             memload (scripts/build-guest.sh DIR);
+#                             the tests skip when it is unset or incomplete
+#   AUTOBALLOON_FIRMWARE_DIR  -L for QEMU (default: the build's pc-bios)
+# The tests skip, saying why, without root, without a memory cgroup
+# controller or without the swap tools.
+
+import os
+import signal
+import time
+
+from qemu_test import QemuSystemTest, BUILD_DIR
+from qemu.qmp import ExecuteError
+
+from autoballoon import guest
+from autoballoon import host
+
+MIB = 1 << 20
+
+# The guest and its host cgroup.  The guest fills FILL_MIB, then keeps
+# IDLE_MIB: what it freed stays resident in QEMU until the balloon takes
+# it.  With the hog in the cgroup, the cgroup needs more than its limit,
+# so it reclaims (and swaps) and signals pressure.
+GUEST_MIB = 1024
+LIMIT_MIB = 1152
+SWAP_MIB = 1024
+FILL_MIB = 600
+IDLE_MIB = 100
+# The hog grows by HOG_STEP_MIB per second up to HOG_MIB and stays there.
+HOG_MIB = 640
+HOG_STEP_MIB = 160
+
+# Seconds, under TCG on a slow 2-core host.  memload's phases run on the
+# guest's clock from its start; FILL_S must cover growing to FILL_MIB.
+BOOT_TIMEOUT_S = 120
+FILL_S = 10
+INFLATE_TIMEOUT_S = 60
+# How far host pressure must have inflated before a test goes on.
+INFLATED_MIB = 128
+
+READY = 'GUEST READY'
+
+
+class Interrupted(Exception):
+    """SIGTERM or SIGINT: fail the current test so its cleanups run."""
+
+
+_interrupted = []
+
+
+def _on_signal(signum, _frame):
+    _interrupted.append(signum)
+    raise Interrupted(f'interrupted by signal {signum}')
+
+
+def panic_line(text):
+    return text[text.index('Kernel panic'):].splitlines()[0]
+
+
+class Sample:
+    """One look at the balloon, the guest and the cgroup."""
+
+    def __init__(self, t, auto, balloon, cg):
+        self.t = t
+        self.enabled = auto['enabled']
+        self.target = auto['target'] // MIB
+        self.actual = balloon // MIB     # query-balloon: the guest's size
+        self.window = auto['guest-window-open']
+        self.c = auto['counters']
+        self.host_events = (self.c['host-events-low'] +
+                            self.c['host-events-medium'] +
+                            self.c['host-events-critical'])
+        self.usage = cg.usage() // MIB
+        sw = cg.swap_usage()
+        self.swap = sw // MIB if sw is not None else -1
+
+    def __str__(self):
+        c = self.c
+        return (f't={self.t:5.1f}s target={self.target} actual={self.actual}'
+                f' MiB enabled={self.enabled} window={self.window}'
+                f' cgroup={self.usage} swap={self.swap} MiB'
+                f' host-events={c["host-events-low"]}/'
+                f'{c["host-events-medium"]}/{c["host-events-critical"]}'
+                f' ignored={c["ignored"]} inflates={c["inflates"]}'
+                f' deflates={c["deflates"]} cancels={c["cancels"]}'
+                f' guest-stats={c["guest-stats"]}'
+                f' guest-deflates={c["guest-deflates"]}'
+                f' stalls={c["stalls"]}')
+
+
+class VirtioBalloonAutoX86(QemuSystemTest):
+    """A stock Debian guest ballooned by automatic mode under real host
+    memory pressure, inside a memory cgroup with swap."""
+
+    def setUp(self):
+        # What this host and environment lack is a skip with its reason;
+        # checked before the framework's setUp, which a skip there would
+        # leave half done.
+        self.guest_dir = os.environ.get('AUTOBALLOON_GUEST_DIR')
+        if not self.guest_dir:
+            self.skipTest('AUTOBALLOON_GUEST_DIR is not set (a guest made'
+                          ' by scripts/build-guest.sh DIR)')
+        missing = [f for f in ('vmlinuz', 'initramfs.cpio.gz', 'memload')
+                   if not os.path.isfile(os.path.join(self.guest_dir, f))]
+        if missing:
+            self.skipTest(f'no {", ".join(missing)} in {self.guest_dir}'
+                          ' (scripts/build-guest.sh DIR)')
+        ok, why = host.can_run()
+        if not ok:
+            self.skipTest(why)
+        if _interrupted:
+            self.skipTest('the run was interrupted')
+        super().setUp()
+        self.firmware_dir = os.environ.get('AUTOBALLOON_FIRMWARE_DIR',
+                                           os.path.join(BUILD_DIR, 'pc-bios'))
+        self.serial = self.log_file('serial.log')
+        self.memload = os.path.join(self.guest_dir, 'memload')
+        self.t0 = None
+        self.guest_vm = None
+        self.hog = None
+        self.samples = []
+        self.old_handlers = {s: signal.signal(s, _on_signal)
+                             for s in (signal.SIGTERM, signal.SIGINT)}
+        self.addCleanup(self._restore_signals)
+        # Cleanups run after tearDown has shut QEMU down, last first: the
+        # hog stops, then the cgroup goes, then the swap file.
+        self.swap = host.SwapFile(SWAP_MIB * MIB)
+        self.addCleanup(self.swap.remove)
+        self.cg = host.MemCgroup(f'qemu-autoballoon-functional-{os.getpid()}',
+                                 LIMIT_MIB * MIB)
+        self.addCleanup(self.cg.remove)
+        self.log.info('cgroup %s (%s), limit %d MiB; swap %s, %d MiB',
+                      self.cg.path, self.cg.kind, LIMIT_MIB, self.swap.path,
+                      SWAP_MIB)
+
+    def tearDown(self):
+        # A QEMU that is gone already (a crash), or going (the signal that
+        # interrupted the run went to its process group too), is waited
+        # for or killed: the framework's shutdown would fail on its dead
+        # monitor.
+        vm = self.guest_vm
+        if vm is not None and vm.exitcode() is not None:
+            vm.wait()
+        elif vm is not None and _interrupted:
+            vm.kill()
+        super().tearDown()
+
+    def _restore_signals(self):
+        for s, h in self.old_handlers.items():
+            signal.signal(s, h)
+
+    # --- guest and host ------------------------------------------------
+
+    def launch(self, phases, props='', reboot=False):
+        """Start the guest with memload @phases, inside the cgroup.
+
+        @props: more balloon device properties.  @reboot: a reset reboots
+        the guest (the default, -no-reboot, turns it into an exit).
+        """
+        balloon = f'automatic=on,auto-source={self.cg.source}'
+        if props:
+            balloon += ',' + props
+        args = guest.qemu_args(self.guest_dir, GUEST_MIB,
+                               guest.kernel_args(phases),
+                               balloon_props=balloon,
+                               serial_path=self.serial,
+                               firmware_dir=self.firmware_dir,
+                               no_reboot=not reboot)
+        vm = self.get_vm(*args, name='guest')
+        # Stopped until it is in the cgroup, so that every guest page is
+        # charged there.
+        vm.add_args('-S')
+        vm.launch()
+        self.guest_vm = vm
+        self.cg.add_pid(vm.get_pid())
+        vm.cmd('cont')
+        self.t0 = time.monotonic()
+        return vm
+
+    def start_hog(self, mib=HOG_MIB, name='hog'):
+        """A hog in the cgroup that grows by HOG_STEP_MIB a second up to
+        @mib and keeps it, until the test ends or stops it."""
+        steps = list(range(HOG_STEP_MIB, mib, HOG_STEP_MIB)) + [mib]
+        phases = ','.join([f'{m}:1' for m in steps[:-1]] + [f'{mib}:3600'])
+        hog = host.Hog(self.memload, self.cg, phases,
+                       self.log_file(f'{name}.log'))
+        self.addCleanup(hog.stop)
+        self.log.info('%s: %s (MiB:s) in the cgroup', name, phases)
+        return hog
+
+    def console(self, boot=0):
+        """What the guest printed: all of it (@boot 0), or from the
+        @boot'th GUEST READY on (1 the first boot, 2 after a reset)."""
+        text = guest.Console.from_file(self.serial).text
+        if boot:
+            parts = text.split(READY)
+            if len(parts) <= boot:
+                return guest.Console('')
+            text = READY + READY.join(parts[boot:])
+        return guest.Console(text)
+
+    def sample(self, vm):
+        s = Sample(time.monotonic() - self.t0, vm.cmd('query-auto-balloon'),
+                   vm.cmd('query-balloon')['actual'], self.cg)
+        for ev in vm.get_qmp_events():
+            if ev['event'] == 'AUTO_BALLOON_ACTION':
+                d = ev['data']
+                self.log.info('  event %s/%s target=%d MiB', d['action'],
+                              d['reason'], d['target'] // MIB)
+        self.samples.append(s)
+        self.log.info('%s', s)
+        return s
+
+    def wait(self, vm, cond, timeout, what, boot=0):
+        """Sample once a second until cond(sample, console) holds.
+
+        Fails when QEMU exits, the guest panics or @timeout seconds pass;
+        the failure says what was seen last.  @boot: look at the console
+        from that boot on (0: all of it).
+        """
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                s = self.sample(vm)
+            except Exception:       # pylint: disable=broad-except
+                if vm.is_running():
+                    raise
+                self.qemu_exited(vm, what)
+            text = self.console().text
+            if 'Kernel panic' in text:
+                self.fail(f'{what}: the guest panicked: {panic_line(text)}')
+            if cond(s, self.console(boot)):
+                return s
+            if time.monotonic() > end:
+                self.fail(f'{what}: not within {timeout} s; last: {s}')
+            time.sleep(1)
+
+    def qemu_exited(self, vm, what):
+        vm.wait()
+        text = self.console().text
+        why = (f'the guest panicked: {panic_line(text)}'
+               if 'Kernel panic' in text else 'QEMU exited')
+        self.fail(f'{what}: {why} (status {vm.exitcode()}, host cgroup'
+                  f' OOM kills {self.cg.oom_kills()}): {vm.get_log()}')
+
+    def wait_ready(self, vm, boot=1):
+        self.wait(vm, lambda s, c: c.ready, BOOT_TIMEOUT_S,
+                  'the guest says GUEST READY', boot)
+        con = self.console(boot)
+        self.assertTrue(con.balloon_bound,
+                        "the guest's virtio_balloon driver is not bound")
+        self.log.info('guest ready after %.1f s',
+                      time.monotonic() - self.t0)
+
+    def wait_phase(self, vm, phase, timeout, boot=1):
+        self.wait(vm, lambda s, c: phase in c.phases, timeout,
+                  f'memload ends phase {phase}', boot)
+
+    def inflate_under_host_pressure(self, vm):
+        """After the guest has filled and freed memory, grow the hog until
+        host pressure has inflated the balloon by INFLATED_MIB and the
+        guest has followed.  Returns (sample before, sample after)."""
+        self.wait_phase(vm, 1, FILL_S + 60)
+        before = self.sample(vm)
+        self.hog = self.start_hog()
+        after = self.wait(
+            vm, lambda s, c: (s.target <= before.target - INFLATED_MIB and
+                              s.actual <= s.target + 8),
+            INFLATE_TIMEOUT_S,
+            f'host pressure inflates the balloon by {INFLATED_MIB} MiB'
+            ' and the guest follows')
+        self.log.info('inflated to %d MiB in %.1f s of hog', after.target,
+                      after.t - before.t)
+        return before, after
+
+    def stalled(self, vm):
+        return vm.cmd('query-auto-balloon')['stalled']
+
+    def guest_total_mib(self, vm, since):
+        """The guest's total memory in MiB, from the first stats the
+        guest's driver sent after @since (time.time())."""
+        def total(s, c):
+            stats = vm.cmd('qom-get', path='/machine/peripheral/balloon0',
+                           property='guest-stats')
+            self.log.info('guest stats at %d: total %s', stats['last-update'],
+                          stats['stats']['stat-total-memory'])
+            return (stats['last-update'] > since and
+                    stats['stats']['stat-total-memory'] < 1 << 63)
+        self.wait(vm, total, 30, 'the guest driver sends its stats')
+        stats = vm.cmd('qom-get', path='/machine/peripheral/balloon0',
+                       property='guest-stats')
+        return stats['stats']['stat-total-memory'] // MIB
+
+    def assert_no_oom(self, vm, con):
+        self.assertTrue(vm.is_running(), 'QEMU is gone')
+        self.assertEqual(self.cg.oom_kills(), 0,
+                         'the OOM killer struck in the host cgroup')
+        self.assertEqual(con.workload_oom_kills, 0,
+                         'the guest OOM killer killed memload')
+        self.assertEqual(con.kernel_oom_kills, 0,
+                         'the guest OOM killer killed a process')
+
+    # --- tests --------------------------------------------------------
+
+    def test_host_pressure_inflates(self):
+        """Host pressure in QEMU's cgroup inflates a stock guest that has
+        memory to spare; nothing is OOM-killed."""
+        vm = self.launch(f'{FILL_MIB}:{FILL_S},{IDLE_MIB}:3600')
+        self.wait_ready(vm)
+        before, after = self.inflate_under_host_pressure(vm)
+
+        self.assertEqual(before.target, GUEST_MIB,
+                         'the balloon inflated before the hog started')
+        self.assertGreater(after.host_events, before.host_events)
+        self.assertGreater(after.c['inflates'], 0)
+        self.assertEqual(after.c['stalls'], 0)
+        # The guest gave the memory: query-balloon follows the target.
+        self.assertLessEqual(after.actual, GUEST_MIB - INFLATED_MIB + 8)
+        self.assertGreaterEqual(after.target, 256,
+                                'inflated below the default floor')
+        self.assert_no_oom(vm, self.console())
+
+    def test_guest_growth_deflates(self):
+        """After host pressure inflated the balloon, the guest's working
+        set grows past what the balloon left it, while the hog still
+        holds its memory: guest pressure deflates the balloon and the
+        workload gets through its peak without an OOM kill."""
+        # At full size the guest has about 870 MiB available for memload
+        # (MemTotal 973 MiB, ~100 MiB for the kernel and init); inflated by
+        # INFLATED_MIB or more, at most about 740 MiB are left.
+        grow_mib = 780
+        # The guest's clock decides when it grows: the idle phase leaves
+        # time for the hog to start and the balloon to inflate.
+        idle_s = 30
+        grow_s = 30
+        # deflate-on-oom is to be on by default in automatic mode
+        # (DESIGN.md); the device does not default it yet, so it is asked
+        # for here.  The other tests use the defaults.
+        vm = self.launch(f'{FILL_MIB}:{FILL_S},{IDLE_MIB}:{idle_s},'
+                         f'{grow_mib}:{grow_s}', props='deflate-on-oom=on')
+        self.wait_ready(vm)
+        self.inflate_under_host_pressure(vm)
+        self.assertNotIn(2, self.console().phases,
+                         'the guest grew before the balloon had inflated;'
+                         ' raise idle_s')
+        low = self.wait(vm, lambda s, c: 2 in c.phases, idle_s + 30,
+                        'memload ends its idle phase')
+        self.assertLessEqual(low.actual, GUEST_MIB - INFLATED_MIB,
+                             'the balloon deflated before the guest grew')
+        done = self.wait(vm, lambda s, c: c.done, grow_s + 60,
+                         'memload says done')
+        con = self.console()
+        peak = max(s.actual for s in self.samples if s.t >= low.t)
+        self.log.info('guest size at growth %d MiB, then peak %d, at the'
+                      ' end %d; memload phase 3: %s, OOM kills %d',
+                      low.actual, peak, done.actual, con.phases.get(3),
+                      con.workload_oom_kills)
+        self.assert_no_oom(vm, con)
+        self.assertGreater(con.phases[3]['records'], 0,
+                           'memload did no work at its peak: it was still'
+                           ' growing when the phase ended')
+        self.assertGreater(peak, low.actual, 'the balloon never deflated')
+        self.assertGreater(done.c['deflates'] + done.c['guest-deflates'] +
+                           done.c['cancels'], 0)
+
+    def test_switch_off_and_on(self):
+        """Switched off, host pressure does not move the balloon and the
+        manual balloon command works; switched on again, automatic mode
+        goes on from the size manual control left."""
+        manual_mib = 768
+        vm = self.launch(f'{FILL_MIB}:{FILL_S},{IDLE_MIB}:3600')
+        self.wait_ready(vm)
+        with self.assertRaises(ExecuteError, msg='manual balloon accepted'
+                               ' while automatic mode is on'):
+            vm.cmd('balloon', value=manual_mib * MIB)
+        self.wait_phase(vm, 1, FILL_S + 60)
+
+        vm.cmd('set-auto-balloon', enabled=False)
+        off = self.sample(vm)
+        self.assertFalse(off.enabled)
+        self.start_hog()
+        # Enough pressure that automatic mode would have inflated.
+        seen = self.wait(vm, lambda s, c: s.host_events >= off.host_events + 5,
+                         INFLATE_TIMEOUT_S, 'host pressure while off')
+        self.assertEqual(seen.target, off.target,
+                         'host pressure moved the target while off')
+        self.assertEqual(seen.c['inflates'], off.c['inflates'])
+        self.assertGreaterEqual(seen.c['ignored'] - off.c['ignored'],
+                                seen.host_events - off.host_events)
+
+        vm.cmd('balloon', value=manual_mib * MIB)
+        manual = self.wait(vm, lambda s, c: s.actual <= manual_mib,
+                           INFLATE_TIMEOUT_S,
+                           'the guest follows the manual balloon command')
+        self.assertEqual(manual.target, manual_mib)
+
+        vm.cmd('set-auto-balloon', enabled=True)
+        on = self.sample(vm)
+        self.assertTrue(on.enabled)
+        self.assertLessEqual(on.target, manual_mib,
+                             'switching on did not start from the manual'
+                             ' size')
+        # The manual inflate has relieved the cgroup: a second hog brings
+        # the pressure back, and automatic mode inflates further.
+        self.start_hog(256, 'hog2')
+        more = self.wait(vm, lambda s, c: s.target < manual_mib,
+                         INFLATE_TIMEOUT_S,
+                         'host pressure inflates on from the manual size')
+        self.assertGreater(more.c['inflates'], on.c['inflates'])
+        self.assert_no_oom(vm, self.console())
+
+    def test_reset_while_inflated(self):
+        """A guest reset while the balloon is inflated: the target is the
+        full guest again, the policy starts over, and the rebooted guest
+        boots, has all its memory and uses it."""
+        vm = self.launch(f'{FILL_MIB}:{FILL_S},{IDLE_MIB}:3600',
+                         reboot=True)
+        self.wait_ready(vm)
+        full_total = self.guest_total_mib(vm, 0)
+        _, inflated = self.inflate_under_host_pressure(vm)
+        # The stock driver takes the pages it gives the balloon out of the
+        # kernel's total memory (without deflate-on-oom).
+        inflated_total = self.guest_total_mib(vm, time.time())
+        self.assertLessEqual(inflated_total, full_total - INFLATED_MIB)
+        # No more host pressure, so that what follows is the reset's doing.
+        self.hog.stop()
+        vm.cmd('system_reset')
+        vm.event_wait('RESET', timeout=10)
+        reset = self.sample(vm)
+        self.assertLess(inflated.target, GUEST_MIB)
+        self.assertEqual(reset.target, GUEST_MIB,
+                         'the target survived the reset')
+        self.assertTrue(reset.enabled)
+        self.assertFalse(reset.window)
+        self.assertFalse(self.stalled(vm))
+        self.wait_ready(vm, boot=2)
+        # The new driver instance has the whole guest: the kernel's total
+        # memory is what it was at the first boot.
+        self.assertEqual(self.guest_total_mib(vm, time.time() - 1),
+                         full_total)
+        # ... and memload fills FILL_MIB in it again.
+        self.wait_phase(vm, 1, FILL_S + 60, boot=2)
+        after = self.sample(vm)
+        self.assertEqual(after.target, GUEST_MIB)
+        self.assertEqual(after.actual, GUEST_MIB)
+        self.assert_no_oom(vm, self.console())
+
+
+if __name__ == '__main__':
+    QemuSystemTest.main()
