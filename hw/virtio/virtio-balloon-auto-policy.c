@@ -93,6 +93,39 @@ void balloon_auto_config_default(BalloonAutoConfig *cfg)
     cfg->stall_ns = BALLOON_AUTO_DEFAULT_STALL_MS * NS_PER_MS;
 }
 
+uint64_t balloon_auto_scale_default(uint64_t bytes, uint64_t ram_pages)
+{
+    const uint64_t full_pages =
+        BALLOON_AUTO_DEFAULT_FULL_RAM >> BALLOON_AUTO_PAGE_SHIFT;
+    uint64_t pages = bytes >> BALLOON_AUTO_PAGE_SHIFT;
+
+    if (ram_pages < full_pages) {
+        /* Both factors are below 2^32: no overflow */
+        pages = MAX(pages * ram_pages / full_pages, 1);
+    }
+    return pages << BALLOON_AUTO_PAGE_SHIFT;
+}
+
+static uint64_t scaled_pages(uint64_t bytes, uint64_t ram_pages)
+{
+    return balloon_auto_scale_default(bytes, ram_pages) >>
+           BALLOON_AUTO_PAGE_SHIFT;
+}
+
+void balloon_auto_config_default_for(BalloonAutoConfig *cfg,
+                                     uint64_t ram_pages)
+{
+    balloon_auto_config_default(cfg);
+    cfg->inflate_pages[BALLOON_AUTO_LEVEL_LOW] =
+        scaled_pages(BALLOON_AUTO_DEFAULT_INFLATE_LOW, ram_pages);
+    cfg->inflate_pages[BALLOON_AUTO_LEVEL_MEDIUM] =
+        scaled_pages(BALLOON_AUTO_DEFAULT_INFLATE_MEDIUM, ram_pages);
+    cfg->inflate_pages[BALLOON_AUTO_LEVEL_CRITICAL] =
+        scaled_pages(BALLOON_AUTO_DEFAULT_INFLATE_CRITICAL, ram_pages);
+    cfg->deflate_pages = scaled_pages(BALLOON_AUTO_DEFAULT_DEFLATE, ram_pages);
+    cfg->floor_pages = scaled_pages(BALLOON_AUTO_DEFAULT_FLOOR, ram_pages);
+}
+
 bool balloon_auto_config_check(const BalloonAutoConfig *cfg,
                                uint64_t ram_pages, Error **errp)
 {

@@ -234,6 +234,85 @@ static bool auto_props_to_config(const VirtIOBalloonAutoProps *p,
     return balloon_auto_config_check(cfg, ram_pages, errp);
 }
 
+/*
+ * The size properties whose default scales with the guest (bit n of
+ * VirtIOBalloonAutoProps.scaled_set is auto_scaled[n]), with their
+ * default for a guest of BALLOON_AUTO_DEFAULT_FULL_RAM or more.
+ */
+static const struct {
+    size_t offset;
+    uint64_t full_default;
+} auto_scaled[] = {
+    { offsetof(VirtIOBalloonAutoProps, inflate_low),
+      BALLOON_AUTO_DEFAULT_INFLATE_LOW },
+    { offsetof(VirtIOBalloonAutoProps, inflate_medium),
+      BALLOON_AUTO_DEFAULT_INFLATE_MEDIUM },
+    { offsetof(VirtIOBalloonAutoProps, inflate_critical),
+      BALLOON_AUTO_DEFAULT_INFLATE_CRITICAL },
+    { offsetof(VirtIOBalloonAutoProps, deflate),
+      BALLOON_AUTO_DEFAULT_DEFLATE },
+    { offsetof(VirtIOBalloonAutoProps, floor), BALLOON_AUTO_DEFAULT_FLOOR },
+    { offsetof(VirtIOBalloonAutoProps, stats_avail_min),
+      BALLOON_AUTO_STATS_DEFAULT_AVAIL_MIN },
+    { offsetof(VirtIOBalloonAutoProps, stats_direct_reclaim),
+      BALLOON_AUTO_STATS_DEFAULT_DIRECT_RECLAIM },
+};
+
+static int auto_scaled_index(const Property *prop)
+{
+    size_t offset = prop->offset - offsetof(VirtIOBalloon, auto_props);
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(auto_scaled); i++) {
+        if (auto_scaled[i].offset == offset) {
+            return i;
+        }
+    }
+    g_assert_not_reached();
+}
+
+static void auto_scaled_size_get(Object *obj, Visitor *v, const char *name,
+                                 void *opaque, Error **errp)
+{
+    uint64_t *ptr = object_field_prop_ptr(obj, opaque);
+
+    visit_type_size(v, name, ptr, errp);
+}
+
+static void auto_scaled_size_set(Object *obj, Visitor *v, const char *name,
+                                 void *opaque, Error **errp)
+{
+    VirtIOBalloon *s = VIRTIO_BALLOON(obj);
+    uint64_t *ptr = object_field_prop_ptr(obj, opaque);
+
+    if (visit_type_size(v, name, ptr, errp)) {
+        s->auto_props.scaled_set |= 1u << auto_scaled_index(opaque);
+    }
+}
+
+/* No set_default_value: a default would count as set by the user */
+const PropertyInfo virtio_balloon_auto_prop_scaled_size = {
+    .type = "size",
+    .description = "size; default scaled to guest RAM when under 512 MiB",
+    .get = auto_scaled_size_get,
+    .set = auto_scaled_size_set,
+};
+
+/* Give every scaled size the user did not set its default for this guest */
+static void auto_props_scale_defaults(VirtIOBalloonAutoProps *p,
+                                      uint64_t ram_pages)
+{
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(auto_scaled); i++) {
+        if (!(p->scaled_set & (1u << i))) {
+            *(uint64_t *)((char *)p + auto_scaled[i].offset) =
+                balloon_auto_scale_default(auto_scaled[i].full_default,
+                                           ram_pages);
+        }
+    }
+}
+
 /* A manual 'balloon' command would fight the policy: refuse it. */
 static bool auto_manual_check(void *opaque, Error **errp)
 {
@@ -289,6 +368,7 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
     if (!p->enabled) {
         return true;
     }
+    auto_props_scale_defaults(p, ram_pages);
     if (!auto_props_to_config(p, ram_pages, &cfg, errp) ||
         !auto_props_to_stats(p, &stats_cfg, errp)) {
         error_prepend(errp, "automatic ballooning: ");
@@ -639,16 +719,18 @@ void virtio_balloon_auto_class_init(ObjectClass *klass)
           " host-wide source)" },
         { "auto-stats-interval", "seconds between two guest stats polls"
           " unless guest-stats-polling-interval is set (0: do not poll)" },
-        { "auto-stats-avail-min", "guest pressure: available memory below"
-          " this" },
+        { VIRTIO_BALLOON_AUTO_STATS_AVAIL_MIN_PROP, "guest pressure:"
+          " available memory below this (default: 64 MiB, RAM/8 under"
+          " 512 MiB)" },
         { "auto-stats-avail-min-pct", "guest pressure: available memory"
           " below this percentage of guest memory" },
         { "auto-stats-oom-kill", "guest pressure: OOM kills per stats"
           " sample (0: ignore)" },
         { "auto-stats-alloc-stall", "guest pressure: allocation stalls per"
           " stats sample (0: ignore)" },
-        { "auto-stats-direct-reclaim", "guest pressure: bytes reclaimed"
-          " directly per stats sample (0: ignore)" },
+        { VIRTIO_BALLOON_AUTO_STATS_DIRECT_RECLAIM_PROP, "guest pressure:"
+          " bytes reclaimed directly per stats sample (0: ignore;"
+          " default: 32 MiB, RAM/16 under 512 MiB)" },
         { "auto-stats-swap-in", "guest pressure: bytes swapped in per"
           " second (0: ignore)" },
         { "auto-stats-major-faults", "guest pressure: major faults per"
@@ -661,19 +743,25 @@ void virtio_balloon_auto_class_init(ObjectClass *klass)
           " means medium host pressure" },
         { "auto-psi-critical-ms", "PSI: 'full' memory stall per window that"
           " means critical host pressure" },
-        { "auto-inflate-low", "inflate step on host pressure level low" },
-        { "auto-inflate-medium", "inflate step on host pressure level"
-          " medium" },
-        { "auto-inflate-critical", "inflate step on host pressure level"
-          " critical" },
-        { "auto-deflate", "deflate step on guest memory pressure" },
-        { "auto-throttle-ms", "minimum interval between two inflates" },
-        { "auto-hysteresis-ms", "no inflate for this long after guest"
-          " memory pressure" },
-        { "auto-stall-ms", "a guest with no inflate progress for this long"
-          " is left alone" },
-        { "auto-floor", "host pressure never shrinks the guest below this"
-          " size" },
+        { VIRTIO_BALLOON_AUTO_INFLATE_LOW_PROP, "inflate step on host"
+          " pressure level low (default: 8 MiB, RAM/64 under 512 MiB)" },
+        { VIRTIO_BALLOON_AUTO_INFLATE_MEDIUM_PROP, "inflate step on host"
+          " pressure level medium (default: 32 MiB, RAM/16 under"
+          " 512 MiB)" },
+        { VIRTIO_BALLOON_AUTO_INFLATE_CRITICAL_PROP, "inflate step on host"
+          " pressure level critical (default: 128 MiB, RAM/4 under"
+          " 512 MiB)" },
+        { VIRTIO_BALLOON_AUTO_DEFLATE_PROP, "deflate step on guest memory"
+          " pressure (default: 32 MiB, RAM/16 under 512 MiB)" },
+        { VIRTIO_BALLOON_AUTO_THROTTLE_MS_PROP, "minimum interval between"
+          " two inflates" },
+        { VIRTIO_BALLOON_AUTO_HYSTERESIS_MS_PROP, "no inflate for this long"
+          " after guest memory pressure" },
+        { VIRTIO_BALLOON_AUTO_STALL_MS_PROP, "a guest with no inflate"
+          " progress for this long is left alone" },
+        { VIRTIO_BALLOON_AUTO_FLOOR_PROP, "host pressure never shrinks the"
+          " guest below this size (default: 256 MiB, RAM/2 under"
+          " 512 MiB)" },
     };
     int i;
 
