@@ -215,10 +215,89 @@ static void auto_handle_msg(VirtIODevice *vdev, VirtQueue *vq)
     }
 }
 
-static bool auto_props_to_config(const VirtIOBalloonAutoProps *p,
-                                 uint64_t ram_pages, BalloonAutoConfig *cfg,
-                                 Error **errp)
+/* The tunables as -device properties and as set-auto-balloon arguments */
+static const char *const auto_prop_names[BALLOON_AUTO_TUNABLE__MAX] = {
+    [BALLOON_AUTO_TUNABLE_INFLATE_LOW] = VIRTIO_BALLOON_AUTO_INFLATE_LOW_PROP,
+    [BALLOON_AUTO_TUNABLE_INFLATE_MEDIUM] =
+        VIRTIO_BALLOON_AUTO_INFLATE_MEDIUM_PROP,
+    [BALLOON_AUTO_TUNABLE_INFLATE_CRITICAL] =
+        VIRTIO_BALLOON_AUTO_INFLATE_CRITICAL_PROP,
+    [BALLOON_AUTO_TUNABLE_DEFLATE] = VIRTIO_BALLOON_AUTO_DEFLATE_PROP,
+    [BALLOON_AUTO_TUNABLE_THROTTLE] = VIRTIO_BALLOON_AUTO_THROTTLE_MS_PROP,
+    [BALLOON_AUTO_TUNABLE_HYSTERESIS] =
+        VIRTIO_BALLOON_AUTO_HYSTERESIS_MS_PROP,
+    [BALLOON_AUTO_TUNABLE_STALL] = VIRTIO_BALLOON_AUTO_STALL_MS_PROP,
+    [BALLOON_AUTO_TUNABLE_FLOOR] = VIRTIO_BALLOON_AUTO_FLOOR_PROP,
+};
+
+static const char *const auto_arg_names[BALLOON_AUTO_TUNABLE__MAX] = {
+    [BALLOON_AUTO_TUNABLE_INFLATE_LOW] = VIRTIO_BALLOON_AUTO_INFLATE_LOW,
+    [BALLOON_AUTO_TUNABLE_INFLATE_MEDIUM] =
+        VIRTIO_BALLOON_AUTO_INFLATE_MEDIUM,
+    [BALLOON_AUTO_TUNABLE_INFLATE_CRITICAL] =
+        VIRTIO_BALLOON_AUTO_INFLATE_CRITICAL,
+    [BALLOON_AUTO_TUNABLE_DEFLATE] = VIRTIO_BALLOON_AUTO_DEFLATE,
+    [BALLOON_AUTO_TUNABLE_THROTTLE] = VIRTIO_BALLOON_AUTO_THROTTLE_MS,
+    [BALLOON_AUTO_TUNABLE_HYSTERESIS] = VIRTIO_BALLOON_AUTO_HYSTERESIS_MS,
+    [BALLOON_AUTO_TUNABLE_STALL] = VIRTIO_BALLOON_AUTO_STALL_MS,
+    [BALLOON_AUTO_TUNABLE_FLOOR] = VIRTIO_BALLOON_AUTO_FLOOR,
+};
+
+/*
+ * A size as the user wrote it.  Sizes above INT64_MAX only come from a
+ * negative number (QMP and -device accept -1 for a size), so print them
+ * as that number rather than as 18446744073709551615.
+ */
+static char *auto_size_str(uint64_t bytes)
 {
+    if (bytes > INT64_MAX) {
+        return g_strdup_printf("%" PRId64, (int64_t)bytes);
+    }
+    return g_strdup_printf("%" PRIu64, bytes);
+}
+
+/* Refuse a size the balloon cannot hold exactly instead of truncating it */
+static bool auto_check_page_multiple(const char *name, uint64_t bytes,
+                                     Error **errp)
+{
+    g_autofree char *val = NULL;
+
+    if (QEMU_IS_ALIGNED(bytes, BALLOON_AUTO_PAGE_SIZE)) {
+        return true;
+    }
+    val = auto_size_str(bytes);
+    error_setg(errp, "'%s' is %s bytes; it must be a multiple of the balloon"
+               " page size (%llu bytes)", name, val, BALLOON_AUTO_PAGE_SIZE);
+    return false;
+}
+
+/*
+ * @names: auto_prop_names for what -device (or the migration stream)
+ * gave, auto_arg_names for set-auto-balloon's arguments.
+ */
+static bool auto_props_to_config(const VirtIOBalloonAutoProps *p,
+                                 uint64_t ram_pages,
+                                 const char *const *names,
+                                 BalloonAutoConfig *cfg, Error **errp)
+{
+    const struct {
+        BalloonAutoTunable t;
+        uint64_t bytes;
+    } sizes[] = {
+        { BALLOON_AUTO_TUNABLE_INFLATE_LOW, p->inflate_low },
+        { BALLOON_AUTO_TUNABLE_INFLATE_MEDIUM, p->inflate_medium },
+        { BALLOON_AUTO_TUNABLE_INFLATE_CRITICAL, p->inflate_critical },
+        { BALLOON_AUTO_TUNABLE_DEFLATE, p->deflate },
+        { BALLOON_AUTO_TUNABLE_FLOOR, p->floor },
+    };
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+        if (!auto_check_page_multiple(names[sizes[i].t], sizes[i].bytes,
+                                      errp)) {
+            return false;
+        }
+    }
     balloon_auto_config_default(cfg);
     cfg->inflate_pages[BALLOON_AUTO_LEVEL_LOW] =
         p->inflate_low >> VIRTIO_BALLOON_PFN_SHIFT;
@@ -231,7 +310,7 @@ static bool auto_props_to_config(const VirtIOBalloonAutoProps *p,
     cfg->hysteresis_ns = (int64_t)p->hysteresis_ms * SCALE_MS;
     cfg->stall_ns = (int64_t)p->stall_ms * SCALE_MS;
     cfg->floor_pages = p->floor >> VIRTIO_BALLOON_PFN_SHIFT;
-    return balloon_auto_config_check(cfg, ram_pages, errp);
+    return balloon_auto_config_check_named(cfg, ram_pages, names, errp);
 }
 
 /*
@@ -369,7 +448,7 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
         return true;
     }
     auto_props_scale_defaults(p, ram_pages);
-    if (!auto_props_to_config(p, ram_pages, &cfg, errp) ||
+    if (!auto_props_to_config(p, ram_pages, auto_prop_names, &cfg, errp) ||
         !auto_props_to_stats(p, &stats_cfg, errp)) {
         error_prepend(errp, "automatic ballooning: ");
         return false;
@@ -465,8 +544,8 @@ bool virtio_balloon_auto_configure(VirtIOBalloon *s,
     BalloonAutoConfig cfg;
 
     assert(a);
-    if (!auto_props_to_config(props, balloon_auto_ram_pages(&a->policy), &cfg,
-                              errp)) {
+    if (!auto_props_to_config(props, balloon_auto_ram_pages(&a->policy),
+                              auto_arg_names, &cfg, errp)) {
         return false;
     }
     /* Only the tunables change; enabled and source are creation-time. */
@@ -801,8 +880,8 @@ static int auto_post_load(void *opaque, int version_id)
 
     /* Tunables changed at run time travel too; the stream is not trusted */
     if (!auto_props_to_config(&a->mig_props,
-                              balloon_auto_ram_pages(&a->policy), &cfg,
-                              &err)) {
+                              balloon_auto_ram_pages(&a->policy),
+                              auto_prop_names, &cfg, &err)) {
         error_report_err(err);
         return -EINVAL;
     }

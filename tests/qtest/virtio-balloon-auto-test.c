@@ -349,14 +349,37 @@ static void test_bad_config(void)
                     "/nonexistent");
     check_add_fails(qts, "'automatic': true, 'auto-source': '/tmp'",
                     "/tmp");
+    /* The property as written, and the value as written */
     check_add_fails(qts, "'automatic': true, 'auto-source': 'qtest',"
-                    " 'auto-inflate-low': 0", "inflate");
+                    " 'auto-inflate-low': 0",
+                    "'auto-inflate-low' is 0 bytes; it must be at least");
     check_add_fails(qts, "'automatic': true, 'auto-source': 'qtest',"
-                    " 'auto-deflate': 0", "deflate");
+                    " 'auto-deflate': 0", "'auto-deflate' is 0 bytes");
+    /* A floor the user gave that does not fit is refused */
     check_add_fails(qts, "'automatic': true, 'auto-source': 'qtest',"
-                    " 'auto-floor': 1073741824", "floor");
+                    " 'auto-floor': 1073741824",
+                    "'auto-floor' is 1073741824 bytes; it must be at most"
+                    " the guest RAM size (536870912 bytes)");
     check_add_fails(qts, "'automatic': true, 'auto-source': 'qtest',"
-                    " 'auto-stall-ms': 0", "stall");
+                    " 'auto-stall-ms': 0", "'auto-stall-ms' is 0 ms");
+    check_add_fails(qts, "'automatic': true, 'auto-source': 'qtest',"
+                    " 'auto-throttle-ms': 3600001",
+                    "'auto-throttle-ms' is 3600001 ms");
+    /* Not a multiple of the balloon page: refused, not truncated */
+    check_add_fails(qts, "'automatic': true, 'auto-source': 'qtest',"
+                    " 'auto-inflate-low': 1",
+                    "'auto-inflate-low' is 1 bytes; it must be a multiple of"
+                    " the balloon page size (4096 bytes)");
+    check_add_fails(qts, "'automatic': true, 'auto-source': 'qtest',"
+                    " 'auto-floor': 5000",
+                    "'auto-floor' is 5000 bytes; it must be a multiple of");
+    check_add_fails(qts, "'automatic': true, 'auto-source': 'qtest',"
+                    " 'auto-inflate-critical': 1048577",
+                    "'auto-inflate-critical' is 1048577 bytes");
+    check_add_fails(qts, "'automatic': true, 'auto-source': 'qtest',"
+                    " 'auto-deflate': 4097", "'auto-deflate' is 4097 bytes");
+    check_add_fails(qts, "'automatic': true, 'auto-source': 'qtest',"
+                    " 'auto-floor': -1", "'auto-floor' is -1 bytes");
     /* Nothing was left behind: a good device can still be added */
     qtest_qmp_assert_success(qts, "{ 'execute': 'device_add', 'arguments':"
                              " { 'driver': 'virtio-balloon-pci', 'id': 'b',"

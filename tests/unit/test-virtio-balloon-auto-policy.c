@@ -167,6 +167,63 @@ static void test_config_defaults_scaled(void)
                      ==, 256 * MiB);
 }
 
+/* Named: the user's name of the tunable, in quotes, and the value */
+static void test_config_check_named(void)
+{
+    static const char *const names[BALLOON_AUTO_TUNABLE__MAX] = {
+        "n-low", "n-medium", "n-critical", "n-deflate", "n-throttle",
+        "n-hysteresis", "n-stall", "n-floor",
+    };
+    static const struct {
+        BalloonAutoTunable t;
+        const char *text;
+    } cases[] = {
+        { BALLOON_AUTO_TUNABLE_INFLATE_LOW, "'n-low' is 0 bytes" },
+        { BALLOON_AUTO_TUNABLE_INFLATE_MEDIUM, "'n-medium' is 0 bytes" },
+        { BALLOON_AUTO_TUNABLE_INFLATE_CRITICAL, "'n-critical' is 0 bytes" },
+        { BALLOON_AUTO_TUNABLE_DEFLATE, "'n-deflate' is 0 bytes" },
+        { BALLOON_AUTO_TUNABLE_THROTTLE, "'n-throttle' is 3600001 ms" },
+        { BALLOON_AUTO_TUNABLE_HYSTERESIS, "'n-hysteresis' is 86400001 ms" },
+        { BALLOON_AUTO_TUNABLE_STALL, "'n-stall' is 0 ms" },
+        { BALLOON_AUTO_TUNABLE_FLOOR, "'n-floor' is 1073745920 bytes;" },
+    };
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(cases); i++) {
+        BalloonAutoConfig cfg = default_cfg();
+        Error *err = NULL;
+
+        switch (cases[i].t) {
+        case BALLOON_AUTO_TUNABLE_INFLATE_LOW:
+        case BALLOON_AUTO_TUNABLE_INFLATE_MEDIUM:
+        case BALLOON_AUTO_TUNABLE_INFLATE_CRITICAL:
+            cfg.inflate_pages[cases[i].t] = 0;
+            break;
+        case BALLOON_AUTO_TUNABLE_DEFLATE:
+            cfg.deflate_pages = 0;
+            break;
+        case BALLOON_AUTO_TUNABLE_THROTTLE:
+            cfg.throttle_ns = MS(3600001);
+            break;
+        case BALLOON_AUTO_TUNABLE_HYSTERESIS:
+            cfg.hysteresis_ns = MS(86400001);
+            break;
+        case BALLOON_AUTO_TUNABLE_STALL:
+            cfg.stall_ns = 0;
+            break;
+        case BALLOON_AUTO_TUNABLE_FLOOR:
+            cfg.floor_pages = RAM + 1;
+            break;
+        default:
+            g_assert_not_reached();
+        }
+        g_assert_false(balloon_auto_config_check_named(&cfg, RAM, names,
+                                                       &err));
+        g_assert_nonnull(strstr(error_get_pretty(err), cases[i].text));
+        error_free(err);
+    }
+}
+
 /* Check that @cfg is refused with a message holding all of @words */
 static void check_refused(const BalloonAutoConfig *cfg, uint64_t ram,
                           const char *w1, const char *w2, const char *w3)
@@ -1325,6 +1382,7 @@ int main(int argc, char **argv)
     ADD("config/defaults", test_config_defaults);
     ADD("config/check", test_config_check);
     ADD("config/defaults-scaled", test_config_defaults_scaled);
+    ADD("config/check-named", test_config_check_named);
     ADD("config/set-at-run-time", test_set_config_runtime);
     ADD("inflate/step-low", test_step_low);
     ADD("inflate/step-medium", test_step_medium);

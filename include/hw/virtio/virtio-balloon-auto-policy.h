@@ -88,6 +88,19 @@ typedef enum BalloonAutoLevel {
     BALLOON_AUTO_LEVEL__MAX,
 } BalloonAutoLevel;
 
+/* The tunables of BalloonAutoConfig, for error messages */
+typedef enum BalloonAutoTunable {
+    BALLOON_AUTO_TUNABLE_INFLATE_LOW,       /* BALLOON_AUTO_LEVEL_LOW's */
+    BALLOON_AUTO_TUNABLE_INFLATE_MEDIUM,
+    BALLOON_AUTO_TUNABLE_INFLATE_CRITICAL,
+    BALLOON_AUTO_TUNABLE_DEFLATE,
+    BALLOON_AUTO_TUNABLE_THROTTLE,
+    BALLOON_AUTO_TUNABLE_HYSTERESIS,
+    BALLOON_AUTO_TUNABLE_STALL,
+    BALLOON_AUTO_TUNABLE_FLOOR,
+    BALLOON_AUTO_TUNABLE__MAX,
+} BalloonAutoTunable;
+
 /* Where guest pressure came from */
 typedef enum BalloonAutoGuestSource {
     BALLOON_AUTO_GUEST_MESSAGE,     /* message virtqueue */
@@ -205,6 +218,13 @@ void balloon_auto_config_default_for(BalloonAutoConfig *cfg,
 bool balloon_auto_config_check(const BalloonAutoConfig *cfg,
                                uint64_t ram_pages, Error **errp);
 
+/*
+ * The same check, with messages that name each tunable by @names (indexed
+ * by BalloonAutoTunable): the property or argument the user wrote.
+ */
+bool balloon_auto_config_check_named(const BalloonAutoConfig *cfg,
+                                     uint64_t ram_pages,
+                                     const char *const *names, Error **errp);
 
 /* Clean state: target 0, actual 0, no window, counters 0 */
 void balloon_auto_init(BalloonAutoPolicy *p, const BalloonAutoConfig *cfg,
