@@ -20,9 +20,10 @@ MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 # Build: QEMU 10.0 with the system emulator, qtests and unit tests;
 # gcc-multilib lets QEMU build its x86 option ROMs (linuxboot_dma.bin).
-# Test/demo: seabios (bios-256k.bin), busybox-static and cpio (guest
-# initramfs), procps (sysctl, free), util-linux (swapon, mkswap),
-# ipxe-qemu (NIC option ROMs of the default PC machine that qos-test boots).
+# Test/demo: seabios (bios-256k.bin, bios-microvm.bin for -M microvm),
+# busybox-static and cpio (guest initramfs), procps (sysctl, free),
+# util-linux (swapon, mkswap), ipxe-qemu (NIC option ROMs of the default
+# PC machine that qos-test boots).
 # Bench: python3-matplotlib (the over-commit benchmark's timelines).
 PKGS="build-essential pkg-config python3 python3-venv python3-setuptools
       ninja-build libglib2.0-dev libpixman-1-dev libcap-ng-dev libfdt-dev

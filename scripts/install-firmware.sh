@@ -16,18 +16,22 @@ qbuild=$1
 pcbios=$qbuild/pc-bios
 mkdir -p "$pcbios"
 
-# SeaBIOS and its VGA BIOSes (seabios), NIC ROMs (ipxe-qemu) for the
-# default NIC of the PC machine.
-for f in /usr/share/seabios/bios-256k.bin /usr/share/seabios/bios.bin \
-         /usr/share/seabios/vgabios-*.bin /usr/lib/ipxe/qemu/*.rom; do
+# Everything Debian's qemu-system-data links from these packages into
+# /usr/share/qemu, so that ours finds what a stock Debian QEMU finds:
+# from seabios every BIOS (bios.bin, bios-256k.bin, bios-microvm.bin for
+# -M microvm) and VGA BIOS, from ipxe-qemu the NIC ROMs (pxe-*.rom,
+# efi-*.rom; the default NIC of the PC machine needs one).
+for f in /usr/share/seabios/*.bin /usr/lib/ipxe/qemu/*.rom; do
     [ -f "$f" ] || continue
     ln -sf "$f" "$pcbios/$(basename "$f")"
 done
-[ -e "$pcbios/bios-256k.bin" ] || {
-    echo "install-firmware: /usr/share/seabios/bios-256k.bin is missing;" \
-         "install the seabios package (scripts/install-deps.sh)" >&2
-    exit 1
-}
+for f in bios-256k.bin bios-microvm.bin; do
+    [ -e "$pcbios/$f" ] || {
+        echo "install-firmware: /usr/share/seabios/$f is missing;" \
+             "install the seabios package (scripts/install-deps.sh)" >&2
+        exit 1
+    }
+done
 
 make -s -C "$qbuild" pc-bios/optionrom/all
 for rom in linuxboot_dma.bin linuxboot.bin multiboot_dma.bin pvh.bin \

@@ -22,12 +22,6 @@
 /* last_inflate when nothing was inflated since the last reset */
 #define NEVER           INT64_MIN
 
-static const char *const level_names[BALLOON_AUTO_LEVEL__MAX] = {
-    [BALLOON_AUTO_LEVEL_LOW] = "low",
-    [BALLOON_AUTO_LEVEL_MEDIUM] = "medium",
-    [BALLOON_AUTO_LEVEL_CRITICAL] = "critical",
-};
-
 static uint64_t sat_add_u64(uint64_t a, uint64_t b)
 {
     return a > UINT64_MAX - b ? UINT64_MAX : a + b;
@@ -93,53 +87,118 @@ void balloon_auto_config_default(BalloonAutoConfig *cfg)
     cfg->stall_ns = BALLOON_AUTO_DEFAULT_STALL_MS * NS_PER_MS;
 }
 
+uint64_t balloon_auto_scale_default(uint64_t bytes, uint64_t ram_pages)
+{
+    const uint64_t full_pages =
+        BALLOON_AUTO_DEFAULT_FULL_RAM >> BALLOON_AUTO_PAGE_SHIFT;
+    uint64_t pages = bytes >> BALLOON_AUTO_PAGE_SHIFT;
+
+    if (ram_pages < full_pages) {
+        /* Both factors are below 2^32: no overflow */
+        pages = MAX(pages * ram_pages / full_pages, 1);
+    }
+    return pages << BALLOON_AUTO_PAGE_SHIFT;
+}
+
+static uint64_t scaled_pages(uint64_t bytes, uint64_t ram_pages)
+{
+    return balloon_auto_scale_default(bytes, ram_pages) >>
+           BALLOON_AUTO_PAGE_SHIFT;
+}
+
+void balloon_auto_config_default_for(BalloonAutoConfig *cfg,
+                                     uint64_t ram_pages)
+{
+    balloon_auto_config_default(cfg);
+    cfg->inflate_pages[BALLOON_AUTO_LEVEL_LOW] =
+        scaled_pages(BALLOON_AUTO_DEFAULT_INFLATE_LOW, ram_pages);
+    cfg->inflate_pages[BALLOON_AUTO_LEVEL_MEDIUM] =
+        scaled_pages(BALLOON_AUTO_DEFAULT_INFLATE_MEDIUM, ram_pages);
+    cfg->inflate_pages[BALLOON_AUTO_LEVEL_CRITICAL] =
+        scaled_pages(BALLOON_AUTO_DEFAULT_INFLATE_CRITICAL, ram_pages);
+    cfg->deflate_pages = scaled_pages(BALLOON_AUTO_DEFAULT_DEFLATE, ram_pages);
+    cfg->floor_pages = scaled_pages(BALLOON_AUTO_DEFAULT_FLOOR, ram_pages);
+}
+
+/* What the messages of balloon_auto_config_check() call each tunable */
+static const char *const tunable_concepts[BALLOON_AUTO_TUNABLE__MAX] = {
+    [BALLOON_AUTO_TUNABLE_INFLATE_LOW] = "inflate step for level low",
+    [BALLOON_AUTO_TUNABLE_INFLATE_MEDIUM] = "inflate step for level medium",
+    [BALLOON_AUTO_TUNABLE_INFLATE_CRITICAL] =
+        "inflate step for level critical",
+    [BALLOON_AUTO_TUNABLE_DEFLATE] = "deflate step",
+    [BALLOON_AUTO_TUNABLE_THROTTLE] = "throttle interval",
+    [BALLOON_AUTO_TUNABLE_HYSTERESIS] = "hysteresis",
+    [BALLOON_AUTO_TUNABLE_STALL] = "stall timeout",
+    [BALLOON_AUTO_TUNABLE_FLOOR] = "floor",
+};
+
+/* A user's name in quotes, as virtio-mem's messages have them */
+static char *tunable_str(const char *const *names, BalloonAutoTunable t)
+{
+    return names ? g_strdup_printf("'%s'", names[t])
+                 : g_strdup(tunable_concepts[t]);
+}
+
 bool balloon_auto_config_check(const BalloonAutoConfig *cfg,
                                uint64_t ram_pages, Error **errp)
 {
-    ERRP_GUARD();
+    return balloon_auto_config_check_named(cfg, ram_pages, NULL, errp);
+}
+
+bool balloon_auto_config_check_named(const BalloonAutoConfig *cfg,
+                                     uint64_t ram_pages,
+                                     const char *const *names, Error **errp)
+{
     g_autofree char *val = NULL;
+    g_autofree char *what = NULL;
     int l;
 
     for (l = 0; l < BALLOON_AUTO_LEVEL__MAX; l++) {
         if (!cfg->inflate_pages[l] || cfg->inflate_pages[l] > ram_pages) {
-            error_setg(errp, "inflate step for level %s is %" PRIu64
-                       " bytes; it must be at least 4 KiB and at most the"
-                       " guest RAM size (%" PRIu64 " bytes)", level_names[l],
-                       page_bytes(cfg->inflate_pages[l]),
+            what = tunable_str(names, BALLOON_AUTO_TUNABLE_INFLATE_LOW + l);
+            error_setg(errp, "%s is %" PRIu64 " bytes; it must be at least"
+                       " 4 KiB and at most the guest RAM size (%" PRIu64
+                       " bytes)", what, page_bytes(cfg->inflate_pages[l]),
                        page_bytes(ram_pages));
             return false;
         }
     }
     if (!cfg->deflate_pages || cfg->deflate_pages > ram_pages) {
-        error_setg(errp, "deflate step is %" PRIu64 " bytes; it must be at"
-                   " least 4 KiB and at most the guest RAM size (%" PRIu64
-                   " bytes)", page_bytes(cfg->deflate_pages),
+        what = tunable_str(names, BALLOON_AUTO_TUNABLE_DEFLATE);
+        error_setg(errp, "%s is %" PRIu64 " bytes; it must be at least"
+                   " 4 KiB and at most the guest RAM size (%" PRIu64
+                   " bytes)", what, page_bytes(cfg->deflate_pages),
                    page_bytes(ram_pages));
         return false;
     }
     if (cfg->throttle_ns < 0 || cfg->throttle_ns > MAX_THROTTLE_NS) {
+        what = tunable_str(names, BALLOON_AUTO_TUNABLE_THROTTLE);
         val = time_str(cfg->throttle_ns);
-        error_setg(errp, "throttle interval is %s; it must be between 0 and"
-                   " 1 hour", val);
+        error_setg(errp, "%s is %s; it must be between 0 and 1 hour",
+                   what, val);
         return false;
     }
     if (cfg->hysteresis_ns < 0 || cfg->hysteresis_ns > MAX_HYST_NS) {
+        what = tunable_str(names, BALLOON_AUTO_TUNABLE_HYSTERESIS);
         val = time_str(cfg->hysteresis_ns);
-        error_setg(errp, "hysteresis is %s; it must be between 0 and 1 day",
-                   val);
+        error_setg(errp, "%s is %s; it must be between 0 and 1 day",
+                   what, val);
         return false;
     }
     /* floor == RAM is a way to say "host pressure never inflates" */
     if (cfg->floor_pages > ram_pages) {
-        error_setg(errp, "floor is %" PRIu64 " bytes; it must be at most"
-                   " the guest RAM size (%" PRIu64 " bytes)",
+        what = tunable_str(names, BALLOON_AUTO_TUNABLE_FLOOR);
+        error_setg(errp, "%s is %" PRIu64 " bytes; it must be at most"
+                   " the guest RAM size (%" PRIu64 " bytes)", what,
                    page_bytes(cfg->floor_pages), page_bytes(ram_pages));
         return false;
     }
     if (cfg->stall_ns <= 0 || cfg->stall_ns > MAX_STALL_NS) {
+        what = tunable_str(names, BALLOON_AUTO_TUNABLE_STALL);
         val = time_str(cfg->stall_ns);
-        error_setg(errp, "stall timeout is %s; it must be more than 0 and"
-                   " at most 1 hour", val);
+        error_setg(errp, "%s is %s; it must be more than 0 and"
+                   " at most 1 hour", what, val);
         return false;
     }
     return true;

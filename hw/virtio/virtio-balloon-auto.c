@@ -220,10 +220,89 @@ static void auto_handle_msg(VirtIODevice *vdev, VirtQueue *vq)
     }
 }
 
-static bool auto_props_to_config(const VirtIOBalloonAutoProps *p,
-                                 uint64_t ram_pages, BalloonAutoConfig *cfg,
-                                 Error **errp)
+/* The tunables as -device properties and as set-auto-balloon arguments */
+static const char *const auto_prop_names[BALLOON_AUTO_TUNABLE__MAX] = {
+    [BALLOON_AUTO_TUNABLE_INFLATE_LOW] = VIRTIO_BALLOON_AUTO_INFLATE_LOW_PROP,
+    [BALLOON_AUTO_TUNABLE_INFLATE_MEDIUM] =
+        VIRTIO_BALLOON_AUTO_INFLATE_MEDIUM_PROP,
+    [BALLOON_AUTO_TUNABLE_INFLATE_CRITICAL] =
+        VIRTIO_BALLOON_AUTO_INFLATE_CRITICAL_PROP,
+    [BALLOON_AUTO_TUNABLE_DEFLATE] = VIRTIO_BALLOON_AUTO_DEFLATE_PROP,
+    [BALLOON_AUTO_TUNABLE_THROTTLE] = VIRTIO_BALLOON_AUTO_THROTTLE_MS_PROP,
+    [BALLOON_AUTO_TUNABLE_HYSTERESIS] =
+        VIRTIO_BALLOON_AUTO_HYSTERESIS_MS_PROP,
+    [BALLOON_AUTO_TUNABLE_STALL] = VIRTIO_BALLOON_AUTO_STALL_MS_PROP,
+    [BALLOON_AUTO_TUNABLE_FLOOR] = VIRTIO_BALLOON_AUTO_FLOOR_PROP,
+};
+
+static const char *const auto_arg_names[BALLOON_AUTO_TUNABLE__MAX] = {
+    [BALLOON_AUTO_TUNABLE_INFLATE_LOW] = VIRTIO_BALLOON_AUTO_INFLATE_LOW,
+    [BALLOON_AUTO_TUNABLE_INFLATE_MEDIUM] =
+        VIRTIO_BALLOON_AUTO_INFLATE_MEDIUM,
+    [BALLOON_AUTO_TUNABLE_INFLATE_CRITICAL] =
+        VIRTIO_BALLOON_AUTO_INFLATE_CRITICAL,
+    [BALLOON_AUTO_TUNABLE_DEFLATE] = VIRTIO_BALLOON_AUTO_DEFLATE,
+    [BALLOON_AUTO_TUNABLE_THROTTLE] = VIRTIO_BALLOON_AUTO_THROTTLE_MS,
+    [BALLOON_AUTO_TUNABLE_HYSTERESIS] = VIRTIO_BALLOON_AUTO_HYSTERESIS_MS,
+    [BALLOON_AUTO_TUNABLE_STALL] = VIRTIO_BALLOON_AUTO_STALL_MS,
+    [BALLOON_AUTO_TUNABLE_FLOOR] = VIRTIO_BALLOON_AUTO_FLOOR,
+};
+
+/*
+ * A size as the user wrote it.  Sizes above INT64_MAX only come from a
+ * negative number (QMP and -device accept -1 for a size), so print them
+ * as that number rather than as 18446744073709551615.
+ */
+static char *auto_size_str(uint64_t bytes)
 {
+    if (bytes > INT64_MAX) {
+        return g_strdup_printf("%" PRId64, (int64_t)bytes);
+    }
+    return g_strdup_printf("%" PRIu64, bytes);
+}
+
+/* Refuse a size the balloon cannot hold exactly instead of truncating it */
+static bool auto_check_page_multiple(const char *name, uint64_t bytes,
+                                     Error **errp)
+{
+    g_autofree char *val = NULL;
+
+    if (QEMU_IS_ALIGNED(bytes, BALLOON_AUTO_PAGE_SIZE)) {
+        return true;
+    }
+    val = auto_size_str(bytes);
+    error_setg(errp, "'%s' is %s bytes; it must be a multiple of the balloon"
+               " page size (%llu bytes)", name, val, BALLOON_AUTO_PAGE_SIZE);
+    return false;
+}
+
+/*
+ * @names: auto_prop_names for what -device (or the migration stream)
+ * gave, auto_arg_names for set-auto-balloon's arguments.
+ */
+static bool auto_props_to_config(const VirtIOBalloonAutoProps *p,
+                                 uint64_t ram_pages,
+                                 const char *const *names,
+                                 BalloonAutoConfig *cfg, Error **errp)
+{
+    const struct {
+        BalloonAutoTunable t;
+        uint64_t bytes;
+    } sizes[] = {
+        { BALLOON_AUTO_TUNABLE_INFLATE_LOW, p->inflate_low },
+        { BALLOON_AUTO_TUNABLE_INFLATE_MEDIUM, p->inflate_medium },
+        { BALLOON_AUTO_TUNABLE_INFLATE_CRITICAL, p->inflate_critical },
+        { BALLOON_AUTO_TUNABLE_DEFLATE, p->deflate },
+        { BALLOON_AUTO_TUNABLE_FLOOR, p->floor },
+    };
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+        if (!auto_check_page_multiple(names[sizes[i].t], sizes[i].bytes,
+                                      errp)) {
+            return false;
+        }
+    }
     balloon_auto_config_default(cfg);
     cfg->inflate_pages[BALLOON_AUTO_LEVEL_LOW] =
         p->inflate_low >> VIRTIO_BALLOON_PFN_SHIFT;
@@ -236,7 +315,86 @@ static bool auto_props_to_config(const VirtIOBalloonAutoProps *p,
     cfg->hysteresis_ns = (int64_t)p->hysteresis_ms * SCALE_MS;
     cfg->stall_ns = (int64_t)p->stall_ms * SCALE_MS;
     cfg->floor_pages = p->floor >> VIRTIO_BALLOON_PFN_SHIFT;
-    return balloon_auto_config_check(cfg, ram_pages, errp);
+    return balloon_auto_config_check_named(cfg, ram_pages, names, errp);
+}
+
+/*
+ * The size properties whose default scales with the guest (bit n of
+ * VirtIOBalloonAutoProps.scaled_set is auto_scaled[n]), with their
+ * default for a guest of BALLOON_AUTO_DEFAULT_FULL_RAM or more.
+ */
+static const struct {
+    size_t offset;
+    uint64_t full_default;
+} auto_scaled[] = {
+    { offsetof(VirtIOBalloonAutoProps, inflate_low),
+      BALLOON_AUTO_DEFAULT_INFLATE_LOW },
+    { offsetof(VirtIOBalloonAutoProps, inflate_medium),
+      BALLOON_AUTO_DEFAULT_INFLATE_MEDIUM },
+    { offsetof(VirtIOBalloonAutoProps, inflate_critical),
+      BALLOON_AUTO_DEFAULT_INFLATE_CRITICAL },
+    { offsetof(VirtIOBalloonAutoProps, deflate),
+      BALLOON_AUTO_DEFAULT_DEFLATE },
+    { offsetof(VirtIOBalloonAutoProps, floor), BALLOON_AUTO_DEFAULT_FLOOR },
+    { offsetof(VirtIOBalloonAutoProps, stats_avail_min),
+      BALLOON_AUTO_STATS_DEFAULT_AVAIL_MIN },
+    { offsetof(VirtIOBalloonAutoProps, stats_direct_reclaim),
+      BALLOON_AUTO_STATS_DEFAULT_DIRECT_RECLAIM },
+};
+
+static int auto_scaled_index(const Property *prop)
+{
+    size_t offset = prop->offset - offsetof(VirtIOBalloon, auto_props);
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(auto_scaled); i++) {
+        if (auto_scaled[i].offset == offset) {
+            return i;
+        }
+    }
+    g_assert_not_reached();
+}
+
+static void auto_scaled_size_get(Object *obj, Visitor *v, const char *name,
+                                 void *opaque, Error **errp)
+{
+    uint64_t *ptr = object_field_prop_ptr(obj, opaque);
+
+    visit_type_size(v, name, ptr, errp);
+}
+
+static void auto_scaled_size_set(Object *obj, Visitor *v, const char *name,
+                                 void *opaque, Error **errp)
+{
+    VirtIOBalloon *s = VIRTIO_BALLOON(obj);
+    uint64_t *ptr = object_field_prop_ptr(obj, opaque);
+
+    if (visit_type_size(v, name, ptr, errp)) {
+        s->auto_props.scaled_set |= 1u << auto_scaled_index(opaque);
+    }
+}
+
+/* No set_default_value: a default would count as set by the user */
+const PropertyInfo virtio_balloon_auto_prop_scaled_size = {
+    .type = "size",
+    .description = "size; default scaled to guest RAM when under 512 MiB",
+    .get = auto_scaled_size_get,
+    .set = auto_scaled_size_set,
+};
+
+/* Give every scaled size the user did not set its default for this guest */
+static void auto_props_scale_defaults(VirtIOBalloonAutoProps *p,
+                                      uint64_t ram_pages)
+{
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(auto_scaled); i++) {
+        if (!(p->scaled_set & (1u << i))) {
+            *(uint64_t *)((char *)p + auto_scaled[i].offset) =
+                balloon_auto_scale_default(auto_scaled[i].full_default,
+                                           ram_pages);
+        }
+    }
 }
 
 /* A manual 'balloon' command would fight the policy: refuse it. */
@@ -327,7 +485,8 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
     if (!p->enabled) {
         return true;
     }
-    if (!auto_props_to_config(p, ram_pages, &cfg, errp) ||
+    auto_props_scale_defaults(p, ram_pages);
+    if (!auto_props_to_config(p, ram_pages, auto_prop_names, &cfg, errp) ||
         !auto_props_to_stats(p, &stats_cfg, errp) ||
         !auto_ram_discardable(errp)) {
         error_prepend(errp, "automatic ballooning: ");
@@ -425,8 +584,8 @@ bool virtio_balloon_auto_configure(VirtIOBalloon *s,
     BalloonAutoConfig cfg;
 
     assert(a);
-    if (!auto_props_to_config(props, balloon_auto_ram_pages(&a->policy), &cfg,
-                              errp)) {
+    if (!auto_props_to_config(props, balloon_auto_ram_pages(&a->policy),
+                              auto_arg_names, &cfg, errp)) {
         return false;
     }
     /* RAM plugged while switched off may not be discardable */
@@ -684,16 +843,18 @@ void virtio_balloon_auto_class_init(ObjectClass *klass)
           " host-wide source)" },
         { "auto-stats-interval", "seconds between two guest stats polls"
           " unless guest-stats-polling-interval is set (0: do not poll)" },
-        { "auto-stats-avail-min", "guest pressure: available memory below"
-          " this" },
+        { VIRTIO_BALLOON_AUTO_STATS_AVAIL_MIN_PROP, "guest pressure:"
+          " available memory below this (default: 64 MiB, RAM/8 under"
+          " 512 MiB)" },
         { "auto-stats-avail-min-pct", "guest pressure: available memory"
           " below this percentage of guest memory" },
         { "auto-stats-oom-kill", "guest pressure: OOM kills per stats"
           " sample (0: ignore)" },
         { "auto-stats-alloc-stall", "guest pressure: allocation stalls per"
           " stats sample (0: ignore)" },
-        { "auto-stats-direct-reclaim", "guest pressure: bytes reclaimed"
-          " directly per stats sample (0: ignore)" },
+        { VIRTIO_BALLOON_AUTO_STATS_DIRECT_RECLAIM_PROP, "guest pressure:"
+          " bytes reclaimed directly per stats sample (0: ignore;"
+          " default: 32 MiB, RAM/16 under 512 MiB)" },
         { "auto-stats-swap-in", "guest pressure: bytes swapped in per"
           " second (0: ignore)" },
         { "auto-stats-major-faults", "guest pressure: major faults per"
@@ -706,19 +867,25 @@ void virtio_balloon_auto_class_init(ObjectClass *klass)
           " means medium host pressure" },
         { "auto-psi-critical-ms", "PSI: 'full' memory stall per window that"
           " means critical host pressure" },
-        { "auto-inflate-low", "inflate step on host pressure level low" },
-        { "auto-inflate-medium", "inflate step on host pressure level"
-          " medium" },
-        { "auto-inflate-critical", "inflate step on host pressure level"
-          " critical" },
-        { "auto-deflate", "deflate step on guest memory pressure" },
-        { "auto-throttle-ms", "minimum interval between two inflates" },
-        { "auto-hysteresis-ms", "no inflate for this long after guest"
-          " memory pressure" },
-        { "auto-stall-ms", "a guest with no inflate progress for this long"
-          " is left alone" },
-        { "auto-floor", "host pressure never shrinks the guest below this"
-          " size" },
+        { VIRTIO_BALLOON_AUTO_INFLATE_LOW_PROP, "inflate step on host"
+          " pressure level low (default: 8 MiB, RAM/64 under 512 MiB)" },
+        { VIRTIO_BALLOON_AUTO_INFLATE_MEDIUM_PROP, "inflate step on host"
+          " pressure level medium (default: 32 MiB, RAM/16 under"
+          " 512 MiB)" },
+        { VIRTIO_BALLOON_AUTO_INFLATE_CRITICAL_PROP, "inflate step on host"
+          " pressure level critical (default: 128 MiB, RAM/4 under"
+          " 512 MiB)" },
+        { VIRTIO_BALLOON_AUTO_DEFLATE_PROP, "deflate step on guest memory"
+          " pressure (default: 32 MiB, RAM/16 under 512 MiB)" },
+        { VIRTIO_BALLOON_AUTO_THROTTLE_MS_PROP, "minimum interval between"
+          " two inflates" },
+        { VIRTIO_BALLOON_AUTO_HYSTERESIS_MS_PROP, "no inflate for this long"
+          " after guest memory pressure" },
+        { VIRTIO_BALLOON_AUTO_STALL_MS_PROP, "a guest with no inflate"
+          " progress for this long is left alone" },
+        { VIRTIO_BALLOON_AUTO_FLOOR_PROP, "host pressure never shrinks the"
+          " guest below this size (default: 256 MiB, RAM/2 under"
+          " 512 MiB)" },
     };
     int i;
 
@@ -751,6 +918,19 @@ static int auto_vmstate_pre_load(void *opaque)
                      " automatic=on");
         return -EINVAL;
     }
+    return 0;
+}
+
+/*
+ * Only the tunables in vmstate_auto_state travel; the rest of the
+ * destination's own properties (PSI thresholds, stats rule) must survive
+ * auto_post_load copying mig_props back.
+ */
+static int auto_pre_load(void *opaque)
+{
+    VirtIOBalloonAuto *a = opaque;
+
+    a->mig_props = a->dev->auto_props;
     return 0;
 }
 
@@ -809,8 +989,8 @@ static int auto_post_load(void *opaque, int version_id)
 
     /* Tunables changed at run time travel too; the stream is not trusted */
     if (!auto_props_to_config(&a->mig_props,
-                              balloon_auto_ram_pages(&a->policy), &cfg,
-                              &err) ||
+                              balloon_auto_ram_pages(&a->policy),
+                              auto_prop_names, &cfg, &err) ||
         !auto_timing_check(&a->timing, cfg.hysteresis_ns, auto_now(),
                            &err)) {
         error_prepend(&err, "virtio-balloon: migrated automatic ballooning"
@@ -867,6 +1047,7 @@ static const VMStateDescription vmstate_auto_state = {
     .version_id = 1,
     .minimum_version_id = 1,
     .pre_save = auto_pre_save,
+    .pre_load = auto_pre_load,
     .post_load = auto_post_load,
     .fields = (const VMStateField[]) {
         VMSTATE_INT64(timing.window_end, VirtIOBalloonAuto),

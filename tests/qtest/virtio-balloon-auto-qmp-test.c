@@ -223,6 +223,20 @@ static void test_set_errors(void)
         const char *class;
         const char *text;
     } bad[] = {
+        /* the argument and the value as the user wrote them */
+        { "{ 'inflate-low': 1 }", "GenericError",
+          "'inflate-low' is 1 bytes; it must be a multiple of the balloon"
+          " page size (4096 bytes)" },
+        { "{ 'floor': 5000 }", "GenericError", "'floor' is 5000 bytes;" },
+        { "{ 'floor': -1 }", "GenericError", "'floor' is -1 bytes;" },
+        { "{ 'deflate': 12287 }", "GenericError", "'deflate' is 12287" },
+        { "{ 'inflate-medium': 0 }", "GenericError",
+          "'inflate-medium' is 0 bytes; it must be at least 4 KiB" },
+        { "{ 'floor': 1073745920 }", "GenericError",
+          "'floor' is 1073745920 bytes; it must be at most the guest RAM"
+          " size (1073741824 bytes)" },
+        { "{ 'stall-ms': 3600001 }", "GenericError",
+          "'stall-ms' is 3600001 ms" },
         { "{ 'floor': 'big' }", "GenericError", "floor" },
         { "{ 'enabled': 1 }", "GenericError", "enabled" },
         { "{ 'throttle-ms': -1 }", "GenericError", "throttle-ms" },

@@ -349,18 +349,110 @@ static void test_bad_config(void)
                     "/nonexistent");
     check_add_fails(qts, "'automatic': true, 'auto-source': '/tmp'",
                     "/tmp");
+    /* The property as written, and the value as written */
     check_add_fails(qts, "'automatic': true, 'auto-source': 'qtest',"
-                    " 'auto-inflate-low': 0", "inflate");
+                    " 'auto-inflate-low': 0",
+                    "'auto-inflate-low' is 0 bytes; it must be at least");
     check_add_fails(qts, "'automatic': true, 'auto-source': 'qtest',"
-                    " 'auto-deflate': 0", "deflate");
+                    " 'auto-deflate': 0", "'auto-deflate' is 0 bytes");
+    /* A floor the user gave that does not fit is refused */
     check_add_fails(qts, "'automatic': true, 'auto-source': 'qtest',"
-                    " 'auto-floor': 1073741824", "floor");
+                    " 'auto-floor': 1073741824",
+                    "'auto-floor' is 1073741824 bytes; it must be at most"
+                    " the guest RAM size (536870912 bytes)");
     check_add_fails(qts, "'automatic': true, 'auto-source': 'qtest',"
-                    " 'auto-stall-ms': 0", "stall");
+                    " 'auto-stall-ms': 0", "'auto-stall-ms' is 0 ms");
+    check_add_fails(qts, "'automatic': true, 'auto-source': 'qtest',"
+                    " 'auto-throttle-ms': 3600001",
+                    "'auto-throttle-ms' is 3600001 ms");
+    /* Not a multiple of the balloon page: refused, not truncated */
+    check_add_fails(qts, "'automatic': true, 'auto-source': 'qtest',"
+                    " 'auto-inflate-low': 1",
+                    "'auto-inflate-low' is 1 bytes; it must be a multiple of"
+                    " the balloon page size (4096 bytes)");
+    check_add_fails(qts, "'automatic': true, 'auto-source': 'qtest',"
+                    " 'auto-floor': 5000",
+                    "'auto-floor' is 5000 bytes; it must be a multiple of");
+    check_add_fails(qts, "'automatic': true, 'auto-source': 'qtest',"
+                    " 'auto-inflate-critical': 1048577",
+                    "'auto-inflate-critical' is 1048577 bytes");
+    check_add_fails(qts, "'automatic': true, 'auto-source': 'qtest',"
+                    " 'auto-deflate': 4097", "'auto-deflate' is 4097 bytes");
+    check_add_fails(qts, "'automatic': true, 'auto-source': 'qtest',"
+                    " 'auto-floor': -1", "'auto-floor' is -1 bytes");
     /* Nothing was left behind: a good device can still be added */
     qtest_qmp_assert_success(qts, "{ 'execute': 'device_add', 'arguments':"
                              " { 'driver': 'virtio-balloon-pci', 'id': 'b',"
                              " 'automatic': true, 'auto-source': 'qtest' } }");
+    qtest_quit(qts);
+}
+
+static void assert_tunables(QTestState *qts, uint64_t low, uint64_t medium,
+                            uint64_t critical, uint64_t deflate,
+                            uint64_t floor)
+{
+    g_autoptr(QDict) info = ag_query(qts);
+    QDict *t = qdict_get_qdict(info, "tunables");
+
+    g_assert_cmpuint(qdict_get_int(t, "inflate-low"), ==, low);
+    g_assert_cmpuint(qdict_get_int(t, "inflate-medium"), ==, medium);
+    g_assert_cmpuint(qdict_get_int(t, "inflate-critical"), ==, critical);
+    g_assert_cmpuint(qdict_get_int(t, "deflate"), ==, deflate);
+    g_assert_cmpuint(qdict_get_int(t, "floor"), ==, floor);
+}
+
+/*
+ * QEMU's default RAM (128 MiB) with every default: the device starts, its
+ * sizes are scaled to the guest (1/4 of those of a 512 MiB guest) and
+ * host pressure inflates by the scaled step.
+ */
+static void test_default_ram(void)
+{
+    QTestState *qts = qtest_init("-nodefaults -device virtio-balloon-pci,"
+                                 "automatic=on,auto-source=qtest,id=balloon0");
+    g_autoptr(QDict) info = NULL;
+
+    assert_tunables(qts, 2 * MiB, 8 * MiB, 32 * MiB, 8 * MiB, 64 * MiB);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'qom-set', 'arguments':"
+                             " { 'path': %s,"
+                             " 'property': 'x-inject-host-pressure',"
+                             " 'value': 'critical' } }", BACKEND);
+    info = ag_query(qts);
+    g_assert_cmpuint(qdict_get_int(info, "target"), ==, 96 * MiB);
+    g_assert_cmpuint(qdict_get_int(info, "actual"), ==, 128 * MiB);
+    /* Set by the user: used as given, even where it exceeds the default */
+    qtest_quit(qts);
+    qts = qtest_init("-nodefaults -device virtio-balloon-pci,automatic=on,"
+                     "auto-source=qtest,auto-floor=100M,auto-inflate-low=3M");
+    assert_tunables(qts, 3 * MiB, 8 * MiB, 32 * MiB, 8 * MiB, 100 * MiB);
+    qtest_quit(qts);
+    /* A guest of 512 MiB or more gets the unscaled defaults */
+    qts = qtest_init("-m 2G -nodefaults -device virtio-balloon-pci,"
+                     "automatic=on,auto-source=qtest");
+    assert_tunables(qts, 8 * MiB, 32 * MiB, 128 * MiB, 32 * MiB, 256 * MiB);
+    qtest_quit(qts);
+}
+
+/*
+ * The mission's own command line, host-wide source included, with
+ * QEMU's default RAM.  Registering for vmpressure or a PSI trigger
+ * host-wide needs root.
+ */
+static void test_default_command_line(void)
+{
+    QTestState *qts;
+    g_autoptr(QDict) info = NULL;
+
+    if (geteuid() != 0) {
+        g_test_skip("the host-wide pressure source needs root");
+        return;
+    }
+    qts = qtest_init("-device virtio-balloon,automatic=true");
+    info = ag_query(qts);
+    g_assert_true(qdict_get_bool(info, "enabled"));
+    g_assert_cmpuint(qdict_get_int(info, "target"), ==, 128 * MiB);
+    g_assert_cmpuint(qdict_get_int(qdict_get_qdict(info, "tunables"),
+                                    "floor"), ==, 64 * MiB);
     qtest_quit(qts);
 }
 
@@ -1008,6 +1100,10 @@ int main(int argc, char **argv)
                    test_hostile_actual);
     qtest_add_func("virtio-balloon-auto/guest/reset", test_reset);
     qtest_add_func("virtio-balloon-auto/config/errors", test_bad_config);
+    qtest_add_func("virtio-balloon-auto/config/default-ram",
+                   test_default_ram);
+    qtest_add_func("virtio-balloon-auto/config/default-command-line",
+                   test_default_command_line);
     qtest_add_func("virtio-balloon-auto/real/memcg-vmpressure",
                    test_real_memcg_pressure);
     qtest_add_func("virtio-balloon-auto/stats/polling-default",

@@ -118,6 +118,112 @@ static void test_config_defaults(void)
                                             &error_abort));
 }
 
+/*
+ * Defaults fit every guest: QEMU's default 128 MiB scales every size by
+ * 1/4; from 512 MiB up to hundreds of GiB the constants apply as they are.
+ */
+static void test_config_defaults_scaled(void)
+{
+    static const struct {
+        uint64_t ram;
+        uint64_t low, medium, critical, deflate, floor;
+    } cases[] = {
+        { 128 * MiB, 2 * MiB, 8 * MiB, 32 * MiB, 8 * MiB, 64 * MiB },
+        { 256 * MiB, 4 * MiB, 16 * MiB, 64 * MiB, 16 * MiB, 128 * MiB },
+        { 512 * MiB, 8 * MiB, 32 * MiB, 128 * MiB, 32 * MiB, 256 * MiB },
+        { 4 * GiB, 8 * MiB, 32 * MiB, 128 * MiB, 32 * MiB, 256 * MiB },
+        { 512 * GiB, 8 * MiB, 32 * MiB, 128 * MiB, 32 * MiB, 256 * MiB },
+        /* whole pages, rounded down; at least one page */
+        { 100 * MiB, 1600 * KiB, 6400 * KiB, 25600 * KiB, 6400 * KiB,
+          50 * MiB },
+        { 16 * MiB, 256 * KiB, 1 * MiB, 4 * MiB, 1 * MiB, 8 * MiB },
+        { 12 * KiB, 4 * KiB, 4 * KiB, 4 * KiB, 4 * KiB, 4 * KiB },
+    };
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(cases); i++) {
+        uint64_t ram = PAGES(cases[i].ram);
+        BalloonAutoConfig cfg;
+
+        balloon_auto_config_default_for(&cfg, ram);
+        g_assert_cmpuint(cfg.inflate_pages[BALLOON_AUTO_LEVEL_LOW], ==,
+                         PAGES(cases[i].low));
+        g_assert_cmpuint(cfg.inflate_pages[BALLOON_AUTO_LEVEL_MEDIUM], ==,
+                         PAGES(cases[i].medium));
+        g_assert_cmpuint(cfg.inflate_pages[BALLOON_AUTO_LEVEL_CRITICAL], ==,
+                         PAGES(cases[i].critical));
+        g_assert_cmpuint(cfg.deflate_pages, ==, PAGES(cases[i].deflate));
+        g_assert_cmpuint(cfg.floor_pages, ==, PAGES(cases[i].floor));
+        /* times do not depend on the guest */
+        g_assert_cmpint(cfg.throttle_ns, ==, THROTTLE);
+        g_assert_cmpint(cfg.hysteresis_ns, ==, HYSTERESIS);
+        g_assert_cmpint(cfg.stall_ns, ==, STALL);
+        g_assert_true(balloon_auto_config_check(&cfg, ram, &error_abort));
+        g_assert_cmpuint(balloon_auto_scale_default(64 * MiB, ram) %
+                         BALLOON_AUTO_PAGE_SIZE, ==, 0);
+    }
+    /* A huge size default is never scaled up */
+    g_assert_cmpuint(balloon_auto_scale_default(256 * MiB, PAGES(1 * TiB)),
+                     ==, 256 * MiB);
+}
+
+/* Named: the user's name of the tunable, in quotes, and the value */
+static void test_config_check_named(void)
+{
+    static const char *const names[BALLOON_AUTO_TUNABLE__MAX] = {
+        "n-low", "n-medium", "n-critical", "n-deflate", "n-throttle",
+        "n-hysteresis", "n-stall", "n-floor",
+    };
+    static const struct {
+        BalloonAutoTunable t;
+        const char *text;
+    } cases[] = {
+        { BALLOON_AUTO_TUNABLE_INFLATE_LOW, "'n-low' is 0 bytes" },
+        { BALLOON_AUTO_TUNABLE_INFLATE_MEDIUM, "'n-medium' is 0 bytes" },
+        { BALLOON_AUTO_TUNABLE_INFLATE_CRITICAL, "'n-critical' is 0 bytes" },
+        { BALLOON_AUTO_TUNABLE_DEFLATE, "'n-deflate' is 0 bytes" },
+        { BALLOON_AUTO_TUNABLE_THROTTLE, "'n-throttle' is 3600001 ms" },
+        { BALLOON_AUTO_TUNABLE_HYSTERESIS, "'n-hysteresis' is 86400001 ms" },
+        { BALLOON_AUTO_TUNABLE_STALL, "'n-stall' is 0 ms" },
+        { BALLOON_AUTO_TUNABLE_FLOOR, "'n-floor' is 1073745920 bytes;" },
+    };
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(cases); i++) {
+        BalloonAutoConfig cfg = default_cfg();
+        Error *err = NULL;
+
+        switch (cases[i].t) {
+        case BALLOON_AUTO_TUNABLE_INFLATE_LOW:
+        case BALLOON_AUTO_TUNABLE_INFLATE_MEDIUM:
+        case BALLOON_AUTO_TUNABLE_INFLATE_CRITICAL:
+            cfg.inflate_pages[cases[i].t] = 0;
+            break;
+        case BALLOON_AUTO_TUNABLE_DEFLATE:
+            cfg.deflate_pages = 0;
+            break;
+        case BALLOON_AUTO_TUNABLE_THROTTLE:
+            cfg.throttle_ns = MS(3600001);
+            break;
+        case BALLOON_AUTO_TUNABLE_HYSTERESIS:
+            cfg.hysteresis_ns = MS(86400001);
+            break;
+        case BALLOON_AUTO_TUNABLE_STALL:
+            cfg.stall_ns = 0;
+            break;
+        case BALLOON_AUTO_TUNABLE_FLOOR:
+            cfg.floor_pages = RAM + 1;
+            break;
+        default:
+            g_assert_not_reached();
+        }
+        g_assert_false(balloon_auto_config_check_named(&cfg, RAM, names,
+                                                       &err));
+        g_assert_nonnull(strstr(error_get_pretty(err), cases[i].text));
+        error_free(err);
+    }
+}
+
 /* Check that @cfg is refused with a message holding all of @words */
 static void check_refused(const BalloonAutoConfig *cfg, uint64_t ram,
                           const char *w1, const char *w2, const char *w3)
@@ -1275,6 +1381,8 @@ int main(int argc, char **argv)
 
     ADD("config/defaults", test_config_defaults);
     ADD("config/check", test_config_check);
+    ADD("config/defaults-scaled", test_config_defaults_scaled);
+    ADD("config/check-named", test_config_check_named);
     ADD("config/set-at-run-time", test_set_config_runtime);
     ADD("inflate/step-low", test_step_low);
     ADD("inflate/step-medium", test_step_medium);

@@ -52,6 +52,20 @@
  * - stall 30 s: the stock driver inflates hundreds of MB in a couple of
  *   seconds even under TCG; a guest with no progress for 30 s is not just
  *   slow, it is not cooperating (LKML: uncooperative or malicious guests).
+ *
+ * Guest size: a default must fit every guest it applies to, from QEMU's
+ * default of 128 MiB to hundreds of GiB.  The sizes above are what a guest
+ * of BALLOON_AUTO_DEFAULT_FULL_RAM (512 MiB) or more gets; a smaller guest
+ * gets them scaled by ram / 512 MiB, rounded down to whole pages and at
+ * least one page (balloon_auto_scale_default()).  So every guest keeps the
+ * proportions of a 512 MiB one: the floor is half of its RAM, a critical
+ * step a quarter, a medium or deflate step 1/16, a low step 1/64; a
+ * 128 MiB guest gets 2/8/32 MiB steps, 8 MiB deflate and a 64 MiB floor.
+ * 512 MiB is where the unscaled floor (256 MiB) is half of the guest.
+ * Larger guests keep the constants: a step answers one host event, whose
+ * size is a property of the host's shortage, not of this guest, and the
+ * floor is a minimum, not a share.  Only defaults scale: a size the user
+ * gave is used as given, and refused if it does not fit.
  */
 #define BALLOON_AUTO_DEFAULT_INFLATE_LOW      (8 * MiB)
 #define BALLOON_AUTO_DEFAULT_INFLATE_MEDIUM   (32 * MiB)
@@ -61,6 +75,10 @@
 #define BALLOON_AUTO_DEFAULT_HYSTERESIS_MS    60000
 #define BALLOON_AUTO_DEFAULT_FLOOR            (256 * MiB)
 #define BALLOON_AUTO_DEFAULT_STALL_MS         30000
+#define BALLOON_AUTO_DEFAULT_FULL_RAM         (512 * MiB)
+
+/* The balloon page, in bytes: every size must be a multiple of it */
+#define BALLOON_AUTO_PAGE_SIZE (1ULL << BALLOON_AUTO_PAGE_SHIFT)
 
 /* Host pressure level */
 typedef enum BalloonAutoLevel {
@@ -69,6 +87,19 @@ typedef enum BalloonAutoLevel {
     BALLOON_AUTO_LEVEL_CRITICAL,
     BALLOON_AUTO_LEVEL__MAX,
 } BalloonAutoLevel;
+
+/* The tunables of BalloonAutoConfig, for error messages */
+typedef enum BalloonAutoTunable {
+    BALLOON_AUTO_TUNABLE_INFLATE_LOW,       /* BALLOON_AUTO_LEVEL_LOW's */
+    BALLOON_AUTO_TUNABLE_INFLATE_MEDIUM,
+    BALLOON_AUTO_TUNABLE_INFLATE_CRITICAL,
+    BALLOON_AUTO_TUNABLE_DEFLATE,
+    BALLOON_AUTO_TUNABLE_THROTTLE,
+    BALLOON_AUTO_TUNABLE_HYSTERESIS,
+    BALLOON_AUTO_TUNABLE_STALL,
+    BALLOON_AUTO_TUNABLE_FLOOR,
+    BALLOON_AUTO_TUNABLE__MAX,
+} BalloonAutoTunable;
 
 /* Where guest pressure came from */
 typedef enum BalloonAutoGuestSource {
@@ -165,6 +196,17 @@ typedef struct BalloonAutoPolicy {
 void balloon_auto_config_default(BalloonAutoConfig *cfg);
 
 /*
+ * The default size @bytes for a guest of @ram_pages, in bytes: scaled by
+ * ram / BALLOON_AUTO_DEFAULT_FULL_RAM below it, whole pages, at least one
+ * page; @bytes itself from BALLOON_AUTO_DEFAULT_FULL_RAM up.
+ */
+uint64_t balloon_auto_scale_default(uint64_t bytes, uint64_t ram_pages);
+
+/* The defaults for a guest of @ram_pages: sizes scaled as above */
+void balloon_auto_config_default_for(BalloonAutoConfig *cfg,
+                                     uint64_t ram_pages);
+
+/*
  * Check @cfg against a guest of @ram_pages.  On nonsense return false and
  * set @errp to a message that names the tunable and the bad value:
  * an inflate or deflate step of 0 or larger than RAM, a throttle outside
@@ -175,6 +217,14 @@ void balloon_auto_config_default(BalloonAutoConfig *cfg);
  */
 bool balloon_auto_config_check(const BalloonAutoConfig *cfg,
                                uint64_t ram_pages, Error **errp);
+
+/*
+ * The same check, with messages that name each tunable by @names (indexed
+ * by BalloonAutoTunable): the property or argument the user wrote.
+ */
+bool balloon_auto_config_check_named(const BalloonAutoConfig *cfg,
+                                     uint64_t ram_pages,
+                                     const char *const *names, Error **errp);
 
 /* Clean state: target 0, actual 0, no window, counters 0 */
 void balloon_auto_init(BalloonAutoPolicy *p, const BalloonAutoConfig *cfg,

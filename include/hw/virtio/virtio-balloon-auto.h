@@ -11,6 +11,7 @@
 #define HW_VIRTIO_BALLOON_AUTO_H
 
 #include "migration/vmstate.h"
+#include "hw/qdev-properties.h"
 #include "qapi/qapi-types-auto-balloon.h"
 #include "qemu/host-pressure.h"
 #include "hw/virtio/virtio-balloon-auto-policy.h"
@@ -41,6 +42,51 @@ struct virtio_balloon_msg {
 /* Size of the message virtqueue */
 #define VIRTIO_BALLOON_MSG_VQ_SIZE 32
 
+/*
+ * Names of the tunables.  set-auto-balloon's argument (and the field of
+ * AutoBalloonTunables) is the -device property without its "auto-"; error
+ * messages name whichever of the two the user wrote.
+ */
+#define VIRTIO_BALLOON_AUTO_PROP(arg)      "auto-" arg
+#define VIRTIO_BALLOON_AUTO_INFLATE_LOW      "inflate-low"
+#define VIRTIO_BALLOON_AUTO_INFLATE_MEDIUM   "inflate-medium"
+#define VIRTIO_BALLOON_AUTO_INFLATE_CRITICAL "inflate-critical"
+#define VIRTIO_BALLOON_AUTO_DEFLATE          "deflate"
+#define VIRTIO_BALLOON_AUTO_THROTTLE_MS      "throttle-ms"
+#define VIRTIO_BALLOON_AUTO_HYSTERESIS_MS    "hysteresis-ms"
+#define VIRTIO_BALLOON_AUTO_STALL_MS         "stall-ms"
+#define VIRTIO_BALLOON_AUTO_FLOOR            "floor"
+#define VIRTIO_BALLOON_AUTO_INFLATE_LOW_PROP \
+    VIRTIO_BALLOON_AUTO_PROP(VIRTIO_BALLOON_AUTO_INFLATE_LOW)
+#define VIRTIO_BALLOON_AUTO_INFLATE_MEDIUM_PROP \
+    VIRTIO_BALLOON_AUTO_PROP(VIRTIO_BALLOON_AUTO_INFLATE_MEDIUM)
+#define VIRTIO_BALLOON_AUTO_INFLATE_CRITICAL_PROP \
+    VIRTIO_BALLOON_AUTO_PROP(VIRTIO_BALLOON_AUTO_INFLATE_CRITICAL)
+#define VIRTIO_BALLOON_AUTO_DEFLATE_PROP \
+    VIRTIO_BALLOON_AUTO_PROP(VIRTIO_BALLOON_AUTO_DEFLATE)
+#define VIRTIO_BALLOON_AUTO_THROTTLE_MS_PROP \
+    VIRTIO_BALLOON_AUTO_PROP(VIRTIO_BALLOON_AUTO_THROTTLE_MS)
+#define VIRTIO_BALLOON_AUTO_HYSTERESIS_MS_PROP \
+    VIRTIO_BALLOON_AUTO_PROP(VIRTIO_BALLOON_AUTO_HYSTERESIS_MS)
+#define VIRTIO_BALLOON_AUTO_STALL_MS_PROP \
+    VIRTIO_BALLOON_AUTO_PROP(VIRTIO_BALLOON_AUTO_STALL_MS)
+#define VIRTIO_BALLOON_AUTO_FLOOR_PROP \
+    VIRTIO_BALLOON_AUTO_PROP(VIRTIO_BALLOON_AUTO_FLOOR)
+#define VIRTIO_BALLOON_AUTO_STATS_AVAIL_MIN_PROP "auto-stats-avail-min"
+#define VIRTIO_BALLOON_AUTO_STATS_DIRECT_RECLAIM_PROP \
+    "auto-stats-direct-reclaim"
+
+/*
+ * The size properties whose default scales with the guest (see
+ * virtio-balloon-auto-policy.h): a property of this kind has no static
+ * default and records that the user set it, so that realize can tell a
+ * value the user gave (refused if it does not fit) from one to compute.
+ */
+extern const PropertyInfo virtio_balloon_auto_prop_scaled_size;
+#define DEFINE_PROP_AUTO_SCALED_SIZE(_name, _field) \
+    DEFINE_PROP(_name, VirtIOBalloon, _field, \
+                virtio_balloon_auto_prop_scaled_size, uint64_t)
+
 /* User-visible properties, embedded in VirtIOBalloon */
 typedef struct VirtIOBalloonAutoProps {
     bool enabled;
@@ -67,6 +113,8 @@ typedef struct VirtIOBalloonAutoProps {
     uint64_t stats_direct_reclaim;
     uint64_t stats_swap_in;
     uint64_t stats_major_faults;
+    /* Bit n: scaled size property n (virtio-balloon-auto.c) was set */
+    uint32_t scaled_set;
 } VirtIOBalloonAutoProps;
 
 /* Stats polling interval with automatic=on, unless set otherwise */
