@@ -123,11 +123,26 @@ static void test_plain_to_auto(void)
  * Automatic -> automatic: tunables, the guest-pressure window and the
  * throttle continue on the destination, and its source reports events.
  */
+/* A property of the balloon that does not migrate, as the device has it */
+static int64_t prop_get(QTestState *qts, const char *name)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'qom-get', 'arguments':"
+                           " { 'path': '/machine/peripheral/balloon0',"
+                           " 'property': %s } }", name);
+    int64_t val;
+
+    g_assert(qdict_haskey(rsp, "return"));
+    val = qdict_get_int(rsp, "return");
+    qobject_unref(rsp);
+    return val;
+}
+
 static void test_auto_to_auto(void)
 {
     AutoGuest *g = ag_start(AUTO_ON, true, 3);
     g_autoptr(QDict) info = NULL;
     QDict *t;
+    int64_t avail_min, psi_low;
 
     qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
                              " 'arguments': { 'inflate-low': %u,"
@@ -140,8 +155,15 @@ static void test_auto_to_auto(void)
     g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL - STEP_DEFLATE);
     ag_catch_up(g);
     ag_step(g, 10 * SEC);
+    avail_min = prop_get(g->qts, "auto-stats-avail-min");
+    psi_low = prop_get(g->qts, "auto-psi-low-ms");
+    g_assert_cmpint(avail_min, >, 0);
+    g_assert_cmpint(psi_low, >, 0);
     mig_run(g, mig_prepare(g, AUTO_ON, true));
 
+    /* What does not travel stays the destination's own, not 0 */
+    g_assert_cmpint(prop_get(g->qts, "auto-stats-avail-min"), ==, avail_min);
+    g_assert_cmpint(prop_get(g->qts, "auto-psi-low-ms"), ==, psi_low);
     info = ag_query(g->qts);
     g_assert_true(qdict_get_bool(info, "enabled"));
     g_assert_true(qdict_get_bool(info, "guest-window-open"));
