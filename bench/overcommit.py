@@ -181,14 +181,17 @@ class Run:
         for n, vm in self.vms.items():
             g = {}
             try:
-                g['size'] = vm.cmd('query-balloon')['actual'] // MIB
+                # one QMP command per guest and second
                 if self.row.startswith('auto'):
                     info = vm.cmd('query-auto-balloon')
+                    g['size'] = info['actual'] // MIB
                     g['target'] = info['target'] // MIB
                     c = info['counters']
                     g['host_events'] = (c['host-events-low'] +
                                         c['host-events-medium'] +
                                         c['host-events-critical'])
+                else:
+                    g['size'] = vm.cmd('query-balloon')['actual'] // MIB
             except Exception:      # pylint: disable=broad-except
                 pass
             s['guests'][n] = g
