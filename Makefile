@@ -93,9 +93,6 @@ demo: deps
 		--firmware $(QBUILD)/pc-bios --guest-dir $(GUEST) \
 		--qemu-python $(TREE)/python
 
-guest:
-	scripts/build-guest.sh $(GUEST)
-
 # The over-commit benchmark (bench/overcommit.py): real guests in one
 # memory cgroup, every row side by side.  OVERCOMMIT_ARGS adds options
 # (e.g. --repeat 3, --scenarios rfc); results go to $(OVERCOMMIT_OUT).

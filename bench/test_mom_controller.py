@@ -11,10 +11,13 @@ import os
 import sys
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'tests', 'functional'))
 
 # pylint: disable=wrong-import-position
 import mom_controller as M     # noqa: E402
+from autoballoon import tap_main     # noqa: E402
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -67,11 +70,4 @@ class TestBigEnough(unittest.TestCase):
 
 
 if __name__ == '__main__':
-    try:
-        import pycotap
-        RUNNER = pycotap.TAPTestRunner(
-            message_log=pycotap.LogMode.LogToYAML,
-            test_output_log=pycotap.LogMode.LogToDiagnostics)
-    except ImportError:
-        RUNNER = None
-    unittest.main(testRunner=RUNNER)
+    tap_main()

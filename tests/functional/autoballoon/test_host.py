@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
 
 # pylint: disable=wrong-import-position
 from autoballoon import host as H      # noqa: E402
+from autoballoon import tap_main       # noqa: E402
 
 
 def write(path, text):
@@ -183,11 +184,4 @@ class TestRealCgroups(unittest.TestCase):
 
 
 if __name__ == '__main__':
-    try:
-        import pycotap
-        runner = pycotap.TAPTestRunner(
-            message_log=pycotap.LogMode.LogToYAML,
-            test_output_log=pycotap.LogMode.LogToDiagnostics)
-    except ImportError:
-        runner = None
-    unittest.main(testRunner=runner)
+    tap_main()
