@@ -277,6 +277,7 @@ static void test_reset(void)
     ag_inject(g, "critical");
     ag_send_pressure(g);
     qvirtio_reset(g->vdev);
+    g->given = 0;
     qvirtio_set_acknowledge(g->vdev);
     qvirtio_set_driver(g->vdev);
     qvirtio_set_features(g->vdev, g->vdev->features);
@@ -315,7 +316,7 @@ static void test_hostile_actual(void)
     AutoGuest *g = ag_start(AUTO_ON, true, 3);
 
     ag_inject(g, "low");
-    ag_set_actual(g, 0xffffffff);
+    ag_set_actual_unbacked(g, 0xffffffff);
     g_assert_cmpuint(ag_target(g), ==, STEP_LOW);
     ag_stop(g);
 }
