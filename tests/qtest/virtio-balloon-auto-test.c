@@ -269,6 +269,81 @@ static void test_stalled_guest(void)
     ag_stop(g);
 }
 
+/* A guest that gives its pages before it reports them is believed */
+static void test_honest_guest(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON ",auto-stall-ms=5000", true, 3);
+    QDict *info;
+
+    ag_inject(g, "critical");
+    ag_catch_up(g);
+    ag_step(g, 6 * SEC);
+    ag_inject(g, "low");
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL + STEP_LOW);
+    /* It takes some back by itself (deflate-on-OOM), pages first */
+    ag_set_actual(g, STEP_CRITICAL - 100);
+    info = ag_query(g->qts);
+    g_assert_false(qdict_get_bool(info, "stalled"));
+    g_assert_cmpint(qdict_get_int(info, "inflated"), ==,
+                    (STEP_CRITICAL - 100) * (uint64_t)PAGE);
+    g_assert_cmpint(qdict_get_int(info, "actual"), ==,
+                    GiB - (STEP_CRITICAL - 100) * (uint64_t)PAGE);
+    qobject_unref(info);
+    g_assert_cmpuint(ag_counter(g->qts, "unbacked-actual"), ==, 0);
+    g_assert_cmpuint(ag_counter(g->qts, "guest-deflates"), ==, 1);
+    g_assert_cmpuint(ag_counter(g->qts, "stalls"), ==, 0);
+    ag_stop(g);
+}
+
+/*
+ * A guest that reports a balloon size without giving the pages makes no
+ * progress: it is counted, shown, and stall detection leaves it alone.
+ */
+static void test_lying_guest(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON ",auto-stall-ms=5000", true, 3);
+    QDict *info;
+
+    ag_inject(g, "critical");
+    ag_set_actual_unbacked(g, STEP_CRITICAL);
+    ag_step(g, 6 * SEC);
+    ag_inject(g, "low");
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL);
+    info = ag_query(g->qts);
+    g_assert_true(qdict_get_bool(info, "stalled"));
+    g_assert_cmpint(qdict_get_int(info, "inflated"), ==, 0);
+    qobject_unref(info);
+    g_assert_cmpuint(ag_counter(g->qts, "unbacked-actual"), ==, 1);
+    g_assert_cmpuint(ag_counter(g->qts, "stalls"), ==, 1);
+
+    /* Pages that come late are progress, as far as they go */
+    ag_send_pages(g, g->ivq, STEP_CRITICAL / 2);
+    g_assert_false(qdict_get_bool(info = ag_query(g->qts), "stalled"));
+    qobject_unref(info);
+    ag_step(g, 6 * SEC);
+    g_assert_true(qdict_get_bool(info = ag_query(g->qts), "stalled"));
+    qobject_unref(info);
+    g_assert_cmpuint(ag_counter(g->qts, "stalls"), ==, 2);
+    ag_stop(g);
+}
+
+/* Within the slack of one buffer, 'actual' may run ahead of the pages */
+static void test_unbacked_slack(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON ",auto-stall-ms=5000", true, 3);
+
+    ag_inject(g, "low");
+    ag_send_pages(g, g->ivq, STEP_LOW - 256);
+    ag_set_actual_unbacked(g, STEP_LOW);
+    g_assert_cmpuint(ag_counter(g->qts, "unbacked-actual"), ==, 0);
+    ag_step(g, 6 * SEC);
+    ag_inject(g, "low");
+    g_assert_cmpuint(ag_target(g), ==, 2 * STEP_LOW);
+    ag_set_actual_unbacked(g, 2 * STEP_LOW);
+    g_assert_cmpuint(ag_counter(g->qts, "unbacked-actual"), ==, 1);
+    ag_stop(g);
+}
+
 /* A device reset (reboot, driver reload) starts from a clean state */
 static void test_reset(void)
 {
@@ -1088,6 +1163,12 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto/inflate/floor", test_floor);
     qtest_add_func("virtio-balloon-auto/inflate/stalled-guest",
                    test_stalled_guest);
+    qtest_add_func("virtio-balloon-auto/inflate/honest-guest",
+                   test_honest_guest);
+    qtest_add_func("virtio-balloon-auto/inflate/lying-guest",
+                   test_lying_guest);
+    qtest_add_func("virtio-balloon-auto/inflate/unbacked-slack",
+                   test_unbacked_slack);
     qtest_add_func("virtio-balloon-auto/guest/message-deflates",
                    test_message_deflates);
     qtest_add_func("virtio-balloon-auto/guest/message-cancels",
