@@ -966,6 +966,100 @@ static void bench_event_latency(void)
 }
 
 /*
+ * Benchmark (-m perf): what an event storm costs.  The kernel signals the
+ * vmpressure eventfd of level low BENCH_STORM_RATE times a second for
+ * BENCH_STORM_S seconds (the benchmark writes the very eventfd QEMU
+ * registered, as above); QEMU's CPU time (utime + stime from
+ * /proc/PID/stat) over the storm is compared with the same time idle.
+ * The tunables are the defaults: past the first inflate the throttle
+ * coalesces every event (the qtest clock does not run), which is what a
+ * storm meets in real life too.  The budget is 5 % of one CPU.
+ */
+#define BENCH_STORM_RATE    10000
+#define BENCH_STORM_S       10
+
+/* utime + stime of @pid, in clock ticks */
+static uint64_t proc_cpu_ticks(pid_t pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/stat", pid);
+    g_autofree char *stat = NULL;
+    unsigned long long utime, stime;
+    const char *p;
+
+    g_assert_true(g_file_get_contents(path, &stat, NULL, NULL));
+    /* the command name may hold spaces: fields count from its ')' */
+    p = strrchr(stat, ')');
+    g_assert_nonnull(p);
+    g_assert_cmpint(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u"
+                           " %*u %llu %llu", &utime, &stime), ==, 2);
+    return utime + stime;
+}
+
+static void bench_event_storm(void)
+{
+    g_autofree char *memcg = NULL;
+    g_autofree char *props = NULL;
+    const int64_t period = 1000000000LL / BENCH_STORM_RATE;
+    long hz = sysconf(_SC_CLK_TCK);
+    uint64_t one = 1, idle, storm, events;
+    struct timespec next;
+    double idle_pct, storm_pct;
+    int64_t t0, sent = 0;
+    AutoGuest *g;
+    pid_t pid;
+    int efd;
+
+    if (geteuid() != 0 ||
+        !g_file_test(MEMCG_ROOT "/memory.pressure_level", G_FILE_TEST_EXISTS)) {
+        g_test_skip("needs root and a cgroup v1 memory controller to watch"
+                    " a real memcg");
+        return;
+    }
+    memcg = g_strdup_printf(MEMCG_ROOT "/qtest-auto-storm-%d", getpid());
+    g_assert_cmpint(mkdir(memcg, 0755), ==, 0);
+    props = g_strdup_printf("automatic=on,auto-source=%s", memcg);
+    g = ag_start(props, true, 3);
+    pid = qtest_pid(g->qts);
+    efd = find_low_eventfd(g);
+    /* sleep to the microsecond, not to the default 50 us slack */
+    prctl(PR_SET_TIMERSLACK, 1);
+
+    idle = proc_cpu_ticks(pid);
+    g_usleep(BENCH_STORM_S * G_USEC_PER_SEC);
+    idle = proc_cpu_ticks(pid) - idle;
+
+    events = ag_counter(g->qts, "host-events-low");
+    storm = proc_cpu_ticks(pid);
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    t0 = now_ns();
+    while (now_ns() - t0 < BENCH_STORM_S * 1000000000LL) {
+        g_assert_cmpint(write(efd, &one, sizeof(one)), ==, sizeof(one));
+        sent++;
+        next.tv_nsec += period;
+        if (next.tv_nsec >= 1000000000L) {
+            next.tv_nsec -= 1000000000L;
+            next.tv_sec++;
+        }
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+    }
+    storm = proc_cpu_ticks(pid) - storm;
+    events = ag_counter(g->qts, "host-events-low") - events;
+    close(efd);
+
+    idle_pct = 100.0 * idle / hz / BENCH_STORM_S;
+    storm_pct = 100.0 * storm / hz / BENCH_STORM_S;
+    g_test_minimized_result(storm_pct - idle_pct, "event storm: %.2f %% CPU",
+                            storm_pct - idle_pct);
+    printf("bench: event storm: %" PRId64 " signals in %d s (%.0f/s), %"
+           PRIu64 " host events seen; QEMU CPU %.2f %% during the storm,"
+           " %.2f %% idle: the storm costs %.2f %% of a CPU (budget 5 %%)\n",
+           sent, BENCH_STORM_S, (double)sent / BENCH_STORM_S, events,
+           storm_pct, idle_pct, storm_pct - idle_pct);
+    ag_stop(g);
+    g_assert_cmpint(rmdir(memcg), ==, 0);
+}
+
+/*
  * Guest pressure from the stats of an unmodified guest (no message
  * queue).  The test answers the device's stats requests with chosen values;
  * the device must deflate when, and only when, the rule says so.
@@ -1209,6 +1303,8 @@ int main(int argc, char **argv)
     if (g_test_perf()) {
         qtest_add_func("virtio-balloon-auto/bench/event-latency",
                        bench_event_latency);
+        qtest_add_func("virtio-balloon-auto/bench/event-storm",
+                       bench_event_storm);
     }
 
     return g_test_run();
