@@ -966,6 +966,97 @@ static void bench_event_latency(void)
 }
 
 /*
+ * Benchmark (-m perf): 1000 hot-plug / hot-unplug cycles of an automatic
+ * balloon watching a real memcg leak nothing.  Each cycle plugs the
+ * device, has it inflate (so that its stall timer is armed) and unplugs
+ * it.  After a warm-up of BENCH_PLUG_WARMUP cycles (allocator pools, QOM
+ * type caches), QEMU's fds, resident memory (VmRSS), data segment
+ * (VmData) and idle wake-ups (voluntary context switches in 2 s: a timer
+ * left armed would wake QEMU) are compared with the end.
+ */
+#define BENCH_PLUG_CYCLES   1000
+#define BENCH_PLUG_WARMUP   50
+
+/* A "Name:  value kB" line of /proc/PID/status */
+static uint64_t proc_status(QTestState *qts, const char *name)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/status",
+                                            qtest_pid(qts));
+    g_autofree char *status = NULL;
+    g_autofree char *key = g_strdup_printf("\n%s:", name);
+    const char *p;
+
+    g_assert_true(g_file_get_contents(path, &status, NULL, NULL));
+    p = strstr(status, key);
+    g_assert_nonnull(p);
+    return g_ascii_strtoull(p + strlen(key), NULL, 10);
+}
+
+static uint64_t idle_wakeups(QTestState *qts)
+{
+    uint64_t before = proc_status(qts, "voluntary_ctxt_switches");
+
+    g_usleep(2 * G_USEC_PER_SEC);
+    return proc_status(qts, "voluntary_ctxt_switches") - before;
+}
+
+static void plug_cycle(QTestState *qts, const char *props)
+{
+    qtest_qmp_device_add(qts, "virtio-balloon-pci", "b", "%p",
+                         qobject_from_json(props, &error_abort));
+    qtest_qmp_assert_success(qts,
+        "{ 'execute': 'qom-set', 'arguments': { 'path':"
+        " '/machine/peripheral/b/virtio-backend',"
+        " 'property': 'x-inject-host-pressure', 'value': 'critical' } }");
+    qpci_unplug_acpi_device_test(qts, "b", 0x06);
+}
+
+static void bench_plug_cycles(void)
+{
+    g_autofree char *memcg = NULL;
+    g_autofree char *props = NULL;
+    uint64_t rss, data, wake;
+    QTestState *qts;
+    int fds, i;
+    int64_t t0;
+
+    if (geteuid() != 0 ||
+        !g_file_test(MEMCG_ROOT "/memory.pressure_level", G_FILE_TEST_EXISTS)) {
+        g_test_skip("needs root and a cgroup v1 memory controller to watch"
+                    " a real memcg");
+        return;
+    }
+    memcg = g_strdup_printf(MEMCG_ROOT "/qtest-auto-plug-%d", getpid());
+    g_assert_cmpint(mkdir(memcg, 0755), ==, 0);
+    props = g_strdup_printf("{ 'addr': '0x6', 'automatic': true,"
+                            " 'auto-source': '%s' }", memcg);
+    qts = qtest_init("-m 512");
+
+    for (i = 0; i < BENCH_PLUG_WARMUP; i++) {
+        plug_cycle(qts, props);
+    }
+    fds = ag_count_fds(qts);
+    rss = proc_status(qts, "VmRSS");
+    data = proc_status(qts, "VmData");
+    wake = idle_wakeups(qts);
+    t0 = now_ns();
+    for (i = 0; i < BENCH_PLUG_CYCLES; i++) {
+        plug_cycle(qts, props);
+    }
+    t0 = now_ns() - t0;
+    printf("bench: %d plug/unplug cycles after %d of warm-up, %.1f ms"
+           " each: fds %d -> %d, VmRSS %" PRIu64 " -> %" PRIu64 " KiB, VmData"
+           " %" PRIu64 " -> %" PRIu64 " KiB, idle wake-ups in 2 s %" PRIu64
+           " -> %" PRIu64 "\n", BENCH_PLUG_CYCLES, BENCH_PLUG_WARMUP,
+           t0 / 1e6 / BENCH_PLUG_CYCLES, fds, ag_count_fds(qts), rss,
+           proc_status(qts, "VmRSS"), data, proc_status(qts, "VmData"),
+           wake, idle_wakeups(qts));
+    g_assert_cmpint(ag_count_fds(qts), ==, fds);
+    qtest_quit(qts);
+    g_assert_cmpint(rmdir(memcg), ==, 0);
+}
+
+/*
  * Benchmark (-m perf): what an event storm costs.  The kernel signals the
  * vmpressure eventfd of level low BENCH_STORM_RATE times a second for
  * BENCH_STORM_S seconds (the benchmark writes the very eventfd QEMU
@@ -1305,6 +1396,8 @@ int main(int argc, char **argv)
                        bench_event_latency);
         qtest_add_func("virtio-balloon-auto/bench/event-storm",
                        bench_event_storm);
+        qtest_add_func("virtio-balloon-auto/bench/plug-cycles",
+                       bench_plug_cycles);
     }
 
     return g_test_run();
