@@ -33,7 +33,9 @@ void hmp_info_auto_balloon(Monitor *mon, const QDict *qdict)
                    AutoBalloonBackend_str(info->backend),
                    info->source_gone ? ", gone" : "");
     monitor_printf(mon, "target: %" PRIu64 " MiB, actual: %" PRIu64
-                   " MiB\n", info->target / MiB, info->actual / MiB);
+                   " MiB, pages given: %" PRIu64 " MiB\n",
+                   info->target / MiB, info->actual / MiB,
+                   info->inflated / MiB);
     if (info->guest_window_open) {
         monitor_printf(mon, "guest-pressure window: open, %" PRId64
                        " ms left\n", info->guest_window_remaining_ms);
@@ -66,6 +68,8 @@ void hmp_info_auto_balloon(Monitor *mon, const QDict *qdict)
     monitor_printf(mon, "actions: inflates %" PRIu64 ", deflates %" PRIu64
                    ", cancels %" PRIu64 ", stalls %" PRIu64 "\n",
                    c->inflates, c->deflates, c->cancels, c->stalls);
+    monitor_printf(mon, "sizes not backed by pages: %" PRIu64 "\n",
+                   c->unbacked_actual);
 }
 
 void hmp_auto_balloon(Monitor *mon, const QDict *qdict)

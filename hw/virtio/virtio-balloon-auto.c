@@ -34,6 +34,17 @@
 /* auto-source value that opens no source: qtests inject events instead */
 #define AUTO_QTEST_SOURCE "qtest"
 
+/*
+ * How far the guest's 'actual' may run ahead of the pages it gave before
+ * it is not believed, in pages.  The Linux driver writes 'actual' only
+ * after the device has used the buffer of pages (update_balloon_size()
+ * after tell_host() in fill_balloon() and leak_balloon()), so an honest
+ * Linux guest never needs it; it spares a driver that reports its size
+ * just before its last buffer is used: one buffer of the Linux driver
+ * (VIRTIO_BALLOON_ARRAY_PFNS_MAX), 1 MiB.
+ */
+#define AUTO_UNBACKED_SLACK_PAGES 256
+
 struct VirtIOBalloonAuto {
     VirtIOBalloon *dev;
     char *source;
@@ -54,6 +65,13 @@ struct VirtIOBalloonAuto {
     VirtIOBalloonAutoProps mig_props;
     /* the subsection was loaded: timing holds the source's timing state */
     bool timing_loaded;
+    /*
+     * Pages in the balloon as the device saw them: valid pages received on
+     * the inflate queue less those returned on the deflate queue.
+     */
+    uint64_t inflated;
+    /* writes of 'actual' that ran ahead of the pages received */
+    uint64_t unbacked;
 };
 
 /* The QAPI enums list the same values as the policy's, in another order */
@@ -649,6 +667,8 @@ void virtio_balloon_auto_query(VirtIOBalloon *s, AutoBalloonInfo *info)
                          SCALE_MS);
     }
     info->stalled = balloon_auto_stalled(&a->policy);
+    info->inflated = MIN(a->inflated, balloon_auto_ram_pages(&a->policy)) <<
+                     VIRTIO_BALLOON_PFN_SHIFT;
     info->message_vq = virtio_vdev_has_feature(VIRTIO_DEVICE(s),
                                                VIRTIO_BALLOON_F_MESSAGE_VQ);
 
@@ -687,6 +707,7 @@ void virtio_balloon_auto_query(VirtIOBalloon *s, AutoBalloonInfo *info)
     k->deflates = c->deflates;
     k->cancels = c->cancels;
     k->stalls = c->stalls;
+    k->unbacked_actual = a->unbacked;
     info->counters = k;
 }
 
@@ -736,6 +757,8 @@ void virtio_balloon_auto_reset(VirtIOBalloon *s)
     }
     balloon_auto_reset(&a->policy, auto_now());
     balloon_auto_stats_reset(&a->stats);
+    /* The guest has all of its memory back, whatever the mode */
+    a->inflated = 0;
     if (a->enabled) {
         s->num_pages = 0;
         s->actual = 0;
@@ -751,12 +774,68 @@ void virtio_balloon_auto_get_features(VirtIOBalloon *s, uint64_t *features)
     }
 }
 
+/*
+ * The balloon size the policy believes: 'actual' as far as the pages the
+ * guest gave back it up, plus the slack.  A guest that writes 'actual'
+ * without giving its pages makes no progress as far as the policy is
+ * concerned, so stall detection deals with it.  An 'actual' beyond guest
+ * RAM is passed on as it is: the policy drops it as hostile.
+ */
+static uint64_t auto_believed_actual(VirtIOBalloonAuto *a)
+{
+    uint64_t actual = a->dev->actual;
+
+    if (actual > balloon_auto_ram_pages(&a->policy)) {
+        return actual;
+    }
+    return MIN(actual, a->inflated + AUTO_UNBACKED_SLACK_PAGES);
+}
+
 void virtio_balloon_auto_actual_changed(VirtIOBalloon *s)
 {
     VirtIOBalloonAuto *a = s->auto_state;
+    uint64_t believed;
 
-    if (a && a->enabled) {
-        auto_apply(a, balloon_auto_actual_changed(&a->policy, s->actual,
+    if (!a) {
+        return;
+    }
+    believed = auto_believed_actual(a);
+    if (believed < s->actual) {
+        a->unbacked++;
+        trace_virtio_balloon_auto_unbacked(s->actual, a->inflated);
+    }
+    if (a->enabled) {
+        auto_apply(a, balloon_auto_actual_changed(&a->policy, believed,
+                                                  auto_now()));
+    }
+}
+
+/*
+ * Counted whether automatic mode is on or off, so that switching it on
+ * compares 'actual' with every page the guest gave.  Pages that arrive
+ * after an 'actual' that ran ahead of them are progress.  Returned pages
+ * are not: the guest's next write of 'actual' says what it took back.
+ */
+void virtio_balloon_auto_pages(VirtIOBalloon *s, bool inflate,
+                               uint64_t pages)
+{
+    VirtIOBalloonAuto *a = s->auto_state;
+    uint64_t believed;
+
+    if (!a || !pages) {
+        return;
+    }
+    if (inflate) {
+        a->inflated = pages > UINT64_MAX - a->inflated ? UINT64_MAX :
+                      a->inflated + pages;
+    } else {
+        a->inflated -= MIN(pages, a->inflated);
+    }
+    trace_virtio_balloon_auto_pages(inflate, pages, a->inflated);
+    believed = auto_believed_actual(a);
+    if (inflate && a->enabled &&
+        believed > balloon_auto_actual(&a->policy)) {
+        auto_apply(a, balloon_auto_actual_changed(&a->policy, believed,
                                                   auto_now()));
     }
 }
@@ -1028,6 +1107,12 @@ int virtio_balloon_auto_post_load(VirtIOBalloon *s)
                      s->num_pages, ram_pages);
         return -EINVAL;
     }
+    /*
+     * The stream does not carry the pages the source received (a source
+     * with automatic=off never counted them): believe the migrated
+     * 'actual' once, and count from there.
+     */
+    a->inflated = s->actual;
     balloon_auto_sync(&a->policy, s->num_pages, s->actual, auto_now());
     if (a->timing_loaded) {
         balloon_auto_set_timing(&a->policy, &a->timing);

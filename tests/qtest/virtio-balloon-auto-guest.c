@@ -71,7 +71,44 @@ uint32_t ag_target(AutoGuest *g)
     return qvirtio_config_readl(g->vdev, CFG_NUM_PAGES);
 }
 
+/*
+ * The page the driver gives, over and over: in conventional memory, below
+ * what the libqos allocator hands out (from 1 MiB), so that discarding it
+ * breaks nothing.  The device counts pages, it does not tell them apart.
+ */
+#define BALLOON_PFN     0x50
+
+void ag_send_pages(AutoGuest *g, QVirtQueue *vq, uint32_t n)
+{
+    size_t len = (size_t)n * sizeof(uint32_t);
+    g_autofree uint32_t *pfns = g_new(uint32_t, n);
+    uint64_t addr;
+    uint32_t head, i;
+
+    for (i = 0; i < n; i++) {
+        pfns[i] = cpu_to_le32(BALLOON_PFN);
+    }
+    addr = guest_alloc(&g->qs->alloc, len);
+    qtest_memwrite(g->qts, addr, pfns, len);
+    head = qvirtqueue_add(g->qts, vq, addr, len, false, false);
+    qvirtqueue_kick(g->qts, g->vdev, vq, head);
+    qvirtio_wait_used_elem(g->qts, g->vdev, vq, head, NULL, TIMEOUT_US);
+    guest_free(&g->qs->alloc, addr);
+}
+
+/* As the Linux driver: the pages first, then the size */
 void ag_set_actual(AutoGuest *g, uint32_t pages)
+{
+    if (pages > g->given) {
+        ag_send_pages(g, g->ivq, pages - g->given);
+    } else if (pages < g->given) {
+        ag_send_pages(g, g->dvq, g->given - pages);
+    }
+    g->given = pages;
+    ag_set_actual_unbacked(g, pages);
+}
+
+void ag_set_actual_unbacked(AutoGuest *g, uint32_t pages)
 {
     qvirtio_config_writel(g->vdev, CFG_ACTUAL, pages);
 }

@@ -39,6 +39,8 @@ typedef struct AutoGuest {
     QVirtioDevice *vdev;
     QVirtQueue *ivq, *dvq, *svq, *mvq;
     uint64_t features;
+    /* pages given on the inflate queue, less those taken back */
+    uint32_t given;
     /* the stats buffer the device holds, 0 if none */
     uint64_t stats_addr;
     uint32_t stats_head;
@@ -51,7 +53,15 @@ typedef struct AutoGuest {
 AutoGuest *ag_start(const char *props, bool negotiate, int msg_vq_index);
 void ag_stop(AutoGuest *g);
 uint32_t ag_target(AutoGuest *g);
+/*
+ * An honest driver: give (or take back) the pages on the inflate (deflate)
+ * queue, then report the new size in 'actual'.
+ */
 void ag_set_actual(AutoGuest *g, uint32_t pages);
+/* A lying driver: report the size in 'actual', give no pages */
+void ag_set_actual_unbacked(AutoGuest *g, uint32_t pages);
+/* Hand @n pages to the device on @vq, the inflate or the deflate queue */
+void ag_send_pages(AutoGuest *g, QVirtQueue *vq, uint32_t n);
 void ag_catch_up(AutoGuest *g);
 void ag_inject(AutoGuest *g, const char *level);
 void ag_step(AutoGuest *g, int64_t ns);

@@ -89,7 +89,7 @@ static void test_query_fields(void)
         "inflates-immediate", "throttled", "ignored", "guest-messages",
         "guest-stats", "stats-samples", "stats-hostile",
         "malformed-messages", "guest-deflates", "inflates", "deflates",
-        "cancels", "stalls",
+        "cancels", "stalls", "unbacked-actual",
     };
     int i;
 
@@ -102,6 +102,7 @@ static void test_query_fields(void)
     g_assert_false(qdict_get_bool(info, "guest-window-open"));
     g_assert_false(qdict_haskey(info, "guest-window-remaining-ms"));
     g_assert_false(qdict_get_bool(info, "stalled"));
+    g_assert_cmpint(qdict_get_int(info, "inflated"), ==, 0);
     g_assert_true(qdict_get_bool(info, "message-vq"));
     g_assert_cmpint(qdict_get_int(tunables(info), "inflate-low"), ==,
                     8 * MiB);

@@ -269,6 +269,81 @@ static void test_stalled_guest(void)
     ag_stop(g);
 }
 
+/* A guest that gives its pages before it reports them is believed */
+static void test_honest_guest(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON ",auto-stall-ms=5000", true, 3);
+    QDict *info;
+
+    ag_inject(g, "critical");
+    ag_catch_up(g);
+    ag_step(g, 6 * SEC);
+    ag_inject(g, "low");
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL + STEP_LOW);
+    /* It takes some back by itself (deflate-on-OOM), pages first */
+    ag_set_actual(g, STEP_CRITICAL - 100);
+    info = ag_query(g->qts);
+    g_assert_false(qdict_get_bool(info, "stalled"));
+    g_assert_cmpint(qdict_get_int(info, "inflated"), ==,
+                    (STEP_CRITICAL - 100) * (uint64_t)PAGE);
+    g_assert_cmpint(qdict_get_int(info, "actual"), ==,
+                    GiB - (STEP_CRITICAL - 100) * (uint64_t)PAGE);
+    qobject_unref(info);
+    g_assert_cmpuint(ag_counter(g->qts, "unbacked-actual"), ==, 0);
+    g_assert_cmpuint(ag_counter(g->qts, "guest-deflates"), ==, 1);
+    g_assert_cmpuint(ag_counter(g->qts, "stalls"), ==, 0);
+    ag_stop(g);
+}
+
+/*
+ * A guest that reports a balloon size without giving the pages makes no
+ * progress: it is counted, shown, and stall detection leaves it alone.
+ */
+static void test_lying_guest(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON ",auto-stall-ms=5000", true, 3);
+    QDict *info;
+
+    ag_inject(g, "critical");
+    ag_set_actual_unbacked(g, STEP_CRITICAL);
+    ag_step(g, 6 * SEC);
+    ag_inject(g, "low");
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL);
+    info = ag_query(g->qts);
+    g_assert_true(qdict_get_bool(info, "stalled"));
+    g_assert_cmpint(qdict_get_int(info, "inflated"), ==, 0);
+    qobject_unref(info);
+    g_assert_cmpuint(ag_counter(g->qts, "unbacked-actual"), ==, 1);
+    g_assert_cmpuint(ag_counter(g->qts, "stalls"), ==, 1);
+
+    /* Pages that come late are progress, as far as they go */
+    ag_send_pages(g, g->ivq, STEP_CRITICAL / 2);
+    g_assert_false(qdict_get_bool(info = ag_query(g->qts), "stalled"));
+    qobject_unref(info);
+    ag_step(g, 6 * SEC);
+    g_assert_true(qdict_get_bool(info = ag_query(g->qts), "stalled"));
+    qobject_unref(info);
+    g_assert_cmpuint(ag_counter(g->qts, "stalls"), ==, 2);
+    ag_stop(g);
+}
+
+/* Within the slack of one buffer, 'actual' may run ahead of the pages */
+static void test_unbacked_slack(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON ",auto-stall-ms=5000", true, 3);
+
+    ag_inject(g, "low");
+    ag_send_pages(g, g->ivq, STEP_LOW - 256);
+    ag_set_actual_unbacked(g, STEP_LOW);
+    g_assert_cmpuint(ag_counter(g->qts, "unbacked-actual"), ==, 0);
+    ag_step(g, 6 * SEC);
+    ag_inject(g, "low");
+    g_assert_cmpuint(ag_target(g), ==, 2 * STEP_LOW);
+    ag_set_actual_unbacked(g, 2 * STEP_LOW);
+    g_assert_cmpuint(ag_counter(g->qts, "unbacked-actual"), ==, 1);
+    ag_stop(g);
+}
+
 /* A device reset (reboot, driver reload) starts from a clean state */
 static void test_reset(void)
 {
@@ -277,6 +352,7 @@ static void test_reset(void)
     ag_inject(g, "critical");
     ag_send_pressure(g);
     qvirtio_reset(g->vdev);
+    g->given = 0;
     qvirtio_set_acknowledge(g->vdev);
     qvirtio_set_driver(g->vdev);
     qvirtio_set_features(g->vdev, g->vdev->features);
@@ -315,7 +391,7 @@ static void test_hostile_actual(void)
     AutoGuest *g = ag_start(AUTO_ON, true, 3);
 
     ag_inject(g, "low");
-    ag_set_actual(g, 0xffffffff);
+    ag_set_actual_unbacked(g, 0xffffffff);
     g_assert_cmpuint(ag_target(g), ==, STEP_LOW);
     ag_stop(g);
 }
@@ -890,6 +966,191 @@ static void bench_event_latency(void)
 }
 
 /*
+ * Benchmark (-m perf): 1000 hot-plug / hot-unplug cycles of an automatic
+ * balloon watching a real memcg leak nothing.  Each cycle plugs the
+ * device, has it inflate (so that its stall timer is armed) and unplugs
+ * it.  After a warm-up of BENCH_PLUG_WARMUP cycles (allocator pools, QOM
+ * type caches), QEMU's fds, resident memory (VmRSS), data segment
+ * (VmData) and idle wake-ups (voluntary context switches in 2 s: a timer
+ * left armed would wake QEMU) are compared with the end.
+ */
+#define BENCH_PLUG_CYCLES   1000
+#define BENCH_PLUG_WARMUP   50
+
+/* A "Name:  value kB" line of /proc/PID/status */
+static uint64_t proc_status(QTestState *qts, const char *name)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/status",
+                                            qtest_pid(qts));
+    g_autofree char *status = NULL;
+    g_autofree char *key = g_strdup_printf("\n%s:", name);
+    const char *p;
+
+    g_assert_true(g_file_get_contents(path, &status, NULL, NULL));
+    p = strstr(status, key);
+    g_assert_nonnull(p);
+    return g_ascii_strtoull(p + strlen(key), NULL, 10);
+}
+
+static uint64_t idle_wakeups(QTestState *qts)
+{
+    uint64_t before = proc_status(qts, "voluntary_ctxt_switches");
+
+    g_usleep(2 * G_USEC_PER_SEC);
+    return proc_status(qts, "voluntary_ctxt_switches") - before;
+}
+
+static void plug_cycle(QTestState *qts, const char *props)
+{
+    qtest_qmp_device_add(qts, "virtio-balloon-pci", "b", "%p",
+                         qobject_from_json(props, &error_abort));
+    qtest_qmp_assert_success(qts,
+        "{ 'execute': 'qom-set', 'arguments': { 'path':"
+        " '/machine/peripheral/b/virtio-backend',"
+        " 'property': 'x-inject-host-pressure', 'value': 'critical' } }");
+    qpci_unplug_acpi_device_test(qts, "b", 0x06);
+}
+
+static void bench_plug_cycles(void)
+{
+    g_autofree char *memcg = NULL;
+    g_autofree char *props = NULL;
+    uint64_t rss, data, wake;
+    QTestState *qts;
+    int fds, i;
+    int64_t t0;
+
+    if (geteuid() != 0 ||
+        !g_file_test(MEMCG_ROOT "/memory.pressure_level", G_FILE_TEST_EXISTS)) {
+        g_test_skip("needs root and a cgroup v1 memory controller to watch"
+                    " a real memcg");
+        return;
+    }
+    memcg = g_strdup_printf(MEMCG_ROOT "/qtest-auto-plug-%d", getpid());
+    g_assert_cmpint(mkdir(memcg, 0755), ==, 0);
+    props = g_strdup_printf("{ 'addr': '0x6', 'automatic': true,"
+                            " 'auto-source': '%s' }", memcg);
+    qts = qtest_init("-m 512");
+
+    for (i = 0; i < BENCH_PLUG_WARMUP; i++) {
+        plug_cycle(qts, props);
+    }
+    fds = ag_count_fds(qts);
+    rss = proc_status(qts, "VmRSS");
+    data = proc_status(qts, "VmData");
+    wake = idle_wakeups(qts);
+    t0 = now_ns();
+    for (i = 0; i < BENCH_PLUG_CYCLES; i++) {
+        plug_cycle(qts, props);
+    }
+    t0 = now_ns() - t0;
+    printf("bench: %d plug/unplug cycles after %d of warm-up, %.1f ms"
+           " each: fds %d -> %d, VmRSS %" PRIu64 " -> %" PRIu64 " KiB, VmData"
+           " %" PRIu64 " -> %" PRIu64 " KiB, idle wake-ups in 2 s %" PRIu64
+           " -> %" PRIu64 "\n", BENCH_PLUG_CYCLES, BENCH_PLUG_WARMUP,
+           t0 / 1e6 / BENCH_PLUG_CYCLES, fds, ag_count_fds(qts), rss,
+           proc_status(qts, "VmRSS"), data, proc_status(qts, "VmData"),
+           wake, idle_wakeups(qts));
+    g_assert_cmpint(ag_count_fds(qts), ==, fds);
+    qtest_quit(qts);
+    g_assert_cmpint(rmdir(memcg), ==, 0);
+}
+
+/*
+ * Benchmark (-m perf): what an event storm costs.  The kernel signals the
+ * vmpressure eventfd of level low BENCH_STORM_RATE times a second for
+ * BENCH_STORM_S seconds (the benchmark writes the very eventfd QEMU
+ * registered, as above); QEMU's CPU time (utime + stime from
+ * /proc/PID/stat) over the storm is compared with the same time idle.
+ * The tunables are the defaults: past the first inflate the throttle
+ * coalesces every event (the qtest clock does not run), which is what a
+ * storm meets in real life too.  The budget is 5 % of one CPU.
+ */
+#define BENCH_STORM_RATE    10000
+#define BENCH_STORM_S       10
+
+/* utime + stime of @pid, in clock ticks */
+static uint64_t proc_cpu_ticks(pid_t pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/stat", pid);
+    g_autofree char *stat = NULL;
+    unsigned long long utime, stime;
+    const char *p;
+
+    g_assert_true(g_file_get_contents(path, &stat, NULL, NULL));
+    /* the command name may hold spaces: fields count from its ')' */
+    p = strrchr(stat, ')');
+    g_assert_nonnull(p);
+    g_assert_cmpint(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u"
+                           " %*u %llu %llu", &utime, &stime), ==, 2);
+    return utime + stime;
+}
+
+static void bench_event_storm(void)
+{
+    g_autofree char *memcg = NULL;
+    g_autofree char *props = NULL;
+    const int64_t period = 1000000000LL / BENCH_STORM_RATE;
+    long hz = sysconf(_SC_CLK_TCK);
+    uint64_t one = 1, idle, storm, events;
+    struct timespec next;
+    double idle_pct, storm_pct;
+    int64_t t0, sent = 0;
+    AutoGuest *g;
+    pid_t pid;
+    int efd;
+
+    if (geteuid() != 0 ||
+        !g_file_test(MEMCG_ROOT "/memory.pressure_level", G_FILE_TEST_EXISTS)) {
+        g_test_skip("needs root and a cgroup v1 memory controller to watch"
+                    " a real memcg");
+        return;
+    }
+    memcg = g_strdup_printf(MEMCG_ROOT "/qtest-auto-storm-%d", getpid());
+    g_assert_cmpint(mkdir(memcg, 0755), ==, 0);
+    props = g_strdup_printf("automatic=on,auto-source=%s", memcg);
+    g = ag_start(props, true, 3);
+    pid = qtest_pid(g->qts);
+    efd = find_low_eventfd(g);
+    /* sleep to the microsecond, not to the default 50 us slack */
+    prctl(PR_SET_TIMERSLACK, 1);
+
+    idle = proc_cpu_ticks(pid);
+    g_usleep(BENCH_STORM_S * G_USEC_PER_SEC);
+    idle = proc_cpu_ticks(pid) - idle;
+
+    events = ag_counter(g->qts, "host-events-low");
+    storm = proc_cpu_ticks(pid);
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    t0 = now_ns();
+    while (now_ns() - t0 < BENCH_STORM_S * 1000000000LL) {
+        g_assert_cmpint(write(efd, &one, sizeof(one)), ==, sizeof(one));
+        sent++;
+        next.tv_nsec += period;
+        if (next.tv_nsec >= 1000000000L) {
+            next.tv_nsec -= 1000000000L;
+            next.tv_sec++;
+        }
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+    }
+    storm = proc_cpu_ticks(pid) - storm;
+    events = ag_counter(g->qts, "host-events-low") - events;
+    close(efd);
+
+    idle_pct = 100.0 * idle / hz / BENCH_STORM_S;
+    storm_pct = 100.0 * storm / hz / BENCH_STORM_S;
+    g_test_minimized_result(storm_pct - idle_pct, "event storm: %.2f %% CPU",
+                            storm_pct - idle_pct);
+    printf("bench: event storm: %" PRId64 " signals in %d s (%.0f/s), %"
+           PRIu64 " host events seen; QEMU CPU %.2f %% during the storm,"
+           " %.2f %% idle: the storm costs %.2f %% of a CPU (budget 5 %%)\n",
+           sent, BENCH_STORM_S, (double)sent / BENCH_STORM_S, events,
+           storm_pct, idle_pct, storm_pct - idle_pct);
+    ag_stop(g);
+    g_assert_cmpint(rmdir(memcg), ==, 0);
+}
+
+/*
  * Guest pressure from the stats of an unmodified guest (no message
  * queue).  The test answers the device's stats requests with chosen values;
  * the device must deflate when, and only when, the rule says so.
@@ -1087,6 +1348,12 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto/inflate/floor", test_floor);
     qtest_add_func("virtio-balloon-auto/inflate/stalled-guest",
                    test_stalled_guest);
+    qtest_add_func("virtio-balloon-auto/inflate/honest-guest",
+                   test_honest_guest);
+    qtest_add_func("virtio-balloon-auto/inflate/lying-guest",
+                   test_lying_guest);
+    qtest_add_func("virtio-balloon-auto/inflate/unbacked-slack",
+                   test_unbacked_slack);
     qtest_add_func("virtio-balloon-auto/guest/message-deflates",
                    test_message_deflates);
     qtest_add_func("virtio-balloon-auto/guest/message-cancels",
@@ -1127,6 +1394,10 @@ int main(int argc, char **argv)
     if (g_test_perf()) {
         qtest_add_func("virtio-balloon-auto/bench/event-latency",
                        bench_event_latency);
+        qtest_add_func("virtio-balloon-auto/bench/event-storm",
+                       bench_event_storm);
+        qtest_add_func("virtio-balloon-auto/bench/plug-cycles",
+                       bench_plug_cycles);
     }
 
     return g_test_run();

@@ -135,6 +135,13 @@ void virtio_balloon_auto_unrealize(VirtIOBalloon *s);
 void virtio_balloon_auto_reset(VirtIOBalloon *s);
 void virtio_balloon_auto_get_features(VirtIOBalloon *s, uint64_t *features);
 void virtio_balloon_auto_actual_changed(VirtIOBalloon *s);
+/*
+ * The guest gave @pages valid pages on the inflate queue (@inflate) or
+ * took them back on the deflate queue; called for each element before it
+ * is returned to the guest.
+ */
+void virtio_balloon_auto_pages(VirtIOBalloon *s, bool inflate,
+                               uint64_t pages);
 /* Incoming migration loaded the device's state (num_pages, actual...) */
 int virtio_balloon_auto_post_load(VirtIOBalloon *s);
 /* The guest returned a stats buffer; s->stats holds its values */
