@@ -59,6 +59,10 @@ void hmp_info_auto_balloon(Monitor *mon, const QDict *qdict)
         monitor_printf(mon, "guest available: %" PRIu64 " MiB\n",
                        info->guest_available / MiB);
     }
+    if (info->has_host_resident) {
+        monitor_printf(mon, "host resident: %" PRIu64 " MiB\n",
+                       info->host_resident / MiB);
+    }
     monitor_printf(mon, "host events: low %" PRIu64 ", medium %" PRIu64
                    ", critical %" PRIu64 " (immediate %" PRIu64
                    ", throttled %" PRIu64 ", ignored %" PRIu64 ")\n",
@@ -75,7 +79,8 @@ void hmp_info_auto_balloon(Monitor *mon, const QDict *qdict)
                    ", cancels %" PRIu64 ", stalls %" PRIu64 "\n",
                    c->inflates, c->deflates, c->cancels, c->stalls);
     monitor_printf(mon, "shortfall deflates %" PRIu64 ", relief steps %"
-                   PRIu64 "\n", c->shortfalls, c->reliefs);
+                   PRIu64 ", not resident %" PRIu64 "\n", c->shortfalls,
+                   c->reliefs, c->not_resident);
 }
 
 void hmp_auto_balloon(Monitor *mon, const QDict *qdict)

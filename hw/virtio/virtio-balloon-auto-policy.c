@@ -206,6 +206,13 @@ static void clean_state(BalloonAutoPolicy *p, int64_t now)
     p->guest_known = false;
     p->guest_free = 0;
     p->guest_target = 0;
+    p->guest_avail = 0;
+    p->guest_actual = 0;
+    p->resident_known = false;
+    p->resident_pages = 0;
+    p->resident_actual = 0;
+    p->guest_resident_known = false;
+    p->guest_resident = 0;
     p->last_host_event = now;
     p->last_relief = NEVER;
 }
@@ -309,6 +316,11 @@ static int64_t relief_deadline(const BalloonAutoPolicy *p)
     return d;
 }
 
+bool balloon_auto_inflate_due(const BalloonAutoPolicy *p, int64_t now)
+{
+    return due(throttle_end(p), now);
+}
+
 int64_t balloon_auto_deadline(const BalloonAutoPolicy *p)
 {
     int64_t d = MIN(stall_deadline(p), relief_deadline(p));
@@ -352,8 +364,13 @@ static uint64_t inflate_limit(const BalloonAutoPolicy *p)
 static BalloonAutoAction inflate(BalloonAutoPolicy *p, BalloonAutoLevel level,
                                  int64_t now, const char *note)
 {
-    /* The step is an upper bound; the guest gives no more than it spares */
-    uint64_t step = MIN(p->cfg.inflate_pages[level], balloon_auto_spare(p));
+    /*
+     * The step is an upper bound; the guest gives no more than it spares,
+     * and the host gains no more than the guest RAM it holds unused.
+     */
+    uint64_t spare = balloon_auto_spare(p);
+    uint64_t gain = balloon_auto_gain(p);
+    uint64_t step = MIN(p->cfg.inflate_pages[level], MIN(spare, gain));
     uint64_t limit = inflate_limit(p);
     /*
      * No pile-up: a guest that has not caught up with the previous request
@@ -368,7 +385,14 @@ static BalloonAutoAction inflate(BalloonAutoPolicy *p, BalloonAutoLevel level,
         if (p->target >= limit) {
             return nothing(p, "floor");
         }
-        return nothing(p, step ? "pile-up" : "no-spare");
+        if (step) {
+            return nothing(p, "pile-up");
+        }
+        if (!spare) {
+            return nothing(p, "no-spare");
+        }
+        p->counters.not_resident++;
+        return nothing(p, "not-resident");
     }
     p->target = new;
     p->last_inflate = now;
@@ -515,6 +539,66 @@ uint64_t balloon_auto_spare(const BalloonAutoPolicy *p)
     return p->guest_free - reserve - asked;
 }
 
+uint64_t balloon_auto_guest_used(const BalloonAutoPolicy *p)
+{
+    /*
+     * The guest's own view of MemTotal includes the balloon with
+     * deflate-on-oom and excludes it without; ram - actual - available is
+     * the memory the guest uses either way.
+     */
+    uint64_t held = p->ram_pages - MIN(p->guest_actual, p->ram_pages);
+
+    if (!p->guest_known) {
+        return 0;
+    }
+    return held > p->guest_avail ? held - p->guest_avail : 0;
+}
+
+/*
+ * Resident memory the guest did not use at a measurement of @resident
+ * pages when the balloon was @actual, less what was asked for since:
+ * that comes out of the same memory.
+ */
+static uint64_t unused_resident(const BalloonAutoPolicy *p, uint64_t resident,
+                                uint64_t actual)
+{
+    uint64_t used = balloon_auto_guest_used(p);
+    uint64_t asked = p->target > actual ? p->target - actual : 0;
+
+    if (resident <= sat_add_u64(used, asked)) {
+        return 0;
+    }
+    return resident - used - asked;
+}
+
+uint64_t balloon_auto_gain(const BalloonAutoPolicy *p)
+{
+    uint64_t gain;
+
+    if (!p->resident_known) {
+        return UINT64_MAX;
+    }
+    gain = unused_resident(p, p->resident_pages, p->resident_actual);
+    /*
+     * Used memory comes from the last sample, which may be seconds old: a
+     * guest that grew since holds more resident memory now, all of it in
+     * use.  The residency measured with the sample does not have that
+     * error, so the smaller of the two counts.
+     */
+    if (p->guest_known && p->guest_resident_known) {
+        gain = MIN(gain, unused_resident(p, p->guest_resident,
+                                         p->guest_actual));
+    }
+    return gain;
+}
+
+void balloon_auto_host_resident(BalloonAutoPolicy *p, uint64_t resident_pages)
+{
+    p->resident_known = true;
+    p->resident_pages = MIN(resident_pages, p->ram_pages);
+    p->resident_actual = p->actual;
+}
+
 uint64_t balloon_auto_shortfall(const BalloonAutoPolicy *p)
 {
     uint64_t reserve = balloon_auto_reserve(&p->cfg, p->ram_pages);
@@ -536,6 +620,11 @@ BalloonAutoAction balloon_auto_guest_memory(BalloonAutoPolicy *p,
     p->guest_known = true;
     p->guest_free = avail_pages > inflight ? avail_pages - inflight : 0;
     p->guest_target = p->target;
+    p->guest_avail = avail_pages;
+    p->guest_actual = p->actual;
+    /* The residency measured just before belongs to this sample */
+    p->guest_resident_known = p->resident_known;
+    p->guest_resident = p->resident_pages;
     if (!low) {
         return nothing(p, "recorded");
     }

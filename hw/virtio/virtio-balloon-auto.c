@@ -23,6 +23,8 @@
 #include "hw/virtio/virtio-balloon-auto.h"
 #include "hw/virtio/virtio-balloon-auto-policy.h"
 #include "exec/memory.h"
+#include "exec/ramblock.h"
+#include "system/hostmem.h"
 #include "system/balloon.h"
 #include "system/qtest.h"
 #include "qapi/qapi-events-auto-balloon.h"
@@ -54,6 +56,9 @@ struct VirtIOBalloonAuto {
      */
     int64_t poll_interval_s;
     int64_t poll_base_s;
+    /* guest RAM resident in host memory at the last measurement, bytes */
+    bool resident_known;
+    uint64_t resident;
     /* staging area for migration */
     BalloonAutoTiming timing;
     VirtIOBalloonAutoProps mig_props;
@@ -158,6 +163,79 @@ static void auto_apply(VirtIOBalloonAuto *a, BalloonAutoAction act)
     auto_rearm(a);
 }
 
+/*
+ * Residency of guest RAM in host memory, with mincore() over the host
+ * mapping of every RAM block that belongs to a memory backend (the
+ * machine's RAM and DIMMs; ROMs, video RAM and firmware are not guest RAM
+ * the balloon can take).  The vector is filled RESIDENT_CHUNK pages at a
+ * time, so the cost in memory is one small buffer whatever the guest size.
+ */
+#define RESIDENT_CHUNK 16384
+
+typedef struct AutoResident {
+    unsigned char *vec;
+    size_t host_page;
+    uint64_t bytes;
+    uint32_t blocks;
+    bool failed;
+} AutoResident;
+
+#ifdef CONFIG_LINUX
+static int auto_resident_block(RAMBlock *rb, void *opaque)
+{
+    AutoResident *r = opaque;
+    uint8_t *host = qemu_ram_get_host_addr(rb);
+    uint64_t len = qemu_ram_get_used_length(rb);
+    uint64_t off, n, i;
+
+    if (!host || !rb->mr ||
+        !object_dynamic_cast(memory_region_owner(rb->mr),
+                             TYPE_MEMORY_BACKEND)) {
+        return 0;
+    }
+    r->blocks++;
+    for (off = 0; off < len; off += n * r->host_page) {
+        n = MIN(RESIDENT_CHUNK, DIV_ROUND_UP(len - off, r->host_page));
+        if (mincore(host + off, n * r->host_page, r->vec)) {
+            r->failed = true;
+            return 1;
+        }
+        for (i = 0; i < n; i++) {
+            r->bytes += (r->vec[i] & 1) * r->host_page;
+        }
+    }
+    return 0;
+}
+
+/* Measure and record in @a; false when it cannot be measured */
+static bool auto_measure_resident(VirtIOBalloonAuto *a)
+{
+    g_autofree unsigned char *vec = g_malloc(RESIDENT_CHUNK);
+    AutoResident r = {
+        .vec = vec,
+        .host_page = qemu_real_host_page_size(),
+    };
+    int64_t start = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+
+    qemu_ram_foreach_block(auto_resident_block, &r);
+    trace_virtio_balloon_auto_resident(r.bytes, r.blocks,
+        (qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - start) / SCALE_US);
+    if (r.failed || !r.blocks) {
+        return false;
+    }
+    a->resident_known = true;
+    a->resident = r.bytes;
+    balloon_auto_host_resident(&a->policy,
+                               r.bytes >> VIRTIO_BALLOON_PFN_SHIFT);
+    return true;
+}
+#else
+static bool auto_measure_resident(VirtIOBalloonAuto *a)
+{
+    return false;
+}
+#endif
+
 static void auto_host_event(VirtIOBalloonAuto *a, HostPressureLevel level)
 {
     BalloonAutoLevel l = (BalloonAutoLevel)level;
@@ -167,6 +245,10 @@ static void auto_host_event(VirtIOBalloonAuto *a, HostPressureLevel level)
         a->off_events[l]++;
         trace_virtio_balloon_auto_switched_off("host event");
         return;
+    }
+    /* Throttled events only coalesce: no need to measure for them */
+    if (balloon_auto_inflate_due(&a->policy, auto_now())) {
+        auto_measure_resident(a);
     }
     auto_apply(a, balloon_auto_host_event(&a->policy, l, auto_now()));
 }
@@ -188,6 +270,11 @@ static void auto_timer_cb(void *opaque)
 {
     VirtIOBalloonAuto *a = opaque;
 
+    /* A coalesced host event may be served: measure for it */
+    if (balloon_auto_pending(&a->policy, NULL) &&
+        balloon_auto_inflate_due(&a->policy, auto_now())) {
+        auto_measure_resident(a);
+    }
     auto_apply(a, balloon_auto_timer(&a->policy, auto_now()));
 }
 
@@ -524,6 +611,10 @@ void virtio_balloon_auto_query(VirtIOBalloon *s, AutoBalloonInfo *info)
         info->has_guest_available = true;
         info->guest_available = balloon_auto_stats_available(&a->stats);
     }
+    if (a->resident_known) {
+        info->has_host_resident = true;
+        info->host_resident = a->resident;
+    }
 
     for (l = 0; l < BALLOON_AUTO_LEVEL__MAX; l++) {
         host += c->host_events[l];
@@ -552,6 +643,7 @@ void virtio_balloon_auto_query(VirtIOBalloon *s, AutoBalloonInfo *info)
     k->stalls = c->stalls;
     k->shortfalls = c->shortfalls;
     k->reliefs = c->reliefs;
+    k->not_resident = c->not_resident;
     info->counters = k;
 }
 
@@ -601,6 +693,7 @@ void virtio_balloon_auto_reset(VirtIOBalloon *s)
     }
     balloon_auto_reset(&a->policy, auto_now());
     balloon_auto_stats_reset(&a->stats);
+    a->resident_known = false;
     if (a->enabled) {
         s->num_pages = 0;
         s->actual = 0;
@@ -652,6 +745,8 @@ void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
     }
     /* Guest memory first: a low guest with a full balloon gets it back */
     if (avail != UINT64_MAX) {
+        /* used and resident of one moment: see balloon_auto_gain() */
+        auto_measure_resident(a);
         act = balloon_auto_guest_memory(&a->policy,
                                         avail >> VIRTIO_BALLOON_PFN_SHIFT,
                                         balloon_auto_stats_low(&a->stats),

@@ -471,6 +471,8 @@ static int64_t run_real_pressure(const char *source, const char *backend,
     g_assert_true(ag_cg_write(limit, "67108864"));
     qts = qtest_initf("-m 1024 -nodefaults -device virtio-balloon-pci,"
                       "id=balloon0,automatic=on,auto-source=%s", source);
+    /* Untouched guest RAM is not resident: ballooning it gains nothing */
+    ag_touch_ram(qts, 256 * MiB);
     info = ag_query(qts);
     g_assert_cmpstr(qdict_get_str(info, "backend"), ==, backend);
     hog = start_hog(memcg, cgroup2);

@@ -1481,6 +1481,128 @@ static void test_relief_not_while_pressure(void)
     g_assert_cmpuint(balloon_auto_counters(&p)->reliefs, ==, 1);
 }
 
+/* Resident-aware inflate: the host gains only what it holds unused */
+
+static void resident(BalloonAutoPolicy *p, uint64_t pages)
+{
+    balloon_auto_host_resident(p, pages);
+}
+
+static void test_resident_bounds_inflate(void)
+{
+    BalloonAutoPolicy p;
+
+    setup(&p);
+    /* 1 GiB guest using 224 MiB; the host holds 234 MiB of it */
+    assert_none(stats(&p, PAGES(800 * MiB), false), "recorded");
+    g_assert_cmpuint(balloon_auto_guest_used(&p), ==, PAGES(224 * MiB));
+    g_assert_cmpuint(balloon_auto_gain(&p), ==, UINT64_MAX);
+    resident(&p, PAGES(234 * MiB));
+    g_assert_cmpuint(balloon_auto_gain(&p), ==, PAGES(10 * MiB));
+    /* 672 MiB to spare, a 128 MiB step, but 10 MiB to gain */
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, PAGES(10 * MiB));
+    /* What was asked since the measurement comes out of the same memory */
+    g_assert_cmpuint(balloon_auto_gain(&p), ==, 0);
+    /* Within the throttle interval an event only coalesces: no measuring */
+    g_assert_false(balloon_auto_inflate_due(&p, now + THROTTLE - 1));
+    catch_up(&p);
+    now += THROTTLE;
+    g_assert_true(balloon_auto_inflate_due(&p, now));
+    /* The guest gave its 10 MiB: the host holds 224 MiB, all in use */
+    resident(&p, PAGES(224 * MiB));
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "not-resident");
+    g_assert_cmpuint(balloon_auto_target(&p), ==, PAGES(10 * MiB));
+    g_assert_cmpuint(balloon_auto_counters(&p)->not_resident, ==, 1);
+    g_assert_cmpuint(balloon_auto_counters(&p)->ignored, ==, 1);
+    g_assert_cmpuint(host_events(&p), ==,
+                     balloon_auto_counters(&p)->inflates +
+                     balloon_auto_counters(&p)->ignored);
+}
+
+/*
+ * The RFC's vm-up/vm-down case: the growing guest reports much available
+ * memory it never touched, the shrinking guest freed memory the host
+ * still holds.  Only the latter is inflated.
+ */
+static void test_resident_untouched_guest(void)
+{
+    BalloonAutoPolicy up, down;
+
+    setup(&up);
+    setup(&down);
+    /* Growing: uses 200 MiB, 824 available, the host holds 200 MiB */
+    assert_none(stats(&up, PAGES(824 * MiB), false), "recorded");
+    resident(&up, PAGES(200 * MiB));
+    assert_none(host(&up, BALLOON_AUTO_LEVEL_CRITICAL), "not-resident");
+    g_assert_cmpuint(balloon_auto_target(&up), ==, 0);
+    /* Shrinking: went from 800 MiB to 200 MiB, the host holds 800 MiB */
+    assert_none(stats(&down, PAGES(824 * MiB), false), "recorded");
+    resident(&down, PAGES(800 * MiB));
+    assert_action(host(&down, BALLOON_AUTO_LEVEL_CRITICAL),
+                  BALLOON_AUTO_INFLATE, BALLOON_AUTO_REASON_HOST_CRITICAL,
+                  CRITICAL);
+}
+
+/* With a balloon, used is ram - actual - available whatever MemTotal is */
+static void test_resident_used_with_balloon(void)
+{
+    BalloonAutoPolicy p;
+
+    setup(&p);
+    balloon_auto_sync(&p, PAGES(256 * MiB), PAGES(256 * MiB), now);
+    assert_none(stats(&p, PAGES(300 * MiB), false), "recorded");
+    g_assert_cmpuint(balloon_auto_guest_used(&p), ==, PAGES(468 * MiB));
+    /* The balloon's pages were discarded: not resident */
+    resident(&p, PAGES(500 * MiB));
+    g_assert_cmpuint(balloon_auto_gain(&p), ==, PAGES(32 * MiB));
+    /* More resident than RAM is capped at RAM */
+    resident(&p, RAM * 2);
+    g_assert_cmpuint(balloon_auto_gain(&p), ==, RAM - PAGES(468 * MiB));
+    /* More available than the guest holds: nothing used */
+    assert_none(stats(&p, RAM, false), "recorded");
+    g_assert_cmpuint(balloon_auto_guest_used(&p), ==, 0);
+}
+
+/*
+ * Used memory comes from a sample seconds old; a guest that grew since
+ * holds more resident memory now, all in use.  The residency measured
+ * with the sample bounds the gain.
+ */
+static void test_resident_growing_since_sample(void)
+{
+    BalloonAutoPolicy p;
+
+    setup(&p);
+    /* At the sample: 300 MiB used, all of it resident, nothing else */
+    resident(&p, PAGES(300 * MiB));
+    assert_none(stats(&p, PAGES(724 * MiB), false), "recorded");
+    /* It grew by 100 MiB since: resident 400 MiB, not 100 MiB unused */
+    resident(&p, PAGES(400 * MiB));
+    g_assert_cmpuint(balloon_auto_gain(&p), ==, 0);
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "not-resident");
+    /* The host swapped half of the sample's 40 MiB unused out since */
+    resident(&p, PAGES(340 * MiB));
+    assert_none(stats(&p, PAGES(724 * MiB), false), "recorded");
+    resident(&p, PAGES(320 * MiB));
+    g_assert_cmpuint(balloon_auto_gain(&p), ==, PAGES(20 * MiB));
+}
+
+/* Before statistics the steps apply, still bounded by residency */
+static void test_resident_before_stats(void)
+{
+    BalloonAutoPolicy p;
+
+    setup(&p);
+    resident(&p, PAGES(20 * MiB));
+    g_assert_cmpuint(balloon_auto_guest_used(&p), ==, 0);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, PAGES(20 * MiB));
+    /* A reset forgets the measurement: unbounded until the next one */
+    balloon_auto_reset(&p, now);
+    g_assert_cmpuint(balloon_auto_gain(&p), ==, UINT64_MAX);
+}
+
 static void test_relief_off(void)
 {
     BalloonAutoConfig cfg = default_cfg();
@@ -1586,6 +1708,11 @@ int main(int argc, char **argv)
     ADD("relief/to-empty", test_relief_to_empty);
     ADD("relief/not-while-pressure", test_relief_not_while_pressure);
     ADD("relief/off", test_relief_off);
+    ADD("resident/bounds-inflate", test_resident_bounds_inflate);
+    ADD("resident/untouched-guest", test_resident_untouched_guest);
+    ADD("resident/used-with-balloon", test_resident_used_with_balloon);
+    ADD("resident/before-stats", test_resident_before_stats);
+    ADD("resident/growing-since-sample", test_resident_growing_since_sample);
 
 #undef ADD
 

@@ -141,7 +141,7 @@ typedef struct BalloonAutoAction {
      * Static text, never NULL.  For NONE, why nothing happened:
      * "throttled", "guest-window", "stalled", "floor", "pile-up", "idle",
      * "empty", "hostile-actual", "progress", "no-progress", "no-spare",
-     * "full", "recorded".  For the
+     * "not-resident", "full", "recorded".  For the
      * other kinds a short note for traces.
      */
     const char *why;
@@ -177,6 +177,8 @@ typedef struct BalloonAutoCounters {
     uint64_t stalls;
     uint64_t shortfalls;        /* deflates sized by the guest's shortfall */
     uint64_t reliefs;           /* relief steps */
+    /* host events ignored: the host would gain nothing (also in ignored) */
+    uint64_t not_resident;
 } BalloonAutoCounters;
 
 /*
@@ -213,6 +215,19 @@ typedef struct BalloonAutoPolicy {
     bool guest_known;
     uint64_t guest_free;
     uint64_t guest_target;
+    /* the sample's available memory as reported and actual at the time */
+    uint64_t guest_avail;
+    uint64_t guest_actual;
+    /*
+     * Host residency, from balloon_auto_host_resident(): pages of guest
+     * RAM resident in host memory, and actual at the measurement
+     */
+    bool resident_known;
+    uint64_t resident_pages;
+    uint64_t resident_actual;
+    /* the residency recorded when the last sample arrived */
+    bool guest_resident_known;
+    uint64_t guest_resident;
     int64_t last_host_event;    /* for relief */
     int64_t last_relief;        /* INT64_MIN: none since the last event */
     BalloonAutoCounters counters;
@@ -264,9 +279,11 @@ void balloon_auto_sync(BalloonAutoPolicy *p, uint64_t target,
  * Host pressure at @level.  Ignored while the guest-pressure window is
  * open or the guest is stalled; coalesced (highest level kept, served by
  * balloon_auto_timer()) within throttle_ns of the last inflate; else one
- * inflate step, bounded by the floor, by one step outstanding past actual
- * and, once the guest's memory is known, by what it can spare
- * (balloon_auto_spare(): NONE with why "no-spare" when that is nothing).
+ * inflate step, bounded by the floor, by one step outstanding past actual,
+ * once the guest's memory is known, by what it can spare
+ * (balloon_auto_spare(): NONE with why "no-spare" when that is nothing)
+ * and, once residency is known, by what the host would gain
+ * (balloon_auto_gain(): NONE with why "not-resident" when nothing).
  * May report a stall that fell due before the timer ran.  Every host
  * event postpones relief.
  */
@@ -307,6 +324,42 @@ BalloonAutoAction balloon_auto_actual_changed(BalloonAutoPolicy *p,
 BalloonAutoAction balloon_auto_guest_memory(BalloonAutoPolicy *p,
                                             uint64_t avail_pages, bool low,
                                             int64_t now);
+
+/*
+ * Host residency: @resident_pages of the guest's RAM are resident in host
+ * memory now (balloon pages).  Recorded for resident-aware sizing: an
+ * inflate takes at most balloon_auto_gain().  Call it just before
+ * balloon_auto_host_event() (and balloon_auto_timer() when it may serve a
+ * coalesced event), so that the bound is fresh, and just before
+ * balloon_auto_guest_memory(), which keeps it as the sample's residency.
+ */
+void balloon_auto_host_resident(BalloonAutoPolicy *p,
+                                uint64_t resident_pages);
+
+/*
+ * A host event at @now would not be throttled: the caller measures
+ * residency for balloon_auto_host_resident() only then, and before
+ * balloon_auto_timer() serves a coalesced event (balloon_auto_pending()).
+ */
+bool balloon_auto_inflate_due(const BalloonAutoPolicy *p, int64_t now);
+
+/*
+ * What the guest uses, in pages: ram - actual - available as of the last
+ * statistics sample (0 while no sample is known)
+ */
+uint64_t balloon_auto_guest_used(const BalloonAutoPolicy *p);
+
+/*
+ * What an inflate can return to the host, in pages: the guest RAM the host
+ * holds that the guest does not use (resident - used), less what was asked
+ * for since the measurement (target - actual then).  A guest's untouched
+ * memory was never resident: ballooning it gains the host nothing.  Used
+ * is from the last sample; with the residency of that sample too, the
+ * smaller of the two estimates (a guest growing since its sample holds
+ * more resident memory, all in use).  UINT64_MAX while residency is not
+ * known.
+ */
+uint64_t balloon_auto_gain(const BalloonAutoPolicy *p);
 
 /* The reserve in pages: max(reserve_pages, reserve_pct % of RAM) */
 uint64_t balloon_auto_reserve(const BalloonAutoConfig *cfg,
