@@ -56,6 +56,9 @@ struct VirtIOBalloonAuto {
      */
     int64_t poll_interval_s;
     int64_t poll_base_s;
+    /* when the last statistics sample arrived (auto_now()), or never */
+    int64_t last_stats_ns;
+    bool stats_seen;
     /* guest RAM resident in host memory at the last measurement, bytes */
     bool resident_known;
     uint64_t resident;
@@ -236,6 +239,31 @@ static bool auto_measure_resident(VirtIOBalloonAuto *a)
 }
 #endif
 
+/*
+ * The guest's used memory comes from its last statistics sample; a guest
+ * that just freed memory still counts it as used there, so it would look
+ * as if it had nothing unused until the next poll, up to the polling
+ * interval later.  On host pressure, ask for statistics now when the
+ * last sample is older than VIRTIO_BALLOON_AUTO_FAST_STATS_S; the next
+ * host event (they come in bursts while the host reclaims) is sized from
+ * the fresh sample.  At most one request per that interval.
+ */
+static void auto_refresh_stats(VirtIOBalloonAuto *a)
+{
+    VirtIOBalloon *s = a->dev;
+    int64_t now = auto_now();
+    int64_t now_ms = qemu_clock_get_ms(QEMU_CLOCK_VIRTUAL);
+
+    if (!s->stats_timer || s->stats_poll_interval <= 0 ||
+        (a->stats_seen && now - a->last_stats_ns <
+         VIRTIO_BALLOON_AUTO_FAST_STATS_S * NANOSECONDS_PER_SECOND) ||
+        timer_expire_time_ns(s->stats_timer) <= now_ms * SCALE_MS) {
+        return;
+    }
+    trace_virtio_balloon_auto_stats_refresh();
+    timer_mod(s->stats_timer, now_ms);
+}
+
 static void auto_host_event(VirtIOBalloonAuto *a, HostPressureLevel level)
 {
     BalloonAutoLevel l = (BalloonAutoLevel)level;
@@ -246,6 +274,7 @@ static void auto_host_event(VirtIOBalloonAuto *a, HostPressureLevel level)
         trace_virtio_balloon_auto_switched_off("host event");
         return;
     }
+    auto_refresh_stats(a);
     /* Throttled events only coalesce: no need to measure for them */
     if (balloon_auto_inflate_due(&a->policy, auto_now())) {
         auto_measure_resident(a);
@@ -694,6 +723,7 @@ void virtio_balloon_auto_reset(VirtIOBalloon *s)
     balloon_auto_reset(&a->policy, auto_now());
     balloon_auto_stats_reset(&a->stats);
     a->resident_known = false;
+    a->stats_seen = false;
     if (a->enabled) {
         s->num_pages = 0;
         s->actual = 0;
@@ -737,6 +767,8 @@ void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
     }
     pressure = balloon_auto_stats_update(&a->stats, &a->stats_cfg, s->stats,
                                          auto_now(), &why);
+    a->stats_seen = true;
+    a->last_stats_ns = auto_now();
     avail = balloon_auto_stats_available(&a->stats);
     trace_virtio_balloon_auto_stats(pressure, why, avail);
     if (!a->enabled) {

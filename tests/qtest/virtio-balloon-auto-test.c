@@ -889,6 +889,25 @@ static int64_t ag_poll_interval(QTestState *qts)
     return v;
 }
 
+/*
+ * On host pressure, a sample older than a second is refreshed at once:
+ * the device hands the stats buffer back without waiting for the poll.
+ */
+static void test_stats_refresh_on_pressure(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, false, -1);
+    Sample x = healthy();
+
+    ag_send_stats(g, x.v);
+    ag_send_stats(g, x.v);
+    /* 2 s after that sample, 3 s before the next poll */
+    qtest_clock_step(g->qts, 2 * SEC);
+    ag_inject(g, "low");
+    qvirtio_wait_used_elem(g->qts, g->vdev, g->svq, g->stats_head, NULL,
+                           TIMEOUT_US);
+    ag_stop(g);
+}
+
 /* Stats are polled every second while the balloon holds memory */
 static void test_stats_fast_polling(void)
 {
@@ -1064,6 +1083,8 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto/stats/hostile", test_stats_hostile);
     qtest_add_func("virtio-balloon-auto/config/discard-pinning-refused",
                    test_discard_pinning_refused);
+    qtest_add_func("virtio-balloon-auto/stats/refresh-on-pressure",
+                   test_stats_refresh_on_pressure);
     qtest_add_func("virtio-balloon-auto/real/psi",
                    test_real_psi_pressure);
     qtest_add_func("virtio-balloon-auto/real/unplug-releases",
