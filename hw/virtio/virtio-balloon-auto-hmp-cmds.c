@@ -53,6 +53,18 @@ void hmp_info_auto_balloon(Monitor *mon, const QDict *qdict)
     monitor_printf(mon, "throttle %u ms, hysteresis %u ms, stall %u ms,"
                    " floor %" PRIu64 " MiB\n", t->throttle_ms,
                    t->hysteresis_ms, t->stall_ms, t->floor / MiB);
+    monitor_printf(mon, "reserve %" PRIu64 " MiB or %u %% of RAM, relief"
+                   " after %u ms, %" PRIu64 " MiB per second\n",
+                   t->reserve / MiB, t->reserve_pct, t->relief_ms,
+                   t->relief_step / MiB);
+    if (info->has_guest_available) {
+        monitor_printf(mon, "guest available: %" PRIu64 " MiB\n",
+                       info->guest_available / MiB);
+    }
+    if (info->has_host_resident) {
+        monitor_printf(mon, "host resident: %" PRIu64 " MiB\n",
+                       info->host_resident / MiB);
+    }
     monitor_printf(mon, "host events: low %" PRIu64 ", medium %" PRIu64
                    ", critical %" PRIu64 " (immediate %" PRIu64
                    ", throttled %" PRIu64 ", ignored %" PRIu64 ")\n",
@@ -70,6 +82,9 @@ void hmp_info_auto_balloon(Monitor *mon, const QDict *qdict)
                    c->inflates, c->deflates, c->cancels, c->stalls);
     monitor_printf(mon, "sizes not backed by pages: %" PRIu64 "\n",
                    c->unbacked_actual);
+    monitor_printf(mon, "shortfall deflates %" PRIu64 ", relief steps %"
+                   PRIu64 ", not resident %" PRIu64 "\n", c->shortfalls,
+                   c->reliefs, c->not_resident);
 }
 
 void hmp_auto_balloon(Monitor *mon, const QDict *qdict)
@@ -79,6 +94,6 @@ void hmp_auto_balloon(Monitor *mon, const QDict *qdict)
 
     qmp_set_auto_balloon(true, enable, false, 0, false, 0, false, 0,
                          false, 0, false, 0, false, 0, false, 0, false, 0,
-                         &err);
+                         false, 0, false, 0, false, 0, false, 0, &err);
     hmp_handle_error(mon, err);
 }

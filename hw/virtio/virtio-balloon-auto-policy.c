@@ -18,6 +18,8 @@
 #define MAX_THROTTLE_NS ((int64_t)3600 * 1000 * NS_PER_MS)
 #define MAX_HYST_NS     ((int64_t)24 * 3600 * 1000 * NS_PER_MS)
 #define MAX_STALL_NS    ((int64_t)3600 * 1000 * NS_PER_MS)
+#define MAX_RELIEF_NS   ((int64_t)24 * 3600 * 1000 * NS_PER_MS)
+#define RELIEF_PERIOD_NS (BALLOON_AUTO_RELIEF_PERIOD_MS * NS_PER_MS)
 
 /* last_inflate when nothing was inflated since the last reset */
 #define NEVER           INT64_MIN
@@ -85,6 +87,12 @@ void balloon_auto_config_default(BalloonAutoConfig *cfg)
     cfg->hysteresis_ns = BALLOON_AUTO_DEFAULT_HYSTERESIS_MS * NS_PER_MS;
     cfg->floor_pages = BALLOON_AUTO_DEFAULT_FLOOR >> BALLOON_AUTO_PAGE_SHIFT;
     cfg->stall_ns = BALLOON_AUTO_DEFAULT_STALL_MS * NS_PER_MS;
+    cfg->reserve_pages =
+        BALLOON_AUTO_DEFAULT_RESERVE >> BALLOON_AUTO_PAGE_SHIFT;
+    cfg->reserve_pct = BALLOON_AUTO_DEFAULT_RESERVE_PCT;
+    cfg->relief_ns = BALLOON_AUTO_DEFAULT_RELIEF_MS * NS_PER_MS;
+    cfg->relief_pages =
+        BALLOON_AUTO_DEFAULT_RELIEF_STEP >> BALLOON_AUTO_PAGE_SHIFT;
 }
 
 uint64_t balloon_auto_scale_default(uint64_t bytes, uint64_t ram_pages)
@@ -118,6 +126,10 @@ void balloon_auto_config_default_for(BalloonAutoConfig *cfg,
         scaled_pages(BALLOON_AUTO_DEFAULT_INFLATE_CRITICAL, ram_pages);
     cfg->deflate_pages = scaled_pages(BALLOON_AUTO_DEFAULT_DEFLATE, ram_pages);
     cfg->floor_pages = scaled_pages(BALLOON_AUTO_DEFAULT_FLOOR, ram_pages);
+    cfg->reserve_pages = scaled_pages(BALLOON_AUTO_DEFAULT_RESERVE,
+                                      ram_pages);
+    cfg->relief_pages = scaled_pages(BALLOON_AUTO_DEFAULT_RELIEF_STEP,
+                                     ram_pages);
 }
 
 /* What the messages of balloon_auto_config_check() call each tunable */
@@ -201,6 +213,31 @@ bool balloon_auto_config_check_named(const BalloonAutoConfig *cfg,
                    " at most 1 hour", what, val);
         return false;
     }
+    if (cfg->reserve_pages > ram_pages) {
+        error_setg(errp, "reserve is %" PRIu64 " bytes; it must be at most"
+                   " the guest RAM size (%" PRIu64 " bytes)",
+                   page_bytes(cfg->reserve_pages), page_bytes(ram_pages));
+        return false;
+    }
+    if (cfg->reserve_pct > BALLOON_AUTO_MAX_RESERVE_PCT) {
+        error_setg(errp, "reserve is %" PRIu32 " %% of the guest RAM; it"
+                   " must be at most %d %%", cfg->reserve_pct,
+                   BALLOON_AUTO_MAX_RESERVE_PCT);
+        return false;
+    }
+    if (cfg->relief_ns < 0 || cfg->relief_ns > MAX_RELIEF_NS) {
+        val = time_str(cfg->relief_ns);
+        error_setg(errp, "relief interval is %s; it must be between 0"
+                   " (no relief) and 1 day", val);
+        return false;
+    }
+    if (!cfg->relief_pages || cfg->relief_pages > ram_pages) {
+        error_setg(errp, "relief step is %" PRIu64 " bytes; it must be at"
+                   " least 4 KiB and at most the guest RAM size (%" PRIu64
+                   " bytes)", page_bytes(cfg->relief_pages),
+                   page_bytes(ram_pages));
+        return false;
+    }
     return true;
 }
 
@@ -229,6 +266,18 @@ static void clean_state(BalloonAutoPolicy *p, int64_t now)
     p->stalled = false;
     p->pending = false;
     p->pending_level = BALLOON_AUTO_LEVEL_LOW;
+    p->guest_known = false;
+    p->guest_free = 0;
+    p->guest_target = 0;
+    p->guest_avail = 0;
+    p->guest_actual = 0;
+    p->resident_known = false;
+    p->resident_pages = 0;
+    p->resident_actual = 0;
+    p->guest_resident_known = false;
+    p->guest_resident = 0;
+    p->last_host_event = now;
+    p->last_relief = NEVER;
 }
 
 void balloon_auto_init(BalloonAutoPolicy *p, const BalloonAutoConfig *cfg,
@@ -266,6 +315,9 @@ void balloon_auto_sync(BalloonAutoPolicy *p, uint64_t target,
     p->last_progress = now;
     p->stalled = false;
     p->pending = false;
+    /* Relief waits a full interval for what management left inflated */
+    p->last_host_event = now;
+    p->last_relief = NEVER;
 }
 
 int64_t balloon_auto_guest_window_end(const BalloonAutoPolicy *p)
@@ -308,9 +360,33 @@ static int64_t throttle_end(const BalloonAutoPolicy *p)
     return sat_add_time(p->last_inflate, p->cfg.throttle_ns);
 }
 
+/*
+ * When the next relief step is due: relief_ns after the last host event,
+ * then one step per period.  Only while the balloon holds memory, so that
+ * an empty balloon costs no timer at all.
+ */
+static int64_t relief_deadline(const BalloonAutoPolicy *p)
+{
+    int64_t d;
+
+    if (!p->target || !p->cfg.relief_ns) {
+        return INT64_MAX;
+    }
+    d = sat_add_time(p->last_host_event, p->cfg.relief_ns);
+    if (p->last_relief != NEVER) {
+        d = MAX(d, sat_add_time(p->last_relief, RELIEF_PERIOD_NS));
+    }
+    return d;
+}
+
+bool balloon_auto_inflate_due(const BalloonAutoPolicy *p, int64_t now)
+{
+    return due(throttle_end(p), now);
+}
+
 int64_t balloon_auto_deadline(const BalloonAutoPolicy *p)
 {
-    int64_t d = stall_deadline(p);
+    int64_t d = MIN(stall_deadline(p), relief_deadline(p));
 
     if (p->pending) {
         d = MIN(d, throttle_end(p));
@@ -351,7 +427,13 @@ static uint64_t inflate_limit(const BalloonAutoPolicy *p)
 static BalloonAutoAction inflate(BalloonAutoPolicy *p, BalloonAutoLevel level,
                                  int64_t now, const char *note)
 {
-    uint64_t step = p->cfg.inflate_pages[level];
+    /*
+     * The step is an upper bound; the guest gives no more than it spares,
+     * and the host gains no more than the guest RAM it holds unused.
+     */
+    uint64_t spare = balloon_auto_spare(p);
+    uint64_t gain = balloon_auto_gain(p);
+    uint64_t step = MIN(p->cfg.inflate_pages[level], MIN(spare, gain));
     uint64_t limit = inflate_limit(p);
     /*
      * No pile-up: a guest that has not caught up with the previous request
@@ -363,7 +445,17 @@ static BalloonAutoAction inflate(BalloonAutoPolicy *p, BalloonAutoLevel level,
 
     new = MIN(new, limit);
     if (new <= p->target) {
-        return nothing(p, p->target >= limit ? "floor" : "pile-up");
+        if (p->target >= limit) {
+            return nothing(p, "floor");
+        }
+        if (step) {
+            return nothing(p, "pile-up");
+        }
+        if (!spare) {
+            return nothing(p, "no-spare");
+        }
+        p->counters.not_resident++;
+        return nothing(p, "not-resident");
     }
     p->target = new;
     p->last_inflate = now;
@@ -380,6 +472,9 @@ BalloonAutoAction balloon_auto_host_event(BalloonAutoPolicy *p,
 
     assert(level < BALLOON_AUTO_LEVEL__MAX);
     p->counters.host_events[level]++;
+    /* Pressure goes on: no relief until it has been quiet again */
+    p->last_host_event = now;
+    p->last_relief = NEVER;
 
     if (check_stall(p, now)) {
         p->counters.ignored++;
@@ -415,10 +510,25 @@ BalloonAutoAction balloon_auto_host_event(BalloonAutoPolicy *p,
     return a;
 }
 
+/* Give one relief step back */
+static BalloonAutoAction balloon_auto_relief(BalloonAutoPolicy *p,
+                                             int64_t now)
+{
+    p->target -= MIN(p->target, p->cfg.relief_pages);
+    p->last_relief = now;
+    p->counters.reliefs++;
+    return action(p, BALLOON_AUTO_DEFLATE, BALLOON_AUTO_REASON_HOST_RELIEF,
+                  "host-relief");
+}
+
 BalloonAutoAction balloon_auto_timer(BalloonAutoPolicy *p, int64_t now)
 {
     if (check_stall(p, now)) {
         return stall_action(p);
+    }
+    /* pending implies a recent host event, so no relief is due then */
+    if (!p->pending && due(relief_deadline(p), now)) {
+        return balloon_auto_relief(p, now);
     }
     if (!p->pending || !due(throttle_end(p), now)) {
         return nothing(p, "idle");
@@ -456,11 +566,141 @@ BalloonAutoAction balloon_auto_guest_pressure(BalloonAutoPolicy *p,
         return action(p, BALLOON_AUTO_CANCEL, reason, "inflate-in-flight");
     }
     if (p->target) {
-        p->target -= MIN(p->target, p->cfg.deflate_pages);
+        uint64_t d = MIN(p->target, MAX(p->cfg.deflate_pages,
+                                        balloon_auto_shortfall(p)));
+
+        p->target -= d;
+        /* What comes back is available again: do not ask for it twice */
+        p->guest_free = sat_add_u64(p->guest_free, d);
+        p->guest_target = p->target;
         p->counters.deflates++;
         return action(p, BALLOON_AUTO_DEFLATE, reason, "guest-pressure");
     }
     return nothing(p, "empty");
+}
+
+uint64_t balloon_auto_reserve(const BalloonAutoConfig *cfg,
+                              uint64_t ram_pages)
+{
+    /* ram_pages < 2^52: no overflow */
+    return MAX(cfg->reserve_pages, ram_pages / 100 * cfg->reserve_pct +
+               ram_pages % 100 * cfg->reserve_pct / 100);
+}
+
+uint64_t balloon_auto_spare(const BalloonAutoPolicy *p)
+{
+    uint64_t reserve = balloon_auto_reserve(&p->cfg, p->ram_pages);
+    uint64_t asked;
+
+    if (!p->guest_known) {
+        return UINT64_MAX;
+    }
+    asked = p->target > p->guest_target ? p->target - p->guest_target : 0;
+    if (p->guest_free <= sat_add_u64(reserve, asked)) {
+        return 0;
+    }
+    return p->guest_free - reserve - asked;
+}
+
+uint64_t balloon_auto_guest_used(const BalloonAutoPolicy *p)
+{
+    /*
+     * The guest's own view of MemTotal includes the balloon with
+     * deflate-on-oom and excludes it without; ram - actual - available is
+     * the memory the guest uses either way.
+     */
+    uint64_t held = p->ram_pages - MIN(p->guest_actual, p->ram_pages);
+
+    if (!p->guest_known) {
+        return 0;
+    }
+    return held > p->guest_avail ? held - p->guest_avail : 0;
+}
+
+/*
+ * Resident memory the guest did not use at a measurement of @resident
+ * pages when the balloon was @actual, less what was asked for since:
+ * that comes out of the same memory.
+ */
+static uint64_t unused_resident(const BalloonAutoPolicy *p, uint64_t resident,
+                                uint64_t actual)
+{
+    uint64_t used = balloon_auto_guest_used(p);
+    uint64_t asked = p->target > actual ? p->target - actual : 0;
+
+    if (resident <= sat_add_u64(used, asked)) {
+        return 0;
+    }
+    return resident - used - asked;
+}
+
+uint64_t balloon_auto_gain(const BalloonAutoPolicy *p)
+{
+    uint64_t gain;
+
+    if (!p->resident_known) {
+        return UINT64_MAX;
+    }
+    gain = unused_resident(p, p->resident_pages, p->resident_actual);
+    /*
+     * Used memory comes from the last sample, which may be seconds old: a
+     * guest that grew since holds more resident memory now, all of it in
+     * use.  The residency measured with the sample does not have that
+     * error, so the smaller of the two counts.
+     */
+    if (p->guest_known && p->guest_resident_known) {
+        gain = MIN(gain, unused_resident(p, p->guest_resident,
+                                         p->guest_actual));
+    }
+    return gain;
+}
+
+void balloon_auto_host_resident(BalloonAutoPolicy *p, uint64_t resident_pages)
+{
+    p->resident_known = true;
+    p->resident_pages = MIN(resident_pages, p->ram_pages);
+    p->resident_actual = p->actual;
+}
+
+uint64_t balloon_auto_shortfall(const BalloonAutoPolicy *p)
+{
+    uint64_t reserve = balloon_auto_reserve(&p->cfg, p->ram_pages);
+
+    if (!p->guest_known || p->guest_free >= reserve) {
+        return 0;
+    }
+    return reserve - p->guest_free;
+}
+
+BalloonAutoAction balloon_auto_guest_memory(BalloonAutoPolicy *p,
+                                            uint64_t avail_pages, bool low,
+                                            int64_t now)
+{
+    BalloonAutoAction a;
+    /* An inflate in flight is still to come out of what is available */
+    uint64_t inflight = p->target > p->actual ? p->target - p->actual : 0;
+
+    p->guest_known = true;
+    p->guest_free = avail_pages > inflight ? avail_pages - inflight : 0;
+    p->guest_target = p->target;
+    p->guest_avail = avail_pages;
+    p->guest_actual = p->actual;
+    /* The residency measured just before belongs to this sample */
+    p->guest_resident_known = p->resident_known;
+    p->guest_resident = p->resident_pages;
+    if (!low) {
+        return nothing(p, "recorded");
+    }
+    if (!p->target) {
+        /* Full, but the balloon holds nothing it could give back */
+        return nothing(p, "full");
+    }
+    a = balloon_auto_guest_pressure(p, BALLOON_AUTO_GUEST_STATS, now);
+    if (a.kind == BALLOON_AUTO_DEFLATE) {
+        p->counters.shortfalls++;
+        a.why = "shortfall";
+    }
+    return a;
 }
 
 static uint64_t gap(uint64_t a, uint64_t b)
@@ -570,6 +810,7 @@ const char *balloon_auto_reason_str(BalloonAutoReason r)
         [BALLOON_AUTO_REASON_GUEST_STATS] = "guest-stats",
         [BALLOON_AUTO_REASON_GUEST_DEFLATE] = "guest-deflate",
         [BALLOON_AUTO_REASON_GUEST_STALLED] = "guest-stalled",
+        [BALLOON_AUTO_REASON_HOST_RELIEF] = "host-relief",
     };
 
     if ((unsigned)r >= BALLOON_AUTO_REASON__MAX) {

@@ -58,7 +58,12 @@ void qmp_set_auto_balloon(bool has_enabled, bool enabled,
                           bool has_throttle_ms, uint32_t throttle_ms,
                           bool has_hysteresis_ms, uint32_t hysteresis_ms,
                           bool has_stall_ms, uint32_t stall_ms,
-                          bool has_floor, uint64_t floor, Error **errp)
+                          bool has_floor, uint64_t floor,
+                          bool has_reserve, uint64_t reserve,
+                          bool has_reserve_pct, uint32_t reserve_pct,
+                          bool has_relief_ms, uint32_t relief_ms,
+                          bool has_relief_step, uint64_t relief_step,
+                          Error **errp)
 {
     VirtIOBalloon *s = auto_balloon_find(errp);
     VirtIOBalloonAutoProps p;
@@ -91,6 +96,18 @@ void qmp_set_auto_balloon(bool has_enabled, bool enabled,
     }
     if (has_floor) {
         p.floor = floor;
+    }
+    if (has_reserve) {
+        p.reserve = reserve;
+    }
+    if (has_reserve_pct) {
+        p.reserve_pct = reserve_pct;
+    }
+    if (has_relief_ms) {
+        p.relief_ms = relief_ms;
+    }
+    if (has_relief_step) {
+        p.relief_step = relief_step;
     }
     virtio_balloon_auto_configure(s, &p, has_enabled ? enabled :
                                   virtio_balloon_auto_enabled(s), errp);

@@ -102,6 +102,17 @@ bool balloon_auto_stats_config_check(const BalloonAutoStatsConfig *cfg,
 void balloon_auto_stats_reset(BalloonAutoStatsState *s)
 {
     memset(s, 0, sizeof(*s));
+    s->avail = ABSENT;
+}
+
+uint64_t balloon_auto_stats_available(const BalloonAutoStatsState *s)
+{
+    return s->avail;
+}
+
+bool balloon_auto_stats_low(const BalloonAutoStatsState *s)
+{
+    return s->low;
 }
 
 uint32_t balloon_auto_stats_reported(const BalloonAutoStatsState *s)
@@ -242,6 +253,8 @@ bool balloon_auto_stats_update(BalloonAutoStatsState *s,
 
     s->samples++;
     s->reported = 0;
+    s->avail = ABSENT;
+    s->low = false;
     for (tag = 0; tag < VIRTIO_BALLOON_S_NR; tag++) {
         if (stats[tag] != ABSENT) {
             s->reported |= 1u << tag;
@@ -304,10 +317,8 @@ bool balloon_auto_stats_update(BalloonAutoStatsState *s,
         s->resets++;
     }
 
-    if (avail != ABSENT && low_available(cfg, stats, avail)) {
-        s->pressure++;
-        return result(true, "low-available", why);
-    }
+    s->avail = avail;
+    s->low = avail != ABSENT && low_available(cfg, stats, avail);
     if (reset) {
         return result(false, "counter-reset", why);
     }
@@ -316,6 +327,10 @@ bool balloon_auto_stats_update(BalloonAutoStatsState *s,
             s->pressure++;
             return result(true, counters[c].name, why);
         }
+    }
+    if (s->low) {
+        /* Full is not short: the policy decides what a low guest gets */
+        return result(false, "low-available", why);
     }
     if (present && !had) {
         return result(false, "first-sample", why);

@@ -31,7 +31,12 @@ void qmp_set_auto_balloon(bool has_enabled, bool enabled,
                           bool has_throttle_ms, uint32_t throttle_ms,
                           bool has_hysteresis_ms, uint32_t hysteresis_ms,
                           bool has_stall_ms, uint32_t stall_ms,
-                          bool has_floor, uint64_t floor, Error **errp)
+                          bool has_floor, uint64_t floor,
+                          bool has_reserve, uint64_t reserve,
+                          bool has_reserve_pct, uint32_t reserve_pct,
+                          bool has_relief_ms, uint32_t relief_ms,
+                          bool has_relief_step, uint64_t relief_step,
+                          Error **errp)
 {
     auto_balloon_unavailable(errp);
 }

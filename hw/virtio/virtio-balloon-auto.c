@@ -23,6 +23,8 @@
 #include "hw/virtio/virtio-balloon-auto.h"
 #include "hw/virtio/virtio-balloon-auto-policy.h"
 #include "exec/memory.h"
+#include "exec/ramblock.h"
+#include "system/hostmem.h"
 #include "system/balloon.h"
 #include "system/qtest.h"
 #include "system/system.h"
@@ -60,6 +62,20 @@ struct VirtIOBalloonAuto {
     /* guest pressure inferred from the stats virtqueue */
     BalloonAutoStatsConfig stats_cfg;
     BalloonAutoStatsState stats;
+    /*
+     * The stats polling interval automatic mode set, 0 if it set none:
+     * faster while the balloon holds memory.  Once the interval differs
+     * from it, management has taken it over and it is left alone.
+     * poll_base_s is the interval with an empty balloon.
+     */
+    int64_t poll_interval_s;
+    int64_t poll_base_s;
+    /* when the last statistics sample arrived (auto_now()), or never */
+    int64_t last_stats_ns;
+    bool stats_seen;
+    /* guest RAM resident in host memory at the last measurement, bytes */
+    bool resident_known;
+    uint64_t resident;
     /* staging area for migration */
     BalloonAutoTiming timing;
     VirtIOBalloonAutoProps mig_props;
@@ -90,6 +106,7 @@ static const AutoBalloonReason qapi_reason[BALLOON_AUTO_REASON__MAX] = {
     [BALLOON_AUTO_REASON_GUEST_STATS] = AUTO_BALLOON_REASON_GUEST_STATS,
     [BALLOON_AUTO_REASON_GUEST_DEFLATE] = AUTO_BALLOON_REASON_GUEST_DEFLATE,
     [BALLOON_AUTO_REASON_GUEST_STALLED] = AUTO_BALLOON_REASON_GUEST_STALLED,
+    [BALLOON_AUTO_REASON_HOST_RELIEF] = AUTO_BALLOON_REASON_HOST_RELIEF,
 };
 
 /* Logical guest size for a balloon of @pages, as query-balloon reports */
@@ -105,10 +122,42 @@ static int64_t auto_now(void)
     return qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
 }
 
+/*
+ * Poll the guest's statistics every VIRTIO_BALLOON_AUTO_FAST_STATS_S while
+ * the balloon holds memory, so that a guest running short gets it back
+ * within about a second; at the normal interval otherwise.
+ */
+static void auto_update_polling(VirtIOBalloonAuto *a)
+{
+    VirtIOBalloon *s = a->dev;
+    int64_t want = a->poll_base_s;
+    int64_t at_ms, expires_ns;
+
+    if (!a->poll_interval_s || s->stats_poll_interval != a->poll_interval_s) {
+        return;
+    }
+    if (a->enabled && (s->num_pages || s->actual)) {
+        want = MIN(want, VIRTIO_BALLOON_AUTO_FAST_STATS_S);
+    }
+    if (want == a->poll_interval_s) {
+        return;
+    }
+    trace_virtio_balloon_auto_stats_polling(a->poll_interval_s, want);
+    a->poll_interval_s = want;
+    s->stats_poll_interval = want;
+    /* A poll scheduled further out than the new interval comes earlier */
+    at_ms = qemu_clock_get_ms(QEMU_CLOCK_VIRTUAL) + want * 1000;
+    expires_ns = s->stats_timer ? timer_expire_time_ns(s->stats_timer) : -1;
+    if (expires_ns > at_ms * SCALE_MS) {
+        timer_mod(s->stats_timer, at_ms);
+    }
+}
+
 static void auto_rearm(VirtIOBalloonAuto *a)
 {
     int64_t deadline = balloon_auto_deadline(&a->policy);
 
+    auto_update_polling(a);
     if (deadline == INT64_MAX) {
         timer_del(a->timer);
     } else {
@@ -140,6 +189,104 @@ static void auto_apply(VirtIOBalloonAuto *a, BalloonAutoAction act)
     auto_rearm(a);
 }
 
+/*
+ * Residency of guest RAM in host memory, with mincore() over the host
+ * mapping of every RAM block that belongs to a memory backend (the
+ * machine's RAM and DIMMs; ROMs, video RAM and firmware are not guest RAM
+ * the balloon can take).  The vector is filled RESIDENT_CHUNK pages at a
+ * time, so the cost in memory is one small buffer whatever the guest size.
+ */
+#define RESIDENT_CHUNK 16384
+
+typedef struct AutoResident {
+    unsigned char *vec;
+    size_t host_page;
+    uint64_t bytes;
+    uint32_t blocks;
+    bool failed;
+} AutoResident;
+
+#ifdef CONFIG_LINUX
+static int auto_resident_block(RAMBlock *rb, void *opaque)
+{
+    AutoResident *r = opaque;
+    uint8_t *host = qemu_ram_get_host_addr(rb);
+    uint64_t len = qemu_ram_get_used_length(rb);
+    uint64_t off, n, i;
+
+    if (!host || !rb->mr ||
+        !object_dynamic_cast(memory_region_owner(rb->mr),
+                             TYPE_MEMORY_BACKEND)) {
+        return 0;
+    }
+    r->blocks++;
+    for (off = 0; off < len; off += n * r->host_page) {
+        n = MIN(RESIDENT_CHUNK, DIV_ROUND_UP(len - off, r->host_page));
+        if (mincore(host + off, n * r->host_page, r->vec)) {
+            r->failed = true;
+            return 1;
+        }
+        for (i = 0; i < n; i++) {
+            r->bytes += (r->vec[i] & 1) * r->host_page;
+        }
+    }
+    return 0;
+}
+
+/* Measure and record in @a; false when it cannot be measured */
+static bool auto_measure_resident(VirtIOBalloonAuto *a)
+{
+    g_autofree unsigned char *vec = g_malloc(RESIDENT_CHUNK);
+    AutoResident r = {
+        .vec = vec,
+        .host_page = qemu_real_host_page_size(),
+    };
+    int64_t start = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+
+    qemu_ram_foreach_block(auto_resident_block, &r);
+    trace_virtio_balloon_auto_resident(r.bytes, r.blocks,
+        (qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - start) / SCALE_US);
+    if (r.failed || !r.blocks) {
+        return false;
+    }
+    a->resident_known = true;
+    a->resident = r.bytes;
+    balloon_auto_host_resident(&a->policy,
+                               r.bytes >> VIRTIO_BALLOON_PFN_SHIFT);
+    return true;
+}
+#else
+static bool auto_measure_resident(VirtIOBalloonAuto *a)
+{
+    return false;
+}
+#endif
+
+/*
+ * The guest's used memory comes from its last statistics sample; a guest
+ * that just freed memory still counts it as used there, so it would look
+ * as if it had nothing unused until the next poll, up to the polling
+ * interval later.  On host pressure, ask for statistics now when the
+ * last sample is older than VIRTIO_BALLOON_AUTO_FAST_STATS_S; the next
+ * host event (they come in bursts while the host reclaims) is sized from
+ * the fresh sample.  At most one request per that interval.
+ */
+static void auto_refresh_stats(VirtIOBalloonAuto *a)
+{
+    VirtIOBalloon *s = a->dev;
+    int64_t now = auto_now();
+    int64_t now_ms = qemu_clock_get_ms(QEMU_CLOCK_VIRTUAL);
+
+    if (!s->stats_timer || s->stats_poll_interval <= 0 ||
+        (a->stats_seen && now - a->last_stats_ns <
+         VIRTIO_BALLOON_AUTO_FAST_STATS_S * NANOSECONDS_PER_SECOND) ||
+        timer_expire_time_ns(s->stats_timer) <= now_ms * SCALE_MS) {
+        return;
+    }
+    trace_virtio_balloon_auto_stats_refresh();
+    timer_mod(s->stats_timer, now_ms);
+}
+
 static void auto_host_event(VirtIOBalloonAuto *a, HostPressureLevel level)
 {
     BalloonAutoLevel l = (BalloonAutoLevel)level;
@@ -149,6 +296,11 @@ static void auto_host_event(VirtIOBalloonAuto *a, HostPressureLevel level)
         a->off_events[l]++;
         trace_virtio_balloon_auto_switched_off("host event");
         return;
+    }
+    auto_refresh_stats(a);
+    /* Throttled events only coalesce: no need to measure for them */
+    if (balloon_auto_inflate_due(&a->policy, auto_now())) {
+        auto_measure_resident(a);
     }
     auto_apply(a, balloon_auto_host_event(&a->policy, l, auto_now()));
 }
@@ -170,6 +322,11 @@ static void auto_timer_cb(void *opaque)
 {
     VirtIOBalloonAuto *a = opaque;
 
+    /* A coalesced host event may be served: measure for it */
+    if (balloon_auto_pending(&a->policy, NULL) &&
+        balloon_auto_inflate_due(&a->policy, auto_now())) {
+        auto_measure_resident(a);
+    }
     auto_apply(a, balloon_auto_timer(&a->policy, auto_now()));
 }
 
@@ -333,6 +490,10 @@ static bool auto_props_to_config(const VirtIOBalloonAutoProps *p,
     cfg->hysteresis_ns = (int64_t)p->hysteresis_ms * SCALE_MS;
     cfg->stall_ns = (int64_t)p->stall_ms * SCALE_MS;
     cfg->floor_pages = p->floor >> VIRTIO_BALLOON_PFN_SHIFT;
+    cfg->reserve_pages = p->reserve >> VIRTIO_BALLOON_PFN_SHIFT;
+    cfg->reserve_pct = p->reserve_pct;
+    cfg->relief_ns = (int64_t)p->relief_ms * SCALE_MS;
+    cfg->relief_pages = p->relief_step >> VIRTIO_BALLOON_PFN_SHIFT;
     return balloon_auto_config_check_named(cfg, ram_pages, names, errp);
 }
 
@@ -358,6 +519,10 @@ static const struct {
       BALLOON_AUTO_STATS_DEFAULT_AVAIL_MIN },
     { offsetof(VirtIOBalloonAutoProps, stats_direct_reclaim),
       BALLOON_AUTO_STATS_DEFAULT_DIRECT_RECLAIM },
+    { offsetof(VirtIOBalloonAutoProps, reserve),
+      BALLOON_AUTO_DEFAULT_RESERVE },
+    { offsetof(VirtIOBalloonAutoProps, relief_step),
+      BALLOON_AUTO_DEFAULT_RELIEF_STEP },
 };
 
 static int auto_scaled_index(const Property *prop)
@@ -515,6 +680,14 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
      * discarded; VFIO and friends pin all of guest RAM.  Requiring discard
      * also makes such devices refuse to plug in later.
      */
+    /*
+     * No OOM kill because of the balloon: a guest that runs out of memory
+     * takes it back from the balloon at once (and the policy follows,
+     * see balloon_auto_actual_changed()), unless the user chose otherwise.
+     */
+    if (!p->deflate_on_oom_set) {
+        s->host_features |= 1u << VIRTIO_BALLOON_F_DEFLATE_ON_OOM;
+    }
     if (ram_block_discard_require(true)) {
         error_setg(errp, "automatic ballooning needs to discard guest RAM,"
                    " but a device that pins guest memory (e.g. VFIO)"
@@ -563,6 +736,8 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
     if (p->stats_interval_s && !s->stats_poll_interval_set) {
         object_property_set_int(OBJECT(s), "guest-stats-polling-interval",
                                 p->stats_interval_s, &error_abort);
+        a->poll_interval_s = p->stats_interval_s;
+        a->poll_base_s = p->stats_interval_s;
     }
     trace_virtio_balloon_auto_realize(a->source, a->monitor ?
         host_pressure_backend_str(host_pressure_monitor_backend(a->monitor)) :
@@ -620,6 +795,10 @@ bool virtio_balloon_auto_configure(VirtIOBalloon *s,
     s->auto_props.hysteresis_ms = props->hysteresis_ms;
     s->auto_props.stall_ms = props->stall_ms;
     s->auto_props.floor = props->floor;
+    s->auto_props.reserve = props->reserve;
+    s->auto_props.reserve_pct = props->reserve_pct;
+    s->auto_props.relief_ms = props->relief_ms;
+    s->auto_props.relief_step = props->relief_step;
     balloon_auto_set_config(&a->policy, &cfg);
     trace_virtio_balloon_auto_configure(props->inflate_low,
                                         props->inflate_medium,
@@ -680,7 +859,19 @@ void virtio_balloon_auto_query(VirtIOBalloon *s, AutoBalloonInfo *info)
     t->hysteresis_ms = p->hysteresis_ms;
     t->stall_ms = p->stall_ms;
     t->floor = p->floor;
+    t->reserve = p->reserve;
+    t->reserve_pct = p->reserve_pct;
+    t->relief_ms = p->relief_ms;
+    t->relief_step = p->relief_step;
     info->tunables = t;
+    if (balloon_auto_stats_available(&a->stats) != UINT64_MAX) {
+        info->has_guest_available = true;
+        info->guest_available = balloon_auto_stats_available(&a->stats);
+    }
+    if (a->resident_known) {
+        info->has_host_resident = true;
+        info->host_resident = a->resident;
+    }
 
     for (l = 0; l < BALLOON_AUTO_LEVEL__MAX; l++) {
         host += c->host_events[l];
@@ -708,6 +899,9 @@ void virtio_balloon_auto_query(VirtIOBalloon *s, AutoBalloonInfo *info)
     k->cancels = c->cancels;
     k->stalls = c->stalls;
     k->unbacked_actual = a->unbacked;
+    k->shortfalls = c->shortfalls;
+    k->reliefs = c->reliefs;
+    k->not_resident = c->not_resident;
     info->counters = k;
 }
 
@@ -759,11 +953,14 @@ void virtio_balloon_auto_reset(VirtIOBalloon *s)
     balloon_auto_stats_reset(&a->stats);
     /* The guest has all of its memory back, whatever the mode */
     a->inflated = 0;
+    a->resident_known = false;
+    a->stats_seen = false;
     if (a->enabled) {
         s->num_pages = 0;
         s->actual = 0;
     }
     timer_del(a->timer);
+    auto_update_polling(a);
     trace_virtio_balloon_auto_reset(a->enabled);
 }
 
@@ -848,6 +1045,8 @@ void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
 {
     VirtIOBalloonAuto *a = s->auto_state;
     const char *why = NULL;
+    BalloonAutoAction act;
+    uint64_t avail;
     bool pressure;
 
     if (!a) {
@@ -855,16 +1054,31 @@ void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
     }
     pressure = balloon_auto_stats_update(&a->stats, &a->stats_cfg, s->stats,
                                          auto_now(), &why);
-    trace_virtio_balloon_auto_stats(pressure, why);
-    if (!pressure) {
+    a->stats_seen = true;
+    a->last_stats_ns = auto_now();
+    avail = balloon_auto_stats_available(&a->stats);
+    trace_virtio_balloon_auto_stats(pressure, why, avail);
+    if (!a->enabled) {
+        trace_virtio_balloon_auto_switched_off("guest stats");
         return;
     }
-    if (a->enabled) {
+    /* Guest memory first: a low guest with a full balloon gets it back */
+    if (avail != UINT64_MAX) {
+        /* used and resident of one moment: see balloon_auto_gain() */
+        auto_measure_resident(a);
+        act = balloon_auto_guest_memory(&a->policy,
+                                        avail >> VIRTIO_BALLOON_PFN_SHIFT,
+                                        balloon_auto_stats_low(&a->stats),
+                                        auto_now());
+        if (act.kind != BALLOON_AUTO_NONE || !pressure) {
+            auto_apply(a, act);
+            return;
+        }
+    }
+    if (pressure) {
         auto_apply(a, balloon_auto_guest_pressure(&a->policy,
                                                   BALLOON_AUTO_GUEST_STATS,
                                                   auto_now()));
-    } else {
-        trace_virtio_balloon_auto_switched_off("guest stats pressure");
     }
 }
 
@@ -904,13 +1118,40 @@ static void auto_inject_set(Object *obj, Visitor *v, const char *name,
 
 void virtio_balloon_auto_instance_init(Object *obj)
 {
+    VirtIOBalloon *s = VIRTIO_BALLOON(obj);
+
+    /* The default was applied through the setter already: not the user */
+    s->auto_props.deflate_on_oom_set = false;
     object_property_add(obj, "x-inject-host-pressure", "str", NULL,
                         auto_inject_set, NULL, NULL);
+}
+
+/*
+ * deflate-on-oom defaults to on with automatic=on unless the user set it
+ * (-device ...,deflate-on-oom=off, -global, or through the -pci proxy's
+ * alias): its setter is wrapped to record that it was called.  Property
+ * defaults go through the same setter before instance_init, which clears
+ * the record.
+ */
+static ObjectPropertyAccessor *auto_doom_set_upstream;
+
+static void auto_doom_set(Object *obj, Visitor *v, const char *name,
+                          void *opaque, Error **errp)
+{
+    ERRP_GUARD();
+
+    auto_doom_set_upstream(obj, v, name, opaque, errp);
+    if (!*errp) {
+        VIRTIO_BALLOON(obj)->auto_props.deflate_on_oom_set = true;
+    }
 }
 
 /* What `-device virtio-balloon-pci,help` says about each property */
 void virtio_balloon_auto_class_init(ObjectClass *klass)
 {
+    ObjectProperty *doom = object_class_property_find(klass,
+                                                      "deflate-on-oom");
+
     static const struct {
         const char *name;
         const char *desc;
@@ -965,8 +1206,21 @@ void virtio_balloon_auto_class_init(ObjectClass *klass)
         { VIRTIO_BALLOON_AUTO_FLOOR_PROP, "host pressure never shrinks the"
           " guest below this size (default: 256 MiB, RAM/2 under"
           " 512 MiB)" },
+        { "auto-reserve", "host pressure takes no memory the guest needs"
+          " to keep this much available (default: 128 MiB, RAM/4 under"
+          " 512 MiB)" },
+        { "auto-reserve-pct", "the reserve is at least this percentage of"
+          " guest RAM (default: 5)" },
+        { "auto-relief-ms", "no host pressure for this long: give memory"
+          " back (0: never; default: 30000)" },
+        { "auto-relief-step", "memory given back per second once the host"
+          " has recovered (default: 16 MiB, RAM/32 under 512 MiB)" },
     };
     int i;
+
+    assert(doom && doom->set);
+    auto_doom_set_upstream = doom->set;
+    doom->set = auto_doom_set;
 
     for (i = 0; i < ARRAY_SIZE(props); i++) {
         object_class_property_set_description(klass, props[i].name,
@@ -1066,7 +1320,14 @@ static int auto_post_load(void *opaque, int version_id)
     BalloonAutoConfig cfg;
     Error *err = NULL;
 
-    /* Tunables changed at run time travel too; the stream is not trusted */
+    /*
+     * Tunables changed at run time travel too; the stream is not trusted.
+     * Reserve and relief do not travel (yet): the destination's own.
+     */
+    a->mig_props.reserve = s->auto_props.reserve;
+    a->mig_props.reserve_pct = s->auto_props.reserve_pct;
+    a->mig_props.relief_ms = s->auto_props.relief_ms;
+    a->mig_props.relief_step = s->auto_props.relief_step;
     if (!auto_props_to_config(&a->mig_props,
                               balloon_auto_ram_pages(&a->policy),
                               auto_prop_names, &cfg, &err) ||

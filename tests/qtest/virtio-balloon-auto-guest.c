@@ -15,6 +15,17 @@
 #include "virtio-balloon-auto-guest.h"
 
 /*
+ * Write the guest's RAM above 1 MiB up to @size, so that it is resident
+ * in host memory: untouched RAM is not, and automatic mode does not
+ * inflate a guest whose RAM the host does not hold.  Before any driver
+ * set-up, which would be overwritten.
+ */
+void ag_touch_ram(QTestState *qts, uint64_t size)
+{
+    qtest_memset(qts, MiB, 0x5a, size - MiB);
+}
+
+/*
  * Boot a PC with the balloon at 04.0 and act as its driver.  msg_vq_index
  * is where the message queue must be; negotiate says whether the driver
  * accepts the message-queue feature.
@@ -28,6 +39,8 @@ AutoGuest *ag_start(const char *props, bool negotiate, int msg_vq_index)
     g->qs = qtest_pc_boot("-m 1024 -device virtio-balloon-pci,id=balloon0,"
                           "addr=04.0%s%s", *props ? "," : "", props);
     g->qts = g->qs->qts;
+    /* A booted guest has touched its RAM: make it resident on the host */
+    ag_touch_ram(g->qts, 1024 * MiB);
     g->pci = virtio_pci_new(g->qs->pcibus, &addr);
     g->vdev = &g->pci->vdev;
     qvirtio_pci_device_enable(g->pci);

@@ -50,6 +50,7 @@ typedef struct AutoGuest {
 #define MEMCG_ROOT "/sys/fs/cgroup/memory"
 #define CGROUP2_ROOT "/sys/fs/cgroup/unified"
 
+void ag_touch_ram(QTestState *qts, uint64_t size);
 AutoGuest *ag_start(const char *props, bool negotiate, int msg_vq_index);
 void ag_stop(AutoGuest *g);
 uint32_t ag_target(AutoGuest *g);

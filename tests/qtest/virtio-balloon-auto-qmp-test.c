@@ -434,6 +434,45 @@ static void test_event_rate_limited(void)
     ag_stop(g);
 }
 
+/*
+ * Host residency: the query shows the guest RAM the host holds, measured
+ * at each host event; RAM the guest never touched is not resident, and
+ * inflating it would return nothing, so the event is ignored.
+ */
+static void test_host_resident(void)
+{
+    QTestState *qts = qtest_init("-m 1024 -nodefaults -device"
+                                 " virtio-balloon-pci,id=balloon0,"
+                                 "automatic=on,auto-source=qtest");
+    g_autoptr(QDict) before = ag_query(qts);
+    g_autoptr(QDict) info = NULL;
+    QDict *k;
+
+    g_assert_false(qdict_haskey(before, "host-resident"));
+    qtest_qmp_assert_success(qts, "{ 'execute': 'qom-set', 'arguments':"
+                             " { 'path': %s, 'property':"
+                             " 'x-inject-host-pressure', 'value':"
+                             " 'critical' } }", BACKEND);
+    info = ag_query(qts);
+    g_assert_cmpint(qdict_get_int(info, "host-resident"), <, 64 * MiB);
+    g_assert_cmpint(qdict_get_int(info, "target"), ==, RAM);
+    k = qdict_get_qdict(info, "counters");
+    g_assert_cmpint(qdict_get_int(k, "not-resident"), ==, 1);
+    g_assert_cmpint(qdict_get_int(k, "ignored"), ==, 1);
+    qobject_unref(info);
+
+    /* The guest wrote 512 MiB: the host holds it, the step applies */
+    ag_touch_ram(qts, 512 * MiB);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'qom-set', 'arguments':"
+                             " { 'path': %s, 'property':"
+                             " 'x-inject-host-pressure', 'value':"
+                             " 'critical' } }", BACKEND);
+    info = ag_query(qts);
+    g_assert_cmpint(qdict_get_int(info, "host-resident"), >=, 511 * MiB);
+    g_assert_cmpint(qdict_get_int(info, "target"), ==, RAM - 128 * MiB);
+    qtest_quit(qts);
+}
+
 /* HMP: info auto-balloon and auto_balloon on|off */
 static void test_hmp(void)
 {
@@ -558,6 +597,8 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto-qmp/event/rate-limited",
                    test_event_rate_limited);
     qtest_add_func("virtio-balloon-auto-qmp/hmp", test_hmp);
+    qtest_add_func("virtio-balloon-auto-qmp/host-resident",
+                   test_host_resident);
     qtest_add_func("virtio-balloon-auto-qmp/real/source-gone/vmpressure",
                    test_source_gone_vmpressure);
     qtest_add_func("virtio-balloon-auto-qmp/real/source-gone/psi",

@@ -489,6 +489,8 @@ static void test_default_ram(void)
     g_autoptr(QDict) info = NULL;
 
     assert_tunables(qts, 2 * MiB, 8 * MiB, 32 * MiB, 8 * MiB, 64 * MiB);
+    /* Guest RAM the host holds: only that is worth inflating */
+    ag_touch_ram(qts, 128 * MiB);
     qtest_qmp_assert_success(qts, "{ 'execute': 'qom-set', 'arguments':"
                              " { 'path': %s,"
                              " 'property': 'x-inject-host-pressure',"
@@ -701,6 +703,8 @@ static int64_t run_real_pressure(const char *source, const char *backend,
     g_assert_true(ag_cg_write(limit, "67108864"));
     qts = qtest_initf("-m 1024 -nodefaults -device virtio-balloon-pci,"
                       "id=balloon0,automatic=on,auto-source=%s", source);
+    /* Untouched guest RAM is not resident: ballooning it gains nothing */
+    ag_touch_ram(qts, 256 * MiB);
     info = ag_query(qts);
     g_assert_cmpstr(qdict_get_str(info, "backend"), ==, backend);
     hog = start_hog(memcg, cgroup2);
@@ -1267,7 +1271,135 @@ static void test_stats_low_available(void)
     g_assert_cmpuint(ag_target(g), ==, 0);
     g_assert_cmpuint(ag_counter(g->qts, "guest-stats"), ==, 1);
     g_assert_cmpuint(ag_counter(g->qts, "deflates"), ==, 1);
+    g_assert_cmpuint(ag_counter(g->qts, "shortfalls"), ==, 1);
+    /* The balloon is empty now: a low guest is merely full */
+    ag_catch_up(g);
+    ag_send_stats(g, x.v);
+    g_assert_cmpuint(ag_counter(g->qts, "guest-stats"), ==, 1);
     ag_stop(g);
+}
+
+/* Full but healthy with an empty balloon: no window, nothing to take */
+static void test_stats_full_healthy(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, false, -1);
+    Sample x = healthy();
+    QDict *info;
+
+    x.v[VIRTIO_BALLOON_S_AVAIL] = 8 * MiB;
+    ag_send_stats(g, x.v);
+    ag_send_stats(g, x.v);
+    info = ag_query(g->qts);
+    g_assert_false(qdict_get_bool(info, "guest-window-open"));
+    g_assert_cmpuint(qdict_get_int(info, "guest-available"), ==, 8 * MiB);
+    qobject_unref(info);
+    g_assert_cmpuint(ag_counter(g->qts, "guest-stats"), ==, 0);
+    /* Host pressure finds nothing to spare: no inflate */
+    ag_inject(g, "critical");
+    g_assert_cmpuint(ag_target(g), ==, 0);
+    g_assert_cmpuint(ag_counter(g->qts, "ignored"), ==, 1);
+    /* Freed memory: the inflate takes what is above the 128 MiB reserve */
+    x.v[VIRTIO_BALLOON_S_AVAIL] = 140 * MiB;
+    ag_send_stats(g, x.v);
+    ag_step(g, SEC);
+    ag_inject(g, "critical");
+    g_assert_cmpuint(ag_target(g), ==, (12 * MiB) >> 12);
+    ag_stop(g);
+}
+
+static int64_t ag_poll_interval(QTestState *qts)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'qom-get', 'arguments':"
+                           " { 'path': %s, 'property':"
+                           " 'guest-stats-polling-interval' } }", BACKEND);
+    int64_t v = qdict_get_int(rsp, "return");
+
+    qobject_unref(rsp);
+    return v;
+}
+
+/*
+ * On host pressure, a sample older than a second is refreshed at once:
+ * the device hands the stats buffer back without waiting for the poll.
+ */
+static void test_stats_refresh_on_pressure(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, false, -1);
+    Sample x = healthy();
+
+    ag_send_stats(g, x.v);
+    ag_send_stats(g, x.v);
+    /* 2 s after that sample, 3 s before the next poll */
+    qtest_clock_step(g->qts, 2 * SEC);
+    ag_inject(g, "low");
+    qvirtio_wait_used_elem(g->qts, g->vdev, g->svq, g->stats_head, NULL,
+                           TIMEOUT_US);
+    ag_stop(g);
+}
+
+/* Stats are polled every second while the balloon holds memory */
+static void test_stats_fast_polling(void)
+{
+    AutoGuest *g = stats_guest_start("");
+    Sample x = healthy();
+
+    g_assert_cmpint(ag_poll_interval(g->qts), ==, 1);
+    x.v[VIRTIO_BALLOON_S_AVAIL] = 10 * MiB;
+    ag_send_stats(g, x.v);
+    g_assert_cmpuint(ag_target(g), ==, 0);
+    ag_catch_up(g);
+    g_assert_cmpint(ag_poll_interval(g->qts), ==, STATS_INTERVAL_S);
+    ag_stop(g);
+
+    /* An interval the user chose is left alone */
+    g = stats_guest_start(",guest-stats-polling-interval=7");
+    g_assert_cmpint(ag_poll_interval(g->qts), ==, 7);
+    ag_stop(g);
+}
+
+/* After the relief interval without host pressure, the balloon empties */
+static void test_relief(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON ",auto-relief-ms=10000", false, -1);
+    int i;
+
+    ag_inject(g, "critical");
+    ag_catch_up(g);
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL);
+    ag_step(g, 9 * SEC);
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL);
+    ag_step(g, SEC);
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL - (16 * MiB >> 12));
+    for (i = 0; i < 7; i++) {
+        ag_step(g, SEC);
+    }
+    g_assert_cmpuint(ag_target(g), ==, 0);
+    g_assert_cmpuint(ag_counter(g->qts, "reliefs"), ==, 8);
+    ag_stop(g);
+}
+
+/* automatic=on offers deflate-on-oom unless the user set it */
+static void test_deflate_on_oom_default(void)
+{
+    static const struct {
+        const char *props;
+        bool offered;
+    } cases[] = {
+        { AUTO_ON, true },
+        { AUTO_ON ",deflate-on-oom=off", false },
+        { AUTO_ON ",deflate-on-oom=on", true },
+        { "", false },
+    };
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(cases); i++) {
+        AutoGuest *g = ag_start(cases[i].props, false, -1);
+
+        g_assert_cmpint(!!(g->features &
+                           (1ull << VIRTIO_BALLOON_F_DEFLATE_ON_OOM)), ==,
+                        cases[i].offered);
+        ag_stop(g);
+    }
 }
 
 /* Rising counters: an OOM kill, allocation stalls, both tunable */
@@ -1379,6 +1511,13 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto/stats/low-available",
                    test_stats_low_available);
     qtest_add_func("virtio-balloon-auto/stats/counters", test_stats_counters);
+    qtest_add_func("virtio-balloon-auto/stats/full-healthy",
+                   test_stats_full_healthy);
+    qtest_add_func("virtio-balloon-auto/stats/fast-polling",
+                   test_stats_fast_polling);
+    qtest_add_func("virtio-balloon-auto/relief/to-empty", test_relief);
+    qtest_add_func("virtio-balloon-auto/config/deflate-on-oom-default",
+                   test_deflate_on_oom_default);
     qtest_add_func("virtio-balloon-auto/stats/old-tags", test_stats_old_tags);
     qtest_add_func("virtio-balloon-auto/stats/hostile", test_stats_hostile);
     qtest_add_func("virtio-balloon-auto/config/discard-pinning-refused",
@@ -1387,6 +1526,8 @@ int main(int argc, char **argv)
                    test_mem_lock_refused);
     qtest_add_func("virtio-balloon-auto/config/hugetlb-refused",
                    test_hugetlb_refused);
+    qtest_add_func("virtio-balloon-auto/stats/refresh-on-pressure",
+                   test_stats_refresh_on_pressure);
     qtest_add_func("virtio-balloon-auto/real/psi",
                    test_real_psi_pressure);
     qtest_add_func("virtio-balloon-auto/real/unplug-releases",

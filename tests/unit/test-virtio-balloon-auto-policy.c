@@ -27,16 +27,37 @@
 #define HYSTERESIS  MS(BALLOON_AUTO_DEFAULT_HYSTERESIS_MS)
 #define STALL       MS(BALLOON_AUTO_DEFAULT_STALL_MS)
 #define T0          SEC(1000)
+/* max(128 MiB, 5 % of 1 GiB = 51 MiB) */
+#define RESERVE     PAGES(BALLOON_AUTO_DEFAULT_RESERVE)
+#define RELIEF      MS(BALLOON_AUTO_DEFAULT_RELIEF_MS)
+#define RELIEF_STEP PAGES(BALLOON_AUTO_DEFAULT_RELIEF_STEP)
+#define RELIEF_PERIOD MS(BALLOON_AUTO_RELIEF_PERIOD_MS)
 
 /* The fake clock */
 static int64_t now;
 
+/*
+ * The defaults, but without host relief: the rules that came before it
+ * (throttle, stall, no pile-up) are tested on their own, with deadlines
+ * of their own; relief has its own tests, with the real defaults.
+ */
 static BalloonAutoConfig default_cfg(void)
 {
     BalloonAutoConfig cfg;
 
     balloon_auto_config_default(&cfg);
+    cfg.relief_ns = 0;
     return cfg;
+}
+
+/* With every default, relief included */
+static void setup_defaults(BalloonAutoPolicy *p)
+{
+    BalloonAutoConfig cfg;
+
+    balloon_auto_config_default(&cfg);
+    now = T0;
+    balloon_auto_init(p, &cfg, RAM, now);
 }
 
 static void setup(BalloonAutoPolicy *p)
@@ -126,18 +147,25 @@ static void test_config_defaults_scaled(void)
 {
     static const struct {
         uint64_t ram;
-        uint64_t low, medium, critical, deflate, floor;
+        uint64_t low, medium, critical, deflate, floor, reserve, relief;
     } cases[] = {
-        { 128 * MiB, 2 * MiB, 8 * MiB, 32 * MiB, 8 * MiB, 64 * MiB },
-        { 256 * MiB, 4 * MiB, 16 * MiB, 64 * MiB, 16 * MiB, 128 * MiB },
-        { 512 * MiB, 8 * MiB, 32 * MiB, 128 * MiB, 32 * MiB, 256 * MiB },
-        { 4 * GiB, 8 * MiB, 32 * MiB, 128 * MiB, 32 * MiB, 256 * MiB },
-        { 512 * GiB, 8 * MiB, 32 * MiB, 128 * MiB, 32 * MiB, 256 * MiB },
+        { 128 * MiB, 2 * MiB, 8 * MiB, 32 * MiB, 8 * MiB, 64 * MiB,
+          32 * MiB, 4 * MiB },
+        { 256 * MiB, 4 * MiB, 16 * MiB, 64 * MiB, 16 * MiB, 128 * MiB,
+          64 * MiB, 8 * MiB },
+        { 512 * MiB, 8 * MiB, 32 * MiB, 128 * MiB, 32 * MiB, 256 * MiB,
+          128 * MiB, 16 * MiB },
+        { 4 * GiB, 8 * MiB, 32 * MiB, 128 * MiB, 32 * MiB, 256 * MiB,
+          128 * MiB, 16 * MiB },
+        { 512 * GiB, 8 * MiB, 32 * MiB, 128 * MiB, 32 * MiB, 256 * MiB,
+          128 * MiB, 16 * MiB },
         /* whole pages, rounded down; at least one page */
         { 100 * MiB, 1600 * KiB, 6400 * KiB, 25600 * KiB, 6400 * KiB,
-          50 * MiB },
-        { 16 * MiB, 256 * KiB, 1 * MiB, 4 * MiB, 1 * MiB, 8 * MiB },
-        { 12 * KiB, 4 * KiB, 4 * KiB, 4 * KiB, 4 * KiB, 4 * KiB },
+          50 * MiB, 25 * MiB, 3200 * KiB },
+        { 16 * MiB, 256 * KiB, 1 * MiB, 4 * MiB, 1 * MiB, 8 * MiB,
+          4 * MiB, 512 * KiB },
+        { 12 * KiB, 4 * KiB, 4 * KiB, 4 * KiB, 4 * KiB, 4 * KiB,
+          4 * KiB, 4 * KiB },
     };
     int i;
 
@@ -154,6 +182,8 @@ static void test_config_defaults_scaled(void)
                          PAGES(cases[i].critical));
         g_assert_cmpuint(cfg.deflate_pages, ==, PAGES(cases[i].deflate));
         g_assert_cmpuint(cfg.floor_pages, ==, PAGES(cases[i].floor));
+        g_assert_cmpuint(cfg.reserve_pages, ==, PAGES(cases[i].reserve));
+        g_assert_cmpuint(cfg.relief_pages, ==, PAGES(cases[i].relief));
         /* times do not depend on the guest */
         g_assert_cmpint(cfg.throttle_ns, ==, THROTTLE);
         g_assert_cmpint(cfg.hysteresis_ns, ==, HYSTERESIS);
@@ -1347,7 +1377,7 @@ static void test_strings(void)
 {
     static const char *const reasons[] = {
         "host-low", "host-medium", "host-critical", "guest-message",
-        "guest-stats", "guest-deflate", "guest-stalled",
+        "guest-stats", "guest-deflate", "guest-stalled", "host-relief",
     };
     static const char *const actions[] = {
         "none", "inflate", "deflate", "cancel", "stall",
@@ -1370,6 +1400,378 @@ static void test_strings(void)
     /* The reason of an inflate follows the level order */
     g_assert_cmpint(BALLOON_AUTO_REASON_HOST_LOW + BALLOON_AUTO_LEVEL_CRITICAL,
                     ==, BALLOON_AUTO_REASON_HOST_CRITICAL);
+}
+
+/* Guest memory: guest-aware inflate, shortfall deflate */
+
+static BalloonAutoAction stats(BalloonAutoPolicy *p, uint64_t avail,
+                               bool low)
+{
+    return balloon_auto_guest_memory(p, avail, low, now);
+}
+
+static void test_reserve(void)
+{
+    BalloonAutoConfig cfg = default_cfg();
+
+    g_assert_cmpuint(balloon_auto_reserve(&cfg, RAM), ==, RESERVE);
+    g_assert_cmpuint(balloon_auto_reserve(&cfg, PAGES(128 * MiB)), ==,
+                     RESERVE);
+    /* 5 % of 64 GiB is 3.2 GiB */
+    g_assert_cmpuint(balloon_auto_reserve(&cfg, PAGES(64 * GiB)), ==,
+                     PAGES(64 * GiB) / 20);
+    cfg.reserve_pages = 0;
+    cfg.reserve_pct = 0;
+    g_assert_cmpuint(balloon_auto_reserve(&cfg, RAM), ==, 0);
+}
+
+static void test_inflate_before_stats(void)
+{
+    BalloonAutoPolicy p;
+
+    setup(&p);
+    /* Nothing known yet: the per-level steps apply as before */
+    g_assert_cmpuint(balloon_auto_spare(&p), ==, UINT64_MAX);
+    g_assert_cmpuint(balloon_auto_shortfall(&p), ==, 0);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, CRITICAL);
+}
+
+static void test_inflate_sized_by_spare(void)
+{
+    BalloonAutoPolicy p;
+
+    setup(&p);
+    /* 150 MiB available, 128 MiB reserve: 22 MiB to spare */
+    assert_none(stats(&p, PAGES(150 * MiB), false), "recorded");
+    g_assert_cmpuint(balloon_auto_spare(&p), ==, PAGES(22 * MiB));
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, PAGES(22 * MiB));
+    /* What was asked since the sample is not spare any more */
+    g_assert_cmpuint(balloon_auto_spare(&p), ==, 0);
+    catch_up(&p);
+    now += THROTTLE;
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "no-spare");
+    g_assert_cmpuint(balloon_auto_target(&p), ==, PAGES(22 * MiB));
+
+    /* The next sample says the guest freed memory: the step bounds it */
+    assert_none(stats(&p, PAGES(600 * MiB), false), "recorded");
+    now += THROTTLE;
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_MEDIUM), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_MEDIUM, PAGES(22 * MiB) + MEDIUM);
+}
+
+static void test_inflate_nothing_to_spare(void)
+{
+    BalloonAutoPolicy p;
+
+    setup(&p);
+    /* Full but healthy: not under pressure, but nothing to give either */
+    assert_none(stats(&p, PAGES(10 * MiB), true), "full");
+    g_assert_false(balloon_auto_guest_window_open(&p, now));
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "no-spare");
+    g_assert_cmpuint(balloon_auto_target(&p), ==, 0);
+    /* Exactly the reserve is nothing to spare either */
+    assert_none(stats(&p, RESERVE, false), "recorded");
+    now += THROTTLE;
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_LOW), "no-spare");
+    g_assert_cmpuint(balloon_auto_counters(&p)->ignored, ==, 2);
+    /* An inflate in flight at the sample comes off what is available */
+    assert_none(stats(&p, RESERVE + LOW, false), "recorded");
+    now += THROTTLE;
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, LOW);
+    assert_none(stats(&p, RESERVE + LOW, false), "recorded");
+    g_assert_cmpuint(balloon_auto_spare(&p), ==, 0);
+}
+
+static void test_shortfall_deflate(void)
+{
+    BalloonAutoPolicy p;
+
+    setup(&p);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, CRITICAL);
+    catch_up(&p);
+    /* Low enough not to matter: recorded, nothing else */
+    assert_none(stats(&p, PAGES(100 * MiB), false), "recorded");
+    g_assert_cmpuint(balloon_auto_shortfall(&p), ==, PAGES(28 * MiB));
+    /* Low while the balloon holds memory: the shortfall comes back */
+    assert_action(stats(&p, PAGES(20 * MiB), true), BALLOON_AUTO_DEFLATE,
+                  BALLOON_AUTO_REASON_GUEST_STATS,
+                  CRITICAL - PAGES(108 * MiB));
+    g_assert_true(balloon_auto_guest_window_open(&p, now));
+    g_assert_cmpuint(balloon_auto_counters(&p)->shortfalls, ==, 1);
+    g_assert_cmpuint(balloon_auto_counters(&p)->deflates, ==, 1);
+    /* Given back: not asked for twice before the next sample */
+    g_assert_cmpuint(balloon_auto_shortfall(&p), ==, 0);
+    catch_up(&p);
+    /* A small shortfall still gets at least one deflate step */
+    assert_action(stats(&p, RESERVE - 1, true), BALLOON_AUTO_DEFLATE,
+                  BALLOON_AUTO_REASON_GUEST_STATS, 0);
+    /* Bounded by the balloon: empty now, a low guest is just full */
+    assert_none(stats(&p, 0, true), "full");
+    g_assert_cmpuint(balloon_auto_target(&p), ==, 0);
+}
+
+static void test_pressure_deflate_by_shortfall(void)
+{
+    BalloonAutoPolicy p;
+
+    setup(&p);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, CRITICAL);
+    catch_up(&p);
+    /* Counters say pressure, 28 MiB short: the step is larger */
+    stats(&p, PAGES(100 * MiB), false);
+    assert_action(guest(&p), BALLOON_AUTO_DEFLATE,
+                  BALLOON_AUTO_REASON_GUEST_MESSAGE, CRITICAL - DEFLATE);
+    catch_up(&p);
+    /* 60 MiB short: the shortfall is larger */
+    stats(&p, PAGES(68 * MiB), false);
+    assert_action(guest(&p), BALLOON_AUTO_DEFLATE,
+                  BALLOON_AUTO_REASON_GUEST_MESSAGE,
+                  CRITICAL - DEFLATE - PAGES(60 * MiB));
+}
+
+/* Host relief */
+
+static void test_relief_to_empty(void)
+{
+    BalloonAutoPolicy p;
+    uint64_t target;
+    int steps = 0;
+
+    setup_defaults(&p);
+    /* Empty balloon: no timer at all */
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, INT64_MAX);
+    host(&p, BALLOON_AUTO_LEVEL_CRITICAL);
+    catch_up(&p);
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, now + RELIEF);
+    now += RELIEF - 1;
+    assert_none(balloon_auto_timer(&p, now), "idle");
+    now += 1;
+    target = CRITICAL;
+    while (balloon_auto_target(&p)) {
+        g_assert_cmpint(balloon_auto_deadline(&p), ==, now);
+        target -= MIN(target, RELIEF_STEP);
+        assert_action(balloon_auto_timer(&p, now), BALLOON_AUTO_DEFLATE,
+                      BALLOON_AUTO_REASON_HOST_RELIEF, target);
+        /* One step per period */
+        assert_none(balloon_auto_timer(&p, now + RELIEF_PERIOD - 1), "idle");
+        now += RELIEF_PERIOD;
+        steps++;
+    }
+    g_assert_cmpint(steps, ==, DIV_ROUND_UP(CRITICAL, RELIEF_STEP));
+    g_assert_cmpuint(balloon_auto_counters(&p)->reliefs, ==, steps);
+    /* Empty again: the timer stops */
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, INT64_MAX);
+}
+
+static void test_relief_not_while_pressure(void)
+{
+    BalloonAutoPolicy p;
+    int i;
+
+    setup_defaults(&p);
+    host(&p, BALLOON_AUTO_LEVEL_CRITICAL);
+    catch_up(&p);
+    /* An event every RELIEF - 1: relief never comes, ignored ones too */
+    for (i = 0; i < 10; i++) {
+        now += RELIEF - 1;
+        assert_none(balloon_auto_timer(&p, now), "idle");
+        host(&p, BALLOON_AUTO_LEVEL_LOW);
+        catch_up(&p);
+        g_assert_cmpint(balloon_auto_deadline(&p), ==, now + RELIEF);
+    }
+    g_assert_cmpuint(balloon_auto_counters(&p)->reliefs, ==, 0);
+    /* Relief starts, then pressure returns: it stops at once */
+    now += RELIEF;
+    g_assert_cmpint(balloon_auto_timer(&p, now).kind, ==,
+                    BALLOON_AUTO_DEFLATE);
+    now += RELIEF_PERIOD / 2;
+    host(&p, BALLOON_AUTO_LEVEL_LOW);
+    now += RELIEF_PERIOD;
+    assert_none(balloon_auto_timer(&p, now), "idle");
+    g_assert_cmpuint(balloon_auto_counters(&p)->reliefs, ==, 1);
+}
+
+/* Resident-aware inflate: the host gains only what it holds unused */
+
+static void resident(BalloonAutoPolicy *p, uint64_t pages)
+{
+    balloon_auto_host_resident(p, pages);
+}
+
+static void test_resident_bounds_inflate(void)
+{
+    BalloonAutoPolicy p;
+
+    setup(&p);
+    /* 1 GiB guest using 224 MiB; the host holds 234 MiB of it */
+    assert_none(stats(&p, PAGES(800 * MiB), false), "recorded");
+    g_assert_cmpuint(balloon_auto_guest_used(&p), ==, PAGES(224 * MiB));
+    g_assert_cmpuint(balloon_auto_gain(&p), ==, UINT64_MAX);
+    resident(&p, PAGES(234 * MiB));
+    g_assert_cmpuint(balloon_auto_gain(&p), ==, PAGES(10 * MiB));
+    /* 672 MiB to spare, a 128 MiB step, but 10 MiB to gain */
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, PAGES(10 * MiB));
+    /* What was asked since the measurement comes out of the same memory */
+    g_assert_cmpuint(balloon_auto_gain(&p), ==, 0);
+    /* Within the throttle interval an event only coalesces: no measuring */
+    g_assert_false(balloon_auto_inflate_due(&p, now + THROTTLE - 1));
+    catch_up(&p);
+    now += THROTTLE;
+    g_assert_true(balloon_auto_inflate_due(&p, now));
+    /* The guest gave its 10 MiB: the host holds 224 MiB, all in use */
+    resident(&p, PAGES(224 * MiB));
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "not-resident");
+    g_assert_cmpuint(balloon_auto_target(&p), ==, PAGES(10 * MiB));
+    g_assert_cmpuint(balloon_auto_counters(&p)->not_resident, ==, 1);
+    g_assert_cmpuint(balloon_auto_counters(&p)->ignored, ==, 1);
+    g_assert_cmpuint(host_events(&p), ==,
+                     balloon_auto_counters(&p)->inflates +
+                     balloon_auto_counters(&p)->ignored);
+}
+
+/*
+ * The RFC's vm-up/vm-down case: the growing guest reports much available
+ * memory it never touched, the shrinking guest freed memory the host
+ * still holds.  Only the latter is inflated.
+ */
+static void test_resident_untouched_guest(void)
+{
+    BalloonAutoPolicy up, down;
+
+    setup(&up);
+    setup(&down);
+    /* Growing: uses 200 MiB, 824 available, the host holds 200 MiB */
+    assert_none(stats(&up, PAGES(824 * MiB), false), "recorded");
+    resident(&up, PAGES(200 * MiB));
+    assert_none(host(&up, BALLOON_AUTO_LEVEL_CRITICAL), "not-resident");
+    g_assert_cmpuint(balloon_auto_target(&up), ==, 0);
+    /* Shrinking: went from 800 MiB to 200 MiB, the host holds 800 MiB */
+    assert_none(stats(&down, PAGES(824 * MiB), false), "recorded");
+    resident(&down, PAGES(800 * MiB));
+    assert_action(host(&down, BALLOON_AUTO_LEVEL_CRITICAL),
+                  BALLOON_AUTO_INFLATE, BALLOON_AUTO_REASON_HOST_CRITICAL,
+                  CRITICAL);
+}
+
+/* With a balloon, used is ram - actual - available whatever MemTotal is */
+static void test_resident_used_with_balloon(void)
+{
+    BalloonAutoPolicy p;
+
+    setup(&p);
+    balloon_auto_sync(&p, PAGES(256 * MiB), PAGES(256 * MiB), now);
+    assert_none(stats(&p, PAGES(300 * MiB), false), "recorded");
+    g_assert_cmpuint(balloon_auto_guest_used(&p), ==, PAGES(468 * MiB));
+    /* The balloon's pages were discarded: not resident */
+    resident(&p, PAGES(500 * MiB));
+    g_assert_cmpuint(balloon_auto_gain(&p), ==, PAGES(32 * MiB));
+    /* More resident than RAM is capped at RAM */
+    resident(&p, RAM * 2);
+    g_assert_cmpuint(balloon_auto_gain(&p), ==, RAM - PAGES(468 * MiB));
+    /* More available than the guest holds: nothing used */
+    assert_none(stats(&p, RAM, false), "recorded");
+    g_assert_cmpuint(balloon_auto_guest_used(&p), ==, 0);
+}
+
+/*
+ * Used memory comes from a sample seconds old; a guest that grew since
+ * holds more resident memory now, all in use.  The residency measured
+ * with the sample bounds the gain.
+ */
+static void test_resident_growing_since_sample(void)
+{
+    BalloonAutoPolicy p;
+
+    setup(&p);
+    /* At the sample: 300 MiB used, all of it resident, nothing else */
+    resident(&p, PAGES(300 * MiB));
+    assert_none(stats(&p, PAGES(724 * MiB), false), "recorded");
+    /* It grew by 100 MiB since: resident 400 MiB, not 100 MiB unused */
+    resident(&p, PAGES(400 * MiB));
+    g_assert_cmpuint(balloon_auto_gain(&p), ==, 0);
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "not-resident");
+    /* The host swapped half of the sample's 40 MiB unused out since */
+    resident(&p, PAGES(340 * MiB));
+    assert_none(stats(&p, PAGES(724 * MiB), false), "recorded");
+    resident(&p, PAGES(320 * MiB));
+    g_assert_cmpuint(balloon_auto_gain(&p), ==, PAGES(20 * MiB));
+}
+
+/* Before statistics the steps apply, still bounded by residency */
+static void test_resident_before_stats(void)
+{
+    BalloonAutoPolicy p;
+
+    setup(&p);
+    resident(&p, PAGES(20 * MiB));
+    g_assert_cmpuint(balloon_auto_guest_used(&p), ==, 0);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, PAGES(20 * MiB));
+    /* A reset forgets the measurement: unbounded until the next one */
+    balloon_auto_reset(&p, now);
+    g_assert_cmpuint(balloon_auto_gain(&p), ==, UINT64_MAX);
+}
+
+static void test_relief_off(void)
+{
+    BalloonAutoConfig cfg = default_cfg();
+    BalloonAutoPolicy p;
+
+    setup_defaults(&p);
+    cfg.relief_ns = 0;
+    balloon_auto_set_config(&p, &cfg);
+    host(&p, BALLOON_AUTO_LEVEL_CRITICAL);
+    catch_up(&p);
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, INT64_MAX);
+    now += SEC(3600);
+    assert_none(balloon_auto_timer(&p, now), "idle");
+    g_assert_cmpuint(balloon_auto_target(&p), ==, CRITICAL);
+}
+
+static void test_config_check_new(void)
+{
+    BalloonAutoConfig cfg;
+    Error *err = NULL;
+
+    balloon_auto_config_default(&cfg);
+    g_assert_cmpuint(cfg.reserve_pages, ==, PAGES(128 * MiB));
+    g_assert_cmpuint(cfg.reserve_pct, ==, 5);
+    g_assert_cmpint(cfg.relief_ns, ==, SEC(30));
+    g_assert_cmpuint(cfg.relief_pages, ==, PAGES(16 * MiB));
+    g_assert_true(balloon_auto_config_check(&cfg, RAM, &error_abort));
+    cfg.reserve_pages = RAM;
+    cfg.reserve_pct = BALLOON_AUTO_MAX_RESERVE_PCT;
+    cfg.relief_ns = 0;
+    cfg.relief_pages = RAM;
+    g_assert_true(balloon_auto_config_check(&cfg, RAM, &error_abort));
+    cfg.reserve_pages = RAM + 1;
+    g_assert_false(balloon_auto_config_check(&cfg, RAM, &err));
+    g_assert_nonnull(strstr(error_get_pretty(err), "reserve is"));
+    error_free(err);
+    err = NULL;
+    cfg = default_cfg();
+    cfg.reserve_pct = BALLOON_AUTO_MAX_RESERVE_PCT + 1;
+    g_assert_false(balloon_auto_config_check(&cfg, RAM, &err));
+    g_assert_nonnull(strstr(error_get_pretty(err), "91 %"));
+    error_free(err);
+    err = NULL;
+    cfg = default_cfg();
+    cfg.relief_ns = -1;
+    g_assert_false(balloon_auto_config_check(&cfg, RAM, &err));
+    g_assert_nonnull(strstr(error_get_pretty(err), "relief interval"));
+    error_free(err);
+    err = NULL;
+    cfg = default_cfg();
+    cfg.relief_pages = 0;
+    g_assert_false(balloon_auto_config_check(&cfg, RAM, &err));
+    g_assert_nonnull(strstr(error_get_pretty(err), "relief step"));
+    error_free(err);
 }
 
 int main(int argc, char **argv)
@@ -1413,6 +1815,21 @@ int main(int argc, char **argv)
     ADD("state/timing-round-trip", test_timing_round_trip);
     ADD("state/overflow", test_overflow);
     ADD("strings", test_strings);
+    ADD("config/check-reserve-relief", test_config_check_new);
+    ADD("guest-memory/reserve", test_reserve);
+    ADD("guest-memory/inflate-before-stats", test_inflate_before_stats);
+    ADD("guest-memory/inflate-sized-by-spare", test_inflate_sized_by_spare);
+    ADD("guest-memory/nothing-to-spare", test_inflate_nothing_to_spare);
+    ADD("guest-memory/shortfall-deflate", test_shortfall_deflate);
+    ADD("guest-memory/pressure-deflate", test_pressure_deflate_by_shortfall);
+    ADD("relief/to-empty", test_relief_to_empty);
+    ADD("relief/not-while-pressure", test_relief_not_while_pressure);
+    ADD("relief/off", test_relief_off);
+    ADD("resident/bounds-inflate", test_resident_bounds_inflate);
+    ADD("resident/untouched-guest", test_resident_untouched_guest);
+    ADD("resident/used-with-balloon", test_resident_used_with_balloon);
+    ADD("resident/before-stats", test_resident_before_stats);
+    ADD("resident/growing-since-sample", test_resident_growing_since_sample);
 
 #undef ADD
 

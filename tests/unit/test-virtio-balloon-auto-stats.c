@@ -73,6 +73,17 @@ static void expect(Fixture *f, bool pressure, const char *why)
     g_assert_cmpint(p, ==, pressure);
 }
 
+/*
+ * The guest is low on available memory: full, which is not pressure by
+ * itself; the policy gets the flag and the value
+ */
+static void expect_low(Fixture *f)
+{
+    expect(f, false, "low-available");
+    g_assert_true(balloon_auto_stats_low(&f->s));
+    g_assert_cmpuint(balloon_auto_stats_available(&f->s), !=, ABSENT);
+}
+
 /* The guest reports only the tags of kernels before 4.16: 0-9, no AVAIL */
 static void old_tags(Fixture *f)
 {
@@ -367,10 +378,15 @@ static void test_precedence(void)
     expect(&f, true, "swap-in");
     f.st[VIRTIO_BALLOON_S_MAJFLT] += 100000;
     expect(&f, true, "major-faults");
-    /* Low available memory comes first */
+    /*
+     * Counters come before low available memory: a full guest is not
+     * under pressure, a guest that is killing processes is
+     */
     f.st[VIRTIO_BALLOON_S_AVAIL] = 1 * MiB;
     f.st[VIRTIO_BALLOON_S_OOM_KILL] += 1;
-    expect(&f, true, "low-available");
+    expect(&f, true, "oom-kill");
+    g_assert_true(balloon_auto_stats_low(&f.s));
+    expect_low(&f);
 }
 
 /* Available memory */
@@ -382,25 +398,28 @@ static void test_low_available(void)
     setup(&f);
     /* No history needed: the first sample can say low-available */
     f.st[VIRTIO_BALLOON_S_AVAIL] = 10 * MiB;
-    expect(&f, true, "low-available");
+    expect_low(&f);
     /* 2 % of 4 GiB is 81.9 MiB, above the 64 MiB floor */
     f.st[VIRTIO_BALLOON_S_AVAIL] = 80 * MiB;
-    expect(&f, true, "low-available");
+    expect_low(&f);
     f.st[VIRTIO_BALLOON_S_AVAIL] = GUEST_RAM / 50 - 1;
-    expect(&f, true, "low-available");
+    expect_low(&f);
     /* Recovering */
     f.st[VIRTIO_BALLOON_S_AVAIL] = GUEST_RAM / 50 + 1;
     expect(&f, false, "quiet");
     f.st[VIRTIO_BALLOON_S_AVAIL] = 1 * GiB;
     expect(&f, false, "quiet");
-    g_assert_cmpuint(f.s.pressure, ==, 3);
+    g_assert_false(balloon_auto_stats_low(&f.s));
+    g_assert_cmpuint(balloon_auto_stats_available(&f.s), ==, 1 * GiB);
+    /* Full is not pressure */
+    g_assert_cmpuint(f.s.pressure, ==, 0);
 
     /* A 1 GiB guest: 2 % is 20 MiB, the 64 MiB floor rules */
     f.st[VIRTIO_BALLOON_S_MEMTOT] = 1 * GiB;
     f.st[VIRTIO_BALLOON_S_MEMFREE] = 10 * MiB;
     f.st[VIRTIO_BALLOON_S_CACHES] = 100 * MiB;
     f.st[VIRTIO_BALLOON_S_AVAIL] = 64 * MiB - 1;
-    expect(&f, true, "low-available");
+    expect_low(&f);
     f.st[VIRTIO_BALLOON_S_AVAIL] = 64 * MiB;
     expect(&f, false, "quiet");
 
@@ -409,7 +428,7 @@ static void test_low_available(void)
     f.cfg.avail_min_pct = 50;
     expect(&f, false, "quiet");
     f.st[VIRTIO_BALLOON_S_AVAIL] = 1;
-    expect(&f, true, "low-available");
+    expect_low(&f);
     /* Both thresholds off */
     f.cfg.avail_min_pct = 0;
     f.cfg.avail_min = 0;
@@ -427,7 +446,7 @@ static void test_available_fallback(void)
     expect(&f, false, "first-sample");
     f.st[VIRTIO_BALLOON_S_MEMFREE] = 20 * MiB;
     f.st[VIRTIO_BALLOON_S_CACHES] = 40 * MiB;
-    expect(&f, true, "low-available");
+    expect_low(&f);
     f.st[VIRTIO_BALLOON_S_CACHES] = 80 * MiB;
     expect(&f, false, "quiet");
     /* MEMFREE alone cannot tell: no check, no pressure from it */
@@ -437,7 +456,7 @@ static void test_available_fallback(void)
     /* AVAIL wins over the fallback when both are there */
     f.st[VIRTIO_BALLOON_S_CACHES] = 1 * GiB;
     f.st[VIRTIO_BALLOON_S_AVAIL] = 1 * MiB;
-    expect(&f, true, "low-available");
+    expect_low(&f);
 
     /*
      * MEMFREE + CACHES is capped at MEMTOT: 3 + 3 GiB of a 4 GiB guest
@@ -449,7 +468,7 @@ static void test_available_fallback(void)
     f.cfg.avail_min = 4 * GiB;
     expect(&f, false, "quiet");
     f.cfg.avail_min = 5 * GiB;
-    expect(&f, true, "low-available");
+    expect_low(&f);
 }
 
 /* A guest with only tags 0-9 (no AVAIL, no OOM/stall/reclaim counters) */
@@ -471,7 +490,7 @@ static void test_old_guest(void)
     /* Available memory via MEMFREE + CACHES */
     f.st[VIRTIO_BALLOON_S_MEMFREE] = 30 * MiB;
     f.st[VIRTIO_BALLOON_S_CACHES] = 30 * MiB;
-    expect(&f, true, "low-available");
+    expect_low(&f);
     f.st[VIRTIO_BALLOON_S_CACHES] = 500 * MiB;
     expect(&f, false, "quiet");
     /* The absent counters are never considered, however configured */
@@ -502,7 +521,7 @@ static void test_sizes_only(void)
     f.st[VIRTIO_BALLOON_S_AVAIL] = 512 * MiB;
     expect(&f, false, "quiet");
     f.st[VIRTIO_BALLOON_S_AVAIL] = 1 * MiB;
-    expect(&f, true, "low-available");
+    expect_low(&f);
 }
 
 /* Counter reset: reboot or driver reload */
@@ -538,7 +557,8 @@ static void test_counter_reset(void)
     /* The available check needs no history: it still applies */
     f.st[VIRTIO_BALLOON_S_MAJFLT] = 0;
     f.st[VIRTIO_BALLOON_S_AVAIL] = 1 * MiB;
-    expect(&f, true, "low-available");
+    expect(&f, false, "counter-reset");
+    g_assert_true(balloon_auto_stats_low(&f.s));
     g_assert_cmpuint(f.s.resets, ==, 3);
 }
 
@@ -852,20 +872,18 @@ static void test_random(void)
             g_assert_cmpint(!strcmp(why, "hostile"), ==,
                             hostile || (absurd && !reset));
             if (p) {
+                /* Only counters give pressure, never fullness alone */
                 g_assert_false(hostile);
-                if (strcmp(why, "low-available")) {
-                    g_assert_false(low);
-                    g_assert_false(reset);
-                    g_assert_true(counter_fires);
-                } else {
-                    g_assert_true(low);
-                }
+                g_assert_false(reset);
+                g_assert_true(counter_fires);
                 fired++;
             } else if (strcmp(why, "hostile")) {
-                /* Not hostile: no pressure means no rule held */
-                g_assert_false(low);
+                /* Not hostile: no pressure means no counter rule held */
                 g_assert_false(counter_fires && !reset && !absurd);
             }
+            /* Low is reported apart from pressure, hostile never low */
+            g_assert_cmpint(balloon_auto_stats_low(&s), ==,
+                            strcmp(why, "hostile") && low);
 
             /* What the module keeps as a baseline for the next round */
             if (!strcmp(why, "hostile")) {

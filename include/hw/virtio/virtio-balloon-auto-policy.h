@@ -59,8 +59,10 @@
  * gets them scaled by ram / 512 MiB, rounded down to whole pages and at
  * least one page (balloon_auto_scale_default()).  So every guest keeps the
  * proportions of a 512 MiB one: the floor is half of its RAM, a critical
- * step a quarter, a medium or deflate step 1/16, a low step 1/64; a
- * 128 MiB guest gets 2/8/32 MiB steps, 8 MiB deflate and a 64 MiB floor.
+ * step a quarter, a medium or deflate step 1/16, a low step 1/64, the
+ * reserve (below) a quarter and the relief step 1/32; a 128 MiB guest
+ * gets 2/8/32 MiB steps, 8 MiB deflate, a 64 MiB floor, a 32 MiB reserve
+ * and 4 MiB relief steps.
  * 512 MiB is where the unscaled floor (256 MiB) is half of the guest.
  * Larger guests keep the constants: a step answers one host event, whose
  * size is a property of the host's shortage, not of this guest, and the
@@ -79,6 +81,42 @@
 
 /* The balloon page, in bytes: every size must be a multiple of it */
 #define BALLOON_AUTO_PAGE_SIZE (1ULL << BALLOON_AUTO_PAGE_SHIFT)
+
+/*
+ * What a guest keeps for itself (guest-aware sizing, see "Guest memory"
+ * below): max(reserve, reserve_pct % of its RAM) of available memory.
+ *
+ * - reserve 128 MiB: twice the 64 MiB below which the statistics call a
+ *   guest short of memory (BALLOON_AUTO_STATS_DEFAULT_AVAIL_MIN), so that
+ *   a guest inflated down to its reserve has a band of 64 MiB, two
+ *   deflate steps, to grow into before it counts as short, and a deflate
+ *   sized by the shortfall brings it back to the top of that band.
+ * - reserve_pct 5: 2.5 times the statistics' 2 %, for the same band on
+ *   large guests, whose workloads allocate proportionally faster; 5 % of
+ *   a 64 GiB guest is 3.2 GiB.  MOM (IBM's Memory Overcommitment Manager,
+ *   KVM Forum 2011 slides) keeps 20 % of a guest free, which leaves much
+ *   idle memory in guests that do not need it.
+ *
+ * Host relief: once no host pressure event came for relief_ms, the
+ * balloon gives back relief_step every second until it is empty.
+ *
+ * - relief 30 s: vmpressure and PSI report continuously (about once per
+ *   second or per window, 2 s) while the host reclaims; 30 s of silence
+ *   is many missed reports, so the host has recovered, and it is half the
+ *   guest-pressure hysteresis, so memory flows back before a quiet guest
+ *   would have been inflated again.
+ * - relief step 16 MiB per second: half the RFC's 32 MiB deflate step
+ *   each second; 1 GiB comes back in about a minute, slowly enough that
+ *   pressure coming back stops relief after a few steps.
+ */
+#define BALLOON_AUTO_DEFAULT_RESERVE          (128 * MiB)
+#define BALLOON_AUTO_DEFAULT_RESERVE_PCT      5
+#define BALLOON_AUTO_DEFAULT_RELIEF_MS        30000
+#define BALLOON_AUTO_DEFAULT_RELIEF_STEP      (16 * MiB)
+/* Time between two relief steps */
+#define BALLOON_AUTO_RELIEF_PERIOD_MS         1000
+/* Largest reserve_pct accepted: more would never let a guest give */
+#define BALLOON_AUTO_MAX_RESERVE_PCT          90
 
 /* Host pressure level */
 typedef enum BalloonAutoLevel {
@@ -124,6 +162,7 @@ typedef enum BalloonAutoReason {
     BALLOON_AUTO_REASON_GUEST_STATS,
     BALLOON_AUTO_REASON_GUEST_DEFLATE,  /* guest gave memory back unasked */
     BALLOON_AUTO_REASON_GUEST_STALLED,
+    BALLOON_AUTO_REASON_HOST_RELIEF,    /* host recovered: memory back */
     BALLOON_AUTO_REASON__MAX,
 } BalloonAutoReason;
 
@@ -134,7 +173,8 @@ typedef struct BalloonAutoAction {
     /*
      * Static text, never NULL.  For NONE, why nothing happened:
      * "throttled", "guest-window", "stalled", "floor", "pile-up", "idle",
-     * "empty", "hostile-actual", "progress", "no-progress".  For the
+     * "empty", "hostile-actual", "progress", "no-progress", "no-spare",
+     * "not-resident", "full", "recorded".  For the
      * other kinds a short note for traces.
      */
     const char *why;
@@ -149,6 +189,12 @@ typedef struct BalloonAutoConfig {
     uint64_t floor_pages;
     /* inflate outstanding with no progress this long: guest stalled */
     int64_t stall_ns;
+    /* the guest keeps max(reserve_pages, reserve_pct % of RAM) available */
+    uint64_t reserve_pages;
+    uint32_t reserve_pct;
+    /* no host event for relief_ns: give relief_pages back per period */
+    int64_t relief_ns;          /* 0: no relief */
+    uint64_t relief_pages;
 } BalloonAutoConfig;
 
 typedef struct BalloonAutoCounters {
@@ -162,6 +208,10 @@ typedef struct BalloonAutoCounters {
     uint64_t deflates;          /* deflates asked for by guest pressure */
     uint64_t cancels;
     uint64_t stalls;
+    uint64_t shortfalls;        /* deflates sized by the guest's shortfall */
+    uint64_t reliefs;           /* relief steps */
+    /* host events ignored: the host would gain nothing (also in ignored) */
+    uint64_t not_resident;
 } BalloonAutoCounters;
 
 /*
@@ -189,6 +239,30 @@ typedef struct BalloonAutoPolicy {
     bool stalled;
     bool pending;               /* a coalesced host event waits */
     BalloonAutoLevel pending_level;
+    /*
+     * Guest memory, from its statistics: known once a sample with
+     * available memory arrived since the reset.  guest_free is the
+     * available memory of that sample less the inflate then in flight;
+     * guest_target the target at that time.
+     */
+    bool guest_known;
+    uint64_t guest_free;
+    uint64_t guest_target;
+    /* the sample's available memory as reported and actual at the time */
+    uint64_t guest_avail;
+    uint64_t guest_actual;
+    /*
+     * Host residency, from balloon_auto_host_resident(): pages of guest
+     * RAM resident in host memory, and actual at the measurement
+     */
+    bool resident_known;
+    uint64_t resident_pages;
+    uint64_t resident_actual;
+    /* the residency recorded when the last sample arrived */
+    bool guest_resident_known;
+    uint64_t guest_resident;
+    int64_t last_host_event;    /* for relief */
+    int64_t last_relief;        /* INT64_MIN: none since the last event */
     BalloonAutoCounters counters;
 } BalloonAutoPolicy;
 
@@ -257,8 +331,13 @@ void balloon_auto_sync(BalloonAutoPolicy *p, uint64_t target,
  * Host pressure at @level.  Ignored while the guest-pressure window is
  * open or the guest is stalled; coalesced (highest level kept, served by
  * balloon_auto_timer()) within throttle_ns of the last inflate; else one
- * inflate step, bounded by the floor and by one step outstanding past
- * actual.  May report a stall that fell due before the timer ran.
+ * inflate step, bounded by the floor, by one step outstanding past actual,
+ * once the guest's memory is known, by what it can spare
+ * (balloon_auto_spare(): NONE with why "no-spare" when that is nothing)
+ * and, once residency is known, by what the host would gain
+ * (balloon_auto_gain(): NONE with why "not-resident" when nothing).
+ * May report a stall that fell due before the timer ran.  Every host
+ * event postpones relief.
  */
 BalloonAutoAction balloon_auto_host_event(BalloonAutoPolicy *p,
                                           BalloonAutoLevel level,
@@ -267,7 +346,8 @@ BalloonAutoAction balloon_auto_host_event(BalloonAutoPolicy *p,
 /*
  * The guest is short of memory: open the window, drop what is pending,
  * clear a stall, then cancel an inflate in flight (target = actual) or,
- * with none in flight, deflate by deflate_pages.
+ * with none in flight, deflate by deflate_pages or by the guest's
+ * shortfall (balloon_auto_shortfall()), whichever is larger.
  */
 BalloonAutoAction balloon_auto_guest_pressure(BalloonAutoPolicy *p,
                                               BalloonAutoGuestSource src,
@@ -284,10 +364,86 @@ BalloonAutoAction balloon_auto_guest_pressure(BalloonAutoPolicy *p,
 BalloonAutoAction balloon_auto_actual_changed(BalloonAutoPolicy *p,
                                               uint64_t actual, int64_t now);
 
-/* Call at or after balloon_auto_deadline(); calling early is harmless. */
+/*
+ * Guest memory from a statistics sample: @avail_pages available, @low
+ * when the statistics rule finds that below its threshold.  Recorded for
+ * guest-aware sizing.  A guest that is low while its balloon holds
+ * memory (target > 0) needs memory: as balloon_auto_guest_pressure(),
+ * but the deflate is counted in shortfalls too ("shortfall").  A low
+ * guest with an empty balloon is merely full: NONE, "full", no window.
+ * Otherwise NONE, "recorded".
+ */
+BalloonAutoAction balloon_auto_guest_memory(BalloonAutoPolicy *p,
+                                            uint64_t avail_pages, bool low,
+                                            int64_t now);
+
+/*
+ * Host residency: @resident_pages of the guest's RAM are resident in host
+ * memory now (balloon pages).  Recorded for resident-aware sizing: an
+ * inflate takes at most balloon_auto_gain().  Call it just before
+ * balloon_auto_host_event() (and balloon_auto_timer() when it may serve a
+ * coalesced event), so that the bound is fresh, and just before
+ * balloon_auto_guest_memory(), which keeps it as the sample's residency.
+ */
+void balloon_auto_host_resident(BalloonAutoPolicy *p,
+                                uint64_t resident_pages);
+
+/*
+ * A host event at @now would not be throttled: the caller measures
+ * residency for balloon_auto_host_resident() only then, and before
+ * balloon_auto_timer() serves a coalesced event (balloon_auto_pending()).
+ */
+bool balloon_auto_inflate_due(const BalloonAutoPolicy *p, int64_t now);
+
+/*
+ * What the guest uses, in pages: ram - actual - available as of the last
+ * statistics sample (0 while no sample is known)
+ */
+uint64_t balloon_auto_guest_used(const BalloonAutoPolicy *p);
+
+/*
+ * What an inflate can return to the host, in pages: the guest RAM the host
+ * holds that the guest does not use (resident - used), less what was asked
+ * for since the measurement (target - actual then).  A guest's untouched
+ * memory was never resident: ballooning it gains the host nothing.  Used
+ * is from the last sample; with the residency of that sample too, the
+ * smaller of the two estimates (a guest growing since its sample holds
+ * more resident memory, all in use).  UINT64_MAX while residency is not
+ * known.
+ */
+uint64_t balloon_auto_gain(const BalloonAutoPolicy *p);
+
+/* The reserve in pages: max(reserve_pages, reserve_pct % of RAM) */
+uint64_t balloon_auto_reserve(const BalloonAutoConfig *cfg,
+                              uint64_t ram_pages);
+
+/*
+ * What the guest can give now, in pages: its last reported available
+ * memory less the reserve and less what was asked for since (target
+ * raised after the sample).  UINT64_MAX while no sample is known.
+ */
+uint64_t balloon_auto_spare(const BalloonAutoPolicy *p);
+
+/*
+ * What the guest lacks, in pages: the reserve less its last reported
+ * available memory, 0 when not short or not known.
+ */
+uint64_t balloon_auto_shortfall(const BalloonAutoPolicy *p);
+
+/*
+ * Call at or after balloon_auto_deadline(); calling early is harmless.
+ * Serves a coalesced host event, reports a stall, or gives memory back
+ * (host relief): while the balloon holds memory (target > 0) and no host
+ * event came for relief_ns, lower the target by relief_pages each
+ * BALLOON_AUTO_RELIEF_PERIOD_MS until it is 0.
+ */
 BalloonAutoAction balloon_auto_timer(BalloonAutoPolicy *p, int64_t now);
 
-/* Next time balloon_auto_timer() must run, INT64_MAX if none */
+/*
+ * Next time balloon_auto_timer() must run, INT64_MAX if none.  Relief
+ * adds a deadline only while target > 0: with an empty balloon and
+ * nothing pending there is none.
+ */
 int64_t balloon_auto_deadline(const BalloonAutoPolicy *p);
 
 uint64_t balloon_auto_target(const BalloonAutoPolicy *p);

@@ -18,14 +18,20 @@
  *
  * 1. Available memory.  avail = AVAIL; if the guest does not report AVAIL
  *    (kernels before 4.16), MEMFREE + CACHES, capped at MEMTOT when MEMTOT
- *    is reported; if neither form is reported the check is skipped (MEMFREE
- *    alone would count the page cache as used and cry wolf).  Pressure
- *    ("low-available") when
+ *    is reported; if neither form is reported it is not known (MEMFREE
+ *    alone would count the page cache as used and cry wolf).  The guest is
+ *    "low" when
  *        avail < max(avail_min, MEMTOT * avail_min_pct / 100)
- *    (the percentage term counts only when MEMTOT is reported).  This check
- *    needs no history, so it also applies to the first sample and to the
- *    sample that shows a counter reset.
- *
+ *    (the percentage term counts only when MEMTOT is reported).  Low is
+ *    not pressure: a guest whose workload fills its memory, with no
+ *    stalls, no direct reclaim, no swap-in or fault storm and no OOM kill,
+ *    is full but healthy.  Low and avail are kept in the state
+ *    (balloon_auto_stats_low(), balloon_auto_stats_available()) for the
+ *    policy, which gives memory back to a low guest only while its
+ *    balloon holds some (balloon_auto_guest_memory()), sized by its
+ *    shortfall.  This check needs no history, so it also applies to the
+ *    first sample and to the sample that shows a counter reset.
+
  * 2. Counters.  For each watched counter the guest reports in this sample
  *    and in the previous one, with a minimum delta that is not 0, the
  *    increase since the previous sample is compared with that minimum:
@@ -48,12 +54,12 @@
  *                    baseline for the counters;
  *    "no-data"       nothing usable: available memory not computable and
  *                    no watched counter reported;
- *    "low-available" rule 1 (pressure);
  *    "counter-reset" a watched counter went down: the guest rebooted or
  *                    its driver was reloaded; every counter is re-baselined
  *                    on this sample, no counter pressure;
  *    "oom-kill", "alloc-stall", "direct-reclaim", "swap-in",
  *    "major-faults"  rule 2 (pressure);
+ *    "low-available" rule 1 (no pressure, the guest is low);
  *    "first-sample"  watched counters reported, none had a baseline yet;
  *    "quiet"         none of the above.
  *    Except for "hostile", every sample becomes the new baseline: each
@@ -85,11 +91,11 @@
  *
  * Defaults (BALLOON_AUTO_STATS_DEFAULT_*), with the device polling stats
  * every few seconds in mind:
- *  - avail_min 64 MiB: Linux's MemAvailable already leaves out the
- *    watermarks and the half of the page cache it cannot easily reclaim, so
- *    below 64 MiB (two 32 MiB deflate steps of the policy) a guest
- *    allocating tens of MB per second swaps or OOMs within one or two poll
- *    intervals, faster than a deflate under TCG completes.
+ *  - avail_min 64 MiB (the "low" threshold): Linux's MemAvailable already
+ *    leaves out the watermarks and the half of the page cache it cannot
+ *    easily reclaim, so below 64 MiB (two 32 MiB deflate steps of the policy)
+ *    a guest allocating tens of MB per second swaps or OOMs within one or two
+ *    poll intervals, faster than a deflate under TCG completes.
  *  - avail_min_pct 2: the absolute floor alone is too small for big guests,
  *    whose workloads allocate proportionally faster (and whose kernel
  *    watermarks grow with memory too): 2 % is 1.3 GiB of a 64 GiB guest
@@ -189,6 +195,9 @@ typedef struct BalloonAutoStatsState {
     uint64_t pressure;
     uint64_t hostile;
     uint64_t resets;
+    /* Rule 1 on the last sample: avail in bytes (-1: not known), low */
+    uint64_t avail;
+    bool low;
 } BalloonAutoStatsState;
 
 /* Fill @cfg with the defaults above */
@@ -208,14 +217,23 @@ void balloon_auto_stats_reset(BalloonAutoStatsState *s);
 
 /*
  * Feed one sample received at @now_ns.  Return true when the guest is
- * under pressure; @why (if not NULL) is set to a static string, never
- * NULL: the reason for pressure or why there is none (see the rule).
+ * under pressure (rule 2: a counter reached its minimum); @why (if not
+ * NULL) is set to a static string, never NULL: the reason for pressure
+ * or why there is none (see the rule).
  * @cfg must have passed balloon_auto_stats_config_check().
  */
 bool balloon_auto_stats_update(BalloonAutoStatsState *s,
                                const BalloonAutoStatsConfig *cfg,
                                const uint64_t stats[VIRTIO_BALLOON_S_NR],
                                int64_t now_ns, const char **why);
+
+/*
+ * Available memory of the last sample in bytes, UINT64_MAX when not known
+ * (never a sample, a hostile sample, or one without the needed tags)
+ */
+uint64_t balloon_auto_stats_available(const BalloonAutoStatsState *s);
+/* The last sample's available memory is below the threshold (rule 1) */
+bool balloon_auto_stats_low(const BalloonAutoStatsState *s);
 
 /* Bit n set: the last sample reported tag n */
 uint32_t balloon_auto_stats_reported(const BalloonAutoStatsState *s);

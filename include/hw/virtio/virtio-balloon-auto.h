@@ -99,6 +99,10 @@ typedef struct VirtIOBalloonAutoProps {
     uint32_t hysteresis_ms;
     uint32_t stall_ms;
     uint64_t floor;
+    uint64_t reserve;
+    uint32_t reserve_pct;
+    uint32_t relief_ms;
+    uint64_t relief_step;
     /* PSI thresholds, see include/qemu/host-pressure.h */
     uint32_t psi_window_ms;
     uint32_t psi_low_ms;
@@ -115,10 +119,19 @@ typedef struct VirtIOBalloonAutoProps {
     uint64_t stats_major_faults;
     /* Bit n: scaled size property n (virtio-balloon-auto.c) was set */
     uint32_t scaled_set;
+    /* Not a property: the user set deflate-on-oom (see class_init) */
+    bool deflate_on_oom_set;
 } VirtIOBalloonAutoProps;
 
 /* Stats polling interval with automatic=on, unless set otherwise */
 #define VIRTIO_BALLOON_AUTO_DEFAULT_STATS_INTERVAL_S 5
+/*
+ * ... and while the balloon holds memory: a guest whose workload grows by
+ * tens of MiB per second must get memory back within a second or two.
+ * One stats request per second costs the guest one walk of its vm
+ * counters, well under a millisecond.
+ */
+#define VIRTIO_BALLOON_AUTO_FAST_STATS_S 1
 
 /* Run-time state, allocated at realize when automatic=on */
 typedef struct VirtIOBalloonAuto VirtIOBalloonAuto;
