@@ -25,11 +25,12 @@ MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # util-linux (swapon, mkswap), ipxe-qemu (NIC option ROMs of the default
 # PC machine that qos-test boots).
 # Bench: python3-matplotlib (the over-commit benchmark's timelines).
+# libvirt-daemon-system: the real-libvirtd test (started by the test).
 PKGS="build-essential pkg-config python3 python3-venv python3-setuptools
       ninja-build libglib2.0-dev libpixman-1-dev libcap-ng-dev libfdt-dev
       zlib1g-dev flex bison dpkg-dev xz-utils bzip2 seabios busybox-static
       cpio procps util-linux patch perl ca-certificates gcc-multilib
-      ipxe-qemu python3-matplotlib"
+      ipxe-qemu python3-matplotlib libvirt-daemon-system"
 BACKPORT_PKGS="meson python3-pycotap"
 
 missing_pkgs() {

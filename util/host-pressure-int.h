@@ -14,8 +14,9 @@
 typedef struct HostPressureBackendOps {
     HostPressureBackend type;
     /*
-     * Start watching m->path (PSI: m->file), which the front end has
-     * checked is a source this backend claims; set m->priv.  On failure
+     * Start watching m->path (PSI: m->file), or the fds handed over
+     * (m->handed_over), which the front end has checked are a source
+     * this backend claims; set m->priv.  On failure
      * set @errp, release everything taken and leave m->priv NULL.
      */
     bool (*open)(HostPressureMonitor *m, Error **errp);
@@ -33,6 +34,12 @@ struct HostPressureMonitor {
     void *opaque;
     bool gone;
     void *priv;         /* the backend's state */
+    /*
+     * A source handed over as fds: the backend's open() takes them over
+     * instead of opening m->path, and sets each one it took to -1.
+     */
+    bool handed_over;
+    HostPressureFds fds;
 };
 
 /*

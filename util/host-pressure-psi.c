@@ -8,6 +8,10 @@
  * it with POLLPRI at most once per window when the stall time within the
  * window crosses its threshold.
  *
+ * A manager that confines QEMU may instead open the files and write the
+ * triggers itself, and hand the fds over (host_pressure_monitor_new_fds);
+ * from then on they are watched the same way.
+ *
  * QEMU's fd handlers watch POLLIN/POLLOUT only, so each file is watched by
  * a GLib unix fd source on G_IO_PRI in the default main context, which
  * QEMU's main loop polls.
@@ -149,12 +153,18 @@ static bool psi_open(HostPressureMonitor *m, Error **errp)
     int l;
 
     p->m = m;
-    p->file = g_strdup(m->file);
+    p->file = g_strdup(m->file ? m->file : m->path);
     for (l = 0; l < HOST_PRESSURE__MAX; l++) {
         p->triggers[l].fd = -1;
     }
     for (l = 0; l < HOST_PRESSURE__MAX; l++) {
-        if (!psi_open_trigger(p, l, &m->opts, errp)) {
+        if (m->handed_over) {
+            /* Armed by the manager, checked by the front end */
+            p->triggers[l].fd = m->fds.level[l];
+            p->triggers[l].level = l;
+            p->triggers[l].psi = p;
+            m->fds.level[l] = -1;
+        } else if (!psi_open_trigger(p, l, &m->opts, errp)) {
             psi_stop(p);
             g_free(p->file);
             g_free(p);

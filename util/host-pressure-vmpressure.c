@@ -17,6 +17,7 @@
 #include "qapi/error.h"
 #include "qemu/event_notifier.h"
 #include "qemu/main-loop.h"
+#include <glib-unix.h>
 #include "host-pressure-int.h"
 #include "trace.h"
 
@@ -76,6 +77,10 @@ static bool vmpressure_removed(Vmpressure *v)
 {
     char c;
 
+    /* Handed over without it: removal cannot be told from pressure */
+    if (v->level_fd < 0) {
+        return false;
+    }
     return pread(v->level_fd, &c, 1, 0) < 0 && errno == ENODEV;
 }
 
@@ -133,7 +138,36 @@ static void vmpressure_handler(EventNotifier *n)
     host_pressure_report(m, highest);
 }
 
-static bool vmpressure_open(HostPressureMonitor *m, Error **errp)
+/* Eventfds the manager registered, checked by the front end */
+static void vmpressure_take_over(HostPressureMonitor *m)
+{
+    Vmpressure *v = g_new0(Vmpressure, 1);
+    int l;
+
+    v->level_fd = m->fds.pressure_level;
+    m->fds.pressure_level = -1;
+    for (l = 0; l < HOST_PRESSURE__MAX; l++) {
+        VmpressureLevel *lv = &v->levels[l];
+
+        /*
+         * The handler reads every level's eventfd, signalled or not, so
+         * a read must not block.  The manager may have created them
+         * blocking, and QEMU's monitor makes fds it receives over a
+         * socket blocking: this changes the manager's copy too, which
+         * only the kernel signals.
+         */
+        g_unix_set_fd_nonblocking(m->fds.level[l], true, NULL);
+        event_notifier_init_fd(&lv->notifier, m->fds.level[l]);
+        m->fds.level[l] = -1;
+        lv->initialized = true;
+        lv->m = m;
+        event_notifier_set_handler(&lv->notifier, vmpressure_handler);
+    }
+    m->priv = v;
+}
+
+/* Register our own eventfds through cgroup.event_control */
+static bool vmpressure_register(HostPressureMonitor *m, Error **errp)
 {
     Vmpressure *v = g_new0(Vmpressure, 1);
     g_autofree char *level_path =
@@ -198,6 +232,15 @@ fail:
     vmpressure_stop(v);
     g_free(v);
     return false;
+}
+
+static bool vmpressure_open(HostPressureMonitor *m, Error **errp)
+{
+    if (m->handed_over) {
+        vmpressure_take_over(m);
+        return true;
+    }
+    return vmpressure_register(m, errp);
 }
 
 static void vmpressure_close(HostPressureMonitor *m)

@@ -90,6 +90,9 @@ bool host_pressure_options_check(const HostPressureOptions *o, Error **errp)
 
 #ifdef CONFIG_LINUX
 
+#include <sys/vfs.h>
+#include <poll.h>
+
 #define PSI_SYSTEM_DIR "/proc/pressure/"
 
 static bool has_file(const char *dir, const char *file)
@@ -162,6 +165,138 @@ static const HostPressureBackendOps *backend_for(const char *path,
     return NULL;
 }
 
+/*
+ * Handed-over fds: the kernel tells what an fd is by the name it gives it
+ * in /proc/self/fd and by the file system it lives on.
+ */
+#ifndef CGROUP_SUPER_MAGIC
+#define CGROUP_SUPER_MAGIC      0x27e0eb
+#endif
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC     0x63677270
+#endif
+#ifndef PROC_SUPER_MAGIC
+#define PROC_SUPER_MAGIC        0x9fa0
+#endif
+
+#define FDS_EXPECTED "expected memory.pressure of a cgroup v2 directory or" \
+    " " PSI_SYSTEM_MEMORY " with the level's PSI trigger written, or an" \
+    " eventfd registered for the level through a cgroup v1 memcg's" \
+    " cgroup.event_control"
+
+/* What the kernel calls @fd, e.g. "anon_inode:[eventfd]", "pipe:[42]" */
+static char *fd_name(int fd)
+{
+    g_autofree char *link = g_strdup_printf("/proc/self/fd/%d", fd);
+    char *name = g_file_read_link(link, NULL);
+
+    return name ? name : g_strdup("?");
+}
+
+static bool fd_on_fs(int fd, long magic)
+{
+    struct statfs sfs;
+
+    return fstatfs(fd, &sfs) == 0 && sfs.f_type == magic;
+}
+
+static bool fd_is_eventfd(int fd)
+{
+    g_autofree char *name = fd_name(fd);
+
+    return g_str_equal(name, "anon_inode:[eventfd]");
+}
+
+static bool fd_is_psi(int fd)
+{
+    g_autofree char *name = fd_name(fd);
+    g_autofree char *base = g_path_get_basename(name);
+
+    return (fd_on_fs(fd, CGROUP2_SUPER_MAGIC) &&
+            g_str_equal(base, "memory.pressure")) ||
+           (fd_on_fs(fd, PROC_SUPER_MAGIC) &&
+            g_str_equal(name, PSI_SYSTEM_MEMORY));
+}
+
+/*
+ * A memory pressure file polls POLLERR|POLLPRI at once when no trigger
+ * was written on it (psi_trigger_poll() in kernel/sched/psi.c), and also
+ * once its cgroup is gone: neither will ever signal pressure.
+ */
+static bool psi_fd_armed(int fd)
+{
+    struct pollfd pfd = { .fd = fd, .events = POLLPRI };
+
+    return poll(&pfd, 1, 0) >= 0 && !(pfd.revents & (POLLERR | POLLNVAL));
+}
+
+/* Check what the manager handed over; pick the backend */
+static const HostPressureBackendOps *backend_for_fds(const char *name,
+                                                     const HostPressureFds *fds,
+                                                     Error **errp)
+{
+    bool eventfd[HOST_PRESSURE__MAX];
+    int l;
+
+    for (l = 0; l < HOST_PRESSURE__MAX; l++) {
+        int fd = fds->level[l];
+        g_autofree char *what = NULL;
+
+        if (fd < 0) {
+            error_setg(errp, "host pressure source '%s' has no fd for level"
+                       " %s: all of low, medium and critical are needed",
+                       name, host_pressure_level_str(l));
+            return NULL;
+        }
+        eventfd[l] = fd_is_eventfd(fd);
+        if (!eventfd[l] && !fd_is_psi(fd)) {
+            what = fd_name(fd);
+            error_setg(errp, "host pressure source '%s': the fd for level %s"
+                       " is '%s': " FDS_EXPECTED, name,
+                       host_pressure_level_str(l), what);
+            return NULL;
+        }
+        if (!eventfd[l] && !psi_fd_armed(fd)) {
+            what = fd_name(fd);
+            error_setg(errp, "host pressure source '%s': the fd for level %s"
+                       " ('%s') has no PSI trigger, or its cgroup is gone:"
+                       " write the trigger before handing the fd over",
+                       name, host_pressure_level_str(l), what);
+            return NULL;
+        }
+        if (eventfd[l] != eventfd[0]) {
+            error_setg(errp, "host pressure source '%s': the fd for level %s"
+                       " is %s but the fd for level %s is %s: all levels"
+                       " must use the same backend", name,
+                       host_pressure_level_str(0),
+                       eventfd[0] ? "an eventfd" : "a PSI file",
+                       host_pressure_level_str(l),
+                       eventfd[l] ? "an eventfd" : "a PSI file");
+            return NULL;
+        }
+    }
+    if (fds->pressure_level >= 0) {
+        g_autofree char *what = fd_name(fds->pressure_level);
+        g_autofree char *base = g_path_get_basename(what);
+
+        if (!eventfd[0]) {
+            error_setg(errp, "host pressure source '%s': a"
+                       " memory.pressure_level fd only goes with vmpressure"
+                       " eventfds, not with PSI", name);
+            return NULL;
+        }
+        if (!fd_on_fs(fds->pressure_level, CGROUP_SUPER_MAGIC) ||
+            !g_str_equal(base, "memory.pressure_level")) {
+            error_setg(errp, "host pressure source '%s': the"
+                       " memory.pressure_level fd is '%s': expected the"
+                       " memory.pressure_level file of the cgroup v1 memcg"
+                       " the eventfds are registered on", name, what);
+            return NULL;
+        }
+    }
+    return eventfd[0] ? &host_pressure_vmpressure_ops : &host_pressure_psi_ops;
+}
+
 #else
 
 static const HostPressureBackendOps *backend_for(const char *path,
@@ -172,7 +307,41 @@ static const HostPressureBackendOps *backend_for(const char *path,
     return NULL;
 }
 
+static const HostPressureBackendOps *backend_for_fds(const char *name,
+                                                     const HostPressureFds *fds,
+                                                     Error **errp)
+{
+    error_setg(errp, "host pressure source '%s': host memory pressure"
+               " notifications are only supported on Linux", name);
+    return NULL;
+}
+
 #endif
+
+void host_pressure_fds_init(HostPressureFds *fds)
+{
+    int l;
+
+    for (l = 0; l < HOST_PRESSURE__MAX; l++) {
+        fds->level[l] = -1;
+    }
+    fds->pressure_level = -1;
+}
+
+void host_pressure_fds_close(HostPressureFds *fds)
+{
+    int l;
+
+    for (l = 0; l < HOST_PRESSURE__MAX; l++) {
+        if (fds->level[l] >= 0) {
+            close(fds->level[l]);
+        }
+    }
+    if (fds->pressure_level >= 0) {
+        close(fds->pressure_level);
+    }
+    host_pressure_fds_init(fds);
+}
 
 HostPressureMonitor *host_pressure_monitor_new(const char *path,
                                                const HostPressureOptions *opts,
@@ -212,6 +381,43 @@ HostPressureMonitor *host_pressure_monitor_new(const char *path,
         return NULL;
     }
     trace_host_pressure_open(path, host_pressure_backend_str(ops->type));
+    return m;
+}
+
+HostPressureMonitor *
+host_pressure_monitor_new_fds(const char *name, HostPressureFds *fds,
+                              HostPressureFunc *cb,
+                              HostPressureGoneFunc *gone_cb, void *opaque,
+                              Error **errp)
+{
+    const HostPressureBackendOps *ops;
+    HostPressureMonitor *m;
+
+    assert(name && fds && cb);
+    ops = backend_for_fds(name, fds, errp);
+    if (!ops) {
+        host_pressure_fds_close(fds);
+        return NULL;
+    }
+    m = g_new0(HostPressureMonitor, 1);
+    m->path = g_strdup(name);
+    host_pressure_options_default(&m->opts);
+    m->ops = ops;
+    m->cb = cb;
+    m->gone_cb = gone_cb;
+    m->opaque = opaque;
+    m->handed_over = true;
+    m->fds = *fds;
+    host_pressure_fds_init(fds);
+    if (!ops->open(m, errp)) {
+        host_pressure_fds_close(&m->fds);
+        g_free(m->path);
+        g_free(m);
+        return NULL;
+    }
+    /* Whatever the backend did not take */
+    host_pressure_fds_close(&m->fds);
+    trace_host_pressure_open(name, host_pressure_backend_str(ops->type));
     return m;
 }
 

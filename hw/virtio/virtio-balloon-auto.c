@@ -712,9 +712,12 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
         HostPressureOptions opts;
 
         auto_props_to_psi(p, &opts);
-        a->monitor = host_pressure_monitor_new(source, &opts,
-                                               auto_host_pressure_cb,
-                                               auto_source_gone_cb, a, errp);
+        /* An fdset is armed by its manager: the psi props do not apply */
+        a->monitor = g_str_has_prefix(source, HOST_PRESSURE_FDSET_PREFIX) ?
+            host_pressure_monitor_new_fdset(source, auto_host_pressure_cb,
+                                            auto_source_gone_cb, a, errp) :
+            host_pressure_monitor_new(source, &opts, auto_host_pressure_cb,
+                                      auto_source_gone_cb, a, errp);
         if (!a->monitor) {
             g_free(a);
             goto fail;
@@ -1159,8 +1162,8 @@ void virtio_balloon_auto_class_init(ObjectClass *klass)
         { "automatic", "size the balloon automatically from host and guest"
           " memory pressure" },
         { "auto-source", "host pressure source: cgroup v1 memory cgroup"
-          " or cgroup v2 directory, or memory PSI file (default: the"
-          " host-wide source)" },
+          " or cgroup v2 directory, memory PSI file, or /dev/fdset/N"
+          " (default: the host-wide source)" },
         { "auto-stats-interval", "seconds between two guest stats polls"
           " unless guest-stats-polling-interval is set (0: do not poll)" },
         { VIRTIO_BALLOON_AUTO_STATS_AVAIL_MIN_PROP, "guest pressure:"

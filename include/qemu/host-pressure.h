@@ -111,6 +111,84 @@ HostPressureMonitor *host_pressure_monitor_new(const char *path,
                                                HostPressureGoneFunc *gone_cb,
                                                void *opaque, Error **errp);
 
+/*
+ * A source opened and armed by someone else (a manager that confines
+ * QEMU), handed over as file descriptors, one per level:
+ *
+ * - PSI: each fd is a memory pressure file (a cgroup v2 directory's
+ *   memory.pressure or /proc/pressure/memory) on which the manager has
+ *   written that level's trigger.  The thresholds are the manager's;
+ *   HostPressureOptions do not apply.
+ * - vmpressure: each fd is an eventfd that the manager registered for
+ *   that level through the memcg's cgroup.event_control.  Optionally,
+ *   @pressure_level is the memcg's memory.pressure_level, open for
+ *   reading: with it the monitor can tell the memcg's removal from
+ *   pressure (see host-pressure-vmpressure.c); without it (-1), the
+ *   kernel's last signal on removal is reported as one critical event
+ *   and gone_cb is never called.
+ *
+ * All levels are required and must be of the same kind.
+ */
+typedef struct HostPressureFds {
+    int level[HOST_PRESSURE__MAX];
+    int pressure_level;
+} HostPressureFds;
+
+/* Every fd -1 */
+void host_pressure_fds_init(HostPressureFds *fds);
+/* Close every fd that is not -1, then set it to -1 */
+void host_pressure_fds_close(HostPressureFds *fds);
+
+/**
+ * host_pressure_monitor_new_fds:
+ * @name: the source's name in errors, traces and
+ *     host_pressure_monitor_path(), e.g. "/dev/fdset/3"
+ * @fds: the file descriptors, see HostPressureFds; the monitor takes
+ *     them over, on success and on failure alike
+ * @cb, @gone_cb, @opaque, @errp: as for host_pressure_monitor_new()
+ *
+ * Start watching a source handed over as file descriptors.  The backend
+ * follows from what the fds are.
+ *
+ * Returns: the monitor, or NULL with @errp set, naming @name, the level
+ * and what was expected, when a level is missing, an fd is of the wrong
+ * kind, a PSI file has no trigger, the levels mix kinds, or on hosts
+ * other than Linux.
+ */
+HostPressureMonitor *
+host_pressure_monitor_new_fds(const char *name, HostPressureFds *fds,
+                              HostPressureFunc *cb,
+                              HostPressureGoneFunc *gone_cb, void *opaque,
+                              Error **errp);
+
+/* Path of a source handed over in an fdset: "/dev/fdset/<id>" */
+#define HOST_PRESSURE_FDSET_PREFIX "/dev/fdset/"
+
+/* The fd opaque naming a vmpressure memcg's memory.pressure_level */
+#define HOST_PRESSURE_FDSET_PRESSURE_LEVEL "pressure_level"
+
+/**
+ * host_pressure_monitor_new_fdset:
+ * @path: "/dev/fdset/<id>", a set added with -add-fd or the add-fd QMP
+ *     command
+ * @cb, @gone_cb, @opaque, @errp: as for host_pressure_monitor_new()
+ *
+ * Start watching a source handed over in an fdset.  The opaque string of
+ * each fd in the set names its role: a level ("low", "medium",
+ * "critical") or HOST_PRESSURE_FDSET_PRESSURE_LEVEL; see HostPressureFds
+ * for what each fd must be.  The monitor works on duplicates: the fds
+ * stay in the set, and the manager may remove them once the device
+ * exists.  Only in QEMU system emulators.
+ *
+ * Returns: the monitor, or NULL with @errp set when the set does not
+ * exist, an fd's opaque names no role or one already taken, or as for
+ * host_pressure_monitor_new_fds().
+ */
+HostPressureMonitor *
+host_pressure_monitor_new_fdset(const char *path, HostPressureFunc *cb,
+                                HostPressureGoneFunc *gone_cb, void *opaque,
+                                Error **errp);
+
 /* Stop watching and release everything.  NULL-safe. */
 void host_pressure_monitor_free(HostPressureMonitor *m);
 

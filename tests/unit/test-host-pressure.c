@@ -978,6 +978,194 @@ static void test_psi_gone(void)
     host_pressure_monitor_free(m);
 }
 
+/*
+ * A source handed over as fds (host_pressure_monitor_new_fds).  The test
+ * plays the manager: it makes the fds, the monitor takes duplicates.
+ */
+#define PSI_SYSTEM "/proc/pressure/memory"
+
+static void fds_dup(HostPressureFds *fds, const int src[HOST_PRESSURE__MAX])
+{
+    int l;
+
+    host_pressure_fds_init(fds);
+    for (l = 0; l < HOST_PRESSURE__MAX; l++) {
+        fds->level[l] = src[l] >= 0 ? dup(src[l]) : -1;
+    }
+}
+
+static void close_all(const int fds[HOST_PRESSURE__MAX])
+{
+    int l;
+
+    for (l = 0; l < HOST_PRESSURE__MAX; l++) {
+        if (fds[l] >= 0) {
+            close(fds[l]);
+        }
+    }
+}
+
+static void eventfd_signal(int fd)
+{
+    uint64_t one = 1;
+
+    g_assert_cmpint(write(fd, &one, sizeof(one)), ==, sizeof(one));
+}
+
+/* @trigger NULL: opened, but no trigger written; -1 without PSI access */
+static int psi_fd(const char *trigger)
+{
+    int fd = open(PSI_SYSTEM, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+
+    if (fd >= 0 && trigger && write(fd, trigger, strlen(trigger) + 1) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void test_fds_eventfd(void)
+{
+    /* Blocking, as a manager may make them: the monitor must not block */
+    int src[HOST_PRESSURE__MAX] = { eventfd(0, 0), eventfd(0, 0),
+                                    eventfd(0, 0) };
+    int before = count_fds();
+    HostPressureFds fds;
+    HostPressureMonitor *m;
+    Seen s = { 0 };
+
+    fds_dup(&fds, src);
+    m = host_pressure_monitor_new_fds("/dev/fdset/1", &fds, seen_cb, gone_cb,
+                                      &s, &error_abort);
+    g_assert_cmpint(fds.level[HOST_PRESSURE_LOW], ==, -1);
+    g_assert_cmpstr(host_pressure_monitor_path(m), ==, "/dev/fdset/1");
+    g_assert_cmpint(host_pressure_monitor_backend(m), ==,
+                    HOST_PRESSURE_BACKEND_VMPRESSURE);
+
+    eventfd_signal(src[HOST_PRESSURE_MEDIUM]);
+    run_loop_for(5 * G_USEC_PER_SEC, got_event, &s);
+    g_assert_cmpint(s.total, ==, 1);
+    g_assert_cmpint(s.events[HOST_PRESSURE_MEDIUM], ==, 1);
+
+    /* A burst at critical signals every level: one report, critical */
+    eventfd_signal(src[HOST_PRESSURE_LOW]);
+    eventfd_signal(src[HOST_PRESSURE_MEDIUM]);
+    eventfd_signal(src[HOST_PRESSURE_CRITICAL]);
+    run_loop_for(5 * G_USEC_PER_SEC, got_gone, &s);
+    g_assert_cmpint(s.total, ==, 2);
+    g_assert_cmpint(s.events[HOST_PRESSURE_CRITICAL], ==, 1);
+    g_assert_cmpint(s.gone, ==, 0);
+    g_assert_false(host_pressure_monitor_gone(m));
+
+    host_pressure_monitor_free(m);
+    g_assert_cmpint(count_fds(), ==, before);
+    close_all(src);
+}
+
+static void test_fds_psi(void)
+{
+    int src[HOST_PRESSURE__MAX] = {
+        psi_fd("some 100000 2000000"), psi_fd("some 400000 2000000"),
+        psi_fd("full 400000 2000000"),
+    };
+    int before = count_fds();
+    HostPressureFds fds;
+    HostPressureMonitor *m;
+    Seen s = { 0 };
+
+    if (src[0] < 0 || src[1] < 0 || src[2] < 0) {
+        close_all(src);
+        g_test_skip("cannot write a PSI trigger on " PSI_SYSTEM);
+        return;
+    }
+    fds_dup(&fds, src);
+    m = host_pressure_monitor_new_fds("/dev/fdset/2", &fds, seen_cb, gone_cb,
+                                      &s, &error_abort);
+    g_assert_cmpint(host_pressure_monitor_backend(m), ==,
+                    HOST_PRESSURE_BACKEND_PSI);
+    /* Host pressure may or may not fire here; the source stays alive */
+    run_loop_for(100 * 1000, got_gone, &s);
+    g_assert_cmpint(s.gone, ==, 0);
+    host_pressure_monitor_free(m);
+    g_assert_cmpint(count_fds(), ==, before);
+    close_all(src);
+}
+
+/* Refused with an error that names the source and has @words; no leak */
+static void expect_fds_error(const int src[HOST_PRESSURE__MAX],
+                             int pressure_level, const char *words)
+{
+    int before = count_fds();
+    HostPressureFds fds;
+    Error *err = NULL;
+    Seen s = { 0 };
+
+    fds_dup(&fds, src);
+    fds.pressure_level = pressure_level >= 0 ? dup(pressure_level) : -1;
+    g_assert_null(host_pressure_monitor_new_fds("/dev/fdset/9", &fds,
+                                                seen_cb, gone_cb, &s, &err));
+    g_assert_nonnull(err);
+    g_test_message("%s", error_get_pretty(err));
+    g_assert_nonnull(strstr(error_get_pretty(err), "'/dev/fdset/9'"));
+    g_assert_nonnull(strstr(error_get_pretty(err), words));
+    error_free(err);
+    g_assert_cmpint(fds.level[HOST_PRESSURE_LOW], ==, -1);
+    g_assert_cmpint(count_fds(), ==, before);
+}
+
+static void test_fds_errors(void)
+{
+    g_autofree char *file = NULL;
+    int ev[HOST_PRESSURE__MAX] = { eventfd(0, 0), eventfd(0, 0),
+                                   eventfd(0, 0) };
+    int reg = g_file_open_tmp("test-host-pressure-XXXXXX", &file, NULL);
+    int pipefd[2];
+    int psi_armed, psi_bare;
+
+    g_assert_cmpint(reg, >=, 0);
+    unlink(file);
+    g_assert_cmpint(pipe(pipefd), ==, 0);
+
+    expect_fds_error((int[]) { ev[0], reg, ev[2] }, -1,
+                     "the fd for level medium is '");
+    expect_fds_error((int[]) { ev[0], ev[1], pipefd[0] }, -1,
+                     "the fd for level critical is 'pipe:[");
+    expect_fds_error((int[]) { pipefd[1], ev[1], ev[2] }, -1,
+                     "expected memory.pressure of a cgroup v2 directory or "
+                     PSI_SYSTEM " with the level's PSI trigger written, or"
+                     " an eventfd");
+    expect_fds_error((int[]) { ev[0], -1, ev[2] }, -1,
+                     "has no fd for level medium: all of low, medium and"
+                     " critical are needed");
+    expect_fds_error(ev, reg, "the memory.pressure_level fd is '");
+
+    psi_armed = psi_fd("some 100000 2000000");
+    psi_bare = psi_fd(NULL);
+    if (psi_armed < 0 || psi_bare < 0) {
+        g_test_message("PSI cases skipped: cannot write a PSI trigger on "
+                       PSI_SYSTEM);
+    } else {
+        expect_fds_error((int[]) { psi_armed, psi_bare, psi_armed }, -1,
+                         "the fd for level medium ('" PSI_SYSTEM "') has no"
+                         " PSI trigger");
+        expect_fds_error((int[]) { psi_armed, ev[1], psi_armed }, -1,
+                         "the fd for level low is a PSI file but the fd for"
+                         " level medium is an eventfd");
+        expect_fds_error((int[]) { psi_armed, psi_armed, psi_armed },
+                         psi_armed, "only goes with vmpressure eventfds");
+    }
+    if (psi_armed >= 0) {
+        close(psi_armed);
+    }
+    if (psi_bare >= 0) {
+        close(psi_bare);
+    }
+    close(reg);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    close_all(ev);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1011,6 +1199,9 @@ int main(int argc, char **argv)
     g_test_add_func("/host-pressure/psi/detect", test_psi_detect);
     g_test_add_func("/host-pressure/psi/real-events", test_psi_real_events);
     g_test_add_func("/host-pressure/psi/gone", test_psi_gone);
+    g_test_add_func("/host-pressure/fds/eventfd", test_fds_eventfd);
+    g_test_add_func("/host-pressure/fds/psi", test_fds_psi);
+    g_test_add_func("/host-pressure/fds/errors", test_fds_errors);
 
     return g_test_run();
 }

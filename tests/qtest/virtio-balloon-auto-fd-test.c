@@ -1,0 +1,296 @@
+/*
+ * QTest cases for a host pressure source handed over as file descriptors:
+ * -add-fd on the command line and the add-fd QMP command (hot-plug), with
+ * real eventfds and real PSI triggers, and the refusal of fdsets that are
+ * not a pressure source.
+ *
+ * Copyright (c) 2026 The QEMU auto-balloon authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/units.h"
+#include "libqtest.h"
+#include "qobject/qdict.h"
+#include "virtio-balloon-auto-guest.h"
+#include <sys/eventfd.h>
+
+#define RAM             (1024 * MiB)
+#define PSI_SYSTEM      "/proc/pressure/memory"
+
+static const char *const levels[] = { "low", "medium", "critical" };
+
+/* An fd the QEMU that qtest_init() starts inherits */
+static int inherited(int fd)
+{
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(fcntl(fd, F_SETFD, 0), ==, 0);
+    return fd;
+}
+
+static int new_eventfd(void)
+{
+    return inherited(eventfd(0, EFD_NONBLOCK));
+}
+
+/* @file opened for a PSI trigger, armed with @trigger unless NULL */
+static int new_psi_fd(const char *file, const char *trigger)
+{
+    int fd = inherited(open(file, O_RDWR | O_NONBLOCK));
+
+    if (trigger) {
+        g_assert_cmpint(write(fd, trigger, strlen(trigger) + 1), >, 0);
+    }
+    return fd;
+}
+
+static bool psi_usable(void)
+{
+    int fd = open(PSI_SYSTEM, O_RDWR | O_NONBLOCK);
+    bool ok = fd >= 0 && write(fd, "some 150000 2000000", 20) > 0;
+
+    if (fd >= 0) {
+        close(fd);
+    }
+    return ok;
+}
+
+/* " -add-fd fd=F,set=S,opaque=L" for each level that has an fd */
+static char *add_fds(int set, const int fds[3])
+{
+    GString *s = g_string_new("");
+    int l;
+
+    for (l = 0; l < 3; l++) {
+        if (fds[l] >= 0) {
+            g_string_append_printf(s, " -add-fd fd=%d,set=%d,opaque=%s",
+                                   fds[l], set, levels[l]);
+        }
+    }
+    return g_string_free(s, false);
+}
+
+static void close_fds(const int fds[3])
+{
+    int l;
+
+    for (l = 0; l < 3; l++) {
+        if (fds[l] >= 0) {
+            close(fds[l]);
+        }
+    }
+}
+
+static QDict *device_add(QTestState *qts, int set)
+{
+    g_autofree char *source = g_strdup_printf("/dev/fdset/%d", set);
+
+    return qtest_qmp(qts, "{ 'execute': 'device_add', 'arguments':"
+                     " { 'driver': 'virtio-balloon-pci', 'id': 'balloon0',"
+                     " 'automatic': true, 'auto-source': %s } }", source);
+}
+
+static void assert_source(QTestState *qts, int set, const char *backend)
+{
+    g_autoptr(QDict) info = ag_query(qts);
+    g_autofree char *source = g_strdup_printf("/dev/fdset/%d", set);
+
+    g_assert_cmpstr(qdict_get_str(info, "source"), ==, source);
+    g_assert_cmpstr(qdict_get_str(info, "backend"), ==, backend);
+    g_assert_false(qdict_get_bool(info, "source-gone"));
+}
+
+/* Signal level @l's eventfd as the kernel would; wait for its event */
+static void signal_level(QTestState *qts, const int fds[3], int l)
+{
+    g_autofree char *counter = g_strdup_printf("host-events-%s", levels[l]);
+    uint64_t one = 1;
+    int64_t deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+
+    g_assert_cmpint(ag_counter(qts, counter), ==, 0);
+    g_assert_cmpint(write(fds[l], &one, sizeof(one)), ==, sizeof(one));
+    while (ag_counter(qts, counter) == 0) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(10 * 1000);
+    }
+}
+
+/* -add-fd with three eventfds: vmpressure, and an event raises the target */
+static void test_eventfds_command_line(void)
+{
+    int fds[3] = { new_eventfd(), new_eventfd(), new_eventfd() };
+    g_autofree char *args = add_fds(3, fds);
+    QTestState *qts;
+
+    qts = qtest_initf("-m 1024 -nodefaults%s -device virtio-balloon-pci,"
+                      "id=balloon0,automatic=on,auto-source=/dev/fdset/3",
+                      args);
+    assert_source(qts, 3, "vmpressure");
+    g_assert_cmpuint(ag_query_target_pages(qts, RAM), ==, 0);
+    signal_level(qts, fds, 2);
+    g_assert_cmpuint(ag_query_target_pages(qts, RAM), >, 0);
+    g_assert_cmpuint(ag_counter(qts, "host-events-low"), ==, 0);
+    qtest_quit(qts);
+    close_fds(fds);
+}
+
+/*
+ * Hot-plug: the fds arrive over QMP (SCM_RIGHTS) with add-fd, then
+ * device_add; the manager may remove them from the set afterwards.  The
+ * monitor makes the fds it receives blocking; the device must not block
+ * on the levels that were not signalled.
+ */
+static void test_eventfds_hotplug(void)
+{
+    /* Blocking, as a manager may create them */
+    int fds[3] = { eventfd(0, 0), eventfd(0, 0), eventfd(0, 0) };
+    QTestState *qts = qtest_init("-m 1024 -nodefaults");
+    QDict *rsp;
+    int l;
+
+    for (l = 0; l < 3; l++) {
+        rsp = qtest_qmp_fds(qts, &fds[l], 1, "{ 'execute': 'add-fd',"
+                            " 'arguments': { 'fdset-id': 5,"
+                            " 'opaque': %s } }", levels[l]);
+        g_assert_true(qdict_haskey(rsp, "return"));
+        qobject_unref(rsp);
+    }
+    rsp = device_add(qts, 5);
+    g_assert_true(qdict_haskey(rsp, "return"));
+    qobject_unref(rsp);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'remove-fd',"
+                             " 'arguments': { 'fdset-id': 5 } }");
+    assert_source(qts, 5, "vmpressure");
+    signal_level(qts, fds, 1);
+    g_assert_cmpuint(ag_query_target_pages(qts, RAM), >, 0);
+    qtest_quit(qts);
+    close_fds(fds);
+}
+
+/* Real PSI triggers armed by the "manager" (this test) */
+static void test_psi_command_line(void)
+{
+    int fds[3];
+    g_autofree char *args = NULL;
+    QTestState *qts;
+
+    if (!psi_usable()) {
+        g_test_skip("cannot write a PSI trigger on " PSI_SYSTEM
+                    " (no PSI, or no permission)");
+        return;
+    }
+    fds[0] = new_psi_fd(PSI_SYSTEM, "some 100000 2000000");
+    fds[1] = new_psi_fd(PSI_SYSTEM, "some 400000 2000000");
+    fds[2] = new_psi_fd(PSI_SYSTEM, "full 400000 2000000");
+    args = add_fds(4, fds);
+    qts = qtest_initf("-m 1024 -nodefaults%s -device virtio-balloon-pci,"
+                      "id=balloon0,automatic=on,auto-source=/dev/fdset/4",
+                      args);
+    assert_source(qts, 4, "psi");
+    qtest_quit(qts);
+    close_fds(fds);
+}
+
+/* device_add of fdset @set, holding @fds, fails with an error with @expect */
+static void check_refused(int set, const int fds[3], const char *extra,
+                          const char *expect)
+{
+    g_autofree char *args = add_fds(set, fds);
+    QTestState *qts = qtest_initf("-m 512 -nodefaults%s%s", args, extra);
+    QDict *rsp = device_add(qts, set);
+    QDict *err = qdict_get_qdict(rsp, "error");
+    const char *desc;
+
+    g_assert_nonnull(err);
+    desc = qdict_get_str(err, "desc");
+    g_test_message("fdset %d refused: %s", set, desc);
+    if (!strstr(desc, expect)) {
+        g_test_message("error '%s' lacks '%s'", desc, expect);
+        g_assert_not_reached();
+    }
+    qobject_unref(rsp);
+    qtest_quit(qts);
+    close_fds(fds);
+}
+
+static void test_refused(void)
+{
+    g_autofree char *file = NULL;
+    g_autofree char *unknown = NULL;
+    g_autofree char *twice = NULL;
+    int pipefd[2];
+    int fd;
+
+    /* A regular file */
+    fd = inherited(g_file_open_tmp("auto-fd-test-XXXXXX", &file, NULL));
+    unlink(file);
+    check_refused(10, (int[3]) { new_eventfd(), fd, new_eventfd() }, "",
+                  "'/dev/fdset/10': the fd for level medium is '");
+    /* A pipe */
+    g_assert_cmpint(pipe(pipefd), ==, 0);
+    close(pipefd[1]);
+    check_refused(11, (int[3]) { new_eventfd(), new_eventfd(),
+                                 inherited(pipefd[0]) }, "",
+                  "the fd for level critical is 'pipe:[");
+    fd = inherited(open("/dev/null", O_RDONLY));
+    check_refused(12, (int[3]) { fd, new_eventfd(), new_eventfd() }, "",
+                  "expected memory.pressure of a cgroup v2 directory or "
+                  PSI_SYSTEM);
+    /* A level missing */
+    check_refused(13, (int[3]) { new_eventfd(), new_eventfd(), -1 }, "",
+                  "'/dev/fdset/13' has no fd for level critical: all of"
+                  " low, medium and critical are needed");
+    /* A role nobody knows, and a level twice */
+    fd = new_eventfd();
+    unknown = g_strdup_printf(" -add-fd fd=%d,set=14,opaque=high", fd);
+    check_refused(14, (int[3]) { new_eventfd(), new_eventfd(),
+                                 new_eventfd() }, unknown,
+                  "has opaque 'high': each fd's opaque must name its level");
+    close(fd);
+    fd = new_eventfd();
+    twice = g_strdup_printf(" -add-fd fd=%d,set=15,opaque=low", fd);
+    check_refused(15, (int[3]) { new_eventfd(), new_eventfd(),
+                                 new_eventfd() }, twice,
+                  "is a second fd for 'low'");
+    close(fd);
+    /* No such set */
+    check_refused(16, (int[3]) { -1, -1, -1 }, "",
+                  "fdset '/dev/fdset/16' does not exist");
+    if (!psi_usable()) {
+        g_test_message("PSI cases skipped: cannot write a PSI trigger on "
+                       PSI_SYSTEM);
+        return;
+    }
+    /* PSI without its trigger */
+    check_refused(17, (int[3]) { new_psi_fd(PSI_SYSTEM, "some 1 2000000"),
+                                 new_psi_fd(PSI_SYSTEM, NULL),
+                                 new_psi_fd(PSI_SYSTEM, "full 1 2000000") },
+                  "", "the fd for level medium ('" PSI_SYSTEM "') has no PSI"
+                  " trigger");
+    /* PSI and eventfds mixed */
+    check_refused(18, (int[3]) { new_psi_fd(PSI_SYSTEM, "some 1 2000000"),
+                                 new_eventfd(),
+                                 new_psi_fd(PSI_SYSTEM, "full 1 2000000") },
+                  "", "the fd for level low is a PSI file but the fd for"
+                  " level medium is an eventfd");
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+
+    if (strcmp(qtest_get_arch(), "i386") &&
+        strcmp(qtest_get_arch(), "x86_64")) {
+        g_test_message("the test drives a virtio-balloon-pci on a PC");
+        return g_test_run();
+    }
+    qtest_add_func("virtio-balloon-auto-fd/eventfd/command-line",
+                   test_eventfds_command_line);
+    qtest_add_func("virtio-balloon-auto-fd/eventfd/hotplug",
+                   test_eventfds_hotplug);
+    qtest_add_func("virtio-balloon-auto-fd/psi/command-line",
+                   test_psi_command_line);
+    qtest_add_func("virtio-balloon-auto-fd/refused", test_refused);
+    return g_test_run();
+}
