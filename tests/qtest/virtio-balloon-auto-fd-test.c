@@ -128,6 +128,8 @@ static void test_eventfds_command_line(void)
                       args);
     assert_source(qts, 3, "vmpressure");
     g_assert_cmpuint(ag_query_target_pages(qts, RAM), ==, 0);
+    /* Only guest RAM the host holds is worth inflating */
+    ag_touch_ram(qts, 512 * MiB);
     signal_level(qts, fds, 2);
     g_assert_cmpuint(ag_query_target_pages(qts, RAM), >, 0);
     g_assert_cmpuint(ag_counter(qts, "host-events-low"), ==, 0);
@@ -162,6 +164,7 @@ static void test_eventfds_hotplug(void)
     qtest_qmp_assert_success(qts, "{ 'execute': 'remove-fd',"
                              " 'arguments': { 'fdset-id': 5 } }");
     assert_source(qts, 5, "vmpressure");
+    ag_touch_ram(qts, 512 * MiB);
     signal_level(qts, fds, 1);
     g_assert_cmpuint(ag_query_target_pages(qts, RAM), >, 0);
     qtest_quit(qts);
