@@ -20,9 +20,9 @@
 #            800 MiB, in five phases; the cgroup holds 1.5 of their 2 GiB
 #   idle     one guest fills 700 MiB, frees it down to 100 MiB and idles,
 #            while a host process grows to 700 MiB in the same cgroup
-#   stagger  three guests whose 600 MiB peaks come one after the other
-#            (a nightly batch on three VMs), the cgroup holding half of
-#            their RAM
+#   stagger  --guests (3) guests whose 600 MiB peaks come one after the
+#            other (a nightly batch on three VMs), the cgroup holding
+#            half of their RAM
 #
 # Per row: host swap-in/out (pages, /proc/vmstat), each QEMU's major
 # faults, each guest's records (total and per phase), OOM kills inside the
@@ -91,13 +91,15 @@ def scenario(name, args):
         hog = [(0, p + p // 2), (scaled(700, k), 2 * p + p // 2)]
         return guests, limit, hog
     if name == 'stagger':
+        n = args.guests
         mem = scaled(768, k)
         hi, lo = scaled(600, k), scaled(100, k)
         guests = []
-        for i in range(3):
-            sched = [(hi if j == i else lo, p) for j in range(3)]
+        for i in range(n):
+            sched = [(hi if j == i else lo, p) for j in range(n)]
             guests.append((f'vm{i + 1}', mem, sched))
-        limit = args.limit_mib or scaled(1152, k)
+        # half of the guests' RAM, as with the default three
+        limit = args.limit_mib or scaled(384 * n, k)
         return guests, limit, None
     raise ValueError(f'unknown scenario {name}')
 
@@ -498,6 +500,8 @@ def parse_args():
     ap.add_argument('--repeat', type=int, default=1)
     ap.add_argument('--guest-mib', type=int, default=1024,
                     help='guest RAM; the scenarios scale with it')
+    ap.add_argument('--guests', type=int, default=3,
+                    help='guests in the stagger scenario')
     ap.add_argument('--limit-mib', type=int, default=0,
                     help='cgroup limit (default: per scenario)')
     ap.add_argument('--swap-mib', type=int, default=2048)
@@ -515,8 +519,10 @@ def parse_args():
     for s in args.scen_list:
         if s not in ('rfc', 'idle', 'stagger'):
             ap.error(f'unknown scenario {s!r} (rfc, idle, stagger)')
-    if args.repeat < 1 or args.phase_s < 4 or args.guest_mib < 256:
-        ap.error('--repeat >= 1, --phase-s >= 4, --guest-mib >= 256')
+    if (args.repeat < 1 or args.phase_s < 4 or args.guest_mib < 256 or
+            not 2 <= args.guests <= 8):
+        ap.error('--repeat >= 1, --phase-s >= 4, --guest-mib >= 256, '
+                 '--guests from 2 to 8')
     ok, why = H.can_run()
     if not ok:
         ap.error(f'cannot run here: {why}')
