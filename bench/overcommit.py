@@ -349,7 +349,7 @@ def fmt_spread(values, ratio=False):
         f = '{:.0f}'
     else:
         f = '{:.1f}'
-    if len(vals) == 1:
+    if min(vals) == max(vals):
         return f.format(med)
     return f'{f.format(med)} [{f.format(min(vals))}-{f.format(max(vals))}]'
 

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Tests of the over-commit benchmark's pure parts (bench/overcommit.py):
+# the scenarios it runs (sizes scale with the guest, phases line up), the
+# ratios against the no-policy row of the same run, and the medians and
+# spreads of the table.  The runs themselves need root and real guests:
+# they are the benchmark (make bench-overcommit), not a test.
+# Prints TAP (pycotap).
+
+import argparse
+import os
+import sys
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'tests', 'functional'))
+
+# pylint: disable=wrong-import-position
+import overcommit as O     # noqa: E402
+from autoballoon import tap_main     # noqa: E402
+
+
+def args(**kw):
+    a = dict(guest_mib=1024, phase_s=30, limit_mib=0, guests=3)
+    a.update(kw)
+    return argparse.Namespace(**a)
+
+
+class TestScenarios(unittest.TestCase):
+
+    def test_rfc_is_the_rfc_case(self):
+        guests, limit, hog = O.scenario('rfc', args())
+        self.assertEqual(limit, 1536)
+        self.assertIsNone(hog)
+        (down, _, sd), (up, _, su) = guests
+        self.assertEqual((down, up), ('vm-down', 'vm-up'))
+        self.assertEqual([m for m, _ in sd], [800, 650, 500, 350, 200])
+        self.assertEqual([m for m, _ in su], [200, 350, 500, 650, 800])
+        # the working sets add up to the same in every phase
+        self.assertEqual({a + b for (a, _), (b, _) in zip(sd, su)}, {1000})
+
+    def test_sizes_scale_with_the_guest(self):
+        guests, limit, _ = O.scenario('rfc', args(guest_mib=2048))
+        self.assertEqual(limit, 3072)
+        self.assertEqual(guests[0][2][0][0], 1600)
+
+    def test_idle_hog_starts_after_the_guest_freed(self):
+        guests, limit, hog = O.scenario('idle', args())
+        (_, mem, sched), = guests
+        self.assertEqual(sched[0][0], 700)
+        self.assertLess(sched[1][0], sched[0][0])
+        self.assertEqual(hog[0][0], 0)
+        self.assertGreaterEqual(hog[0][1], sched[0][1])
+        self.assertGreater(mem + hog[1][0], limit)
+
+    def test_stagger_peaks_one_at_a_time(self):
+        for n in (2, 3, 5):
+            guests, limit, _ = O.scenario('stagger', args(guests=n))
+            self.assertEqual(len(guests), n)
+            self.assertEqual(limit, 384 * n)
+            for phase in range(n):
+                peaks = [g for g in guests if g[2][phase][0] == 600]
+                self.assertEqual(len(peaks), 1)
+
+    def test_unknown(self):
+        with self.assertRaises(ValueError):
+            O.scenario('nope', args())
+
+
+def result(row, rep, swap_out, records=100):
+    return {'scenario': 's', 'row': row, 'rep': rep, 'pswpout': swap_out,
+            'pswpin': 0, 'records': records, 'guest_oom_kills': 0,
+            'cgroup_oom_kills': 0, 'cgroup_major_faults': 0,
+            'cgroup_peak_swap_mib': 0, 'qemu_major_faults': {'a': 5},
+            'pressure_to_return_s': None, 'inflated_mib': 0,
+            'deflated_mib': 0, 'moved_mib': 0, 'elapsed_s': 10,
+            'all_done': True, 'host_quiet': True,
+            'guests': {'a': {'phases': [records], 'oom_kills': 0}}}
+
+
+class TestTable(unittest.TestCase):
+
+    def test_ratio(self):
+        self.assertEqual(O.ratio(5, 10), 0.5)
+        self.assertEqual(O.ratio(0, 0), 1.0)
+        self.assertEqual(O.ratio(3, 0), float('inf'))
+        self.assertIsNone(O.ratio(None, 3))
+
+    def test_spread(self):
+        self.assertEqual(O.fmt_spread([3, 1, 2]), '2 [1-3]')
+        self.assertEqual(O.fmt_spread([0.5, 0.25], ratio=True),
+                         '0.38x [0.25x-0.50x]')
+        self.assertEqual(O.fmt_spread([None]), 'n/a')
+        self.assertEqual(O.fmt_spread([7]), '7')
+        self.assertEqual(O.fmt_spread([0, 0, 0]), '0')
+
+    def test_ratios_within_one_run(self):
+        # run 0: auto halves swap-out; run 1: auto doubles it.  Each
+        # ratio is against the 'none' row of its own run.
+        res = [result('none', 0, 100), result('auto', 0, 50),
+               result('none', 1, 1000), result('auto', 1, 2000)]
+        table = O.table(res, 's', ['none', 'auto'])
+        auto = [line for line in table.splitlines()
+                if line.startswith('| auto ')][0]
+        cells = [c.strip() for c in auto.split('|')]
+        self.assertEqual(cells[2], '1025 [50-2000]')
+        self.assertEqual(cells[3], '1.25x [0.50x-2.00x]')
+        self.assertTrue(auto.endswith('| 2/2 | 2/2 |'))
+
+    def test_phase_table(self):
+        res = [result('none', 0, 1, records=10),
+               result('none', 1, 1, records=30)]
+        table = O.phase_table(res, 's', ['none'])
+        self.assertIn('| none | a | 20 [10-30] | 0 |', table)
+
+
+if __name__ == '__main__':
+    tap_main()
