@@ -20,7 +20,14 @@ import signal
 import subprocess
 import tempfile
 import time
+import sys
 import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+
+# pylint: disable=wrong-import-position
+from autoballoon import tap_main       # noqa: E402
 
 MEMCG_ROOT = '/sys/fs/cgroup/memory'
 URI = 'qemu:///system'
@@ -248,11 +255,4 @@ class LibvirtFdSource(unittest.TestCase):
 
 
 if __name__ == '__main__':
-    try:
-        import pycotap
-        runner = pycotap.TAPTestRunner(
-            message_log=pycotap.LogMode.LogToYAML,
-            test_output_log=pycotap.LogMode.LogToDiagnostics)
-    except ImportError:
-        runner = None
-    unittest.main(testRunner=runner)
+    tap_main()
