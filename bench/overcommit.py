@@ -86,9 +86,11 @@ def scenario(name, args):
         return guests, limit, None
     if name == 'idle':
         guests = [('idle', args.guest_mib,
-                   [(scaled(700, k), p), (scaled(100, k), 3 * p)])]
+                   [(scaled(700, k), p), (scaled(100, k), p + p // 2)])]
         limit = args.limit_mib or scaled(1280, k)
-        hog = [(0, p + p // 2), (scaled(700, k), 2 * p + p // 2)]
+        # the hog starts a quarter phase after the guest freed its memory
+        # and runs to the end of the guest's schedule
+        hog = [(0, p + p // 4), (scaled(700, k), p // 2 + p - p // 4)]
         return guests, limit, hog
     if name == 'stagger':
         n = args.guests
@@ -208,8 +210,10 @@ class Run:
         self.samples.append(s)
 
     def _finished(self):
-        for n in self.vms:
-            if not G.Console.from_file(self._console(n)).done:
+        for n, vm in self.vms.items():
+            # a QEMU the memory cgroup killed never finishes its schedule
+            if (vm.is_running() and
+                    not G.Console.from_file(self._console(n)).done):
                 return False
         return self.hog is None or self.hog.proc.poll() is not None
 
@@ -262,6 +266,9 @@ class Run:
         m['pswpin'] = vm1['pswpin'] - self.vm0['pswpin']
         m['pswpout'] = vm1['pswpout'] - self.vm0['pswpout']
         m['cgroup_oom_kills'] = self.cg.oom_kills()
+        # guests whose QEMU died (the cgroup's OOM killer, or a crash)
+        m['qemu_exited'] = sorted(n for n, vm in self.vms.items()
+                                  if not vm.is_running())
         m['cgroup_major_faults'] = self.cg.major_faults()
         m['cgroup_peak_swap_mib'] = max(
             (x['swap'] or 0 for x in self.samples), default=0)
@@ -372,7 +379,7 @@ def table(results, scen, rows):
            'cgroup major faults | cgroup peak swap MiB | '
            'QEMU major faults | pressure->return (s) | inflated MiB | '
            'deflated MiB | moved MiB | elapsed (s) | all done | '
-           'host quiet |')
+           'QEMU died | host quiet |')
     out = [hdr, '|' + '---|' * (hdr.count('|') - 1)]
     for row in rows:
         rs = [by[(row, k)] for k in reps if (row, k) in by]
@@ -401,6 +408,7 @@ def table(results, scen, rows):
             fmt_spread(col('inflated_mib')), fmt_spread(col('deflated_mib')),
             fmt_spread(col('moved_mib')), fmt_spread(col('elapsed_s')),
             '%d/%d' % (sum(r['all_done'] for r in rs), len(rs)),
+            '%d/%d' % (sum(bool(r.get('qemu_exited')) for r in rs), len(rs)),
             '%d/%d' % (sum(r['host_quiet'] for r in rs), len(rs))]) + ' |')
     return '\n'.join(out)
 

@@ -54,6 +54,8 @@ class TestScenarios(unittest.TestCase):
         self.assertEqual(hog[0][0], 0)
         self.assertGreaterEqual(hog[0][1], sched[0][1])
         self.assertGreater(mem + hog[1][0], limit)
+        # the hog is gone when the guest's schedule ends: no idle tail
+        self.assertEqual(sum(s for _, s in hog), sum(s for _, s in sched))
 
     def test_stagger_peaks_one_at_a_time(self):
         for n in (2, 3, 5):
@@ -107,7 +109,11 @@ class TestTable(unittest.TestCase):
         cells = [c.strip() for c in auto.split('|')]
         self.assertEqual(cells[2], '1025 [50-2000]')
         self.assertEqual(cells[3], '1.25x [0.50x-2.00x]')
-        self.assertTrue(auto.endswith('| 2/2 | 2/2 |'))
+        # all done, no QEMU died, host quiet
+        self.assertTrue(auto.endswith('| 2/2 | 0/2 | 2/2 |'))
+        res[1]['qemu_exited'] = ['vm-up']
+        table = O.table(res, 's', ['none', 'auto'])
+        self.assertIn('| 2/2 | 1/2 | 2/2 |', table)
 
     def test_phase_table(self):
         res = [result('none', 0, 1, records=10),
