@@ -65,6 +65,8 @@ class TestScenarios(unittest.TestCase):
             for phase in range(n):
                 peaks = [g for g in guests if g[2][phase][0] == 600]
                 self.assertEqual(len(peaks), 1)
+            # peaks of 20 s at the default 30 s phases
+            self.assertEqual({s for g in guests for _, s in g[2]}, {20})
 
     def test_unknown(self):
         with self.assertRaises(ValueError):
