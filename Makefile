@@ -7,7 +7,7 @@
 #   make demo     build, make a Debian guest, balloon it under real
 #                 host pressure (root: memcg + swap file)
 #   make bench    benchmarks that print figures (incl. a short over-commit run)
-#   make bench-overcommit   the full over-commit comparison (under 30 min on 2 cores)
+#   make bench-overcommit   full over-commit comparison (<30 min, 2 cores)
 #   make checkpatch   QEMU's checkpatch.pl on our new files and patches
 #   make memload  the benchmark's memory workload (static), build/memload
 
