@@ -58,6 +58,12 @@ AutoGuest *ag_start(const char *props, bool negotiate, int msg_vq_index)
     g->ivq = qvirtqueue_setup(g->vdev, &g->qs->alloc, 0);
     g->dvq = qvirtqueue_setup(g->vdev, &g->qs->alloc, 1);
     g->svq = qvirtqueue_setup(g->vdev, &g->qs->alloc, 2);
+    if (msg_vq_index == MSG_VQ_OFFERED) {
+        /* docs/interop/virtio-balloon-message-queue.rst, "Queue index" */
+        msg_vq_index = 3 +
+            !!(g->features & (1ull << VIRTIO_BALLOON_F_FREE_PAGE_HINT)) +
+            !!(g->features & (1ull << VIRTIO_BALLOON_F_REPORTING));
+    }
     if (msg_vq_index >= 0) {
         g->mvq = qvirtqueue_setup(g->vdev, &g->qs->alloc, msg_vq_index);
     }

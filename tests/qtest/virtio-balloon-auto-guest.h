@@ -51,6 +51,11 @@ typedef struct AutoGuest {
 #define CGROUP2_ROOT "/sys/fs/cgroup/unified"
 
 void ag_touch_ram(QTestState *qts, uint64_t size);
+/*
+ * msg_vq_index: where to set up the message queue, -1 for nowhere, or
+ * MSG_VQ_OFFERED: at the index the features the device offers give it
+ */
+#define MSG_VQ_OFFERED      (-2)
 AutoGuest *ag_start(const char *props, bool negotiate, int msg_vq_index);
 void ag_stop(AutoGuest *g);
 uint32_t ag_target(AutoGuest *g);

@@ -139,7 +139,7 @@ static int64_t prop_get(QTestState *qts, const char *name)
 
 static void test_auto_to_auto(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
     g_autoptr(QDict) info = NULL;
     QDict *t;
     int64_t avail_min, psi_low;
@@ -190,7 +190,7 @@ static void test_auto_to_auto(void)
 /* Switched off on the source, it stays off on the destination */
 static void test_auto_off_to_auto(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
     g_autoptr(QDict) info = NULL;
 
     ag_inject(g, "medium");
@@ -217,7 +217,7 @@ static void test_auto_off_to_auto(void)
  */
 static void test_inflate_outstanding(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
 
     ag_inject(g, "critical");
     ag_set_actual(g, STEP_CRITICAL / 4);
@@ -250,7 +250,7 @@ static bool file_contains(const char *path, const char *what)
 static void test_auto_to_plain(gconstpointer opaque)
 {
     bool exit_on_error = GPOINTER_TO_INT(opaque);
-    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
     Mig *m = mig_prepare(g, "", exit_on_error);
     g_autofree char *st = NULL;
     int i;

@@ -82,7 +82,7 @@ static QDict *counters(QDict *info)
 /* Every field of the query, before and after one host event */
 static void test_query_fields(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
     QDict *info = ag_query(g->qts);
     const char *const zero[] = {
         "host-events-low", "host-events-medium", "host-events-critical",
@@ -153,7 +153,7 @@ static void test_query_fields(void)
 /* The guest-pressure window and how long it stays open */
 static void test_query_window(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
     QDict *info;
 
     ag_send_pressure(g);
@@ -190,7 +190,7 @@ static void test_query_no_message_vq(void)
 /* New tunables take effect at once */
 static void test_set_tunables(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
     QDict *info;
 
     qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
@@ -218,7 +218,7 @@ static void test_set_tunables(void)
 /* Bad values: an error naming the problem, and nothing changes */
 static void test_set_errors(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
     static const struct {
         const char *args;
         const char *class;
@@ -288,7 +288,7 @@ static void balloon_to(AutoGuest *g, int64_t logical)
  */
 static void test_manual_refused_and_recovery(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
     QDict *info;
 
     ag_inject(g, "medium");
@@ -338,7 +338,7 @@ static void test_manual_refused_and_recovery(void)
 /* A guest reset while switched off keeps the manual balloon, as upstream */
 static void test_off_reset_keeps_manual_size(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
     QDict *info;
 
     qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
@@ -378,7 +378,7 @@ static void assert_action(QDict *ev, const char *action, const char *reason,
 /* One event per action, with reason, target and actual */
 static void test_event_fields(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
 
     ag_inject(g, "medium");
     assert_action(qtest_qmp_eventwait_ref(g->qts, "AUTO_BALLOON_ACTION"),
@@ -407,7 +407,7 @@ static void test_event_fields(void)
 static void test_event_rate_limited(void)
 {
     AutoGuest *g = ag_start(AUTO_ON ",auto-throttle-ms=0,auto-floor=4k",
-                            true, 3);
+                            true, MSG_VQ_OFFERED);
     QDict *ev;
     int i, n = 0;
 
@@ -476,7 +476,7 @@ static void test_host_resident(void)
 /* HMP: info auto-balloon and auto_balloon on|off */
 static void test_hmp(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
     g_autofree char *info = NULL;
     g_autofree char *off = NULL;
     g_autofree char *info_off = NULL;

@@ -33,7 +33,7 @@
 /* The feature is offered only with automatic=on; the queue index rule. */
 static void test_feature_offered(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
 
     g_assert_true(g->features & (1ull << VIRTIO_BALLOON_F_MESSAGE_VQ));
     /* Message queue works at index 3 (after stats) */
@@ -46,14 +46,33 @@ static void test_feature_offered(void)
 
 static void test_queue_after_optional_queues(void)
 {
-    /* With free page reporting offered, the message queue is index 4 */
-    AutoGuest *g = ag_start(AUTO_ON ",free-page-reporting=on", true, 4);
+    /*
+     * The message queue comes after the optional queues offered: free
+     * page reporting is offered by default with automatic=on
+     */
+    static const struct {
+        const char *props;
+        int index;
+    } cases[] = {
+        { AUTO_ON, 4 },
+        { AUTO_ON ",free-page-reporting=on", 4 },
+        { AUTO_ON ",free-page-reporting=off", 3 },
+        { AUTO_ON ",free-page-hint=on,iothread=io0 -object iothread,id=io0",
+          5 },
+        { AUTO_ON ",free-page-hint=on,iothread=io0,free-page-reporting=off"
+          " -object iothread,id=io0", 4 },
+    };
+    int i;
 
-    ag_inject(g, "low");
-    ag_catch_up(g);
-    ag_send_pressure(g);
-    g_assert_cmpuint(ag_target(g), ==, 0);
-    ag_stop(g);
+    for (i = 0; i < ARRAY_SIZE(cases); i++) {
+        AutoGuest *g = ag_start(cases[i].props, true, cases[i].index);
+
+        ag_inject(g, "low");
+        ag_catch_up(g);
+        ag_send_pressure(g);
+        g_assert_cmpuint(ag_target(g), ==, 0);
+        ag_stop(g);
+    }
 }
 
 static void test_off_unchanged(void)
@@ -91,7 +110,7 @@ static void test_feature_not_negotiated(void)
 /* Each level inflates by its own step, with real PFNs on the inflateq. */
 static void test_level_steps(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
     uint64_t pfns = guest_alloc(&g->qs->alloc, STEP_LOW * 4);
     uint64_t pages = guest_alloc(&g->qs->alloc, (uint64_t)STEP_LOW * PAGE);
     uint32_t i, head;
@@ -122,7 +141,7 @@ static void test_level_steps(void)
 /* Tunable steps are honoured */
 static void test_tunable_steps(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON ",auto-inflate-low=1M", true, 3);
+    AutoGuest *g = ag_start(AUTO_ON ",auto-inflate-low=1M", true, MSG_VQ_OFFERED);
 
     ag_inject(g, "low");
     g_assert_cmpuint(ag_target(g), ==, MIB_PAGES(1));
@@ -132,7 +151,7 @@ static void test_tunable_steps(void)
 /* At most one inflate per throttle interval; the timer does the rest. */
 static void test_throttle(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
 
     ag_inject(g, "low");
     ag_catch_up(g);
@@ -148,7 +167,7 @@ static void test_throttle(void)
 /* A storm inside one interval becomes one inflate at the highest level. */
 static void test_coalesce_storm(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
     int i;
 
     ag_inject(g, "low");
@@ -169,7 +188,7 @@ static void test_coalesce_storm(void)
 /* No pile-up: a guest that has not caught up is not pushed further. */
 static void test_no_pile_up(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
 
     ag_inject(g, "medium");
     ag_set_actual(g, STEP_MEDIUM / 2);
@@ -185,7 +204,7 @@ static void test_no_pile_up(void)
 /* A guest message deflates by the deflate step */
 static void test_message_deflates(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
 
     ag_inject(g, "critical");
     ag_catch_up(g);
@@ -197,7 +216,7 @@ static void test_message_deflates(void)
 /* A guest message during an inflate cancels it: target back to actual */
 static void test_message_cancels(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
 
     ag_inject(g, "critical");
     ag_set_actual(g, 1000);
@@ -209,7 +228,7 @@ static void test_message_cancels(void)
 /* Guest pressure opens a window in which host pressure does not inflate */
 static void test_hysteresis(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON ",auto-hysteresis-ms=10000", true, 3);
+    AutoGuest *g = ag_start(AUTO_ON ",auto-hysteresis-ms=10000", true, MSG_VQ_OFFERED);
 
     ag_send_pressure(g);
     ag_inject(g, "critical");
@@ -227,7 +246,7 @@ static void test_hysteresis(void)
 static void test_floor(void)
 {
     AutoGuest *g = ag_start(AUTO_ON ",auto-inflate-critical=400M,"
-                               "auto-floor=700M", true, 3);
+                               "auto-floor=700M", true, MSG_VQ_OFFERED);
 
     ag_inject(g, "critical");
     g_assert_cmpuint(ag_target(g), ==, MIB_PAGES(324));
@@ -241,7 +260,7 @@ static void test_floor(void)
 /* The guest giving memory back on its own counts as guest pressure */
 static void test_guest_initiated_deflate(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
 
     ag_inject(g, "critical");
     ag_catch_up(g);
@@ -256,7 +275,7 @@ static void test_guest_initiated_deflate(void)
 /* A guest that does not inflate is detected and not pushed further */
 static void test_stalled_guest(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON ",auto-stall-ms=5000", true, 3);
+    AutoGuest *g = ag_start(AUTO_ON ",auto-stall-ms=5000", true, MSG_VQ_OFFERED);
 
     ag_inject(g, "low");
     ag_step(g, 6 * SEC);
@@ -272,7 +291,7 @@ static void test_stalled_guest(void)
 /* A guest that gives its pages before it reports them is believed */
 static void test_honest_guest(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON ",auto-stall-ms=5000", true, 3);
+    AutoGuest *g = ag_start(AUTO_ON ",auto-stall-ms=5000", true, MSG_VQ_OFFERED);
     QDict *info;
 
     ag_inject(g, "critical");
@@ -301,7 +320,7 @@ static void test_honest_guest(void)
  */
 static void test_lying_guest(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON ",auto-stall-ms=5000", true, 3);
+    AutoGuest *g = ag_start(AUTO_ON ",auto-stall-ms=5000", true, MSG_VQ_OFFERED);
     QDict *info;
 
     ag_inject(g, "critical");
@@ -330,7 +349,7 @@ static void test_lying_guest(void)
 /* Within the slack of one buffer, 'actual' may run ahead of the pages */
 static void test_unbacked_slack(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON ",auto-stall-ms=5000", true, 3);
+    AutoGuest *g = ag_start(AUTO_ON ",auto-stall-ms=5000", true, MSG_VQ_OFFERED);
 
     ag_inject(g, "low");
     ag_send_pages(g, g->ivq, STEP_LOW - 256);
@@ -347,7 +366,7 @@ static void test_unbacked_slack(void)
 /* A device reset (reboot, driver reload) starts from a clean state */
 static void test_reset(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
 
     ag_inject(g, "critical");
     ag_send_pressure(g);
@@ -367,7 +386,7 @@ static void test_reset(void)
 /* Hostile messages are counted and dropped; the queue keeps working. */
 static void test_malformed_messages(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
     uint8_t big[16] = { MSG_PRESSURE };
     uint8_t small[4] = { MSG_PRESSURE };
 
@@ -388,7 +407,7 @@ static void test_malformed_messages(void)
 /* A hostile 'actual' beyond guest RAM does not move the target */
 static void test_hostile_actual(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON, true, 3);
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
 
     ag_inject(g, "low");
     ag_set_actual_unbacked(g, 0xffffffff);
@@ -944,7 +963,7 @@ static void bench_event_latency(void)
     props = g_strdup_printf("automatic=on,auto-source=%s,auto-throttle-ms=0,"
                             "auto-inflate-low=4k,auto-inflate-medium=4k,"
                             "auto-inflate-critical=4k,auto-floor=4k", memcg);
-    g = ag_start(props, true, 3);
+    g = ag_start(props, true, MSG_VQ_OFFERED);
     efd = find_low_eventfd(g);
 
     for (i = 0; i < BENCH_EVENTS; i++) {
@@ -1113,7 +1132,7 @@ static void bench_event_storm(void)
     memcg = g_strdup_printf(MEMCG_ROOT "/qtest-auto-storm-%d", getpid());
     g_assert_cmpint(mkdir(memcg, 0755), ==, 0);
     props = g_strdup_printf("automatic=on,auto-source=%s", memcg);
-    g = ag_start(props, true, 3);
+    g = ag_start(props, true, MSG_VQ_OFFERED);
     pid = qtest_pid(g->qts);
     efd = find_low_eventfd(g);
     /* sleep to the microsecond, not to the default 50 us slack */
@@ -1378,17 +1397,26 @@ static void test_relief(void)
     ag_stop(g);
 }
 
-/* automatic=on offers deflate-on-oom unless the user set it */
-static void test_deflate_on_oom_default(void)
+/*
+ * automatic=on offers deflate-on-oom and free page reporting unless the
+ * user set them, on the device or with -global
+ */
+static void test_features_default(void)
 {
     static const struct {
         const char *props;
-        bool offered;
+        bool doom, reporting;
     } cases[] = {
-        { AUTO_ON, true },
-        { AUTO_ON ",deflate-on-oom=off", false },
-        { AUTO_ON ",deflate-on-oom=on", true },
-        { "", false },
+        { AUTO_ON, true, true },
+        { AUTO_ON ",deflate-on-oom=off", false, true },
+        { AUTO_ON ",deflate-on-oom=on", true, true },
+        { AUTO_ON ",free-page-reporting=off", true, false },
+        { AUTO_ON ",free-page-reporting=on", true, true },
+        { AUTO_ON ",deflate-on-oom=off,free-page-reporting=off",
+          false, false },
+        { AUTO_ON " -global virtio-balloon-device.free-page-reporting=off",
+          true, false },
+        { "", false, false },
     };
     int i;
 
@@ -1397,7 +1425,10 @@ static void test_deflate_on_oom_default(void)
 
         g_assert_cmpint(!!(g->features &
                            (1ull << VIRTIO_BALLOON_F_DEFLATE_ON_OOM)), ==,
-                        cases[i].offered);
+                        cases[i].doom);
+        g_assert_cmpint(!!(g->features &
+                           (1ull << VIRTIO_BALLOON_F_REPORTING)), ==,
+                        cases[i].reporting);
         ag_stop(g);
     }
 }
@@ -1516,8 +1547,8 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto/stats/fast-polling",
                    test_stats_fast_polling);
     qtest_add_func("virtio-balloon-auto/relief/to-empty", test_relief);
-    qtest_add_func("virtio-balloon-auto/config/deflate-on-oom-default",
-                   test_deflate_on_oom_default);
+    qtest_add_func("virtio-balloon-auto/config/features-default",
+                   test_features_default);
     qtest_add_func("virtio-balloon-auto/stats/old-tags", test_stats_old_tags);
     qtest_add_func("virtio-balloon-auto/stats/hostile", test_stats_hostile);
     qtest_add_func("virtio-balloon-auto/config/discard-pinning-refused",

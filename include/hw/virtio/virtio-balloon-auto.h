@@ -119,8 +119,12 @@ typedef struct VirtIOBalloonAutoProps {
     uint64_t stats_major_faults;
     /* Bit n: scaled size property n (virtio-balloon-auto.c) was set */
     uint32_t scaled_set;
-    /* Not a property: the user set deflate-on-oom (see class_init) */
-    bool deflate_on_oom_set;
+    /*
+     * Not a property: bit n is set when the user set the upstream feature
+     * property n that automatic mode offers by default (auto_features[]
+     * in virtio-balloon-auto.c: deflate-on-oom, free-page-reporting)
+     */
+    uint32_t features_set;
 } VirtIOBalloonAutoProps;
 
 /* Stats polling interval with automatic=on, unless set otherwise */
