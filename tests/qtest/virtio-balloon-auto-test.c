@@ -141,7 +141,8 @@ static void test_level_steps(void)
 /* Tunable steps are honoured */
 static void test_tunable_steps(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON ",auto-inflate-low=1M", true, MSG_VQ_OFFERED);
+    AutoGuest *g = ag_start(AUTO_ON ",auto-inflate-low=1M",
+                            true, MSG_VQ_OFFERED);
 
     ag_inject(g, "low");
     g_assert_cmpuint(ag_target(g), ==, MIB_PAGES(1));
@@ -228,7 +229,8 @@ static void test_message_cancels(void)
 /* Guest pressure opens a window in which host pressure does not inflate */
 static void test_hysteresis(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON ",auto-hysteresis-ms=10000", true, MSG_VQ_OFFERED);
+    AutoGuest *g = ag_start(AUTO_ON ",auto-hysteresis-ms=10000",
+                            true, MSG_VQ_OFFERED);
 
     ag_send_pressure(g);
     ag_inject(g, "critical");
@@ -275,7 +277,8 @@ static void test_guest_initiated_deflate(void)
 /* A guest that does not inflate is detected and not pushed further */
 static void test_stalled_guest(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON ",auto-stall-ms=5000", true, MSG_VQ_OFFERED);
+    AutoGuest *g = ag_start(AUTO_ON ",auto-stall-ms=5000",
+                            true, MSG_VQ_OFFERED);
 
     ag_inject(g, "low");
     ag_step(g, 6 * SEC);
@@ -291,7 +294,8 @@ static void test_stalled_guest(void)
 /* A guest that gives its pages before it reports them is believed */
 static void test_honest_guest(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON ",auto-stall-ms=5000", true, MSG_VQ_OFFERED);
+    AutoGuest *g = ag_start(AUTO_ON ",auto-stall-ms=5000",
+                            true, MSG_VQ_OFFERED);
     QDict *info;
 
     ag_inject(g, "critical");
@@ -320,7 +324,8 @@ static void test_honest_guest(void)
  */
 static void test_lying_guest(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON ",auto-stall-ms=5000", true, MSG_VQ_OFFERED);
+    AutoGuest *g = ag_start(AUTO_ON ",auto-stall-ms=5000",
+                            true, MSG_VQ_OFFERED);
     QDict *info;
 
     ag_inject(g, "critical");
@@ -349,7 +354,8 @@ static void test_lying_guest(void)
 /* Within the slack of one buffer, 'actual' may run ahead of the pages */
 static void test_unbacked_slack(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON ",auto-stall-ms=5000", true, MSG_VQ_OFFERED);
+    AutoGuest *g = ag_start(AUTO_ON ",auto-stall-ms=5000",
+                            true, MSG_VQ_OFFERED);
 
     ag_inject(g, "low");
     ag_send_pages(g, g->ivq, STEP_LOW - 256);
