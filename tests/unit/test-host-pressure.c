@@ -1407,6 +1407,7 @@ static pid_t start_holder(const char *memcg, size_t bytes, int *ready)
         g_autofree char *procs = g_build_filename(memcg, "cgroup.procs",
                                                   NULL);
         g_autofree char *me = g_strdup_printf("%d", getpid());
+        /* volatile: stores to memory never read could be dropped */
         volatile char *mem;
         size_t i;
 
@@ -1414,7 +1415,6 @@ static pid_t start_holder(const char *memcg, size_t bytes, int *ready)
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || !cg_write(procs, me)) {
             _exit(1);
         }
-        /* volatile: a memset of memory never read could be dropped */
         mem = g_malloc(bytes);
         for (i = 0; i < bytes; i += 1024) {
             mem[i] = 0x5a;

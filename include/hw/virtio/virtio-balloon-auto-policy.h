@@ -471,11 +471,12 @@ void balloon_auto_host_resident(BalloonAutoPolicy *p,
  * host events, at most what it can spare above its reserve, what the host
  * would gain and down to the floor; a guest with nothing to spare is not
  * inflated.  A host event's step is the larger of its level's step and
- * what this rule would take.  There is no coordinator: every QEMU on the source sees the
- * same deficit and gives what its own guest can spare of it, so N guests
- * may take up to N times the deficit in one interval; the next check
- * sees the result, and with the default watermarks two guests that both
- * give the whole deficit leave the host no lower than the low watermark.
+ * what this rule would take.  There is no coordinator: every QEMU on the
+ * source sees the same deficit and gives what its own guest can spare of
+ * it, so N guests may take up to N times the deficit in one interval;
+ * the next check sees the result, and with the default watermarks two
+ * guests that both give the whole deficit leave the host no lower than
+ * the low watermark.
  * The check runs on the timer while used is above the high watermark
  * and for BALLOON_AUTO_WATERMARK_WATCH_MS after a host event; otherwise
  * there is no deadline for it, and a reading above the watermark (e.g.
