@@ -40,7 +40,12 @@ struct HostPressureMonitor {
      */
     bool handed_over;
     HostPressureFds fds;
+    /* The usage threshold, see host_pressure_monitor_set_threshold() */
+    struct HostPressureThreshold *threshold;
 };
+
+/* Stop watching the usage threshold, if any (host-pressure-memory.c) */
+void host_pressure_threshold_stop(HostPressureMonitor *m);
 
 /*
  * Backends call these from their main-loop handlers, as their last action:

@@ -426,6 +426,7 @@ void host_pressure_monitor_free(HostPressureMonitor *m)
     if (!m) {
         return;
     }
+    host_pressure_threshold_stop(m);
     m->ops->close(m);
     g_free(m->file);
     g_free(m->path);
@@ -460,6 +461,8 @@ void host_pressure_report_gone(HostPressureMonitor *m)
         return;
     }
     m->gone = true;
+    /* Its removal signals the threshold's eventfd too: stop listening */
+    host_pressure_threshold_stop(m);
     trace_host_pressure_gone(m->path);
     if (m->gone_cb) {
         m->gone_cb(m->opaque);

@@ -65,6 +65,20 @@ void hmp_info_auto_balloon(Monitor *mon, const QDict *qdict)
         monitor_printf(mon, "host resident: %" PRIu64 " MiB\n",
                        info->host_resident / MiB);
     }
+    monitor_printf(mon, "watermarks: high %u %%, low %u %% of the source's"
+                   " limit\n", t->high_watermark_pct, t->low_watermark_pct);
+    if (info->host_memory) {
+        AutoBalloonHostMemory *m = info->host_memory;
+
+        monitor_printf(mon, "source memory: usage %" PRIu64 " MiB, limit %"
+                       PRIu64 " MiB%s, available %" PRIu64 " MiB%s\n",
+                       m->usage / MiB, m->limit / MiB,
+                       m->own_limit ? "" : " (host RAM)",
+                       m->available / MiB,
+                       m->above_high_watermark ? ", above high watermark" :
+                       m->below_low_watermark ? "" :
+                       ", above low watermark");
+    }
     monitor_printf(mon, "host events: low %" PRIu64 ", medium %" PRIu64
                    ", critical %" PRIu64 " (immediate %" PRIu64
                    ", throttled %" PRIu64 ", ignored %" PRIu64 ")\n",
@@ -85,6 +99,8 @@ void hmp_info_auto_balloon(Monitor *mon, const QDict *qdict)
     monitor_printf(mon, "shortfall deflates %" PRIu64 ", relief steps %"
                    PRIu64 ", not resident %" PRIu64 "\n", c->shortfalls,
                    c->reliefs, c->not_resident);
+    monitor_printf(mon, "watermark inflates %" PRIu64 ", relief steps held"
+                   " %" PRIu64 "\n", c->watermark_inflates, c->relief_held);
 }
 
 void hmp_auto_balloon(Monitor *mon, const QDict *qdict)
@@ -94,6 +110,7 @@ void hmp_auto_balloon(Monitor *mon, const QDict *qdict)
 
     qmp_set_auto_balloon(true, enable, false, 0, false, 0, false, 0,
                          false, 0, false, 0, false, 0, false, 0, false, 0,
-                         false, 0, false, 0, false, 0, false, 0, &err);
+                         false, 0, false, 0, false, 0, false, 0,
+                         false, 0, false, 0, &err);
     hmp_handle_error(mon, err);
 }

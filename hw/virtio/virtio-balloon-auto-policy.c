@@ -20,6 +20,8 @@
 #define MAX_STALL_NS    ((int64_t)3600 * 1000 * NS_PER_MS)
 #define MAX_RELIEF_NS   ((int64_t)24 * 3600 * 1000 * NS_PER_MS)
 #define RELIEF_PERIOD_NS (BALLOON_AUTO_RELIEF_PERIOD_MS * NS_PER_MS)
+#define WATERMARK_PERIOD_NS (BALLOON_AUTO_WATERMARK_PERIOD_MS * NS_PER_MS)
+#define WATERMARK_WATCH_NS (BALLOON_AUTO_WATERMARK_WATCH_MS * NS_PER_MS)
 
 /* last_inflate when nothing was inflated since the last reset */
 #define NEVER           INT64_MIN
@@ -93,6 +95,8 @@ void balloon_auto_config_default(BalloonAutoConfig *cfg)
     cfg->relief_ns = BALLOON_AUTO_DEFAULT_RELIEF_MS * NS_PER_MS;
     cfg->relief_pages =
         BALLOON_AUTO_DEFAULT_RELIEF_STEP >> BALLOON_AUTO_PAGE_SHIFT;
+    cfg->high_pct = BALLOON_AUTO_DEFAULT_HIGH_WATERMARK_PCT;
+    cfg->low_pct = BALLOON_AUTO_DEFAULT_LOW_WATERMARK_PCT;
 }
 
 uint64_t balloon_auto_scale_default(uint64_t bytes, uint64_t ram_pages)
@@ -143,6 +147,8 @@ static const char *const tunable_concepts[BALLOON_AUTO_TUNABLE__MAX] = {
     [BALLOON_AUTO_TUNABLE_HYSTERESIS] = "hysteresis",
     [BALLOON_AUTO_TUNABLE_STALL] = "stall timeout",
     [BALLOON_AUTO_TUNABLE_FLOOR] = "floor",
+    [BALLOON_AUTO_TUNABLE_HIGH_WATERMARK] = "high watermark",
+    [BALLOON_AUTO_TUNABLE_LOW_WATERMARK] = "low watermark",
 };
 
 /* A user's name in quotes, as virtio-mem's messages have them */
@@ -238,6 +244,27 @@ bool balloon_auto_config_check_named(const BalloonAutoConfig *cfg,
                    page_bytes(ram_pages));
         return false;
     }
+    if (cfg->high_pct > 100) {
+        what = tunable_str(names, BALLOON_AUTO_TUNABLE_HIGH_WATERMARK);
+        error_setg(errp, "%s is %" PRIu32 " %% of the host's limit; it must"
+                   " be at most 100 %% (0: off)", what, cfg->high_pct);
+        return false;
+    }
+    if (cfg->low_pct > 100) {
+        what = tunable_str(names, BALLOON_AUTO_TUNABLE_LOW_WATERMARK);
+        error_setg(errp, "%s is %" PRIu32 " %% of the host's limit; it must"
+                   " be at most 100 %% (0: off)", what, cfg->low_pct);
+        return false;
+    }
+    if (cfg->high_pct && cfg->low_pct >= cfg->high_pct) {
+        what = tunable_str(names, BALLOON_AUTO_TUNABLE_LOW_WATERMARK);
+        val = tunable_str(names, BALLOON_AUTO_TUNABLE_HIGH_WATERMARK);
+        error_setg(errp, "%s is %" PRIu32 " %% of the host's limit; it must"
+                   " be below %s (%" PRIu32 " %%), or relief would give"
+                   " back what the high watermark takes", what,
+                   cfg->low_pct, val, cfg->high_pct);
+        return false;
+    }
     return true;
 }
 
@@ -278,6 +305,9 @@ static void clean_state(BalloonAutoPolicy *p, int64_t now)
     p->guest_resident = 0;
     p->last_host_event = now;
     p->last_relief = NEVER;
+    /* The host's memory state stays: it is not the guest's */
+    p->last_mem_check = NEVER;
+    p->last_signal = NEVER;
 }
 
 void balloon_auto_init(BalloonAutoPolicy *p, const BalloonAutoConfig *cfg,
@@ -318,6 +348,7 @@ void balloon_auto_sync(BalloonAutoPolicy *p, uint64_t target,
     /* Relief waits a full interval for what management left inflated */
     p->last_host_event = now;
     p->last_relief = NEVER;
+    p->last_mem_check = NEVER;
 }
 
 int64_t balloon_auto_guest_window_end(const BalloonAutoPolicy *p)
@@ -384,6 +415,72 @@ bool balloon_auto_inflate_due(const BalloonAutoPolicy *p, int64_t now)
     return due(throttle_end(p), now);
 }
 
+/* @pct % of @pages, rounded down; pages < 2^52: no overflow */
+static uint64_t pct_of(uint64_t pages, uint32_t pct)
+{
+    return pages / 100 * pct + pages % 100 * pct / 100;
+}
+
+/* What the host uses of its limit, in pages */
+static uint64_t host_used(const BalloonAutoPolicy *p)
+{
+    return p->mem_limit - p->mem_avail;
+}
+
+uint64_t balloon_auto_host_deficit(const BalloonAutoPolicy *p)
+{
+    uint64_t high;
+
+    if (!p->mem_known || !p->cfg.high_pct) {
+        return 0;
+    }
+    high = pct_of(p->mem_limit, p->cfg.high_pct);
+    return host_used(p) > high ? host_used(p) - high : 0;
+}
+
+bool balloon_auto_host_below_low(const BalloonAutoPolicy *p)
+{
+    return !p->mem_known || !p->cfg.low_pct ||
+           host_used(p) < pct_of(p->mem_limit, p->cfg.low_pct);
+}
+
+void balloon_auto_host_memory(BalloonAutoPolicy *p, uint64_t limit_pages,
+                              uint64_t avail_pages)
+{
+    p->mem_known = true;
+    p->mem_limit = limit_pages;
+    p->mem_avail = MIN(avail_pages, limit_pages);
+}
+
+void balloon_auto_host_memory_unknown(BalloonAutoPolicy *p)
+{
+    p->mem_known = false;
+}
+
+/*
+ * When the high watermark is checked next: every period (never within
+ * the throttle) while the host is above it, or for a while after a host
+ * event; else never, so that a quiet host costs no timer.  A crossing
+ * in between is seen in the next reading the caller passes in (with the
+ * guest's statistics) and starts the checks.
+ */
+static int64_t watermark_deadline(const BalloonAutoPolicy *p)
+{
+    int64_t next;
+
+    if (!p->mem_known || !p->cfg.high_pct) {
+        return INT64_MAX;
+    }
+    next = p->last_mem_check == NEVER ? INT64_MIN :
+           sat_add_time(p->last_mem_check, WATERMARK_PERIOD_NS);
+    if (!balloon_auto_host_deficit(p) &&
+        (p->last_signal == NEVER ||
+         next > sat_add_time(p->last_signal, WATERMARK_WATCH_NS))) {
+        return INT64_MAX;
+    }
+    return MAX(next, throttle_end(p));
+}
+
 int64_t balloon_auto_deadline(const BalloonAutoPolicy *p)
 {
     int64_t d = MIN(stall_deadline(p), relief_deadline(p));
@@ -391,7 +488,7 @@ int64_t balloon_auto_deadline(const BalloonAutoPolicy *p)
     if (p->pending) {
         d = MIN(d, throttle_end(p));
     }
-    return d;
+    return MIN(d, watermark_deadline(p));
 }
 
 /* Report a stall once, when its time has come. */
@@ -421,19 +518,22 @@ static uint64_t inflate_limit(const BalloonAutoPolicy *p)
 }
 
 /*
- * Raise the target by one step of @level.  Returns NONE with the reason
- * when nothing can move; the caller decides what to count.
+ * Raise the target by at most @bound pages.  Returns NONE with the reason
+ * when nothing can move; the caller decides what to count, except that a
+ * host event (@host_event) the host would gain nothing from is counted in
+ * not_resident.
  */
-static BalloonAutoAction inflate(BalloonAutoPolicy *p, BalloonAutoLevel level,
+static BalloonAutoAction inflate(BalloonAutoPolicy *p, uint64_t bound,
+                                 BalloonAutoReason reason, bool host_event,
                                  int64_t now, const char *note)
 {
     /*
-     * The step is an upper bound; the guest gives no more than it spares,
+     * The bound is an upper bound; the guest gives no more than it spares,
      * and the host gains no more than the guest RAM it holds unused.
      */
     uint64_t spare = balloon_auto_spare(p);
     uint64_t gain = balloon_auto_gain(p);
-    uint64_t step = MIN(p->cfg.inflate_pages[level], MIN(spare, gain));
+    uint64_t step = MIN(bound, MIN(spare, gain));
     uint64_t limit = inflate_limit(p);
     /*
      * No pile-up: a guest that has not caught up with the previous request
@@ -454,14 +554,80 @@ static BalloonAutoAction inflate(BalloonAutoPolicy *p, BalloonAutoLevel level,
         if (!spare) {
             return nothing(p, "no-spare");
         }
-        p->counters.not_resident++;
+        if (host_event) {
+            p->counters.not_resident++;
+        }
         return nothing(p, "not-resident");
     }
     p->target = new;
     p->last_inflate = now;
     p->counters.inflates++;
-    return action(p, BALLOON_AUTO_INFLATE,
-                  BALLOON_AUTO_REASON_HOST_LOW + level, note);
+    return action(p, BALLOON_AUTO_INFLATE, reason, note);
+}
+
+/*
+ * What the high watermark asks of this guest: the deficit less what is
+ * still in flight, at most one critical step; 0 when not above it.
+ */
+static uint64_t watermark_bound(const BalloonAutoPolicy *p)
+{
+    uint64_t deficit = balloon_auto_host_deficit(p);
+    uint64_t inflight = p->target > p->actual ? p->target - p->actual : 0;
+
+    if (deficit <= inflight) {
+        return 0;
+    }
+    return MIN(deficit - inflight,
+               p->cfg.inflate_pages[BALLOON_AUTO_LEVEL_CRITICAL]);
+}
+
+/*
+ * A host event at @level: one step of that level, or what the high
+ * watermark asks if that is more (the event uses up the throttle
+ * interval the watermark check would have had).
+ */
+static BalloonAutoAction inflate_level(BalloonAutoPolicy *p,
+                                       BalloonAutoLevel level, int64_t now,
+                                       const char *note)
+{
+    return inflate(p, MAX(p->cfg.inflate_pages[level], watermark_bound(p)),
+                   BALLOON_AUTO_REASON_HOST_LOW + level, true, now, note);
+}
+
+/*
+ * The host is above its high watermark: take the deficit less what is
+ * still in flight, at most one critical step per throttle interval.
+ */
+static BalloonAutoAction watermark_inflate(BalloonAutoPolicy *p, int64_t now)
+{
+    uint64_t deficit = balloon_auto_host_deficit(p);
+    BalloonAutoAction a;
+
+    if (!deficit) {
+        return nothing(p, "below-high");
+    }
+    if (balloon_auto_guest_window_open(p, now)) {
+        return nothing(p, "guest-window");
+    }
+    if (p->stalled) {
+        return nothing(p, "stalled");
+    }
+    if (!due(throttle_end(p), now)) {
+        return nothing(p, "throttled");
+    }
+    /* What this guest was asked for already comes out of the deficit */
+    if (!watermark_bound(p)) {
+        return nothing(p, "in-flight");
+    }
+    a = inflate(p, watermark_bound(p), BALLOON_AUTO_REASON_HOST_WATERMARK,
+                false, now, "watermark");
+    if (a.kind == BALLOON_AUTO_INFLATE) {
+        p->counters.watermark_inflates++;
+        /* The host is short: no relief until it has been quiet again */
+        p->last_host_event = now;
+        p->last_relief = NEVER;
+    }
+    return a;
 }
 
 BalloonAutoAction balloon_auto_host_event(BalloonAutoPolicy *p,
@@ -474,6 +640,7 @@ BalloonAutoAction balloon_auto_host_event(BalloonAutoPolicy *p,
     p->counters.host_events[level]++;
     /* Pressure goes on: no relief until it has been quiet again */
     p->last_host_event = now;
+    p->last_signal = now;
     p->last_relief = NEVER;
 
     if (check_stall(p, now)) {
@@ -503,7 +670,7 @@ BalloonAutoAction balloon_auto_host_event(BalloonAutoPolicy *p,
         level = MAX(level, p->pending_level);
         p->pending = false;
     }
-    a = inflate(p, level, now, "host-pressure");
+    a = inflate_level(p, level, now, "host-pressure");
     if (a.kind == BALLOON_AUTO_NONE) {
         p->counters.ignored++;
     }
@@ -523,15 +690,31 @@ static BalloonAutoAction balloon_auto_relief(BalloonAutoPolicy *p,
 
 BalloonAutoAction balloon_auto_timer(BalloonAutoPolicy *p, int64_t now)
 {
+    /* What the watermark check found, if nothing else happens */
+    BalloonAutoAction idle = nothing(p, "idle");
+
     if (check_stall(p, now)) {
         return stall_action(p);
     }
+    if (due(watermark_deadline(p), now)) {
+        p->last_mem_check = now;
+        idle = watermark_inflate(p, now);
+        if (idle.kind != BALLOON_AUTO_NONE) {
+            return idle;
+        }
+    }
     /* pending implies a recent host event, so no relief is due then */
     if (!p->pending && due(relief_deadline(p), now)) {
+        if (!balloon_auto_host_below_low(p)) {
+            /* Relief would fight the watermark: look again next period */
+            p->last_relief = now;
+            p->counters.relief_held++;
+            return nothing(p, "above-low");
+        }
         return balloon_auto_relief(p, now);
     }
     if (!p->pending || !due(throttle_end(p), now)) {
-        return nothing(p, "idle");
+        return idle;
     }
     /*
      * The coalesced events were counted as throttled already; if the
@@ -544,7 +727,7 @@ BalloonAutoAction balloon_auto_timer(BalloonAutoPolicy *p, int64_t now)
     if (p->stalled) {
         return nothing(p, "stalled");
     }
-    return inflate(p, p->pending_level, now, "coalesced");
+    return inflate_level(p, p->pending_level, now, "coalesced");
 }
 
 BalloonAutoAction balloon_auto_guest_pressure(BalloonAutoPolicy *p,
@@ -811,6 +994,7 @@ const char *balloon_auto_reason_str(BalloonAutoReason r)
         [BALLOON_AUTO_REASON_GUEST_DEFLATE] = "guest-deflate",
         [BALLOON_AUTO_REASON_GUEST_STALLED] = "guest-stalled",
         [BALLOON_AUTO_REASON_HOST_RELIEF] = "host-relief",
+        [BALLOON_AUTO_REASON_HOST_WATERMARK] = "host-watermark",
     };
 
     if ((unsigned)r >= BALLOON_AUTO_REASON__MAX) {

@@ -63,6 +63,10 @@ void qmp_set_auto_balloon(bool has_enabled, bool enabled,
                           bool has_reserve_pct, uint32_t reserve_pct,
                           bool has_relief_ms, uint32_t relief_ms,
                           bool has_relief_step, uint64_t relief_step,
+                          bool has_high_watermark_pct,
+                          uint32_t high_watermark_pct,
+                          bool has_low_watermark_pct,
+                          uint32_t low_watermark_pct,
                           Error **errp)
 {
     VirtIOBalloon *s = auto_balloon_find(errp);
@@ -108,6 +112,12 @@ void qmp_set_auto_balloon(bool has_enabled, bool enabled,
     }
     if (has_relief_step) {
         p.relief_step = relief_step;
+    }
+    if (has_high_watermark_pct) {
+        p.high_watermark_pct = high_watermark_pct;
+    }
+    if (has_low_watermark_pct) {
+        p.low_watermark_pct = low_watermark_pct;
     }
     virtio_balloon_auto_configure(s, &p, has_enabled ? enabled :
                                   virtio_balloon_auto_enabled(s), errp);

@@ -36,6 +36,10 @@ void qmp_set_auto_balloon(bool has_enabled, bool enabled,
                           bool has_reserve_pct, uint32_t reserve_pct,
                           bool has_relief_ms, uint32_t relief_ms,
                           bool has_relief_step, uint64_t relief_step,
+                          bool has_high_watermark_pct,
+                          uint32_t high_watermark_pct,
+                          bool has_low_watermark_pct,
+                          uint32_t low_watermark_pct,
                           Error **errp)
 {
     auto_balloon_unavailable(errp);

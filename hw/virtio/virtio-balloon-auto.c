@@ -76,6 +76,18 @@ struct VirtIOBalloonAuto {
     /* guest RAM resident in host memory at the last measurement, bytes */
     bool resident_known;
     uint64_t resident;
+    /* the source's memory state at the last reading */
+    bool mem_known;
+    HostMemoryState mem;
+    /* qtest: the memory state x-inject-host-memory set, if any */
+    bool test_mem_set;
+    HostMemoryState test_mem;
+    /*
+     * The usage threshold the kernel watches for us (cgroup v1), bytes, 0
+     * if none; threshold_failed: the source has none, do not ask again
+     */
+    uint64_t threshold;
+    bool threshold_failed;
     /* staging area for migration */
     BalloonAutoTiming timing;
     VirtIOBalloonAutoProps mig_props;
@@ -107,6 +119,8 @@ static const AutoBalloonReason qapi_reason[BALLOON_AUTO_REASON__MAX] = {
     [BALLOON_AUTO_REASON_GUEST_DEFLATE] = AUTO_BALLOON_REASON_GUEST_DEFLATE,
     [BALLOON_AUTO_REASON_GUEST_STALLED] = AUTO_BALLOON_REASON_GUEST_STALLED,
     [BALLOON_AUTO_REASON_HOST_RELIEF] = AUTO_BALLOON_REASON_HOST_RELIEF,
+    [BALLOON_AUTO_REASON_HOST_WATERMARK] =
+        AUTO_BALLOON_REASON_HOST_WATERMARK,
 };
 
 /* Logical guest size for a balloon of @pages, as query-balloon reports */
@@ -262,6 +276,91 @@ static bool auto_measure_resident(VirtIOBalloonAuto *a)
 }
 #endif
 
+static void auto_read_memory(VirtIOBalloonAuto *a);
+
+/* Usage crossed the threshold: look now, the watermark may start */
+static void auto_threshold_cb(void *opaque)
+{
+    VirtIOBalloonAuto *a = opaque;
+
+    if (!a->enabled) {
+        trace_virtio_balloon_auto_switched_off("usage threshold");
+        return;
+    }
+    auto_read_memory(a);
+    auto_rearm(a);
+}
+
+/*
+ * Between readings, a crossing of the high watermark would only be seen
+ * at the next statistics sample (up to auto-stats-interval later).  On a
+ * cgroup v1 memcg the kernel tells at once: watch usage at the high
+ * watermark (usage includes the page cache that "used" does not, so this
+ * fires at or before the crossing; the reading decides).  Other sources
+ * have no such notification: their crossings are seen at the next
+ * reading.
+ */
+static void auto_update_threshold(VirtIOBalloonAuto *a)
+{
+    g_autoptr(Error) err = NULL;
+    uint32_t pct = a->dev->auto_props.high_watermark_pct;
+    uint64_t want;
+
+    if (!a->monitor || a->threshold_failed || !a->mem_known) {
+        return;
+    }
+    want = a->mem.limit / 100 * pct + a->mem.limit % 100 * pct / 100;
+    if (want == a->threshold) {
+        return;
+    }
+    if (!host_pressure_monitor_set_threshold(a->monitor, want,
+                                             auto_threshold_cb, &err)) {
+        trace_virtio_balloon_auto_threshold_failed(error_get_pretty(err));
+        a->threshold_failed = true;
+        a->threshold = 0;
+        return;
+    }
+    a->threshold = want;
+}
+
+/*
+ * Read the source's memory state and hand it to the policy, which needs a
+ * fresh one for the watermarks.  Called at realize, on host events that
+ * may inflate, on every timer expiry, with every statistics sample and
+ * when usage crosses the threshold: the files are only read then.  A
+ * source handed over as fds has no known state
+ * (host_pressure_monitor_memory_state()); the qtest source has the one
+ * x-inject-host-memory set, if any.
+ */
+static void auto_read_memory(VirtIOBalloonAuto *a)
+{
+    g_autoptr(Error) err = NULL;
+    HostMemoryState st;
+    bool ok;
+
+    if (a->monitor) {
+        ok = host_pressure_monitor_memory_state(a->monitor, &st, &err);
+    } else {
+        ok = a->test_mem_set;
+        st = a->test_mem;
+    }
+    if (!ok) {
+        if (a->mem_known || err) {
+            trace_virtio_balloon_auto_host_memory_unknown(
+                err ? error_get_pretty(err) : "not injected");
+        }
+        a->mem_known = false;
+        balloon_auto_host_memory_unknown(&a->policy);
+        return;
+    }
+    trace_virtio_balloon_auto_host_memory(st.usage, st.limit, st.available);
+    a->mem_known = true;
+    a->mem = st;
+    balloon_auto_host_memory(&a->policy, st.limit >> VIRTIO_BALLOON_PFN_SHIFT,
+                             st.available >> VIRTIO_BALLOON_PFN_SHIFT);
+    auto_update_threshold(a);
+}
+
 /*
  * The guest's used memory comes from its last statistics sample; a guest
  * that just freed memory still counts it as used there, so it would look
@@ -300,6 +399,7 @@ static void auto_host_event(VirtIOBalloonAuto *a, HostPressureLevel level)
     auto_refresh_stats(a);
     /* Throttled events only coalesce: no need to measure for them */
     if (balloon_auto_inflate_due(&a->policy, auto_now())) {
+        auto_read_memory(a);
         auto_measure_resident(a);
     }
     auto_apply(a, balloon_auto_host_event(&a->policy, l, auto_now()));
@@ -322,8 +422,10 @@ static void auto_timer_cb(void *opaque)
 {
     VirtIOBalloonAuto *a = opaque;
 
-    /* A coalesced host event may be served: measure for it */
-    if (balloon_auto_pending(&a->policy, NULL) &&
+    auto_read_memory(a);
+    /* A coalesced host event or the watermark may inflate: measure */
+    if ((balloon_auto_pending(&a->policy, NULL) ||
+         balloon_auto_host_deficit(&a->policy)) &&
         balloon_auto_inflate_due(&a->policy, auto_now())) {
         auto_measure_resident(a);
     }
@@ -408,6 +510,10 @@ static const char *const auto_prop_names[BALLOON_AUTO_TUNABLE__MAX] = {
         VIRTIO_BALLOON_AUTO_HYSTERESIS_MS_PROP,
     [BALLOON_AUTO_TUNABLE_STALL] = VIRTIO_BALLOON_AUTO_STALL_MS_PROP,
     [BALLOON_AUTO_TUNABLE_FLOOR] = VIRTIO_BALLOON_AUTO_FLOOR_PROP,
+    [BALLOON_AUTO_TUNABLE_HIGH_WATERMARK] =
+        VIRTIO_BALLOON_AUTO_HIGH_WATERMARK_PROP,
+    [BALLOON_AUTO_TUNABLE_LOW_WATERMARK] =
+        VIRTIO_BALLOON_AUTO_LOW_WATERMARK_PROP,
 };
 
 static const char *const auto_arg_names[BALLOON_AUTO_TUNABLE__MAX] = {
@@ -421,6 +527,9 @@ static const char *const auto_arg_names[BALLOON_AUTO_TUNABLE__MAX] = {
     [BALLOON_AUTO_TUNABLE_HYSTERESIS] = VIRTIO_BALLOON_AUTO_HYSTERESIS_MS,
     [BALLOON_AUTO_TUNABLE_STALL] = VIRTIO_BALLOON_AUTO_STALL_MS,
     [BALLOON_AUTO_TUNABLE_FLOOR] = VIRTIO_BALLOON_AUTO_FLOOR,
+    [BALLOON_AUTO_TUNABLE_HIGH_WATERMARK] =
+        VIRTIO_BALLOON_AUTO_HIGH_WATERMARK,
+    [BALLOON_AUTO_TUNABLE_LOW_WATERMARK] = VIRTIO_BALLOON_AUTO_LOW_WATERMARK,
 };
 
 /*
@@ -494,6 +603,8 @@ static bool auto_props_to_config(const VirtIOBalloonAutoProps *p,
     cfg->reserve_pct = p->reserve_pct;
     cfg->relief_ns = (int64_t)p->relief_ms * SCALE_MS;
     cfg->relief_pages = p->relief_step >> VIRTIO_BALLOON_PFN_SHIFT;
+    cfg->high_pct = p->high_watermark_pct;
+    cfg->low_pct = p->low_watermark_pct;
     return balloon_auto_config_check_named(cfg, ram_pages, names, errp);
 }
 
@@ -801,6 +912,9 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
         a->poll_interval_s = p->stats_interval_s;
         a->poll_base_s = p->stats_interval_s;
     }
+    /* A first reading, which also arms the usage threshold where any */
+    auto_read_memory(a);
+    auto_rearm(a);
     trace_virtio_balloon_auto_realize(a->source, a->monitor ?
         host_pressure_backend_str(host_pressure_monitor_backend(a->monitor)) :
         AUTO_QTEST_SOURCE);
@@ -861,7 +975,10 @@ bool virtio_balloon_auto_configure(VirtIOBalloon *s,
     s->auto_props.reserve_pct = props->reserve_pct;
     s->auto_props.relief_ms = props->relief_ms;
     s->auto_props.relief_step = props->relief_step;
+    s->auto_props.high_watermark_pct = props->high_watermark_pct;
+    s->auto_props.low_watermark_pct = props->low_watermark_pct;
     balloon_auto_set_config(&a->policy, &cfg);
+    auto_update_threshold(a);
     trace_virtio_balloon_auto_configure(props->inflate_low,
                                         props->inflate_medium,
                                         props->inflate_critical,
@@ -925,6 +1042,8 @@ void virtio_balloon_auto_query(VirtIOBalloon *s, AutoBalloonInfo *info)
     t->reserve_pct = p->reserve_pct;
     t->relief_ms = p->relief_ms;
     t->relief_step = p->relief_step;
+    t->high_watermark_pct = p->high_watermark_pct;
+    t->low_watermark_pct = p->low_watermark_pct;
     info->tunables = t;
     if (balloon_auto_stats_available(&a->stats) != UINT64_MAX) {
         info->has_guest_available = true;
@@ -933,6 +1052,17 @@ void virtio_balloon_auto_query(VirtIOBalloon *s, AutoBalloonInfo *info)
     if (a->resident_known) {
         info->has_host_resident = true;
         info->host_resident = a->resident;
+    }
+    if (a->mem_known) {
+        AutoBalloonHostMemory *m = g_new0(AutoBalloonHostMemory, 1);
+
+        m->usage = a->mem.usage;
+        m->limit = a->mem.limit;
+        m->available = a->mem.available;
+        m->own_limit = a->mem.limited;
+        m->above_high_watermark = balloon_auto_host_deficit(&a->policy) > 0;
+        m->below_low_watermark = balloon_auto_host_below_low(&a->policy);
+        info->host_memory = m;
     }
 
     for (l = 0; l < BALLOON_AUTO_LEVEL__MAX; l++) {
@@ -964,6 +1094,8 @@ void virtio_balloon_auto_query(VirtIOBalloon *s, AutoBalloonInfo *info)
     k->shortfalls = c->shortfalls;
     k->reliefs = c->reliefs;
     k->not_resident = c->not_resident;
+    k->watermark_inflates = c->watermark_inflates;
+    k->relief_held = c->relief_held;
     info->counters = k;
 }
 
@@ -1124,6 +1256,8 @@ void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
         trace_virtio_balloon_auto_switched_off("guest stats");
         return;
     }
+    /* A reading comes cheaply here: it may start the watermark check */
+    auto_read_memory(a);
     /* Guest memory first: a low guest with a full balloon gets it back */
     if (avail != UINT64_MAX) {
         /* used and resident of one moment: see balloon_auto_gain() */
@@ -1178,6 +1312,47 @@ static void auto_inject_set(Object *obj, Visitor *v, const char *name,
                name, value);
 }
 
+/*
+ * Test hook: the memory state the qtest source reports, "USAGE LIMIT
+ * AVAILABLE" in bytes (the limit counted as the source's own), or "" for
+ * none.  It is read at once, as if a reading had just happened, and again
+ * whenever the device reads the state.  Only with the qtest source.
+ */
+static void auto_inject_memory_set(Object *obj, Visitor *v, const char *name,
+                                   void *opaque, Error **errp)
+{
+    VirtIOBalloon *s = VIRTIO_BALLOON(obj);
+    VirtIOBalloonAuto *a = s->auto_state;
+    g_autofree char *value = NULL;
+    HostMemoryState st = { .limited = true };
+    bool set = false;
+
+    if (!visit_type_str(v, name, &value, errp)) {
+        return;
+    }
+    if (!qtest_enabled() || !a || a->monitor) {
+        error_setg(errp, "'%s' is a test hook, only available with the"
+                   " qtest accelerator and auto-source=" AUTO_QTEST_SOURCE,
+                   name);
+        return;
+    }
+    if (*value) {
+        if (sscanf(value, "%" SCNu64 " %" SCNu64 " %" SCNu64, &st.usage,
+                   &st.limit, &st.available) != 3) {
+            error_setg(errp, "'%s' expects 'USAGE LIMIT AVAILABLE' in bytes"
+                       " or '', not '%s'", name, value);
+            return;
+        }
+        set = true;
+    }
+    a->test_mem_set = set;
+    a->test_mem = st;
+    auto_read_memory(a);
+    if (a->enabled) {
+        auto_rearm(a);
+    }
+}
+
 void virtio_balloon_auto_instance_init(Object *obj)
 {
     VirtIOBalloon *s = VIRTIO_BALLOON(obj);
@@ -1186,6 +1361,8 @@ void virtio_balloon_auto_instance_init(Object *obj)
     s->auto_props.features_set = 0;
     object_property_add(obj, "x-inject-host-pressure", "str", NULL,
                         auto_inject_set, NULL, NULL);
+    object_property_add(obj, "x-inject-host-memory", "str", NULL,
+                        auto_inject_memory_set, NULL, NULL);
 }
 
 /* What `-device virtio-balloon-pci,help` says about each property */
@@ -1254,6 +1431,12 @@ void virtio_balloon_auto_class_init(ObjectClass *klass)
           " back (0: never; default: 30000)" },
         { "auto-relief-step", "memory given back per second once the host"
           " has recovered (default: 16 MiB, RAM/32 under 512 MiB)" },
+        { VIRTIO_BALLOON_AUTO_HIGH_WATERMARK_PROP, "inflate without"
+          " waiting for host events while the source uses more than this"
+          " percentage of its limit (0: never; default: 90)" },
+        { VIRTIO_BALLOON_AUTO_LOW_WATERMARK_PROP, "relief only while the"
+          " source uses less than this percentage of its limit (0: at any"
+          " usage; default: 80)" },
     };
     int i;
 
@@ -1366,12 +1549,15 @@ static int auto_post_load(void *opaque, int version_id)
 
     /*
      * Tunables changed at run time travel too; the stream is not trusted.
-     * Reserve and relief do not travel (yet): the destination's own.
+     * Reserve, relief and the watermarks do not travel (yet): the
+     * destination's own; the host memory state is the destination's too.
      */
     a->mig_props.reserve = s->auto_props.reserve;
     a->mig_props.reserve_pct = s->auto_props.reserve_pct;
     a->mig_props.relief_ms = s->auto_props.relief_ms;
     a->mig_props.relief_step = s->auto_props.relief_step;
+    a->mig_props.high_watermark_pct = s->auto_props.high_watermark_pct;
+    a->mig_props.low_watermark_pct = s->auto_props.low_watermark_pct;
     if (!auto_props_to_config(&a->mig_props,
                               balloon_auto_ram_pages(&a->policy),
                               auto_prop_names, &cfg, &err) ||

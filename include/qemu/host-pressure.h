@@ -2,10 +2,11 @@
  * Host memory pressure monitor
  *
  * Mechanism only: opens a source of host memory pressure notifications
- * and calls back with a level, from the main loop.  It knows nothing about
+ * and calls back with a level, from the main loop; on demand, reads the
+ * source's memory state (usage, limit, available).  It knows nothing about
  * what the caller does with them.  Idle cost is zero wake-ups: the kernel
  * signals file descriptors that the main loop watches, there is no thread
- * and no timer.
+ * and no timer, and the state is read only when asked for.
  *
  * Copyright (c) 2026 The QEMU auto-balloon authors
  *
@@ -195,6 +196,103 @@ void host_pressure_monitor_free(HostPressureMonitor *m);
 const char *host_pressure_monitor_path(const HostPressureMonitor *m);
 HostPressureBackend host_pressure_monitor_backend(const HostPressureMonitor *m);
 bool host_pressure_monitor_gone(const HostPressureMonitor *m);
+
+/*
+ * Memory state of a pressure source, in bytes, read on demand with
+ * host_memory_state_read() or host_pressure_monitor_memory_state():
+ *
+ * - usage: what the source uses now, page cache included: a cgroup's
+ *   memory.usage_in_bytes (v1; the kernel's batched counter, off by at
+ *   most a few hundred KiB per CPU) or memory.current (v2); the host's
+ *   MemTotal - MemAvailable (/proc/meminfo).
+ * - limit: what it may use: the cgroup's limit (v1: the smaller of
+ *   memory.limit_in_bytes and memory.stat's hierarchical_memory_limit;
+ *   v2: the smaller of memory.max and memory.high, the point where the
+ *   kernel starts throttling and reclaiming), but never more than the
+ *   host's MemTotal, which is also the limit of a cgroup without one and
+ *   of the host.
+ * - available: what it can still get without reclaiming memory in use:
+ *   limit - (usage - inactive page cache), the inactive page cache being
+ *   memory.stat's total_inactive_file (v1) or inactive_file (v2); at most
+ *   the host's MemAvailable, since a cgroup below its limit still takes
+ *   its memory from the host.  The host's own is MemAvailable.
+ * - limited: the limit is the cgroup's own, not the host's MemTotal.
+ */
+typedef struct HostMemoryState {
+    uint64_t usage;
+    uint64_t limit;
+    uint64_t available;
+    bool limited;
+} HostMemoryState;
+
+/**
+ * host_memory_state_read:
+ * @path: a pressure source as for host_pressure_monitor_new(): a cgroup
+ *     v1 memory cgroup or cgroup v2 directory (its state files), a
+ *     memory.pressure file (its directory's), or /proc/pressure/memory
+ *     (the host's /proc/meminfo)
+ * @st: filled in on success
+ * @errp: error object
+ *
+ * Read the memory state of @path now.  The files are opened, read and
+ * closed on each call: a few tens of microseconds, nothing in between.
+ *
+ * Returns: true on success; false with @errp set, naming the file, when
+ * @path is none of the above, a cgroup v2 directory has no memory
+ * controller (no memory.current), or a file cannot be read or parsed.
+ */
+bool host_memory_state_read(const char *path, HostMemoryState *st,
+                            Error **errp);
+
+/* The same, with the host's meminfo read from @meminfo (tests) */
+bool host_memory_state_read_from(const char *path, const char *meminfo,
+                                 HostMemoryState *st, Error **errp);
+
+/**
+ * host_pressure_monitor_memory_state:
+ * @m: the monitor
+ * @st: filled in on success
+ * @errp: error object
+ *
+ * The memory state of @m's source, as host_memory_state_read().  A source
+ * handed over as file descriptors has no known state: its fds carry no
+ * path, and a confined QEMU may not open the cgroup's files anyway; the
+ * call then fails, and callers work without the state.
+ */
+bool host_pressure_monitor_memory_state(const HostPressureMonitor *m,
+                                        HostMemoryState *st, Error **errp);
+
+/*
+ * Called from the main loop when the source's usage crossed the threshold
+ * of host_pressure_monitor_set_threshold(), upward or downward.  The
+ * callback may free the monitor.
+ */
+typedef void HostPressureThresholdFunc(void *opaque);
+
+/**
+ * host_pressure_monitor_set_threshold:
+ * @m: the monitor
+ * @bytes: the usage threshold in bytes; 0 to stop watching
+ * @cb: called, with the monitor's opaque, each time usage crosses @bytes
+ * @errp: error object
+ *
+ * Have the kernel tell when the source's usage (HostMemoryState.usage)
+ * crosses @bytes, replacing any threshold set before: cgroup v1 memory
+ * thresholds (an eventfd registered on memory.usage_in_bytes through
+ * cgroup.event_control, Documentation/admin-guide/cgroup-v1/memory.rst,
+ * "Memory thresholds").  The kernel checks them as memory is charged, so
+ * watching costs no wake-up until usage crosses.  The memcg's removal
+ * signals the eventfd once more; the monitor stops watching when it
+ * reports the source gone.
+ *
+ * Returns: true when the kernel watches @bytes (or with @bytes 0); false
+ * with @errp set when the source has no such notification (cgroup v2, the
+ * whole host, a source handed over as fds) or the kernel refuses it.
+ */
+bool host_pressure_monitor_set_threshold(HostPressureMonitor *m,
+                                         uint64_t bytes,
+                                         HostPressureThresholdFunc *cb,
+                                         Error **errp);
 
 /**
  * host_pressure_default_source:

@@ -146,6 +146,18 @@ void ag_inject(AutoGuest *g, const char *level)
         BACKEND, level);
 }
 
+void ag_inject_memory(AutoGuest *g, uint64_t usage, uint64_t limit,
+                      uint64_t available)
+{
+    g_autofree char *val = g_strdup_printf("%" PRIu64 " %" PRIu64 " %" PRIu64,
+                                           usage, limit, available);
+
+    qtest_qmp_assert_success(g->qts,
+        "{ 'execute': 'qom-set', 'arguments': { 'path': %s,"
+        " 'property': 'x-inject-host-memory', 'value': %s } }",
+        BACKEND, val);
+}
+
 void ag_step(AutoGuest *g, int64_t ns)
 {
     qtest_clock_step(g->qts, ns);

@@ -70,6 +70,12 @@ void ag_set_actual_unbacked(AutoGuest *g, uint32_t pages);
 void ag_send_pages(AutoGuest *g, QVirtQueue *vq, uint32_t n);
 void ag_catch_up(AutoGuest *g);
 void ag_inject(AutoGuest *g, const char *level);
+/*
+ * The host memory state the qtest source reports from now on (bytes), as
+ * if it had just been read: x-inject-host-memory
+ */
+void ag_inject_memory(AutoGuest *g, uint64_t usage, uint64_t limit,
+                      uint64_t available);
 void ag_step(AutoGuest *g, int64_t ns);
 void ag_send_raw(AutoGuest *g, const void *buf, size_t len, bool write);
 void ag_send_msg(AutoGuest *g, uint16_t type, uint16_t flags,

@@ -835,8 +835,11 @@ static void test_unplug_releases(void)
                              qobject_from_json(props, &error_abort));
         with = ag_count_fds(qts);
         if (memcg) {
-            /* pressure_level plus one eventfd per level */
-            g_assert_cmpint(with, ==, before + 4);
+            /*
+             * pressure_level, one eventfd per level and the eventfd of
+             * the usage threshold at the high watermark
+             */
+            g_assert_cmpint(with, ==, before + 5);
         }
         expect_pinning_refused(qts, true);
         qpci_unplug_acpi_device_test(qts, "b", 0x06);
@@ -1404,6 +1407,158 @@ static void test_relief(void)
 }
 
 /*
+ * Host memory watermarks: the qtest source reports what the test
+ * injects.  Limit 4000 MiB: high watermark 3600 MiB, low 3200 MiB.
+ */
+#define WM_LIMIT    (4000 * MiB)
+
+static void wm_used(AutoGuest *g, uint64_t used_mib)
+{
+    ag_inject_memory(g, used_mib * MiB, WM_LIMIT, WM_LIMIT - used_mib * MiB);
+}
+
+static QDict *wm_host_memory(AutoGuest *g)
+{
+    QDict *info = ag_query(g->qts);
+    QDict *m = qdict_get_qdict(info, "host-memory");
+
+    if (m) {
+        qobject_ref(m);
+    }
+    qobject_unref(info);
+    return m;
+}
+
+/* Above the high watermark the balloon inflates with no host event */
+static void test_watermark_inflate(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON ",auto-relief-ms=10000", false, -1);
+    QDict *m;
+
+    g_assert_null(wm_host_memory(g));
+    /* Below the watermark: nothing, however long */
+    wm_used(g, 3500);
+    m = wm_host_memory(g);
+    g_assert_cmpint(qdict_get_int(m, "usage"), ==, 3500 * MiB);
+    g_assert_cmpint(qdict_get_int(m, "limit"), ==, WM_LIMIT);
+    g_assert_cmpint(qdict_get_int(m, "available"), ==, 500 * MiB);
+    g_assert_true(qdict_get_bool(m, "own-limit"));
+    g_assert_false(qdict_get_bool(m, "above-high-watermark"));
+    g_assert_false(qdict_get_bool(m, "below-low-watermark"));
+    qobject_unref(m);
+    ag_step(g, 60 * SEC);
+    g_assert_cmpuint(ag_target(g), ==, 0);
+
+    /* 100 MiB above: that much at once, then no more while in flight */
+    wm_used(g, 3700);
+    m = wm_host_memory(g);
+    g_assert_true(qdict_get_bool(m, "above-high-watermark"));
+    qobject_unref(m);
+    ag_step(g, 1);
+    g_assert_cmpuint(ag_target(g), ==, MIB_PAGES(100));
+    g_assert_cmpuint(ag_counter(g->qts, "watermark-inflates"), ==, 1);
+    g_assert_cmpuint(ag_counter(g->qts, "inflates"), ==, 1);
+    g_assert_cmpuint(ag_counter(g->qts, "host-events-low") +
+                     ag_counter(g->qts, "host-events-medium") +
+                     ag_counter(g->qts, "host-events-critical"), ==, 0);
+    ag_step(g, 5 * SEC);
+    g_assert_cmpuint(ag_target(g), ==, MIB_PAGES(100));
+    /* The guest gave it; the host is still 50 MiB above: 50 more */
+    ag_catch_up(g);
+    wm_used(g, 3650);
+    ag_step(g, SEC);
+    g_assert_cmpuint(ag_target(g), ==, MIB_PAGES(150));
+    ag_catch_up(g);
+
+    /* Between the watermarks: relief is held back */
+    wm_used(g, 3400);
+    ag_step(g, 11 * SEC);
+    g_assert_cmpuint(ag_target(g), ==, MIB_PAGES(150));
+    g_assert_cmpuint(ag_counter(g->qts, "reliefs"), ==, 0);
+    g_assert_cmpuint(ag_counter(g->qts, "relief-held"), >=, 1);
+    /* Below the low watermark: relief steps */
+    wm_used(g, 3000);
+    ag_step(g, SEC);
+    g_assert_cmpuint(ag_target(g), ==, MIB_PAGES(150 - 16));
+    g_assert_cmpuint(ag_counter(g->qts, "reliefs"), ==, 1);
+    ag_stop(g);
+}
+
+/*
+ * A guest with nothing to spare above its reserve gives nothing (after
+ * the one medium step of stats_guest_start())
+ */
+static void test_watermark_no_spare(void)
+{
+    AutoGuest *g = stats_guest_start("");
+    Sample x = healthy();
+
+    /* Available exactly the reserve (128 MiB): nothing to spare */
+    x.v[VIRTIO_BALLOON_S_AVAIL] = 128 * MiB;
+    ag_send_stats(g, x.v);
+    wm_used(g, 4000);
+    ag_step(g, SEC);
+    g_assert_cmpuint(ag_target(g), ==, STEP_MEDIUM);
+    g_assert_cmpuint(ag_counter(g->qts, "watermark-inflates"), ==, 0);
+    /* It frees 40 MiB: those, no more */
+    x.v[VIRTIO_BALLOON_S_AVAIL] = 168 * MiB;
+    ag_send_stats(g, x.v);
+    ag_step(g, SEC);
+    g_assert_cmpuint(ag_target(g), ==, STEP_MEDIUM + MIB_PAGES(40));
+    g_assert_cmpuint(ag_counter(g->qts, "watermark-inflates"), ==, 1);
+    ag_stop(g);
+}
+
+/* The watermarks as properties and set-auto-balloon arguments */
+static void test_watermark_tunables(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON ",auto-high-watermark-pct=95,"
+                            "auto-low-watermark-pct=70", false, -1);
+    QDict *info = ag_query(g->qts);
+    QDict *t = qdict_get_qdict(info, "tunables");
+    g_autofree char *hmp = NULL;
+    QDict *rsp;
+
+    g_assert_cmpint(qdict_get_int(t, "high-watermark-pct"), ==, 95);
+    g_assert_cmpint(qdict_get_int(t, "low-watermark-pct"), ==, 70);
+    qobject_unref(info);
+    /* 3700 of 4000 is below 95 % */
+    wm_used(g, 3700);
+    ag_step(g, SEC);
+    g_assert_cmpuint(ag_target(g), ==, 0);
+    hmp = qtest_hmp(g->qts, "info auto-balloon");
+    g_assert_nonnull(strstr(hmp, "watermarks: high 95 %, low 70 %"));
+    g_assert_nonnull(strstr(hmp, "source memory: usage 3700 MiB, limit"
+                            " 4000 MiB, available 300 MiB, above low"
+                            " watermark"));
+    /* 90 % again: above it, at once */
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'high-watermark-pct': 90 } }");
+    ag_step(g, SEC);
+    g_assert_cmpuint(ag_target(g), ==, MIB_PAGES(100));
+    /* Off */
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'high-watermark-pct': 0 } }");
+    ag_catch_up(g);
+    wm_used(g, 4000);
+    ag_step(g, 5 * SEC);
+    g_assert_cmpuint(ag_target(g), ==, MIB_PAGES(100));
+    /* Refused, named as written, nothing changed */
+    rsp = qtest_qmp(g->qts, "{ 'execute': 'set-auto-balloon', 'arguments':"
+                    " { 'high-watermark-pct': 80,"
+                    " 'low-watermark-pct': 80 } }");
+    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
+                                          "desc"),
+                            "'low-watermark-pct' is 80 %"));
+    qobject_unref(rsp);
+    info = ag_query(g->qts);
+    t = qdict_get_qdict(info, "tunables");
+    g_assert_cmpint(qdict_get_int(t, "high-watermark-pct"), ==, 0);
+    qobject_unref(info);
+    ag_stop(g);
+}
+
+/*
  * automatic=on offers deflate-on-oom and free page reporting unless the
  * user set them, on the device or with -global
  */
@@ -1553,6 +1708,12 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto/stats/fast-polling",
                    test_stats_fast_polling);
     qtest_add_func("virtio-balloon-auto/relief/to-empty", test_relief);
+    qtest_add_func("virtio-balloon-auto/watermark/inflate",
+                   test_watermark_inflate);
+    qtest_add_func("virtio-balloon-auto/watermark/no-spare",
+                   test_watermark_no_spare);
+    qtest_add_func("virtio-balloon-auto/watermark/tunables",
+                   test_watermark_tunables);
     qtest_add_func("virtio-balloon-auto/config/features-default",
                    test_features_default);
     qtest_add_func("virtio-balloon-auto/stats/old-tags", test_stats_old_tags);

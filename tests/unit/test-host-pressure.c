@@ -27,6 +27,7 @@ typedef struct Seen {
     int gone;
     int in_iteration;       /* reports during the current main_loop_wait */
     int max_per_iteration;
+    int crossed;            /* usage threshold crossings */
 } Seen;
 
 static void seen_cb(void *opaque, HostPressureLevel level)
@@ -1041,6 +1042,23 @@ static void test_fds_eventfd(void)
     g_assert_cmpstr(host_pressure_monitor_path(m), ==, "/dev/fdset/1");
     g_assert_cmpint(host_pressure_monitor_backend(m), ==,
                     HOST_PRESSURE_BACKEND_VMPRESSURE);
+    /* The fds carry no path: the memory state is not known */
+    {
+        HostMemoryState st;
+        Error *err = NULL;
+
+        g_assert_false(host_pressure_monitor_memory_state(m, &st, &err));
+        g_assert_nonnull(strstr(error_get_pretty(err), "handed over"));
+        error_free(err);
+        err = NULL;
+        g_assert_false(host_pressure_monitor_set_threshold(m, MiB, NULL,
+                                                           &err));
+        g_assert_nonnull(strstr(error_get_pretty(err),
+                                "no usage threshold"));
+        error_free(err);
+        g_assert_true(host_pressure_monitor_set_threshold(m, 0, NULL,
+                                                          &error_abort));
+    }
 
     eventfd_signal(src[HOST_PRESSURE_MEDIUM]);
     run_loop_for(5 * G_USEC_PER_SEC, got_event, &s);
@@ -1166,6 +1184,335 @@ static void test_fds_errors(void)
     close_all(ev);
 }
 
+/*
+ * Memory state.  The fake cgroupfs and /proc/meminfo are files in a
+ * temporary directory: what matters is what the kernel writes there.
+ */
+typedef struct FakeFs {
+    char *dir;
+    char *meminfo;
+} FakeFs;
+
+static void fake_write(const char *dir, const char *file, const char *text)
+{
+    g_autofree char *p = g_build_filename(dir, file, NULL);
+
+    g_assert_true(g_file_set_contents(p, text, -1, NULL));
+}
+
+static void fake_meminfo(FakeFs *f, uint64_t total_kib, uint64_t avail_kib)
+{
+    g_autofree char *text = g_strdup_printf(
+        "MemTotal:       %" PRIu64 " kB\nMemFree:          12345 kB\n"
+        "MemAvailable:   %" PRIu64 " kB\nBuffers:            42 kB\n",
+        total_kib, avail_kib);
+
+    fake_write(f->dir, "meminfo", text);
+}
+
+static void fake_init(FakeFs *f)
+{
+    f->dir = g_dir_make_tmp("qemu-hp-state-XXXXXX", NULL);
+    g_assert_nonnull(f->dir);
+    f->meminfo = g_build_filename(f->dir, "meminfo", NULL);
+    /* A 24 GiB host with 20 GiB available */
+    fake_meminfo(f, 24 * MiB, 20 * MiB);
+}
+
+static void fake_cleanup(FakeFs *f)
+{
+    g_autoptr(GDir) d = g_dir_open(f->dir, 0, NULL);
+    const char *name;
+
+    while (d && (name = g_dir_read_name(d))) {
+        g_autofree char *p = g_build_filename(f->dir, name, NULL);
+
+        g_assert_cmpint(unlink(p), ==, 0);
+    }
+    g_assert_cmpint(rmdir(f->dir), ==, 0);
+    g_free(f->dir);
+    g_free(f->meminfo);
+}
+
+static void fake_v1(FakeFs *f, uint64_t usage, const char *limit,
+                    uint64_t inactive_file, const char *hier)
+{
+    g_autofree char *u = g_strdup_printf("%" PRIu64 "\n", usage);
+    g_autofree char *stat = g_strdup_printf(
+        "cache 0\nrss %" PRIu64 "\nhierarchical_memory_limit %s\n"
+        "inactive_file 1\ntotal_cache 0\ntotal_inactive_file %" PRIu64 "\n"
+        "total_active_file 0\n", usage, hier, inactive_file);
+
+    fake_write(f->dir, "memory.usage_in_bytes", u);
+    fake_write(f->dir, "memory.limit_in_bytes", limit);
+    fake_write(f->dir, "memory.stat", stat);
+}
+
+static void expect_state(const char *path, FakeFs *f, uint64_t usage,
+                         uint64_t limit, uint64_t available, bool limited)
+{
+    HostMemoryState st;
+
+    g_assert_true(host_memory_state_read_from(path, f->meminfo, &st,
+                                              &error_abort));
+    g_assert_cmpuint(st.usage, ==, usage);
+    g_assert_cmpuint(st.limit, ==, limit);
+    g_assert_cmpuint(st.available, ==, available);
+    g_assert_cmpint(st.limited, ==, limited);
+}
+
+static void expect_state_error(const char *path, FakeFs *f,
+                               const char *words)
+{
+    HostMemoryState st;
+    Error *err = NULL;
+
+    g_assert_false(host_memory_state_read_from(path, f->meminfo, &st, &err));
+    g_test_message("%s", error_get_pretty(err));
+    g_assert_nonnull(strstr(error_get_pretty(err), words));
+    error_free(err);
+}
+
+static void test_state_fake_v1(void)
+{
+    FakeFs f;
+
+    fake_init(&f);
+    /* 600 MiB used, 100 MiB of it inactive cache, limit 1 GiB */
+    fake_v1(&f, 600 * MiB, "1073741824\n", 100 * MiB,
+            "9223372036854771712");
+    expect_state(f.dir, &f, 600 * MiB, GiB, 524 * MiB, true);
+    /* An ancestor's smaller limit is the one in force */
+    fake_v1(&f, 600 * MiB, "1073741824\n", 100 * MiB, "805306368");
+    expect_state(f.dir, &f, 600 * MiB, 768 * MiB, 268 * MiB, true);
+    /* No limit (v1 writes LONG_MAX in pages): the host's */
+    fake_v1(&f, 600 * MiB, "9223372036854771712\n", 0,
+            "9223372036854771712");
+    expect_state(f.dir, &f, 600 * MiB, 24 * GiB, 20 * GiB, false);
+    /* A limit above the host's RAM is no limit either */
+    fake_v1(&f, 600 * MiB, "68719476736\n", 0, "68719476736");
+    expect_state(f.dir, &f, 600 * MiB, 24 * GiB, 20 * GiB, false);
+    /* At or over the limit (usage is batched): nothing available */
+    fake_v1(&f, 520 * MiB, "536870912\n", 0, "536870912");
+    expect_state(f.dir, &f, 520 * MiB, 512 * MiB, 0, true);
+    /* Below its limit, a cgroup still gets no more than the host has */
+    fake_meminfo(&f, 24 * MiB, 100 * KiB);
+    fake_v1(&f, 100 * MiB, "1073741824\n", 0, "1073741824");
+    expect_state(f.dir, &f, 100 * MiB, GiB, 100 * MiB, true);
+    fake_cleanup(&f);
+}
+
+static void test_state_fake_v2(void)
+{
+    g_autofree char *pressure = NULL;
+    FakeFs f;
+
+    fake_init(&f);
+    pressure = g_build_filename(f.dir, "memory.pressure", NULL);
+    fake_write(f.dir, "cgroup.controllers", "cpu io memory pids\n");
+    fake_write(f.dir, "memory.pressure", "some avg10=0.00\n");
+    fake_write(f.dir, "memory.current", "734003200\n");
+    fake_write(f.dir, "memory.max", "max\n");
+    fake_write(f.dir, "memory.stat",
+               "anon 700000000\nfile 34003200\nactive_file 0\n"
+               "inactive_file 34003200\n");
+    /* No memory.high, no memory.max: the host's limit */
+    expect_state(f.dir, &f, 700 * MiB, 24 * GiB, 20 * GiB, false);
+    fake_write(f.dir, "memory.max", "1073741824\n");
+    fake_write(f.dir, "memory.high", "max\n");
+    expect_state(f.dir, &f, 700 * MiB, GiB, GiB - 700 * MiB + 34003200,
+                 true);
+    /* memory.high is where throttling starts: the smaller one counts */
+    fake_write(f.dir, "memory.high", "943718400\n");
+    expect_state(f.dir, &f, 700 * MiB, 900 * MiB,
+                 900 * MiB - 700 * MiB + 34003200, true);
+    /* A memory.pressure file: its directory's state */
+    expect_state(pressure, &f, 700 * MiB, 900 * MiB,
+                 900 * MiB - 700 * MiB + 34003200, true);
+    fake_cleanup(&f);
+}
+
+static void test_state_fake_host(void)
+{
+    FakeFs f;
+
+    fake_init(&f);
+    expect_state("/proc/pressure/memory", &f, 4 * GiB, 24 * GiB, 20 * GiB,
+                 false);
+    fake_write(f.dir, "meminfo", "MemTotal: 1024 kB\n");
+    expect_state_error("/proc/pressure/memory", &f, "no usable "
+                       "'MemAvailable'");
+    fake_write(f.dir, "meminfo", "MemTotal: lots kB\nMemAvailable: 1 kB\n");
+    expect_state_error("/proc/pressure/memory", &f, "no usable 'MemTotal'");
+    fake_cleanup(&f);
+}
+
+static void test_state_errors(void)
+{
+    g_autofree char *file = NULL;
+    g_autofree char *sub = NULL;
+    g_autofree char *cc = NULL;
+    FakeFs f;
+
+    fake_init(&f);
+    expect_state_error("/nonexistent/qemu-hp", &f, "No such file");
+    /* Neither v1 nor v2 */
+    expect_state_error(f.dir, &f, "neither a cgroup v1 memory cgroup");
+    /* A file that is not memory.pressure */
+    file = g_build_filename(f.dir, "meminfo", NULL);
+    expect_state_error(file, &f, "neither a cgroup directory");
+    /* v2 without the memory controller */
+    fake_write(f.dir, "cgroup.controllers", "cpu io pids\n");
+    expect_state_error(f.dir, &f, "memory controller is not enabled");
+    cc = g_build_filename(f.dir, "cgroup.controllers", NULL);
+    g_assert_cmpint(unlink(cc), ==, 0);
+    /* v1 with a file that is not a number, or missing */
+    fake_v1(&f, 100 * MiB, "lots\n", 0, "1");
+    expect_state_error(f.dir, &f, "not a number of bytes");
+    fake_v1(&f, 100 * MiB, "1073741824\n", 0, "1");
+    sub = g_build_filename(f.dir, "memory.stat", NULL);
+    unlink(sub);
+    expect_state_error(f.dir, &f, "memory.stat");
+    fake_cleanup(&f);
+}
+
+/* The real host: MemTotal is the RAM the kernel manages */
+static void test_state_real_host(void)
+{
+    HostMemoryState st;
+
+    if (access("/proc/meminfo", R_OK) < 0) {
+        g_test_skip("no /proc/meminfo");
+        return;
+    }
+    g_assert_true(host_memory_state_read("/proc/pressure/memory", &st,
+                                         &error_abort));
+    g_assert_cmpuint(st.limit, ==, (uint64_t)sysconf(_SC_PHYS_PAGES) *
+                     qemu_real_host_page_size());
+    g_assert_cmpuint(st.usage + st.available, ==, st.limit);
+    g_assert_cmpuint(st.available, >, 0);
+    g_assert_false(st.limited);
+}
+
+/* A child in @memcg that holds @bytes of anonymous memory until killed */
+static pid_t start_holder(const char *memcg, size_t bytes, int *ready)
+{
+    int pfd[2];
+    pid_t pid;
+
+    g_assert_cmpint(pipe(pfd), ==, 0);
+    pid = fork();
+    g_assert_cmpint(pid, >=, 0);
+    if (pid == 0) {
+        g_autofree char *procs = g_build_filename(memcg, "cgroup.procs",
+                                                  NULL);
+        g_autofree char *me = g_strdup_printf("%d", getpid());
+        /* volatile: stores to memory never read could be dropped */
+        volatile char *mem;
+        size_t i;
+
+        close(pfd[0]);
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || !cg_write(procs, me)) {
+            _exit(1);
+        }
+        mem = g_malloc(bytes);
+        for (i = 0; i < bytes; i += 1024) {
+            mem[i] = 0x5a;
+        }
+        if (write(pfd[1], "x", 1) != 1) {
+            _exit(1);
+        }
+        pause();
+        _exit(0);
+    }
+    close(pfd[1]);
+    *ready = pfd[0];
+    return pid;
+}
+
+static void crossed_cb(void *opaque)
+{
+    Seen *s = opaque;
+
+    s->crossed++;
+    s->in_iteration++;
+}
+
+static bool got_crossing(Seen *s)
+{
+    return s->crossed > 0;
+}
+
+static bool got_two_crossings(Seen *s)
+{
+    return s->crossed > 1;
+}
+
+/*
+ * A real cgroup v1 memcg with a limit, and the root memcg without one; a
+ * usage threshold the kernel signals when crossed, both ways
+ */
+static void test_state_real_v1(void)
+{
+    g_autofree char *memcg = NULL;
+    HostMemoryState st, host;
+    HostPressureMonitor *m;
+    Seen s = { 0 };
+    int fds = count_fds();
+    char c;
+    int ready;
+    pid_t pid;
+
+    if (!memcg_usable()) {
+        return;
+    }
+    g_assert_true(host_memory_state_read("/proc/pressure/memory", &host,
+                                         &error_abort));
+    g_assert_true(host_memory_state_read(MEMCG_ROOT, &st, &error_abort));
+    g_assert_false(st.limited);
+    g_assert_cmpuint(st.limit, ==, host.limit);
+    g_assert_cmpuint(st.usage, >, 0);
+
+    memcg = memcg_create("state", MEMCG_LIMIT);
+    g_assert_true(host_memory_state_read(memcg, &st, &error_abort));
+    g_assert_true(st.limited);
+    g_assert_cmpuint(st.limit, ==, MEMCG_LIMIT);
+    g_assert_cmpuint(st.usage, <, MiB);
+    g_assert_cmpuint(st.available, >, MEMCG_LIMIT - MiB);
+
+    /* Usage crossing 16 MiB is signalled, and nothing before */
+    m = host_pressure_monitor_new(memcg, NULL, seen_cb, gone_cb, &s,
+                                  &error_abort);
+    g_assert_true(host_pressure_monitor_set_threshold(m, 16 * MiB,
+                                                      crossed_cb,
+                                                      &error_abort));
+    run_loop_for(G_USEC_PER_SEC / 2, got_crossing, &s);
+    g_assert_cmpint(s.crossed, ==, 0);
+
+    /* 32 MiB of anonymous memory in it: used, not available */
+    pid = start_holder(memcg, 32 * MiB, &ready);
+    g_assert_cmpint(read(ready, &c, 1), ==, 1);
+    run_loop_for(5 * G_USEC_PER_SEC, got_crossing, &s);
+    g_assert_cmpint(s.crossed, ==, 1);
+    g_assert_true(host_memory_state_read(memcg, &st, &error_abort));
+    g_test_message("usage %" PRIu64 " available %" PRIu64, st.usage,
+                   st.available);
+    g_assert_cmpuint(st.usage, >=, 32 * MiB);
+    g_assert_cmpuint(st.usage, <=, MEMCG_LIMIT);
+    g_assert_cmpuint(st.available, <=, MEMCG_LIMIT - 32 * MiB);
+    g_assert_cmpuint(st.available, >=, MEMCG_LIMIT - st.usage);
+
+    kill(pid, SIGKILL);
+    g_assert_cmpint(waitpid(pid, NULL, 0), ==, pid);
+    close(ready);
+    /* Freed: crossed downward */
+    run_loop_for(5 * G_USEC_PER_SEC, got_two_crossings, &s);
+    g_assert_cmpint(s.crossed, ==, 2);
+    host_pressure_monitor_free(m);
+    g_assert_cmpint(count_fds(), ==, fds);
+    g_assert_cmpint(rmdir(memcg), ==, 0);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1202,6 +1549,17 @@ int main(int argc, char **argv)
     g_test_add_func("/host-pressure/fds/eventfd", test_fds_eventfd);
     g_test_add_func("/host-pressure/fds/psi", test_fds_psi);
     g_test_add_func("/host-pressure/fds/errors", test_fds_errors);
+    g_test_add_func("/host-pressure/memory-state/fake-v1",
+                    test_state_fake_v1);
+    g_test_add_func("/host-pressure/memory-state/fake-v2",
+                    test_state_fake_v2);
+    g_test_add_func("/host-pressure/memory-state/fake-host",
+                    test_state_fake_host);
+    g_test_add_func("/host-pressure/memory-state/errors", test_state_errors);
+    g_test_add_func("/host-pressure/memory-state/real-host",
+                    test_state_real_host);
+    g_test_add_func("/host-pressure/memory-state/real-v1",
+                    test_state_real_v1);
 
     return g_test_run();
 }

@@ -202,7 +202,7 @@ static void test_config_check_named(void)
 {
     static const char *const names[BALLOON_AUTO_TUNABLE__MAX] = {
         "n-low", "n-medium", "n-critical", "n-deflate", "n-throttle",
-        "n-hysteresis", "n-stall", "n-floor",
+        "n-hysteresis", "n-stall", "n-floor", "n-high", "n-low-wm",
     };
     static const struct {
         BalloonAutoTunable t;
@@ -216,6 +216,8 @@ static void test_config_check_named(void)
         { BALLOON_AUTO_TUNABLE_HYSTERESIS, "'n-hysteresis' is 86400001 ms" },
         { BALLOON_AUTO_TUNABLE_STALL, "'n-stall' is 0 ms" },
         { BALLOON_AUTO_TUNABLE_FLOOR, "'n-floor' is 1073745920 bytes;" },
+        { BALLOON_AUTO_TUNABLE_HIGH_WATERMARK, "'n-high' is 101 %" },
+        { BALLOON_AUTO_TUNABLE_LOW_WATERMARK, "'n-low-wm' is 95 %" },
     };
     int i;
 
@@ -243,6 +245,12 @@ static void test_config_check_named(void)
             break;
         case BALLOON_AUTO_TUNABLE_FLOOR:
             cfg.floor_pages = RAM + 1;
+            break;
+        case BALLOON_AUTO_TUNABLE_HIGH_WATERMARK:
+            cfg.high_pct = 101;
+            break;
+        case BALLOON_AUTO_TUNABLE_LOW_WATERMARK:
+            cfg.low_pct = 95;
             break;
         default:
             g_assert_not_reached();
@@ -1378,6 +1386,7 @@ static void test_strings(void)
     static const char *const reasons[] = {
         "host-low", "host-medium", "host-critical", "guest-message",
         "guest-stats", "guest-deflate", "guest-stalled", "host-relief",
+        "host-watermark",
     };
     static const char *const actions[] = {
         "none", "inflate", "deflate", "cancel", "stall",
@@ -1774,6 +1783,402 @@ static void test_config_check_new(void)
     error_free(err);
 }
 
+/*
+ * Host memory watermarks.  The host's limit is 4000 MiB, so the high
+ * watermark (90 %) is at 3600 MiB and the low one (80 %) at 3200 MiB.
+ */
+#define HOST_LIMIT      PAGES(4000 * MiB)
+#define WATERMARK_PERIOD MS(BALLOON_AUTO_WATERMARK_PERIOD_MS)
+#define WATERMARK_WATCH MS(BALLOON_AUTO_WATERMARK_WATCH_MS)
+
+/* A reading of the host: @used_mib of its 4000 MiB in use */
+static void host_used(BalloonAutoPolicy *p, uint64_t used_mib)
+{
+    balloon_auto_host_memory(p, HOST_LIMIT,
+                             HOST_LIMIT - PAGES(used_mib * MiB));
+}
+
+static BalloonAutoAction timer(BalloonAutoPolicy *p)
+{
+    return balloon_auto_timer(p, now);
+}
+
+static void test_watermark_defaults(void)
+{
+    BalloonAutoConfig cfg;
+
+    balloon_auto_config_default(&cfg);
+    g_assert_cmpuint(cfg.high_pct, ==, 90);
+    g_assert_cmpuint(cfg.low_pct, ==, 80);
+    g_assert_cmpstr(balloon_auto_reason_str(BALLOON_AUTO_REASON_HOST_WATERMARK),
+                    ==, "host-watermark");
+}
+
+/* Crossing the high watermark inflates by the deficit, then stops */
+static void test_watermark_crossing(void)
+{
+    BalloonAutoPolicy p;
+    const BalloonAutoCounters *c;
+
+    setup(&p);
+    c = balloon_auto_counters(&p);
+    /* Not known: no watermark at all */
+    g_assert_cmpuint(balloon_auto_host_deficit(&p), ==, 0);
+    g_assert_true(balloon_auto_host_below_low(&p));
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, INT64_MAX);
+    /* Below: still no timer */
+    host_used(&p, 3500);
+    g_assert_cmpuint(balloon_auto_host_deficit(&p), ==, 0);
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, INT64_MAX);
+    /* At the watermark is not above it */
+    host_used(&p, 3600);
+    g_assert_cmpuint(balloon_auto_host_deficit(&p), ==, 0);
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, INT64_MAX);
+    /* 50 MiB above: the check is due at once and takes the deficit */
+    host_used(&p, 3650);
+    g_assert_cmpuint(balloon_auto_host_deficit(&p), ==, PAGES(50 * MiB));
+    g_assert_cmpint(balloon_auto_deadline(&p), <=, now);
+    assert_action(timer(&p), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_WATERMARK, PAGES(50 * MiB));
+    g_assert_cmpuint(c->watermark_inflates, ==, 1);
+    g_assert_cmpuint(c->inflates, ==, 1);
+    /* No host event was involved */
+    g_assert_cmpuint(host_events(&p), ==, 0);
+    /* Next look one period later, not before */
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, now + WATERMARK_PERIOD);
+    /* The guest has not inflated yet: the deficit is in flight */
+    now += WATERMARK_PERIOD;
+    assert_none(timer(&p), "in-flight");
+    g_assert_cmpuint(balloon_auto_target(&p), ==, PAGES(50 * MiB));
+    /* Half of it arrived, usage grew meanwhile: take the rest */
+    set_actual(&p, PAGES(25 * MiB));
+    host_used(&p, 3680);
+    now += WATERMARK_PERIOD;
+    assert_action(timer(&p), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_WATERMARK, PAGES(80 * MiB));
+    /* Done, below the watermark: the timer stops */
+    catch_up(&p);
+    host_used(&p, 3590);
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, INT64_MAX);
+    now += SEC(10);
+    assert_none(timer(&p), "idle");
+    g_assert_cmpuint(c->watermark_inflates, ==, 2);
+}
+
+/* The bounds: one critical step, spare, floor; nothing to spare: nothing */
+static void test_watermark_bounds(void)
+{
+    BalloonAutoPolicy p;
+
+    setup(&p);
+    /* 400 MiB over: one critical step per throttle interval */
+    host_used(&p, 4000);
+    assert_action(timer(&p), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_WATERMARK, CRITICAL);
+    catch_up(&p);
+    /* Not within the throttle, even if asked early */
+    now += THROTTLE - 1;
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, now + 1);
+    assert_none(timer(&p), "idle");
+    now += 1;
+    assert_action(timer(&p), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_WATERMARK, 2 * CRITICAL);
+    catch_up(&p);
+
+    /* The guest spares 22 MiB above its reserve: that much, no more */
+    stats(&p, PAGES(150 * MiB), false);
+    now += THROTTLE;
+    assert_action(timer(&p), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_WATERMARK,
+                  2 * CRITICAL + PAGES(22 * MiB));
+    catch_up(&p);
+    /* Nothing left to spare: not inflated, the check goes on */
+    stats(&p, PAGES(128 * MiB), false);
+    now += THROTTLE;
+    assert_none(timer(&p), "no-spare");
+    g_assert_cmpuint(balloon_auto_target(&p), ==,
+                     2 * CRITICAL + PAGES(22 * MiB));
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, now + WATERMARK_PERIOD);
+
+    /* Plenty to spare, but the floor holds */
+    stats(&p, PAGES(900 * MiB), false);
+    while (balloon_auto_target(&p) < LIMIT) {
+        now += THROTTLE;
+        g_assert_cmpint(timer(&p).kind, ==, BALLOON_AUTO_INFLATE);
+        catch_up(&p);
+        stats(&p, PAGES(900 * MiB), false);
+    }
+    g_assert_cmpuint(balloon_auto_target(&p), ==, LIMIT);
+    now += THROTTLE;
+    assert_none(timer(&p), "floor");
+    /* Not counted as host events the host gains nothing from */
+    g_assert_cmpuint(balloon_auto_counters(&p)->ignored, ==, 0);
+}
+
+/* The host would gain nothing from a guest's untouched memory */
+static void test_watermark_not_resident(void)
+{
+    BalloonAutoPolicy p;
+
+    setup(&p);
+    /* 900 MiB available of 1 GiB: 124 MiB used */
+    stats(&p, PAGES(900 * MiB), false);
+    /* All of it resident, nothing else is */
+    resident(&p, PAGES(124 * MiB));
+    host_used(&p, 4000);
+    assert_none(timer(&p), "not-resident");
+    g_assert_cmpuint(balloon_auto_target(&p), ==, 0);
+    /* Only host events count in not-resident (and in ignored) */
+    g_assert_cmpuint(balloon_auto_counters(&p)->not_resident, ==, 0);
+    /* 40 MiB more resident than used: that much */
+    resident(&p, PAGES(164 * MiB));
+    now += THROTTLE;
+    assert_action(timer(&p), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_WATERMARK, PAGES(40 * MiB));
+}
+
+/* Guest pressure and stalls hold the rule back as they hold events */
+static void test_watermark_guest_window(void)
+{
+    BalloonAutoPolicy p;
+
+    setup(&p);
+    guest(&p);
+    host_used(&p, 3800);
+    assert_none(timer(&p), "guest-window");
+    now += HYSTERESIS;
+    /* 200 MiB over: one critical step */
+    assert_action(timer(&p), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_WATERMARK, CRITICAL);
+    /* The guest never follows: stalled, then left alone */
+    now += STALL;
+    g_assert_cmpint(timer(&p).kind, ==, BALLOON_AUTO_STALL);
+    now += THROTTLE;
+    assert_none(timer(&p), "stalled");
+    g_assert_cmpuint(balloon_auto_target(&p), ==, CRITICAL);
+}
+
+/*
+ * Idle cost: no deadline while below the watermark and quiet; after a
+ * host event the check runs for the watch period, then stops.
+ */
+static void test_watermark_idle(void)
+{
+    BalloonAutoPolicy p;
+    int checks = 0;
+    int64_t start;
+
+    setup(&p);
+    /* Created recently, known and below: no timer */
+    host_used(&p, 3000);
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, INT64_MAX);
+    /* A host event: one low step, then the watch */
+    host(&p, BALLOON_AUTO_LEVEL_LOW);
+    catch_up(&p);
+    start = now;
+    while (balloon_auto_deadline(&p) != INT64_MAX) {
+        g_assert_cmpint(balloon_auto_deadline(&p), >, now - 1);
+        now = MAX(now, balloon_auto_deadline(&p));
+        timer(&p);
+        checks++;
+        g_assert_cmpint(checks, <, 100);
+    }
+    /* One look per period for the watch period */
+    g_assert_cmpint(now - start, <=, WATERMARK_WATCH);
+    g_assert_cmpint(checks, >=, WATERMARK_WATCH / WATERMARK_PERIOD - 1);
+    g_assert_cmpint(checks, <=, WATERMARK_WATCH / WATERMARK_PERIOD + 1);
+    /* The watermark crossed later is seen in the next reading */
+    host_used(&p, 3700);
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, now + WATERMARK_PERIOD);
+    /* Off: never */
+    {
+        BalloonAutoConfig cfg = default_cfg();
+
+        cfg.high_pct = 0;
+        balloon_auto_set_config(&p, &cfg);
+        g_assert_cmpuint(balloon_auto_host_deficit(&p), ==, 0);
+        g_assert_cmpint(balloon_auto_deadline(&p), ==, INT64_MAX);
+    }
+    /* A failed reading: unknown, no timer either */
+    setup(&p);
+    host_used(&p, 3700);
+    balloon_auto_host_memory_unknown(&p);
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, INT64_MAX);
+}
+
+/* Relief gives back only below the low watermark */
+static void test_watermark_relief_below_low(void)
+{
+    BalloonAutoPolicy p;
+    const BalloonAutoCounters *c;
+
+    setup_defaults(&p);
+    c = balloon_auto_counters(&p);
+    host(&p, BALLOON_AUTO_LEVEL_CRITICAL);
+    catch_up(&p);
+    /* Between the watermarks: relief is held, one look per period */
+    host_used(&p, 3400);
+    g_assert_false(balloon_auto_host_below_low(&p));
+    now += RELIEF;
+    assert_none(timer(&p), "above-low");
+    g_assert_cmpuint(c->relief_held, ==, 1);
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, now + RELIEF_PERIOD);
+    now += RELIEF_PERIOD;
+    assert_none(timer(&p), "above-low");
+    g_assert_cmpuint(c->relief_held, ==, 2);
+    g_assert_cmpuint(balloon_auto_target(&p), ==, CRITICAL);
+    /* At the low watermark is not below it */
+    host_used(&p, 3200);
+    now += RELIEF_PERIOD;
+    assert_none(timer(&p), "above-low");
+    /* Below: relief steps */
+    host_used(&p, 3199);
+    g_assert_true(balloon_auto_host_below_low(&p));
+    now += RELIEF_PERIOD;
+    assert_action(timer(&p), BALLOON_AUTO_DEFLATE,
+                  BALLOON_AUTO_REASON_HOST_RELIEF, CRITICAL - RELIEF_STEP);
+    g_assert_cmpuint(c->reliefs, ==, 1);
+    /* The low watermark off: relief at any usage below the high one */
+    {
+        BalloonAutoConfig cfg;
+
+        balloon_auto_config_default(&cfg);
+        cfg.low_pct = 0;
+        balloon_auto_set_config(&p, &cfg);
+    }
+    host_used(&p, 3550);
+    g_assert_true(balloon_auto_host_below_low(&p));
+    now += RELIEF_PERIOD;
+    assert_action(timer(&p), BALLOON_AUTO_DEFLATE,
+                  BALLOON_AUTO_REASON_HOST_RELIEF,
+                  CRITICAL - 2 * RELIEF_STEP);
+}
+
+/* An inflate by the watermark postpones relief like a host event */
+static void test_watermark_postpones_relief(void)
+{
+    BalloonAutoPolicy p;
+
+    setup_defaults(&p);
+    host_used(&p, 3700);
+    assert_action(timer(&p), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_WATERMARK, PAGES(100 * MiB));
+    catch_up(&p);
+    host_used(&p, 3000);
+    /* Quiet, below the low watermark: relief after the full interval */
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, now + RELIEF);
+    now += RELIEF;
+    assert_action(timer(&p), BALLOON_AUTO_DEFLATE,
+                  BALLOON_AUTO_REASON_HOST_RELIEF,
+                  PAGES(100 * MiB) - RELIEF_STEP);
+    /* Relief never takes the host above the low watermark: stop there */
+    host_used(&p, 3300);
+    now += RELIEF_PERIOD;
+    assert_none(timer(&p), "above-low");
+}
+
+/*
+ * Several QEMUs on one source, no coordinator: each sees the same deficit
+ * and gives what its own guest can spare of it.  The guest with spare
+ * memory gives, the other does not; together they never take the host
+ * below the low watermark in one interval.
+ */
+static void test_watermark_two_guests(void)
+{
+    BalloonAutoPolicy a, b;
+    uint64_t used_mib = 3690;
+    uint64_t given;
+
+    setup(&a);
+    setup(&b);
+    /* a has 600 MiB available, b only its reserve */
+    stats(&a, PAGES(600 * MiB), false);
+    stats(&b, RESERVE, false);
+    host_used(&a, used_mib);
+    host_used(&b, used_mib);
+    timer(&a);
+    timer(&b);
+    g_assert_cmpuint(balloon_auto_target(&a), ==, PAGES(90 * MiB));
+    g_assert_cmpuint(balloon_auto_target(&b), ==, 0);
+    /* Both with plenty to spare: together at most twice the deficit */
+    setup(&a);
+    setup(&b);
+    stats(&a, PAGES(900 * MiB), false);
+    stats(&b, PAGES(900 * MiB), false);
+    host_used(&a, 3700);
+    host_used(&b, 3700);
+    timer(&a);
+    timer(&b);
+    given = balloon_auto_target(&a) + balloon_auto_target(&b);
+    g_assert_cmpuint(given, <=, 2 * PAGES(100 * MiB));
+    g_assert_cmpuint(PAGES(3700 * MiB) - given, >=,
+                     HOST_LIMIT / 100 * BALLOON_AUTO_DEFAULT_LOW_WATERMARK_PCT);
+}
+
+/* A host event above the watermark takes what the watermark would */
+static void test_watermark_host_event(void)
+{
+    BalloonAutoPolicy p;
+
+    setup(&p);
+    host_used(&p, 3700);
+    /* A low event: not 8 MiB but the 100 MiB deficit, as host-low */
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_LOW), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_LOW, PAGES(100 * MiB));
+    g_assert_cmpuint(balloon_auto_counters(&p)->watermark_inflates, ==, 0);
+    /* The throttle interval is used up: the check waits for its end */
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, now + THROTTLE);
+    assert_none(timer(&p), "idle");
+    catch_up(&p);
+    /* Just above the watermark: the level's step is the larger */
+    host_used(&p, 3601);
+    now += THROTTLE;
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_MEDIUM), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_MEDIUM,
+                  PAGES(100 * MiB) + MEDIUM);
+}
+
+static void test_watermark_config_check(void)
+{
+    BalloonAutoConfig cfg = default_cfg();
+    const char *names[BALLOON_AUTO_TUNABLE__MAX] = {
+        [BALLOON_AUTO_TUNABLE_HIGH_WATERMARK] = "auto-high-watermark-pct",
+        [BALLOON_AUTO_TUNABLE_LOW_WATERMARK] = "auto-low-watermark-pct",
+    };
+    Error *err = NULL;
+
+    cfg.high_pct = 100;
+    cfg.low_pct = 99;
+    g_assert_true(balloon_auto_config_check(&cfg, RAM, &error_abort));
+    cfg.high_pct = 0;
+    cfg.low_pct = 100;
+    g_assert_true(balloon_auto_config_check(&cfg, RAM, &error_abort));
+    cfg.low_pct = 0;
+    g_assert_true(balloon_auto_config_check(&cfg, RAM, &error_abort));
+
+    cfg.high_pct = 101;
+    g_assert_false(balloon_auto_config_check_named(&cfg, RAM, names, &err));
+    g_assert_cmpstr(error_get_pretty(err), ==, "'auto-high-watermark-pct' is"
+                    " 101 % of the host's limit; it must be at most 100 %"
+                    " (0: off)");
+    error_free(err);
+    err = NULL;
+    cfg.high_pct = 90;
+    cfg.low_pct = 90;
+    g_assert_false(balloon_auto_config_check_named(&cfg, RAM, names, &err));
+    g_assert_cmpstr(error_get_pretty(err), ==, "'auto-low-watermark-pct' is"
+                    " 90 % of the host's limit; it must be below"
+                    " 'auto-high-watermark-pct' (90 %), or relief would"
+                    " give back what the high watermark takes");
+    error_free(err);
+    err = NULL;
+    cfg.high_pct = 0;
+    cfg.low_pct = 101;
+    g_assert_false(balloon_auto_config_check(&cfg, RAM, &err));
+    g_assert_nonnull(strstr(error_get_pretty(err), "low watermark is 101 %"));
+    error_free(err);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1830,6 +2235,17 @@ int main(int argc, char **argv)
     ADD("resident/used-with-balloon", test_resident_used_with_balloon);
     ADD("resident/before-stats", test_resident_before_stats);
     ADD("resident/growing-since-sample", test_resident_growing_since_sample);
+    ADD("watermark/defaults", test_watermark_defaults);
+    ADD("watermark/crossing", test_watermark_crossing);
+    ADD("watermark/bounds", test_watermark_bounds);
+    ADD("watermark/not-resident", test_watermark_not_resident);
+    ADD("watermark/guest-window", test_watermark_guest_window);
+    ADD("watermark/idle", test_watermark_idle);
+    ADD("watermark/relief-below-low", test_watermark_relief_below_low);
+    ADD("watermark/postpones-relief", test_watermark_postpones_relief);
+    ADD("watermark/two-guests", test_watermark_two_guests);
+    ADD("watermark/host-event", test_watermark_host_event);
+    ADD("watermark/config-check", test_watermark_config_check);
 
 #undef ADD
 

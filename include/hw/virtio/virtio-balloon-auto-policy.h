@@ -115,6 +115,47 @@
 #define BALLOON_AUTO_DEFAULT_RELIEF_STEP      (16 * MiB)
 /* Time between two relief steps */
 #define BALLOON_AUTO_RELIEF_PERIOD_MS         1000
+
+/*
+ * Host memory watermarks, in percent of the source's limit (see
+ * balloon_auto_host_memory() below and HostMemoryState in
+ * include/qemu/host-pressure.h).
+ *
+ * - high 90 %: the kernel reclaims in a memory cgroup only once it is at
+ *   its limit, and vmpressure and PSI report only while it reclaims, so
+ *   a balloon driven by their reports alone starts when the cgroup
+ *   already swaps.  Above the high watermark memory is taken before
+ *   that: the 10 % between the watermark and the limit must hold what
+ *   the guests grow by until the balloon has taken it back, about two
+ *   seconds (one check per throttle interval, then the guest's own
+ *   inflate, hundreds of MiB per second with the stock driver under
+ *   TCG); 10 % of a 16 GiB host is 1.6 GiB, of the over-commit
+ *   benchmark's 1.5 GiB cgroup 154 MiB, one of its workload phases.
+ *   VMware ESXi balloons likewise before it is out of memory: from its
+ *   "soft" state on, when free host memory falls below 64 % of minFree
+ *   (899 MB for the first 28 GB of host RAM plus 1 % of the rest; vSphere
+ *   5.5 and later, "vSphere Resource Management" guide), about 575 MB on
+ *   a small host.  A fixed margin of that size would be a third of the
+ *   benchmark's cgroup, hence a percentage; and the guests of one host
+ *   decide without a coordinator (below), so the margin also absorbs
+ *   their overshoot.
+ * - low 80 %: relief gives memory back only below it.  Ten points below
+ *   the high watermark, so that what relief returns and the guest then
+ *   uses does not carry the host above the high watermark again at once:
+ *   at 16 MiB per second that is several seconds of relief even for a
+ *   1.5 GiB cgroup, and the two rules cannot take turns each second.
+ *
+ * While the host is above the high watermark, the rule looks again every
+ * BALLOON_AUTO_WATERMARK_PERIOD_MS (never faster than the throttle), and
+ * for BALLOON_AUTO_WATERMARK_WATCH_MS after each host event, since the
+ * kernel's reports stop while a cgroup stays at its limit: 30 s is the
+ * relief interval's default, the time after which quiet counts as
+ * recovery.
+ */
+#define BALLOON_AUTO_DEFAULT_HIGH_WATERMARK_PCT 90
+#define BALLOON_AUTO_DEFAULT_LOW_WATERMARK_PCT  80
+#define BALLOON_AUTO_WATERMARK_PERIOD_MS        1000
+#define BALLOON_AUTO_WATERMARK_WATCH_MS         30000
 /* Largest reserve_pct accepted: more would never let a guest give */
 #define BALLOON_AUTO_MAX_RESERVE_PCT          90
 
@@ -136,6 +177,8 @@ typedef enum BalloonAutoTunable {
     BALLOON_AUTO_TUNABLE_HYSTERESIS,
     BALLOON_AUTO_TUNABLE_STALL,
     BALLOON_AUTO_TUNABLE_FLOOR,
+    BALLOON_AUTO_TUNABLE_HIGH_WATERMARK,
+    BALLOON_AUTO_TUNABLE_LOW_WATERMARK,
     BALLOON_AUTO_TUNABLE__MAX,
 } BalloonAutoTunable;
 
@@ -163,6 +206,7 @@ typedef enum BalloonAutoReason {
     BALLOON_AUTO_REASON_GUEST_DEFLATE,  /* guest gave memory back unasked */
     BALLOON_AUTO_REASON_GUEST_STALLED,
     BALLOON_AUTO_REASON_HOST_RELIEF,    /* host recovered: memory back */
+    BALLOON_AUTO_REASON_HOST_WATERMARK, /* host above the high watermark */
     BALLOON_AUTO_REASON__MAX,
 } BalloonAutoReason;
 
@@ -174,7 +218,8 @@ typedef struct BalloonAutoAction {
      * Static text, never NULL.  For NONE, why nothing happened:
      * "throttled", "guest-window", "stalled", "floor", "pile-up", "idle",
      * "empty", "hostile-actual", "progress", "no-progress", "no-spare",
-     * "not-resident", "full", "recorded".  For the
+     * "not-resident", "full", "recorded", "in-flight", "below-high",
+     * "above-low".  For the
      * other kinds a short note for traces.
      */
     const char *why;
@@ -195,6 +240,13 @@ typedef struct BalloonAutoConfig {
     /* no host event for relief_ns: give relief_pages back per period */
     int64_t relief_ns;          /* 0: no relief */
     uint64_t relief_pages;
+    /*
+     * Watermarks in percent of the host's limit: above high_pct the
+     * balloon inflates without waiting for host events (0: never);
+     * relief only below low_pct (0: whatever the usage)
+     */
+    uint32_t high_pct;
+    uint32_t low_pct;
 } BalloonAutoConfig;
 
 typedef struct BalloonAutoCounters {
@@ -212,6 +264,10 @@ typedef struct BalloonAutoCounters {
     uint64_t reliefs;           /* relief steps */
     /* host events ignored: the host would gain nothing (also in ignored) */
     uint64_t not_resident;
+    /* inflates because the host was above the high watermark */
+    uint64_t watermark_inflates;
+    /* relief steps held back: the host was not below the low watermark */
+    uint64_t relief_held;
 } BalloonAutoCounters;
 
 /*
@@ -263,6 +319,16 @@ typedef struct BalloonAutoPolicy {
     uint64_t guest_resident;
     int64_t last_host_event;    /* for relief */
     int64_t last_relief;        /* INT64_MIN: none since the last event */
+    /*
+     * Host memory, from balloon_auto_host_memory(): the limit and what is
+     * available below it, in pages; kept across guest resets (it is the
+     * host's).  last_mem_check: the last watermark check, INT64_MIN none.
+     */
+    bool mem_known;
+    uint64_t mem_limit;
+    uint64_t mem_avail;
+    int64_t last_mem_check;
+    int64_t last_signal;        /* the last host event, INT64_MIN none */
     BalloonAutoCounters counters;
 } BalloonAutoPolicy;
 
@@ -389,6 +455,50 @@ void balloon_auto_host_resident(BalloonAutoPolicy *p,
                                 uint64_t resident_pages);
 
 /*
+ * Host memory: the source's limit and what is still available below it,
+ * in pages (HostMemoryState converted; @avail_pages above @limit_pages is
+ * taken as @limit_pages).  Call it before balloon_auto_host_event() and
+ * balloon_auto_timer() with a fresh reading where the source has one, and
+ * whenever a reading comes cheaply (with each statistics sample): a
+ * reading above the high watermark starts the watermark check.
+ * balloon_auto_host_memory_unknown() forgets it (the reading failed):
+ * then neither watermark applies.
+ *
+ * The rule ("host-watermark"): while used = limit - available is above
+ * high_pct % of the limit, each throttle interval the guest is inflated
+ * by the deficit (used - high watermark) less what it still has in
+ * flight, at most one critical step (inflate_pages[critical]) and, as on
+ * host events, at most what it can spare above its reserve, what the host
+ * would gain and down to the floor; a guest with nothing to spare is not
+ * inflated.  A host event's step is the larger of its level's step and
+ * what this rule would take.  There is no coordinator: every QEMU on the
+ * source sees the same deficit and gives what its own guest can spare of
+ * it, so N guests may take up to N times the deficit in one interval;
+ * the next check sees the result, and with the default watermarks two
+ * guests that both give the whole deficit leave the host no lower than
+ * the low watermark.
+ * The check runs on the timer while used is above the high watermark
+ * and for BALLOON_AUTO_WATERMARK_WATCH_MS after a host event; otherwise
+ * there is no deadline for it, and a reading above the watermark (e.g.
+ * with the next statistics sample) starts it again.  An inflate
+ * by this rule postpones relief like a host event.  Relief steps only
+ * while used is below low_pct % of the limit (counted in relief_held
+ * when held back).
+ */
+void balloon_auto_host_memory(BalloonAutoPolicy *p, uint64_t limit_pages,
+                              uint64_t avail_pages);
+void balloon_auto_host_memory_unknown(BalloonAutoPolicy *p);
+
+/*
+ * Pages the host uses above the high watermark; 0 when not above it, when
+ * the host memory is not known or the rule is off (high_pct 0)
+ */
+uint64_t balloon_auto_host_deficit(const BalloonAutoPolicy *p);
+
+/* Used is below the low watermark, or that watermark does not apply */
+bool balloon_auto_host_below_low(const BalloonAutoPolicy *p);
+
+/*
  * A host event at @now would not be throttled: the caller measures
  * residency for balloon_auto_host_resident() only then, and before
  * balloon_auto_timer() serves a coalesced event (balloon_auto_pending()).
@@ -432,17 +542,22 @@ uint64_t balloon_auto_shortfall(const BalloonAutoPolicy *p);
 
 /*
  * Call at or after balloon_auto_deadline(); calling early is harmless.
- * Serves a coalesced host event, reports a stall, or gives memory back
- * (host relief): while the balloon holds memory (target > 0) and no host
- * event came for relief_ns, lower the target by relief_pages each
+ * In this order: reports a stall, checks the high watermark (see
+ * balloon_auto_host_memory()), serves a coalesced host event, or gives
+ * memory back (host relief): while the balloon holds memory (target > 0),
+ * no host event came for relief_ns and the host is below the low
+ * watermark, lower the target by relief_pages each
  * BALLOON_AUTO_RELIEF_PERIOD_MS until it is 0.
  */
 BalloonAutoAction balloon_auto_timer(BalloonAutoPolicy *p, int64_t now);
 
 /*
  * Next time balloon_auto_timer() must run, INT64_MAX if none.  Relief
- * adds a deadline only while target > 0: with an empty balloon and
- * nothing pending there is none.
+ * adds a deadline only while target > 0, the watermark check only while
+ * the last reading was above the high watermark or a host event came
+ * within BALLOON_AUTO_WATERMARK_WATCH_MS: with an empty balloon, nothing
+ * pending, the host below its high watermark and no recent host event
+ * there is none.
  */
 int64_t balloon_auto_deadline(const BalloonAutoPolicy *p);
 
@@ -462,7 +577,7 @@ void balloon_auto_get_timing(const BalloonAutoPolicy *p,
 void balloon_auto_set_timing(BalloonAutoPolicy *p,
                              const BalloonAutoTiming *t);
 
-/* "host-low", ..., "guest-stalled"; "invalid" when out of range */
+/* "host-low", ..., "host-watermark"; "invalid" when out of range */
 const char *balloon_auto_reason_str(BalloonAutoReason r);
 /* "none", "inflate", "deflate", "cancel", "stall"; "invalid" likewise */
 const char *balloon_auto_action_str(BalloonAutoActionKind k);

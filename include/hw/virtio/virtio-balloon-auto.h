@@ -56,6 +56,8 @@ struct virtio_balloon_msg {
 #define VIRTIO_BALLOON_AUTO_HYSTERESIS_MS    "hysteresis-ms"
 #define VIRTIO_BALLOON_AUTO_STALL_MS         "stall-ms"
 #define VIRTIO_BALLOON_AUTO_FLOOR            "floor"
+#define VIRTIO_BALLOON_AUTO_HIGH_WATERMARK   "high-watermark-pct"
+#define VIRTIO_BALLOON_AUTO_LOW_WATERMARK    "low-watermark-pct"
 #define VIRTIO_BALLOON_AUTO_INFLATE_LOW_PROP \
     VIRTIO_BALLOON_AUTO_PROP(VIRTIO_BALLOON_AUTO_INFLATE_LOW)
 #define VIRTIO_BALLOON_AUTO_INFLATE_MEDIUM_PROP \
@@ -72,6 +74,10 @@ struct virtio_balloon_msg {
     VIRTIO_BALLOON_AUTO_PROP(VIRTIO_BALLOON_AUTO_STALL_MS)
 #define VIRTIO_BALLOON_AUTO_FLOOR_PROP \
     VIRTIO_BALLOON_AUTO_PROP(VIRTIO_BALLOON_AUTO_FLOOR)
+#define VIRTIO_BALLOON_AUTO_HIGH_WATERMARK_PROP \
+    VIRTIO_BALLOON_AUTO_PROP(VIRTIO_BALLOON_AUTO_HIGH_WATERMARK)
+#define VIRTIO_BALLOON_AUTO_LOW_WATERMARK_PROP \
+    VIRTIO_BALLOON_AUTO_PROP(VIRTIO_BALLOON_AUTO_LOW_WATERMARK)
 #define VIRTIO_BALLOON_AUTO_STATS_AVAIL_MIN_PROP "auto-stats-avail-min"
 #define VIRTIO_BALLOON_AUTO_STATS_DIRECT_RECLAIM_PROP \
     "auto-stats-direct-reclaim"
@@ -103,6 +109,9 @@ typedef struct VirtIOBalloonAutoProps {
     uint32_t reserve_pct;
     uint32_t relief_ms;
     uint64_t relief_step;
+    /* in percent of the host's limit, see virtio-balloon-auto-policy.h */
+    uint32_t high_watermark_pct;
+    uint32_t low_watermark_pct;
     /* PSI thresholds, see include/qemu/host-pressure.h */
     uint32_t psi_window_ms;
     uint32_t psi_low_ms;
