@@ -92,7 +92,7 @@ void hmp_auto_balloon(Monitor *mon, const QDict *qdict)
     bool enable = qdict_get_bool(qdict, "enable");
     Error *err = NULL;
 
-    qmp_set_auto_balloon(true, enable, false, 0, false, 0, false, 0,
+    qmp_set_auto_balloon(true, enable, NULL, false, 0, false, 0, false, 0,
                          false, 0, false, 0, false, 0, false, 0, false, 0,
                          false, 0, false, 0, false, 0, false, 0, &err);
     hmp_handle_error(mon, err);

@@ -419,7 +419,61 @@ static void check_add_fails(QTestState *qts, const char *props,
 
 static void test_bad_config(void)
 {
+    static const struct {
+        const char *props;
+        const char *expect;
+    } bad[] = {
+        { "'auto-reserve': 5000", "'auto-reserve' is 5000 bytes; it must"
+          " be a multiple of the balloon page size (4096 bytes)" },
+        { "'auto-reserve': 1073741824", "'auto-reserve' is 1073741824"
+          " bytes; it must be at most the guest RAM size (536870912"
+          " bytes)" },
+        { "'auto-reserve': -1", "'auto-reserve' is -1 bytes" },
+        { "'auto-reserve-pct': 91", "'auto-reserve-pct' is 91 % of the"
+          " guest RAM; it must be at most 90 %" },
+        { "'auto-relief-ms': 86400001", "'auto-relief-ms' is 86400001 ms;"
+          " it must be between 0 (no relief) and 1 day" },
+        { "'auto-relief-step': 4097", "'auto-relief-step' is 4097 bytes;"
+          " it must be a multiple of the balloon page size" },
+        { "'auto-relief-step': 0", "'auto-relief-step' is 0 bytes; it must"
+          " be at least 4 KiB" },
+        { "'auto-relief-step': 1073741824", "'auto-relief-step' is"
+          " 1073741824 bytes; it must be at least 4 KiB and at most the"
+          " guest RAM size (536870912 bytes)" },
+        { "'auto-stats-avail-min': 5000", "'auto-stats-avail-min' is 5000"
+          " bytes; it must be a multiple of the balloon page size" },
+        { "'auto-stats-avail-min': 9007199254740992",
+          "'auto-stats-avail-min' is 9007199254740992 bytes; it must be at"
+          " most 4503599627370496 bytes (4 PiB)" },
+        { "'auto-stats-avail-min-pct': 51", "'auto-stats-avail-min-pct' is"
+          " 51 % of the guest memory; it must be at most 50 %" },
+        { "'auto-stats-oom-kill': 1001", "'auto-stats-oom-kill' is 1001"
+          " kills per sample; it must be at most 1000" },
+        { "'auto-stats-alloc-stall': 10000001", "'auto-stats-alloc-stall'"
+          " is 10000001 stalls per sample" },
+        { "'auto-stats-direct-reclaim': 4097", "'auto-stats-direct-reclaim'"
+          " is 4097 bytes; it must be a multiple of the balloon page" },
+        { "'auto-stats-direct-reclaim': 1099511631872",
+          "'auto-stats-direct-reclaim' is 1099511631872 bytes per sample;"
+          " it must be at most 1099511627776" },
+        { "'auto-stats-swap-in': 1000", "'auto-stats-swap-in' is 1000"
+          " bytes; it must be a multiple of the balloon page size" },
+        { "'auto-stats-swap-in': 1099511631872", "'auto-stats-swap-in' is"
+          " 1099511631872 bytes per second" },
+        { "'auto-stats-major-faults': 100000001",
+          "'auto-stats-major-faults' is 100000001 faults per second" },
+        { "'auto-psi-window-ms': 400", "'auto-psi-window-ms' is 400 ms; it"
+          " must be between 500 and 10000 ms" },
+        { "'auto-psi-window-ms': 10001", "'auto-psi-window-ms' is 10001 ms" },
+        { "'auto-psi-low-ms': 0", "'auto-psi-low-ms' is 0 ms; it must be"
+          " more than 0 and at most 'auto-psi-window-ms' (2000 ms)" },
+        { "'auto-psi-medium-ms': 2001", "'auto-psi-medium-ms' is 2001 ms" },
+        { "'auto-psi-window-ms': 4000, 'auto-psi-critical-ms': 4001",
+          "'auto-psi-critical-ms' is 4001 ms; it must be more than 0 and"
+          " at most 'auto-psi-window-ms' (4000 ms)" },
+    };
     QTestState *qts = qtest_init("-m 512 -nodefaults");
+    int i;
 
     check_add_fails(qts, "'automatic': true, 'auto-source': '/nonexistent'",
                     "/nonexistent");
@@ -456,6 +510,14 @@ static void test_bad_config(void)
                     " 'auto-deflate': 4097", "'auto-deflate' is 4097 bytes");
     check_add_fails(qts, "'automatic': true, 'auto-source': 'qtest',"
                     " 'auto-floor': -1", "'auto-floor' is -1 bytes");
+    /* Every other property of automatic mode, as written */
+    for (i = 0; i < ARRAY_SIZE(bad); i++) {
+        g_autofree char *props =
+            g_strdup_printf("'automatic': true, 'auto-source': 'qtest', %s",
+                            bad[i].props);
+
+        check_add_fails(qts, props, bad[i].expect);
+    }
     /* Nothing was left behind: a good device can still be added */
     qtest_qmp_assert_success(qts, "{ 'execute': 'device_add', 'arguments':"
                              " { 'driver': 'virtio-balloon-pci', 'id': 'b',"
@@ -1378,6 +1440,39 @@ static void test_relief(void)
     ag_stop(g);
 }
 
+/*
+ * auto-source=none: nothing tells whether the host has recovered, so the
+ * balloon gets no relief until a source is attached; from then on relief
+ * counts from the attachment.
+ */
+static void test_relief_no_source(void)
+{
+    AutoGuest *g = ag_start("automatic=on,auto-source=none,"
+                            "auto-relief-ms=10000", false, -1);
+    g_autoptr(QDict) info = ag_query(g->qts);
+
+    g_assert_cmpstr(qdict_get_str(info, "source"), ==, "none");
+    g_assert_cmpstr(qdict_get_str(info, "backend"), ==, "none");
+    ag_inject(g, "critical");
+    ag_catch_up(g);
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL);
+    ag_step(g, 60 * SEC);
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL);
+    g_assert_cmpuint(ag_counter(g->qts, "reliefs"), ==, 0);
+
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'source': 'qtest' } }");
+    qobject_unref(info);
+    info = ag_query(g->qts);
+    g_assert_cmpstr(qdict_get_str(info, "backend"), ==, "test");
+    ag_step(g, 9 * SEC);
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL);
+    ag_step(g, SEC);
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL - (16 * MiB >> 12));
+    g_assert_cmpuint(ag_counter(g->qts, "reliefs"), ==, 1);
+    ag_stop(g);
+}
+
 /* automatic=on offers deflate-on-oom unless the user set it */
 static void test_deflate_on_oom_default(void)
 {
@@ -1516,6 +1611,8 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto/stats/fast-polling",
                    test_stats_fast_polling);
     qtest_add_func("virtio-balloon-auto/relief/to-empty", test_relief);
+    qtest_add_func("virtio-balloon-auto/relief/no-source",
+                   test_relief_no_source);
     qtest_add_func("virtio-balloon-auto/config/deflate-on-oom-default",
                    test_deflate_on_oom_default);
     qtest_add_func("virtio-balloon-auto/stats/old-tags", test_stats_old_tags);

@@ -136,6 +136,10 @@ typedef enum BalloonAutoTunable {
     BALLOON_AUTO_TUNABLE_HYSTERESIS,
     BALLOON_AUTO_TUNABLE_STALL,
     BALLOON_AUTO_TUNABLE_FLOOR,
+    BALLOON_AUTO_TUNABLE_RESERVE,
+    BALLOON_AUTO_TUNABLE_RESERVE_PCT,
+    BALLOON_AUTO_TUNABLE_RELIEF,
+    BALLOON_AUTO_TUNABLE_RELIEF_STEP,
     BALLOON_AUTO_TUNABLE__MAX,
 } BalloonAutoTunable;
 
@@ -263,6 +267,8 @@ typedef struct BalloonAutoPolicy {
     uint64_t guest_resident;
     int64_t last_host_event;    /* for relief */
     int64_t last_relief;        /* INT64_MIN: none since the last event */
+    /* no host source is attached: nothing tells whether the host is short */
+    bool host_deaf;
     BalloonAutoCounters counters;
 } BalloonAutoPolicy;
 
@@ -429,6 +435,16 @@ uint64_t balloon_auto_spare(const BalloonAutoPolicy *p);
  * available memory, 0 when not short or not known.
  */
 uint64_t balloon_auto_shortfall(const BalloonAutoPolicy *p);
+
+/*
+ * Whether a host pressure source is attached (@attached), e.g. at
+ * creation or when management attaches or detaches one at run time.
+ * Without one, silence is no sign of relief: relief waits until a source
+ * is attached, and counts relief_ns from then, since a new source has not
+ * had the time to report anything.  Guest pressure works either way.
+ */
+void balloon_auto_host_source(BalloonAutoPolicy *p, bool attached,
+                              int64_t now);
 
 /*
  * Call at or after balloon_auto_deadline(); calling early is harmless.
