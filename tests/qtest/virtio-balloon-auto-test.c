@@ -573,6 +573,104 @@ static void test_default_ram(void)
     qtest_quit(qts);
 }
 
+/* Every size default of automatic mode, for one guest size */
+typedef struct DefaultSizes {
+    const char *name;
+    const char *args;
+    uint64_t ram;
+    uint64_t low, medium, critical, deflate, floor, reserve, relief_step;
+    uint64_t avail_min, direct_reclaim;
+} DefaultSizes;
+
+static uint64_t qom_get_size(QTestState *qts, const char *prop)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'qom-get', 'arguments':"
+                           " { 'path': %s, 'property': %s } }", BACKEND,
+                           prop);
+    uint64_t val = qdict_get_int(rsp, "return");
+
+    qobject_unref(rsp);
+    return val;
+}
+
+/*
+ * Both ends of the guest sizes a default must fit: every scaled size is
+ * what the rule in virtio-balloon-auto-policy.h gives (RAM / 512 MiB of
+ * the full default below 512 MiB, the full default above), the device
+ * starts, and host pressure inflates by the default critical step.  The
+ * huge guest's RAM is a memory backend that is never touched beyond what
+ * the test writes (reserve=off: no swap space is set aside for it).
+ */
+static void test_default_sizes(const void *opaque)
+{
+    const DefaultSizes *d = opaque;
+    g_autoptr(QDict) info = NULL;
+    QDict *t;
+    QTestState *qts;
+
+    qts = qtest_initf("%s -nodefaults -device virtio-balloon-pci,"
+                      "automatic=on,auto-source=qtest,id=balloon0", d->args);
+    info = ag_query(qts);
+    g_assert_cmpuint(qdict_get_int(info, "target"), ==, d->ram);
+    t = qdict_get_qdict(info, "tunables");
+    g_assert_cmpuint(qdict_get_int(t, "inflate-low"), ==, d->low);
+    g_assert_cmpuint(qdict_get_int(t, "inflate-medium"), ==, d->medium);
+    g_assert_cmpuint(qdict_get_int(t, "inflate-critical"), ==, d->critical);
+    g_assert_cmpuint(qdict_get_int(t, "deflate"), ==, d->deflate);
+    g_assert_cmpuint(qdict_get_int(t, "floor"), ==, d->floor);
+    g_assert_cmpuint(qdict_get_int(t, "reserve"), ==, d->reserve);
+    g_assert_cmpuint(qdict_get_int(t, "reserve-pct"), ==, 5);
+    g_assert_cmpuint(qdict_get_int(t, "relief-ms"), ==, 30000);
+    g_assert_cmpuint(qdict_get_int(t, "relief-step"), ==, d->relief_step);
+    g_assert_cmpuint(qom_get_size(qts, "auto-stats-avail-min"), ==,
+                     d->avail_min);
+    g_assert_cmpuint(qom_get_size(qts, "auto-stats-direct-reclaim"), ==,
+                     d->direct_reclaim);
+    /* Host pressure takes one critical step of the RAM the host holds */
+    ag_touch_ram(qts, MIN(d->ram, 512 * MiB));
+    qtest_qmp_assert_success(qts, "{ 'execute': 'qom-set', 'arguments':"
+                             " { 'path': %s,"
+                             " 'property': 'x-inject-host-pressure',"
+                             " 'value': 'critical' } }", BACKEND);
+    qobject_unref(info);
+    info = ag_query(qts);
+    g_assert_cmpuint(qdict_get_int(info, "target"), ==,
+                     d->ram - d->critical);
+    qtest_quit(qts);
+}
+
+static const DefaultSizes default_sizes[] = {
+    {
+        .name = "64M", .args = "-m 64", .ram = 64 * MiB,
+        .low = 1 * MiB, .medium = 4 * MiB, .critical = 16 * MiB,
+        .deflate = 4 * MiB, .floor = 32 * MiB, .reserve = 16 * MiB,
+        .relief_step = 2 * MiB, .avail_min = 8 * MiB,
+        .direct_reclaim = 4 * MiB,
+    }, {
+        .name = "128M", .args = "-m 128", .ram = 128 * MiB,
+        .low = 2 * MiB, .medium = 8 * MiB, .critical = 32 * MiB,
+        .deflate = 8 * MiB, .floor = 64 * MiB, .reserve = 32 * MiB,
+        .relief_step = 4 * MiB, .avail_min = 16 * MiB,
+        .direct_reclaim = 8 * MiB,
+    }, {
+        .name = "512M", .args = "-m 512", .ram = 512 * MiB,
+        .low = 8 * MiB, .medium = 32 * MiB, .critical = 128 * MiB,
+        .deflate = 32 * MiB, .floor = 256 * MiB, .reserve = 128 * MiB,
+        .relief_step = 16 * MiB, .avail_min = 64 * MiB,
+        .direct_reclaim = 32 * MiB,
+    }, {
+        .name = "1T",
+        .args = "-m 1T -cpu qemu64,phys-bits=48"
+                " -object memory-backend-ram,id=mem0,size=1T,reserve=off"
+                " -machine memory-backend=mem0",
+        .ram = 1 * TiB,
+        .low = 8 * MiB, .medium = 32 * MiB, .critical = 128 * MiB,
+        .deflate = 32 * MiB, .floor = 256 * MiB, .reserve = 128 * MiB,
+        .relief_step = 16 * MiB, .avail_min = 64 * MiB,
+        .direct_reclaim = 32 * MiB,
+    },
+};
+
 /*
  * The mission's own command line, host-wide source included, with
  * QEMU's default RAM.  Registering for vmpressure or a PSI trigger
@@ -1552,6 +1650,8 @@ static void test_stats_hostile(void)
 
 int main(int argc, char **argv)
 {
+    int i;
+
     g_test_init(&argc, &argv, NULL);
 
     qtest_add_func("virtio-balloon-auto/off/query-balloon",
@@ -1596,6 +1696,13 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto/config/errors", test_bad_config);
     qtest_add_func("virtio-balloon-auto/config/default-ram",
                    test_default_ram);
+    for (i = 0; i < ARRAY_SIZE(default_sizes); i++) {
+        g_autofree char *path =
+            g_strdup_printf("virtio-balloon-auto/config/default-sizes/%s",
+                            default_sizes[i].name);
+
+        qtest_add_data_func(path, &default_sizes[i], test_default_sizes);
+    }
     qtest_add_func("virtio-balloon-auto/config/default-command-line",
                    test_default_command_line);
     qtest_add_func("virtio-balloon-auto/real/memcg-vmpressure",
