@@ -237,6 +237,7 @@ static void test_attach_at_run_time(void)
 {
     int fds[3] = { eventfd(0, 0), eventfd(0, 0), eventfd(0, 0) };
     int bad[3] = { -1, eventfd(0, 0), eventfd(0, 0) };
+    g_autofree char *hmp = NULL;
     int pipefd[2];
     QTestState *qts;
     QDict *info, *rsp;
@@ -249,6 +250,8 @@ static void test_attach_at_run_time(void)
     g_assert_cmpstr(qdict_get_str(info, "backend"), ==, "none");
     g_assert_false(qdict_get_bool(info, "source-gone"));
     qobject_unref(info);
+    hmp = qtest_hmp(qts, "info auto-balloon");
+    g_assert_nonnull(strstr(hmp, "source: none attached"));
 
     /* What libvirt asks at start: the size the balloon already has */
     qtest_qmp_assert_success(qts, "{ 'execute': 'balloon', 'arguments':"
