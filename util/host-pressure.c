@@ -18,9 +18,8 @@
 #define MEMCG_V1_ROOT "/sys/fs/cgroup/memory"
 #define PSI_SYSTEM_MEMORY "/proc/pressure/memory"
 
-/* The kernel's limits on a PSI trigger's window (kernel/sched/psi.c) */
-#define PSI_WINDOW_MIN_US   (500 * 1000)
-#define PSI_WINDOW_MAX_US   (10 * 1000 * 1000)
+#define PSI_WINDOW_MIN_US   HOST_PRESSURE_PSI_WINDOW_MIN_US
+#define PSI_WINDOW_MAX_US   HOST_PRESSURE_PSI_WINDOW_MAX_US
 
 static const char *const level_names[HOST_PRESSURE__MAX] = {
     [HOST_PRESSURE_LOW] = "low",

@@ -29,9 +29,14 @@ void hmp_info_auto_balloon(Monitor *mon, const QDict *qdict)
     c = info->counters;
     monitor_printf(mon, "automatic ballooning: %s\n",
                    info->enabled ? "on" : "off (manual control)");
-    monitor_printf(mon, "source: %s (%s)%s\n", info->source,
-                   AutoBalloonBackend_str(info->backend),
-                   info->source_gone ? ", gone" : "");
+    if (info->backend == AUTO_BALLOON_BACKEND_NONE) {
+        monitor_printf(mon, "source: none attached (QMP set-auto-balloon"
+                       " 'source' attaches one)\n");
+    } else {
+        monitor_printf(mon, "source: %s (%s)%s\n", info->source,
+                       AutoBalloonBackend_str(info->backend),
+                       info->source_gone ? ", gone" : "");
+    }
     monitor_printf(mon, "target: %" PRIu64 " MiB, actual: %" PRIu64
                    " MiB, pages given: %" PRIu64 " MiB\n",
                    info->target / MiB, info->actual / MiB,
@@ -108,7 +113,7 @@ void hmp_auto_balloon(Monitor *mon, const QDict *qdict)
     bool enable = qdict_get_bool(qdict, "enable");
     Error *err = NULL;
 
-    qmp_set_auto_balloon(true, enable, false, 0, false, 0, false, 0,
+    qmp_set_auto_balloon(true, enable, NULL, false, 0, false, 0, false, 0,
                          false, 0, false, 0, false, 0, false, 0, false, 0,
                          false, 0, false, 0, false, 0, false, 0,
                          false, 0, false, 0, &err);

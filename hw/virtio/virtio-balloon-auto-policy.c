@@ -149,6 +149,10 @@ static const char *const tunable_concepts[BALLOON_AUTO_TUNABLE__MAX] = {
     [BALLOON_AUTO_TUNABLE_FLOOR] = "floor",
     [BALLOON_AUTO_TUNABLE_HIGH_WATERMARK] = "high watermark",
     [BALLOON_AUTO_TUNABLE_LOW_WATERMARK] = "low watermark",
+    [BALLOON_AUTO_TUNABLE_RESERVE] = "reserve",
+    [BALLOON_AUTO_TUNABLE_RESERVE_PCT] = "reserve percentage",
+    [BALLOON_AUTO_TUNABLE_RELIEF] = "relief interval",
+    [BALLOON_AUTO_TUNABLE_RELIEF_STEP] = "relief step",
 };
 
 /* A user's name in quotes, as virtio-mem's messages have them */
@@ -220,27 +224,31 @@ bool balloon_auto_config_check_named(const BalloonAutoConfig *cfg,
         return false;
     }
     if (cfg->reserve_pages > ram_pages) {
-        error_setg(errp, "reserve is %" PRIu64 " bytes; it must be at most"
-                   " the guest RAM size (%" PRIu64 " bytes)",
+        what = tunable_str(names, BALLOON_AUTO_TUNABLE_RESERVE);
+        error_setg(errp, "%s is %" PRIu64 " bytes; it must be at most"
+                   " the guest RAM size (%" PRIu64 " bytes)", what,
                    page_bytes(cfg->reserve_pages), page_bytes(ram_pages));
         return false;
     }
     if (cfg->reserve_pct > BALLOON_AUTO_MAX_RESERVE_PCT) {
-        error_setg(errp, "reserve is %" PRIu32 " %% of the guest RAM; it"
-                   " must be at most %d %%", cfg->reserve_pct,
+        what = tunable_str(names, BALLOON_AUTO_TUNABLE_RESERVE_PCT);
+        error_setg(errp, "%s is %" PRIu32 " %% of the guest RAM; it"
+                   " must be at most %d %%", what, cfg->reserve_pct,
                    BALLOON_AUTO_MAX_RESERVE_PCT);
         return false;
     }
     if (cfg->relief_ns < 0 || cfg->relief_ns > MAX_RELIEF_NS) {
+        what = tunable_str(names, BALLOON_AUTO_TUNABLE_RELIEF);
         val = time_str(cfg->relief_ns);
-        error_setg(errp, "relief interval is %s; it must be between 0"
-                   " (no relief) and 1 day", val);
+        error_setg(errp, "%s is %s; it must be between 0 (no relief) and"
+                   " 1 day", what, val);
         return false;
     }
     if (!cfg->relief_pages || cfg->relief_pages > ram_pages) {
-        error_setg(errp, "relief step is %" PRIu64 " bytes; it must be at"
-                   " least 4 KiB and at most the guest RAM size (%" PRIu64
-                   " bytes)", page_bytes(cfg->relief_pages),
+        what = tunable_str(names, BALLOON_AUTO_TUNABLE_RELIEF_STEP);
+        error_setg(errp, "%s is %" PRIu64 " bytes; it must be at least"
+                   " 4 KiB and at most the guest RAM size (%" PRIu64
+                   " bytes)", what, page_bytes(cfg->relief_pages),
                    page_bytes(ram_pages));
         return false;
     }
@@ -400,7 +408,7 @@ static int64_t relief_deadline(const BalloonAutoPolicy *p)
 {
     int64_t d;
 
-    if (!p->target || !p->cfg.relief_ns) {
+    if (!p->target || !p->cfg.relief_ns || p->host_deaf) {
         return INT64_MAX;
     }
     d = sat_add_time(p->last_host_event, p->cfg.relief_ns);
@@ -408,6 +416,14 @@ static int64_t relief_deadline(const BalloonAutoPolicy *p)
         d = MAX(d, sat_add_time(p->last_relief, RELIEF_PERIOD_NS));
     }
     return d;
+}
+
+void balloon_auto_host_source(BalloonAutoPolicy *p, bool attached,
+                              int64_t now)
+{
+    p->host_deaf = !attached;
+    p->last_host_event = now;
+    p->last_relief = NEVER;
 }
 
 bool balloon_auto_inflate_due(const BalloonAutoPolicy *p, int64_t now)

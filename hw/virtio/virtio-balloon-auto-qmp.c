@@ -51,6 +51,7 @@ AutoBalloonInfo *qmp_query_auto_balloon(Error **errp)
 }
 
 void qmp_set_auto_balloon(bool has_enabled, bool enabled,
+                          const char *source,
                           bool has_inflate_low, uint64_t inflate_low,
                           bool has_inflate_medium, uint64_t inflate_medium,
                           bool has_inflate_critical, uint64_t inflate_critical,
@@ -120,5 +121,6 @@ void qmp_set_auto_balloon(bool has_enabled, bool enabled,
         p.low_watermark_pct = low_watermark_pct;
     }
     virtio_balloon_auto_configure(s, &p, has_enabled ? enabled :
-                                  virtio_balloon_auto_enabled(s), errp);
+                                  virtio_balloon_auto_enabled(s), source,
+                                  errp);
 }

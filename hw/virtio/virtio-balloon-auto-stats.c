@@ -73,25 +73,47 @@ void balloon_auto_stats_config_default(BalloonAutoStatsConfig *cfg)
 bool balloon_auto_stats_config_check(const BalloonAutoStatsConfig *cfg,
                                      Error **errp)
 {
+    return balloon_auto_stats_config_check_named(cfg, NULL, errp);
+}
+
+/* A user's name in quotes, else the concept */
+static char *stats_name(const char *name, const char *concept)
+{
+    return name ? g_strdup_printf("'%s'", name) : g_strdup(concept);
+}
+
+bool balloon_auto_stats_config_check_named(const BalloonAutoStatsConfig *cfg,
+                                           const BalloonAutoStatsNames *names,
+                                           Error **errp)
+{
+    g_autofree char *what = NULL;
     int c;
 
     if (cfg->avail_min > BALLOON_AUTO_STATS_MAX_AVAIL_MIN) {
-        error_setg(errp, "available-memory threshold is %" PRIu64
-                   " bytes; it must be at most %" PRIu64 " bytes (4 PiB)",
-                   cfg->avail_min, (uint64_t)BALLOON_AUTO_STATS_MAX_AVAIL_MIN);
+        what = stats_name(names ? names->avail_min : NULL,
+                          "available-memory threshold");
+        error_setg(errp, "%s is %" PRIu64 " bytes; it must be at most %"
+                   PRIu64 " bytes (4 PiB)", what, cfg->avail_min,
+                   (uint64_t)BALLOON_AUTO_STATS_MAX_AVAIL_MIN);
         return false;
     }
     if (cfg->avail_min_pct > BALLOON_AUTO_STATS_MAX_AVAIL_MIN_PCT) {
-        error_setg(errp, "available-memory threshold is %" PRIu32
-                   " %% of the guest memory; it must be at most %d %%",
-                   cfg->avail_min_pct, BALLOON_AUTO_STATS_MAX_AVAIL_MIN_PCT);
+        what = stats_name(names ? names->avail_min_pct : NULL,
+                          "available-memory threshold");
+        error_setg(errp, "%s is %" PRIu32 " %% of the guest memory; it"
+                   " must be at most %d %%", what, cfg->avail_min_pct,
+                   BALLOON_AUTO_STATS_MAX_AVAIL_MIN_PCT);
         return false;
     }
     for (c = 0; c < BALLOON_AUTO_STATS_COUNTER__MAX; c++) {
         if (cfg->min_delta[c] > counters[c].max_per_s) {
-            error_setg(errp, "minimum %s delta is %" PRIu64 " %s; it must be"
-                       " at most %" PRIu64 " (0 ignores the counter)",
-                       counters[c].name, cfg->min_delta[c], counters[c].unit,
+            g_autofree char *concept =
+                g_strdup_printf("minimum %s delta", counters[c].name);
+
+            what = stats_name(names ? names->min_delta[c] : NULL, concept);
+            error_setg(errp, "%s is %" PRIu64 " %s; it must be at most %"
+                       PRIu64 " (0 ignores the counter)", what,
+                       cfg->min_delta[c], counters[c].unit,
                        counters[c].max_per_s);
             return false;
         }

@@ -24,6 +24,7 @@ AutoBalloonInfo *qmp_query_auto_balloon(Error **errp)
 }
 
 void qmp_set_auto_balloon(bool has_enabled, bool enabled,
+                          const char *source,
                           bool has_inflate_low, uint64_t inflate_low,
                           bool has_inflate_medium, uint64_t inflate_medium,
                           bool has_inflate_critical, uint64_t inflate_critical,

@@ -28,6 +28,7 @@
 #include "system/balloon.h"
 #include "system/qtest.h"
 #include "system/system.h"
+#include "system/runstate.h"
 #include "exec/cpu-common.h"
 #include "qemu/units.h"
 #include "qapi/qapi-events-auto-balloon.h"
@@ -35,6 +36,12 @@
 
 /* auto-source value that opens no source: qtests inject events instead */
 #define AUTO_QTEST_SOURCE "qtest"
+/*
+ * auto-source value for "no source yet": management attaches one at run
+ * time (set-auto-balloon's 'source'), e.g. a source it can only hand over
+ * once QEMU runs
+ */
+#define AUTO_NO_SOURCE "none"
 
 /*
  * How far the guest's 'actual' may run ahead of the pages it gave before
@@ -49,8 +56,11 @@
 
 struct VirtIOBalloonAuto {
     VirtIOBalloon *dev;
+    /* the source as written; monitor is NULL for "none" and "qtest" */
     char *source;
     HostPressureMonitor *monitor;
+    /* PSI thresholds, for a source attached at run time too */
+    HostPressureOptions psi_opts;
     BalloonAutoPolicy policy;
     QEMUTimer *timer;
     VirtQueue *msg_vq;
@@ -514,6 +524,12 @@ static const char *const auto_prop_names[BALLOON_AUTO_TUNABLE__MAX] = {
         VIRTIO_BALLOON_AUTO_HIGH_WATERMARK_PROP,
     [BALLOON_AUTO_TUNABLE_LOW_WATERMARK] =
         VIRTIO_BALLOON_AUTO_LOW_WATERMARK_PROP,
+    [BALLOON_AUTO_TUNABLE_RESERVE] = VIRTIO_BALLOON_AUTO_RESERVE_PROP,
+    [BALLOON_AUTO_TUNABLE_RESERVE_PCT] =
+        VIRTIO_BALLOON_AUTO_RESERVE_PCT_PROP,
+    [BALLOON_AUTO_TUNABLE_RELIEF] = VIRTIO_BALLOON_AUTO_RELIEF_MS_PROP,
+    [BALLOON_AUTO_TUNABLE_RELIEF_STEP] =
+        VIRTIO_BALLOON_AUTO_RELIEF_STEP_PROP,
 };
 
 static const char *const auto_arg_names[BALLOON_AUTO_TUNABLE__MAX] = {
@@ -530,6 +546,10 @@ static const char *const auto_arg_names[BALLOON_AUTO_TUNABLE__MAX] = {
     [BALLOON_AUTO_TUNABLE_HIGH_WATERMARK] =
         VIRTIO_BALLOON_AUTO_HIGH_WATERMARK,
     [BALLOON_AUTO_TUNABLE_LOW_WATERMARK] = VIRTIO_BALLOON_AUTO_LOW_WATERMARK,
+    [BALLOON_AUTO_TUNABLE_RESERVE] = VIRTIO_BALLOON_AUTO_RESERVE,
+    [BALLOON_AUTO_TUNABLE_RESERVE_PCT] = VIRTIO_BALLOON_AUTO_RESERVE_PCT,
+    [BALLOON_AUTO_TUNABLE_RELIEF] = VIRTIO_BALLOON_AUTO_RELIEF_MS,
+    [BALLOON_AUTO_TUNABLE_RELIEF_STEP] = VIRTIO_BALLOON_AUTO_RELIEF_STEP,
 };
 
 /*
@@ -578,6 +598,8 @@ static bool auto_props_to_config(const VirtIOBalloonAutoProps *p,
         { BALLOON_AUTO_TUNABLE_INFLATE_CRITICAL, p->inflate_critical },
         { BALLOON_AUTO_TUNABLE_DEFLATE, p->deflate },
         { BALLOON_AUTO_TUNABLE_FLOOR, p->floor },
+        { BALLOON_AUTO_TUNABLE_RESERVE, p->reserve },
+        { BALLOON_AUTO_TUNABLE_RELIEF_STEP, p->relief_step },
     };
     int i;
 
@@ -691,24 +713,65 @@ static void auto_props_scale_defaults(VirtIOBalloonAutoProps *p,
     }
 }
 
-/* A manual 'balloon' command would fight the policy: refuse it. */
-static bool auto_manual_check(void *opaque, Error **errp)
+/*
+ * A manual 'balloon' command would fight the policy: refuse it, unless it
+ * changes nothing.  Two requests change nothing and are accepted, because
+ * libvirt sends them whenever it starts a domain with a balloon
+ * (qemuProcessSetupBalloon(), with the domain's current memory): one for
+ * the target the balloon already has (a new domain: all of its memory),
+ * and any request before an incoming migration, whose stream then sets
+ * the balloon's size.
+ */
+static bool auto_manual_check(void *opaque, ram_addr_t target, Error **errp)
 {
     VirtIOBalloon *s = opaque;
+    VirtIOBalloonAuto *a = s->auto_state;
+    uint64_t ram;
 
-    if (s->auto_state && s->auto_state->enabled) {
-        error_setg(errp, "automatic ballooning is active on this balloon"
-                   " device; switch it off first with the QMP command"
-                   " set-auto-balloon (\"enabled\": false) or the HMP"
-                   " command 'auto_balloon off'");
-        return false;
+    if (!a || !a->enabled || runstate_check(RUN_STATE_INMIGRATE)) {
+        return true;
     }
-    return true;
+    ram = balloon_auto_ram_pages(&a->policy) << VIRTIO_BALLOON_PFN_SHIFT;
+    if ((ram - MIN(target, ram)) >> VIRTIO_BALLOON_PFN_SHIFT == s->num_pages) {
+        return true;
+    }
+    error_setg(errp, "automatic ballooning is active on this balloon"
+               " device; switch it off first with the QMP command"
+               " set-auto-balloon (\"enabled\": false) or the HMP"
+               " command 'auto_balloon off'");
+    return false;
 }
 
 static bool auto_props_to_stats(const VirtIOBalloonAutoProps *p,
                                 BalloonAutoStatsConfig *cfg, Error **errp)
 {
+    static const BalloonAutoStatsNames names = {
+        .avail_min = VIRTIO_BALLOON_AUTO_STATS_AVAIL_MIN_PROP,
+        .avail_min_pct = VIRTIO_BALLOON_AUTO_STATS_AVAIL_MIN_PCT_PROP,
+        .min_delta = {
+            [BALLOON_AUTO_STATS_OOM_KILL] =
+                VIRTIO_BALLOON_AUTO_STATS_OOM_KILL_PROP,
+            [BALLOON_AUTO_STATS_ALLOC_STALL] =
+                VIRTIO_BALLOON_AUTO_STATS_ALLOC_STALL_PROP,
+            [BALLOON_AUTO_STATS_DIRECT_RECLAIM] =
+                VIRTIO_BALLOON_AUTO_STATS_DIRECT_RECLAIM_PROP,
+            [BALLOON_AUTO_STATS_SWAP_IN] =
+                VIRTIO_BALLOON_AUTO_STATS_SWAP_IN_PROP,
+            [BALLOON_AUTO_STATS_MAJFLT] =
+                VIRTIO_BALLOON_AUTO_STATS_MAJOR_FAULTS_PROP,
+        },
+    };
+
+    /* The sizes among them are in bytes: whole pages, as the others */
+    if (!auto_check_page_multiple(names.avail_min, p->stats_avail_min,
+                                  errp) ||
+        !auto_check_page_multiple(
+            names.min_delta[BALLOON_AUTO_STATS_DIRECT_RECLAIM],
+            p->stats_direct_reclaim, errp) ||
+        !auto_check_page_multiple(names.min_delta[BALLOON_AUTO_STATS_SWAP_IN],
+                                  p->stats_swap_in, errp)) {
+        return false;
+    }
     balloon_auto_stats_config_default(cfg);
     cfg->avail_min = p->stats_avail_min;
     cfg->avail_min_pct = p->stats_avail_min_pct;
@@ -718,18 +781,50 @@ static bool auto_props_to_stats(const VirtIOBalloonAutoProps *p,
         p->stats_direct_reclaim;
     cfg->min_delta[BALLOON_AUTO_STATS_SWAP_IN] = p->stats_swap_in;
     cfg->min_delta[BALLOON_AUTO_STATS_MAJFLT] = p->stats_major_faults;
-    return balloon_auto_stats_config_check(cfg, errp);
+    return balloon_auto_stats_config_check_named(cfg, &names, errp);
 }
 
-/* PSI thresholds: low and medium count "some" stall, critical "full" */
-static void auto_props_to_psi(const VirtIOBalloonAutoProps *p,
-                              HostPressureOptions *o)
+/*
+ * PSI thresholds: low and medium count "some" stall, critical "full".
+ * Checked here, in the properties' milliseconds, so that an error names
+ * the property; host_pressure_monitor_new() checks them again.
+ */
+static bool auto_props_to_psi(const VirtIOBalloonAutoProps *p,
+                              HostPressureOptions *o, Error **errp)
 {
+    static const struct {
+        const char *name;
+        HostPressureLevel level;
+    } stalls[] = {
+        { VIRTIO_BALLOON_AUTO_PSI_LOW_MS_PROP, HOST_PRESSURE_LOW },
+        { VIRTIO_BALLOON_AUTO_PSI_MEDIUM_MS_PROP, HOST_PRESSURE_MEDIUM },
+        { VIRTIO_BALLOON_AUTO_PSI_CRITICAL_MS_PROP, HOST_PRESSURE_CRITICAL },
+    };
+    const uint32_t ms[] = { p->psi_low_ms, p->psi_medium_ms,
+                            p->psi_critical_ms };
+    int i;
+
+    if (p->psi_window_ms < HOST_PRESSURE_PSI_WINDOW_MIN_US / 1000 ||
+        p->psi_window_ms > HOST_PRESSURE_PSI_WINDOW_MAX_US / 1000) {
+        error_setg(errp, "'%s' is %" PRIu32 " ms; it must be between %d"
+                   " and %d ms", VIRTIO_BALLOON_AUTO_PSI_WINDOW_MS_PROP,
+                   p->psi_window_ms, HOST_PRESSURE_PSI_WINDOW_MIN_US / 1000,
+                   HOST_PRESSURE_PSI_WINDOW_MAX_US / 1000);
+        return false;
+    }
     host_pressure_options_default(o);
-    o->psi_window_us = p->psi_window_ms * 1000ull;
-    o->psi[HOST_PRESSURE_LOW].stall_us = p->psi_low_ms * 1000ull;
-    o->psi[HOST_PRESSURE_MEDIUM].stall_us = p->psi_medium_ms * 1000ull;
-    o->psi[HOST_PRESSURE_CRITICAL].stall_us = p->psi_critical_ms * 1000ull;
+    o->psi_window_us = p->psi_window_ms * 1000u;
+    for (i = 0; i < ARRAY_SIZE(stalls); i++) {
+        if (!ms[i] || ms[i] > p->psi_window_ms) {
+            error_setg(errp, "'%s' is %" PRIu32 " ms; it must be more than"
+                       " 0 and at most '%s' (%" PRIu32 " ms)", stalls[i].name,
+                       ms[i], VIRTIO_BALLOON_AUTO_PSI_WINDOW_MS_PROP,
+                       p->psi_window_ms);
+            return false;
+        }
+        o->psi[stalls[i].level].stall_us = ms[i] * 1000u;
+    }
+    return true;
 }
 
 static int auto_ram_block_check(RAMBlock *rb, void *opaque)
@@ -831,6 +926,73 @@ static void auto_features_default(VirtIOBalloon *s)
     }
 }
 
+/*
+ * Open @source, the value of @name (the property or argument the user
+ * wrote), into *@monitor: NULL for AUTO_NO_SOURCE and AUTO_QTEST_SOURCE.
+ * Nothing in @a changes.
+ */
+static bool auto_source_open(VirtIOBalloonAuto *a, const char *name,
+                             const char *source, HostPressureMonitor **monitor,
+                             Error **errp)
+{
+    *monitor = NULL;
+    if (!strcmp(source, AUTO_NO_SOURCE)) {
+        return true;
+    }
+    /* Test hook: no host source, qtests inject the events */
+    if (!strcmp(source, AUTO_QTEST_SOURCE)) {
+        if (!qtest_enabled()) {
+            error_setg(errp, "'%s' is %s, a test hook, only available with"
+                       " the qtest accelerator", name, AUTO_QTEST_SOURCE);
+            return false;
+        }
+        return true;
+    }
+    /* An fdset is armed by its manager: the psi props do not apply */
+    *monitor = g_str_has_prefix(source, HOST_PRESSURE_FDSET_PREFIX) ?
+        host_pressure_monitor_new_fdset(source, auto_host_pressure_cb,
+                                        auto_source_gone_cb, a, errp) :
+        host_pressure_monitor_new(source, &a->psi_opts, auto_host_pressure_cb,
+                                  auto_source_gone_cb, a, errp);
+    return *monitor != NULL;
+}
+
+/* Host pressure can reach the policy: a source or the qtest hook */
+static bool auto_source_attached(VirtIOBalloonAuto *a)
+{
+    return a->monitor || !strcmp(a->source, AUTO_QTEST_SOURCE);
+}
+
+static const char *auto_backend_str(VirtIOBalloonAuto *a)
+{
+    if (a->monitor) {
+        return host_pressure_backend_str(
+            host_pressure_monitor_backend(a->monitor));
+    }
+    return auto_source_attached(a) ? AUTO_QTEST_SOURCE : AUTO_NO_SOURCE;
+}
+
+/* Replace the source by @monitor, opened from @source */
+static void auto_source_replace(VirtIOBalloonAuto *a, const char *source,
+                                HostPressureMonitor *monitor)
+{
+    VirtIOBalloon *s = a->dev;
+
+    trace_virtio_balloon_auto_source(a->source, source);
+    host_pressure_monitor_free(a->monitor);
+    a->monitor = monitor;
+    g_free(a->source);
+    a->source = g_strdup(source);
+    /* qom-get auto-source tells the source in use */
+    g_free(s->auto_props.source);
+    s->auto_props.source = g_strdup(source);
+    balloon_auto_host_source(&a->policy, auto_source_attached(a),
+                             auto_now());
+    /* The new source's memory state, and its usage threshold */
+    a->mem_known = false;
+    auto_read_memory(a);
+}
+
 bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
                                  Error **errp)
 {
@@ -840,6 +1002,7 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
     g_autofree char *source = NULL;
     BalloonAutoConfig cfg;
     BalloonAutoStatsConfig stats_cfg;
+    HostPressureOptions psi_opts;
     VirtIOBalloonAuto *a;
 
     if (!p->enabled) {
@@ -848,6 +1011,7 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
     auto_props_scale_defaults(p, ram_pages);
     if (!auto_props_to_config(p, ram_pages, auto_prop_names, &cfg, errp) ||
         !auto_props_to_stats(p, &stats_cfg, errp) ||
+        !auto_props_to_psi(p, &psi_opts, errp) ||
         !auto_ram_discardable(errp)) {
         error_prepend(errp, "automatic ballooning: ");
         return false;
@@ -869,35 +1033,21 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
     if (!source) {
         goto fail;
     }
-    /* Test hook: no host source, qtests inject the events */
-    if (!strcmp(source, AUTO_QTEST_SOURCE) && !qtest_enabled()) {
-        error_setg(errp, "auto-source=%s is a test hook, only available"
-                   " with the qtest accelerator", AUTO_QTEST_SOURCE);
-        goto fail;
-    }
 
     a = g_new0(VirtIOBalloonAuto, 1);
     a->dev = s;
-    if (strcmp(source, AUTO_QTEST_SOURCE)) {
-        HostPressureOptions opts;
-
-        auto_props_to_psi(p, &opts);
-        /* An fdset is armed by its manager: the psi props do not apply */
-        a->monitor = g_str_has_prefix(source, HOST_PRESSURE_FDSET_PREFIX) ?
-            host_pressure_monitor_new_fdset(source, auto_host_pressure_cb,
-                                            auto_source_gone_cb, a, errp) :
-            host_pressure_monitor_new(source, &opts, auto_host_pressure_cb,
-                                      auto_source_gone_cb, a, errp);
-        if (!a->monitor) {
-            g_free(a);
-            goto fail;
-        }
+    a->psi_opts = psi_opts;
+    if (!auto_source_open(a, VIRTIO_BALLOON_AUTO_SOURCE_PROP, source,
+                          &a->monitor, errp)) {
+        g_free(a);
+        goto fail;
     }
     a->source = g_steal_pointer(&source);
     a->enabled = true;
     a->stats_cfg = stats_cfg;
     balloon_auto_stats_reset(&a->stats);
     balloon_auto_init(&a->policy, &cfg, ram_pages, auto_now());
+    balloon_auto_host_source(&a->policy, auto_source_attached(a), auto_now());
     a->timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, auto_timer_cb, a);
     s->auto_state = a;
     qemu_balloon_set_manual_check(s, auto_manual_check);
@@ -915,9 +1065,7 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
     /* A first reading, which also arms the usage threshold where any */
     auto_read_memory(a);
     auto_rearm(a);
-    trace_virtio_balloon_auto_realize(a->source, a->monitor ?
-        host_pressure_backend_str(host_pressure_monitor_backend(a->monitor)) :
-        AUTO_QTEST_SOURCE);
+    trace_virtio_balloon_auto_realize(a->source, auto_backend_str(a));
     return true;
 
 fail:
@@ -946,10 +1094,12 @@ static void auto_switch(VirtIOBalloonAuto *a, bool enable)
 
 bool virtio_balloon_auto_configure(VirtIOBalloon *s,
                                    const VirtIOBalloonAutoProps *props,
-                                   bool enable, Error **errp)
+                                   bool enable, const char *source,
+                                   Error **errp)
 {
     ERRP_GUARD();
     VirtIOBalloonAuto *a = s->auto_state;
+    HostPressureMonitor *monitor = NULL;
     BalloonAutoConfig cfg;
 
     assert(a);
@@ -962,7 +1112,16 @@ bool virtio_balloon_auto_configure(VirtIOBalloon *s,
         error_prepend(errp, "automatic ballooning: ");
         return false;
     }
-    /* Only the tunables change; enabled and source are creation-time. */
+    /* Last, since opening it is the only step that acquires anything */
+    if (source) {
+        if (!auto_source_open(a, VIRTIO_BALLOON_AUTO_SOURCE, source,
+                              &monitor, errp)) {
+            error_prepend(errp, "automatic ballooning: ");
+            return false;
+        }
+        auto_source_replace(a, source, monitor);
+    }
+    /* The tunables; 'enabled' and 'source' are the arguments' */
     s->auto_props.inflate_low = props->inflate_low;
     s->auto_props.inflate_medium = props->inflate_medium;
     s->auto_props.inflate_critical = props->inflate_critical;
@@ -1010,10 +1169,14 @@ void virtio_balloon_auto_query(VirtIOBalloon *s, AutoBalloonInfo *info)
 
     info->enabled = a->enabled;
     info->source = g_strdup(a->source);
-    info->backend = !a->monitor ? AUTO_BALLOON_BACKEND_TEST :
-        host_pressure_monitor_backend(a->monitor) ==
-        HOST_PRESSURE_BACKEND_PSI ? AUTO_BALLOON_BACKEND_PSI :
-        AUTO_BALLOON_BACKEND_VMPRESSURE;
+    if (a->monitor) {
+        info->backend = host_pressure_monitor_backend(a->monitor) ==
+            HOST_PRESSURE_BACKEND_PSI ? AUTO_BALLOON_BACKEND_PSI :
+            AUTO_BALLOON_BACKEND_VMPRESSURE;
+    } else {
+        info->backend = auto_source_attached(a) ? AUTO_BALLOON_BACKEND_TEST :
+                        AUTO_BALLOON_BACKEND_NONE;
+    }
     info->source_gone = a->monitor && host_pressure_monitor_gone(a->monitor);
     info->target = auto_logical_size(a, s->num_pages);
     info->actual = auto_logical_size(a, s->actual);
@@ -1374,63 +1537,62 @@ void virtio_balloon_auto_class_init(ObjectClass *klass)
     } props[] = {
         { "automatic", "size the balloon automatically from host and guest"
           " memory pressure" },
-        { "auto-source", "host pressure source: cgroup v1 memory cgroup"
-          " or cgroup v2 directory, memory PSI file, or /dev/fdset/N"
-          " (default: the host-wide source)" },
-        { "auto-stats-interval", "seconds between two guest stats polls"
-          " unless guest-stats-polling-interval is set (0: do not poll)" },
-        { VIRTIO_BALLOON_AUTO_STATS_AVAIL_MIN_PROP, "guest pressure:"
-          " available memory below this (default: 64 MiB, RAM/8 under"
-          " 512 MiB)" },
-        { "auto-stats-avail-min-pct", "guest pressure: available memory"
-          " below this percentage of guest memory" },
-        { "auto-stats-oom-kill", "guest pressure: OOM kills per stats"
-          " sample (0: ignore)" },
-        { "auto-stats-alloc-stall", "guest pressure: allocation stalls per"
-          " stats sample (0: ignore)" },
+        { VIRTIO_BALLOON_AUTO_SOURCE_PROP, "host pressure source: cgroup v1"
+          " memory cgroup or cgroup v2 directory, memory PSI file,"
+          " /dev/fdset/N, or none (attached later with set-auto-balloon;"
+          " default: the host-wide source)" },
+        { VIRTIO_BALLOON_AUTO_STATS_INTERVAL_PROP, "seconds between two guest"
+          " stats polls unless guest-stats-polling-interval is set (0: do not"
+          " poll)" },
+        { VIRTIO_BALLOON_AUTO_STATS_AVAIL_MIN_PROP, "guest pressure: available"
+          " memory below this (default: 64 MiB, RAM/8 under 512 MiB)" },
+        { VIRTIO_BALLOON_AUTO_STATS_AVAIL_MIN_PCT_PROP, "guest pressure:"
+          " available memory below this percentage of guest memory" },
+        { VIRTIO_BALLOON_AUTO_STATS_OOM_KILL_PROP, "guest pressure: OOM kills"
+          " per stats sample (0: ignore)" },
+        { VIRTIO_BALLOON_AUTO_STATS_ALLOC_STALL_PROP, "guest pressure:"
+          " allocation stalls per stats sample (0: ignore)" },
         { VIRTIO_BALLOON_AUTO_STATS_DIRECT_RECLAIM_PROP, "guest pressure:"
-          " bytes reclaimed directly per stats sample (0: ignore;"
-          " default: 32 MiB, RAM/16 under 512 MiB)" },
-        { "auto-stats-swap-in", "guest pressure: bytes swapped in per"
-          " second (0: ignore)" },
-        { "auto-stats-major-faults", "guest pressure: major faults per"
-          " second (0: ignore)" },
-        { "auto-psi-window-ms", "PSI trigger window (multiple of 2 s"
-          " without CAP_SYS_RESOURCE)" },
-        { "auto-psi-low-ms", "PSI: 'some' memory stall per window that"
-          " means low host pressure" },
-        { "auto-psi-medium-ms", "PSI: 'some' memory stall per window that"
-          " means medium host pressure" },
-        { "auto-psi-critical-ms", "PSI: 'full' memory stall per window that"
-          " means critical host pressure" },
-        { VIRTIO_BALLOON_AUTO_INFLATE_LOW_PROP, "inflate step on host"
-          " pressure level low (default: 8 MiB, RAM/64 under 512 MiB)" },
+          " bytes reclaimed directly per stats sample (0: ignore; default:"
+          " 32 MiB, RAM/16 under 512 MiB)" },
+        { VIRTIO_BALLOON_AUTO_STATS_SWAP_IN_PROP, "guest pressure: bytes"
+          " swapped in per second (0: ignore)" },
+        { VIRTIO_BALLOON_AUTO_STATS_MAJOR_FAULTS_PROP, "guest pressure: major"
+          " faults per second (0: ignore)" },
+        { VIRTIO_BALLOON_AUTO_PSI_WINDOW_MS_PROP, "PSI trigger window"
+          " (multiple of 2 s without CAP_SYS_RESOURCE)" },
+        { VIRTIO_BALLOON_AUTO_PSI_LOW_MS_PROP, "PSI: 'some' memory stall per"
+          " window that means low host pressure" },
+        { VIRTIO_BALLOON_AUTO_PSI_MEDIUM_MS_PROP, "PSI: 'some' memory stall"
+          " per window that means medium host pressure" },
+        { VIRTIO_BALLOON_AUTO_PSI_CRITICAL_MS_PROP, "PSI: 'full' memory stall"
+          " per window that means critical host pressure" },
+        { VIRTIO_BALLOON_AUTO_INFLATE_LOW_PROP, "inflate step on host pressure"
+          " level low (default: 8 MiB, RAM/64 under 512 MiB)" },
         { VIRTIO_BALLOON_AUTO_INFLATE_MEDIUM_PROP, "inflate step on host"
-          " pressure level medium (default: 32 MiB, RAM/16 under"
-          " 512 MiB)" },
+          " pressure level medium (default: 32 MiB, RAM/16 under 512 MiB)" },
         { VIRTIO_BALLOON_AUTO_INFLATE_CRITICAL_PROP, "inflate step on host"
-          " pressure level critical (default: 128 MiB, RAM/4 under"
-          " 512 MiB)" },
+          " pressure level critical (default: 128 MiB, RAM/4 under 512 MiB)" },
         { VIRTIO_BALLOON_AUTO_DEFLATE_PROP, "deflate step on guest memory"
           " pressure (default: 32 MiB, RAM/16 under 512 MiB)" },
-        { VIRTIO_BALLOON_AUTO_THROTTLE_MS_PROP, "minimum interval between"
-          " two inflates" },
+        { VIRTIO_BALLOON_AUTO_THROTTLE_MS_PROP, "minimum interval between two"
+          " inflates" },
         { VIRTIO_BALLOON_AUTO_HYSTERESIS_MS_PROP, "no inflate for this long"
           " after guest memory pressure" },
-        { VIRTIO_BALLOON_AUTO_STALL_MS_PROP, "a guest with no inflate"
-          " progress for this long is left alone" },
+        { VIRTIO_BALLOON_AUTO_STALL_MS_PROP, "a guest with no inflate progress"
+          " for this long is left alone" },
         { VIRTIO_BALLOON_AUTO_FLOOR_PROP, "host pressure never shrinks the"
-          " guest below this size (default: 256 MiB, RAM/2 under"
+          " guest below this size (default: 256 MiB, RAM/2 under 512 MiB)" },
+        { VIRTIO_BALLOON_AUTO_RESERVE_PROP, "host pressure takes no memory the"
+          " guest needs to keep this much available (default: 128 MiB, RAM/4"
+          " under 512 MiB)" },
+        { VIRTIO_BALLOON_AUTO_RESERVE_PCT_PROP, "the reserve is at least this"
+          " percentage of guest RAM (default: 5)" },
+        { VIRTIO_BALLOON_AUTO_RELIEF_MS_PROP, "no host pressure for this long:"
+          " give memory back (0: never; default: 30000)" },
+        { VIRTIO_BALLOON_AUTO_RELIEF_STEP_PROP, "memory given back per second"
+          " once the host has recovered (default: 16 MiB, RAM/32 under"
           " 512 MiB)" },
-        { "auto-reserve", "host pressure takes no memory the guest needs"
-          " to keep this much available (default: 128 MiB, RAM/4 under"
-          " 512 MiB)" },
-        { "auto-reserve-pct", "the reserve is at least this percentage of"
-          " guest RAM (default: 5)" },
-        { "auto-relief-ms", "no host pressure for this long: give memory"
-          " back (0: never; default: 30000)" },
-        { "auto-relief-step", "memory given back per second once the host"
-          " has recovered (default: 16 MiB, RAM/32 under 512 MiB)" },
         { VIRTIO_BALLOON_AUTO_HIGH_WATERMARK_PROP, "inflate without"
           " waiting for host events while the source uses more than this"
           " percentage of its limit (0: never; default: 90)" },

@@ -52,6 +52,10 @@ typedef enum HostPressureBackend {
 #define HOST_PRESSURE_PSI_DEFAULT_MEDIUM_US     (400 * 1000)
 #define HOST_PRESSURE_PSI_DEFAULT_CRITICAL_US   (400 * 1000)
 
+/* The kernel's limits on a PSI trigger's window (kernel/sched/psi.c) */
+#define HOST_PRESSURE_PSI_WINDOW_MIN_US         (500 * 1000)
+#define HOST_PRESSURE_PSI_WINDOW_MAX_US         (10 * 1000 * 1000)
+
 typedef struct HostPressurePsiTrigger {
     bool full;              /* "full" rather than "some" */
     uint32_t stall_us;      /* 0 < stall_us <= window */

@@ -195,6 +195,121 @@ static void test_psi_command_line(void)
     close_fds(fds);
 }
 
+static QDict *set_source(QTestState *qts, const char *source)
+{
+    return qtest_qmp(qts, "{ 'execute': 'set-auto-balloon',"
+                     " 'arguments': { 'source': %s } }", source);
+}
+
+static void assert_error_with(QDict *rsp, const char *expect)
+{
+    QDict *err = qdict_get_qdict(rsp, "error");
+    const char *desc;
+
+    g_assert_nonnull(err);
+    desc = qdict_get_str(err, "desc");
+    g_test_message("refused: %s", desc);
+    if (!strstr(desc, expect)) {
+        g_test_message("error '%s' lacks '%s'", desc, expect);
+        g_assert_not_reached();
+    }
+    qobject_unref(rsp);
+}
+
+static void add_fd_qmp(QTestState *qts, int set, int fd, const char *role)
+{
+    QDict *rsp = qtest_qmp_fds(qts, &fd, 1, "{ 'execute': 'add-fd',"
+                               " 'arguments': { 'fdset-id': %d,"
+                               " 'opaque': %s } }", set, role);
+
+    g_assert_true(qdict_haskey(rsp, "return"));
+    qobject_unref(rsp);
+}
+
+/*
+ * The way libvirt's own balloon gets its source: the device exists from
+ * the start with auto-source=none; once QEMU runs, the manager arms the
+ * source, hands it over with add-fd and attaches it with set-auto-balloon.
+ * A source that cannot be attached leaves the current one; "none"
+ * detaches it.
+ */
+static void test_attach_at_run_time(void)
+{
+    int fds[3] = { eventfd(0, 0), eventfd(0, 0), eventfd(0, 0) };
+    int bad[3] = { -1, eventfd(0, 0), eventfd(0, 0) };
+    g_autofree char *hmp = NULL;
+    int pipefd[2];
+    QTestState *qts;
+    QDict *info, *rsp;
+    int l;
+
+    qts = qtest_init("-m 1024 -nodefaults -device virtio-balloon-pci,"
+                     "id=balloon0,automatic=on,auto-source=none");
+    info = ag_query(qts);
+    g_assert_cmpstr(qdict_get_str(info, "source"), ==, "none");
+    g_assert_cmpstr(qdict_get_str(info, "backend"), ==, "none");
+    g_assert_false(qdict_get_bool(info, "source-gone"));
+    qobject_unref(info);
+    hmp = qtest_hmp(qts, "info auto-balloon");
+    g_assert_nonnull(strstr(hmp, "source: none attached"));
+
+    /* What libvirt asks at start: the size the balloon already has */
+    qtest_qmp_assert_success(qts, "{ 'execute': 'balloon', 'arguments':"
+                             " { 'value': %" PRId64 " } }", (int64_t)RAM);
+    assert_error_with(qtest_qmp(qts, "{ 'execute': 'balloon', 'arguments':"
+                                " { 'value': %" PRId64 " } }",
+                                (int64_t)RAM / 2),
+                      "automatic ballooning is active");
+
+    /* Before the fds are there: refused, nothing changes */
+    assert_error_with(set_source(qts, "/dev/fdset/5"),
+                      "automatic ballooning: fdset '/dev/fdset/5' does not"
+                      " exist");
+    info = ag_query(qts);
+    g_assert_cmpstr(qdict_get_str(info, "backend"), ==, "none");
+    qobject_unref(info);
+
+    for (l = 0; l < 3; l++) {
+        add_fd_qmp(qts, 5, fds[l], levels[l]);
+    }
+    qtest_qmp_assert_success(qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'source': '/dev/fdset/5' } }");
+    qtest_qmp_assert_success(qts, "{ 'execute': 'remove-fd',"
+                             " 'arguments': { 'fdset-id': 5 } }");
+    assert_source(qts, 5, "vmpressure");
+    rsp = qtest_qmp(qts, "{ 'execute': 'qom-get', 'arguments':"
+                    " { 'path': '/machine/peripheral/balloon0/virtio-backend',"
+                    " 'property': 'auto-source' } }");
+    g_assert_cmpstr(qdict_get_str(rsp, "return"), ==, "/dev/fdset/5");
+    qobject_unref(rsp);
+    ag_touch_ram(qts, 512 * MiB);
+    signal_level(qts, fds, 2);
+    g_assert_cmpuint(ag_query_target_pages(qts, RAM), >, 0);
+
+    /* An fd of the wrong kind: the attached source stays */
+    g_assert_cmpint(pipe(pipefd), ==, 0);
+    close(pipefd[1]);
+    bad[0] = pipefd[0];
+    for (l = 0; l < 3; l++) {
+        add_fd_qmp(qts, 6, bad[l], levels[l]);
+    }
+    assert_error_with(set_source(qts, "/dev/fdset/6"),
+                      "'/dev/fdset/6': the fd for level low is 'pipe:[");
+    assert_source(qts, 5, "vmpressure");
+    signal_level(qts, fds, 1);
+
+    /* Detached: back to no source */
+    qtest_qmp_assert_success(qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'source': 'none' } }");
+    info = ag_query(qts);
+    g_assert_cmpstr(qdict_get_str(info, "source"), ==, "none");
+    g_assert_cmpstr(qdict_get_str(info, "backend"), ==, "none");
+    qobject_unref(info);
+    qtest_quit(qts);
+    close_fds(fds);
+    close_fds(bad);
+}
+
 /* device_add of fdset @set, holding @fds, fails with an error with @expect */
 static void check_refused(int set, const int fds[3], const char *extra,
                           const char *expect)
@@ -295,5 +410,7 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto-fd/psi/command-line",
                    test_psi_command_line);
     qtest_add_func("virtio-balloon-auto-fd/refused", test_refused);
+    qtest_add_func("virtio-balloon-auto-fd/attach/at-run-time",
+                   test_attach_at_run_time);
     return g_test_run();
 }

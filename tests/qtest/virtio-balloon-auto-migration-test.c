@@ -301,6 +301,45 @@ static void test_auto_to_plain(gconstpointer opaque)
     ag_stop(g);
 }
 
+/*
+ * A host pressure source belongs to its host and does not migrate: the
+ * destination (here auto-source=none, as libvirt's domain XML gives it)
+ * keeps the balloon the source left, gets no relief without a source,
+ * and takes the one its manager attaches.  libvirt's 'balloon' to the
+ * domain's current size before the incoming migration is accepted: the
+ * stream sets the balloon.
+ */
+static void test_source_stays_local(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, -1);
+    g_autoptr(QDict) info = NULL;
+    uint32_t target;
+    Mig *m;
+
+    ag_inject(g, "medium");
+    ag_catch_up(g);
+    target = ag_target(g);
+    g_assert_cmpuint(target, ==, STEP_MEDIUM);
+    m = mig_prepare(g, "automatic=on,auto-source=none", true);
+    balloon_to(m->dst->qts, RAM - 64 * MiB);
+    mig_run(g, m);
+
+    info = ag_query(g->qts);
+    g_assert_cmpstr(qdict_get_str(info, "source"), ==, "none");
+    g_assert_cmpstr(qdict_get_str(info, "backend"), ==, "none");
+    g_assert_cmpuint(ag_target(g), ==, target);
+    g_assert_cmpuint(ag_query_target_pages(g->qts, RAM), ==, target);
+    ag_step(g, 60 * SEC);
+    g_assert_cmpuint(ag_target(g), ==, target);
+    g_assert_cmpuint(ag_counter(g->qts, "reliefs"), ==, 0);
+
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'source': 'qtest' } }");
+    ag_inject(g, "low");
+    g_assert_cmpuint(ag_target(g), ==, target + STEP_LOW);
+    ag_stop(g);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -311,6 +350,8 @@ int main(int argc, char **argv)
                    test_auto_to_auto);
     qtest_add_func("virtio-balloon-auto/migration/auto-off-to-auto",
                    test_auto_off_to_auto);
+    qtest_add_func("virtio-balloon-auto/migration/source-stays-local",
+                   test_source_stays_local);
     qtest_add_func("virtio-balloon-auto/migration/inflate-outstanding",
                    test_inflate_outstanding);
     qtest_add_data_func("virtio-balloon-auto/migration/auto-to-plain/exit",

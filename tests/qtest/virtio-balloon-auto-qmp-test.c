@@ -250,6 +250,31 @@ static void test_set_errors(void)
         { "{ 'inflate-critical': 2147483648 }", "GenericError", "inflate" },
         { "{ 'floor': 2147483648 }", "GenericError", "floor" },
         { "{ 'no-such-tunable': 1 }", "GenericError", "no-such-tunable" },
+        { "{ 'reserve': 5000 }", "GenericError",
+          "'reserve' is 5000 bytes; it must be a multiple of the balloon"
+          " page size (4096 bytes)" },
+        { "{ 'reserve': 1073745920 }", "GenericError",
+          "'reserve' is 1073745920 bytes; it must be at most the guest RAM"
+          " size (1073741824 bytes)" },
+        { "{ 'reserve-pct': 91 }", "GenericError",
+          "'reserve-pct' is 91 % of the guest RAM; it must be at most"
+          " 90 %" },
+        { "{ 'relief-ms': 86400001 }", "GenericError",
+          "'relief-ms' is 86400001 ms; it must be between 0 (no relief)"
+          " and 1 day" },
+        { "{ 'relief-step': 1 }", "GenericError",
+          "'relief-step' is 1 bytes; it must be a multiple of the balloon"
+          " page size" },
+        { "{ 'relief-step': 0 }", "GenericError",
+          "'relief-step' is 0 bytes; it must be at least 4 KiB" },
+        { "{ 'relief-step': -1 }", "GenericError", "'relief-step' is -1" },
+        /* a source that cannot be opened leaves the current one */
+        { "{ 'source': '/nonexistent' }", "GenericError",
+          "automatic ballooning: host pressure source '/nonexistent'" },
+        { "{ 'source': '/dev/fdset/7' }", "GenericError",
+          "fdset '/dev/fdset/7' does not exist" },
+        { "{ 'source': 'none', 'reserve': 5000 }", "GenericError",
+          "'reserve' is 5000 bytes" },
         /* one bad value spoils the whole request */
         { "{ 'enabled': false, 'inflate-low': 4096, 'deflate': 0 }",
           "GenericError", "deflate" },

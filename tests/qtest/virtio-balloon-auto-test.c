@@ -444,7 +444,61 @@ static void check_add_fails(QTestState *qts, const char *props,
 
 static void test_bad_config(void)
 {
+    static const struct {
+        const char *props;
+        const char *expect;
+    } bad[] = {
+        { "'auto-reserve': 5000", "'auto-reserve' is 5000 bytes; it must"
+          " be a multiple of the balloon page size (4096 bytes)" },
+        { "'auto-reserve': 1073741824", "'auto-reserve' is 1073741824"
+          " bytes; it must be at most the guest RAM size (536870912"
+          " bytes)" },
+        { "'auto-reserve': -1", "'auto-reserve' is -1 bytes" },
+        { "'auto-reserve-pct': 91", "'auto-reserve-pct' is 91 % of the"
+          " guest RAM; it must be at most 90 %" },
+        { "'auto-relief-ms': 86400001", "'auto-relief-ms' is 86400001 ms;"
+          " it must be between 0 (no relief) and 1 day" },
+        { "'auto-relief-step': 4097", "'auto-relief-step' is 4097 bytes;"
+          " it must be a multiple of the balloon page size" },
+        { "'auto-relief-step': 0", "'auto-relief-step' is 0 bytes; it must"
+          " be at least 4 KiB" },
+        { "'auto-relief-step': 1073741824", "'auto-relief-step' is"
+          " 1073741824 bytes; it must be at least 4 KiB and at most the"
+          " guest RAM size (536870912 bytes)" },
+        { "'auto-stats-avail-min': 5000", "'auto-stats-avail-min' is 5000"
+          " bytes; it must be a multiple of the balloon page size" },
+        { "'auto-stats-avail-min': 9007199254740992",
+          "'auto-stats-avail-min' is 9007199254740992 bytes; it must be at"
+          " most 4503599627370496 bytes (4 PiB)" },
+        { "'auto-stats-avail-min-pct': 51", "'auto-stats-avail-min-pct' is"
+          " 51 % of the guest memory; it must be at most 50 %" },
+        { "'auto-stats-oom-kill': 1001", "'auto-stats-oom-kill' is 1001"
+          " kills per sample; it must be at most 1000" },
+        { "'auto-stats-alloc-stall': 10000001", "'auto-stats-alloc-stall'"
+          " is 10000001 stalls per sample" },
+        { "'auto-stats-direct-reclaim': 4097", "'auto-stats-direct-reclaim'"
+          " is 4097 bytes; it must be a multiple of the balloon page" },
+        { "'auto-stats-direct-reclaim': 1099511631872",
+          "'auto-stats-direct-reclaim' is 1099511631872 bytes per sample;"
+          " it must be at most 1099511627776" },
+        { "'auto-stats-swap-in': 1000", "'auto-stats-swap-in' is 1000"
+          " bytes; it must be a multiple of the balloon page size" },
+        { "'auto-stats-swap-in': 1099511631872", "'auto-stats-swap-in' is"
+          " 1099511631872 bytes per second" },
+        { "'auto-stats-major-faults': 100000001",
+          "'auto-stats-major-faults' is 100000001 faults per second" },
+        { "'auto-psi-window-ms': 400", "'auto-psi-window-ms' is 400 ms; it"
+          " must be between 500 and 10000 ms" },
+        { "'auto-psi-window-ms': 10001", "'auto-psi-window-ms' is 10001 ms" },
+        { "'auto-psi-low-ms': 0", "'auto-psi-low-ms' is 0 ms; it must be"
+          " more than 0 and at most 'auto-psi-window-ms' (2000 ms)" },
+        { "'auto-psi-medium-ms': 2001", "'auto-psi-medium-ms' is 2001 ms" },
+        { "'auto-psi-window-ms': 4000, 'auto-psi-critical-ms': 4001",
+          "'auto-psi-critical-ms' is 4001 ms; it must be more than 0 and"
+          " at most 'auto-psi-window-ms' (4000 ms)" },
+    };
     QTestState *qts = qtest_init("-m 512 -nodefaults");
+    int i;
 
     check_add_fails(qts, "'automatic': true, 'auto-source': '/nonexistent'",
                     "/nonexistent");
@@ -481,6 +535,14 @@ static void test_bad_config(void)
                     " 'auto-deflate': 4097", "'auto-deflate' is 4097 bytes");
     check_add_fails(qts, "'automatic': true, 'auto-source': 'qtest',"
                     " 'auto-floor': -1", "'auto-floor' is -1 bytes");
+    /* Every other property of automatic mode, as written */
+    for (i = 0; i < ARRAY_SIZE(bad); i++) {
+        g_autofree char *props =
+            g_strdup_printf("'automatic': true, 'auto-source': 'qtest', %s",
+                            bad[i].props);
+
+        check_add_fails(qts, props, bad[i].expect);
+    }
     /* Nothing was left behind: a good device can still be added */
     qtest_qmp_assert_success(qts, "{ 'execute': 'device_add', 'arguments':"
                              " { 'driver': 'virtio-balloon-pci', 'id': 'b',"
@@ -535,6 +597,104 @@ static void test_default_ram(void)
     assert_tunables(qts, 8 * MiB, 32 * MiB, 128 * MiB, 32 * MiB, 256 * MiB);
     qtest_quit(qts);
 }
+
+/* Every size default of automatic mode, for one guest size */
+typedef struct DefaultSizes {
+    const char *name;
+    const char *args;
+    uint64_t ram;
+    uint64_t low, medium, critical, deflate, floor, reserve, relief_step;
+    uint64_t avail_min, direct_reclaim;
+} DefaultSizes;
+
+static uint64_t qom_get_size(QTestState *qts, const char *prop)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'qom-get', 'arguments':"
+                           " { 'path': %s, 'property': %s } }", BACKEND,
+                           prop);
+    uint64_t val = qdict_get_int(rsp, "return");
+
+    qobject_unref(rsp);
+    return val;
+}
+
+/*
+ * Both ends of the guest sizes a default must fit: every scaled size is
+ * what the rule in virtio-balloon-auto-policy.h gives (RAM / 512 MiB of
+ * the full default below 512 MiB, the full default above), the device
+ * starts, and host pressure inflates by the default critical step.  The
+ * huge guest's RAM is a memory backend that is never touched beyond what
+ * the test writes (reserve=off: no swap space is set aside for it).
+ */
+static void test_default_sizes(const void *opaque)
+{
+    const DefaultSizes *d = opaque;
+    g_autoptr(QDict) info = NULL;
+    QDict *t;
+    QTestState *qts;
+
+    qts = qtest_initf("%s -nodefaults -device virtio-balloon-pci,"
+                      "automatic=on,auto-source=qtest,id=balloon0", d->args);
+    info = ag_query(qts);
+    g_assert_cmpuint(qdict_get_int(info, "target"), ==, d->ram);
+    t = qdict_get_qdict(info, "tunables");
+    g_assert_cmpuint(qdict_get_int(t, "inflate-low"), ==, d->low);
+    g_assert_cmpuint(qdict_get_int(t, "inflate-medium"), ==, d->medium);
+    g_assert_cmpuint(qdict_get_int(t, "inflate-critical"), ==, d->critical);
+    g_assert_cmpuint(qdict_get_int(t, "deflate"), ==, d->deflate);
+    g_assert_cmpuint(qdict_get_int(t, "floor"), ==, d->floor);
+    g_assert_cmpuint(qdict_get_int(t, "reserve"), ==, d->reserve);
+    g_assert_cmpuint(qdict_get_int(t, "reserve-pct"), ==, 5);
+    g_assert_cmpuint(qdict_get_int(t, "relief-ms"), ==, 30000);
+    g_assert_cmpuint(qdict_get_int(t, "relief-step"), ==, d->relief_step);
+    g_assert_cmpuint(qom_get_size(qts, "auto-stats-avail-min"), ==,
+                     d->avail_min);
+    g_assert_cmpuint(qom_get_size(qts, "auto-stats-direct-reclaim"), ==,
+                     d->direct_reclaim);
+    /* Host pressure takes one critical step of the RAM the host holds */
+    ag_touch_ram(qts, MIN(d->ram, 512 * MiB));
+    qtest_qmp_assert_success(qts, "{ 'execute': 'qom-set', 'arguments':"
+                             " { 'path': %s,"
+                             " 'property': 'x-inject-host-pressure',"
+                             " 'value': 'critical' } }", BACKEND);
+    qobject_unref(info);
+    info = ag_query(qts);
+    g_assert_cmpuint(qdict_get_int(info, "target"), ==,
+                     d->ram - d->critical);
+    qtest_quit(qts);
+}
+
+static const DefaultSizes default_sizes[] = {
+    {
+        .name = "64M", .args = "-m 64", .ram = 64 * MiB,
+        .low = 1 * MiB, .medium = 4 * MiB, .critical = 16 * MiB,
+        .deflate = 4 * MiB, .floor = 32 * MiB, .reserve = 16 * MiB,
+        .relief_step = 2 * MiB, .avail_min = 8 * MiB,
+        .direct_reclaim = 4 * MiB,
+    }, {
+        .name = "128M", .args = "-m 128", .ram = 128 * MiB,
+        .low = 2 * MiB, .medium = 8 * MiB, .critical = 32 * MiB,
+        .deflate = 8 * MiB, .floor = 64 * MiB, .reserve = 32 * MiB,
+        .relief_step = 4 * MiB, .avail_min = 16 * MiB,
+        .direct_reclaim = 8 * MiB,
+    }, {
+        .name = "512M", .args = "-m 512", .ram = 512 * MiB,
+        .low = 8 * MiB, .medium = 32 * MiB, .critical = 128 * MiB,
+        .deflate = 32 * MiB, .floor = 256 * MiB, .reserve = 128 * MiB,
+        .relief_step = 16 * MiB, .avail_min = 64 * MiB,
+        .direct_reclaim = 32 * MiB,
+    }, {
+        .name = "1T",
+        .args = "-m 1T -cpu qemu64,phys-bits=48"
+                " -object memory-backend-ram,id=mem0,size=1T,reserve=off"
+                " -machine memory-backend=mem0",
+        .ram = 1 * TiB,
+        .low = 8 * MiB, .medium = 32 * MiB, .critical = 128 * MiB,
+        .deflate = 32 * MiB, .floor = 256 * MiB, .reserve = 128 * MiB,
+        .relief_step = 16 * MiB, .avail_min = 64 * MiB,
+        .direct_reclaim = 32 * MiB,
+    },
+};
 
 /*
  * The mission's own command line, host-wide source included, with
@@ -1485,6 +1645,39 @@ static void test_watermark_inflate(void)
 }
 
 /*
+ * auto-source=none: nothing tells whether the host has recovered, so the
+ * balloon gets no relief until a source is attached; from then on relief
+ * counts from the attachment.
+ */
+static void test_relief_no_source(void)
+{
+    AutoGuest *g = ag_start("automatic=on,auto-source=none,"
+                            "auto-relief-ms=10000", false, -1);
+    g_autoptr(QDict) info = ag_query(g->qts);
+
+    g_assert_cmpstr(qdict_get_str(info, "source"), ==, "none");
+    g_assert_cmpstr(qdict_get_str(info, "backend"), ==, "none");
+    ag_inject(g, "critical");
+    ag_catch_up(g);
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL);
+    ag_step(g, 60 * SEC);
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL);
+    g_assert_cmpuint(ag_counter(g->qts, "reliefs"), ==, 0);
+
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'source': 'qtest' } }");
+    qobject_unref(info);
+    info = ag_query(g->qts);
+    g_assert_cmpstr(qdict_get_str(info, "backend"), ==, "test");
+    ag_step(g, 9 * SEC);
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL);
+    ag_step(g, SEC);
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL - (16 * MiB >> 12));
+    g_assert_cmpuint(ag_counter(g->qts, "reliefs"), ==, 1);
+    ag_stop(g);
+}
+
+/*
  * A guest with nothing to spare above its reserve gives nothing (after
  * the one medium step of stats_guest_start())
  */
@@ -1649,6 +1842,8 @@ static void test_stats_hostile(void)
 
 int main(int argc, char **argv)
 {
+    int i;
+
     g_test_init(&argc, &argv, NULL);
 
     qtest_add_func("virtio-balloon-auto/off/query-balloon",
@@ -1693,6 +1888,13 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto/config/errors", test_bad_config);
     qtest_add_func("virtio-balloon-auto/config/default-ram",
                    test_default_ram);
+    for (i = 0; i < ARRAY_SIZE(default_sizes); i++) {
+        g_autofree char *path =
+            g_strdup_printf("virtio-balloon-auto/config/default-sizes/%s",
+                            default_sizes[i].name);
+
+        qtest_add_data_func(path, &default_sizes[i], test_default_sizes);
+    }
     qtest_add_func("virtio-balloon-auto/config/default-command-line",
                    test_default_command_line);
     qtest_add_func("virtio-balloon-auto/real/memcg-vmpressure",
@@ -1716,6 +1918,8 @@ int main(int argc, char **argv)
                    test_watermark_tunables);
     qtest_add_func("virtio-balloon-auto/config/features-default",
                    test_features_default);
+    qtest_add_func("virtio-balloon-auto/relief/no-source",
+                   test_relief_no_source);
     qtest_add_func("virtio-balloon-auto/stats/old-tags", test_stats_old_tags);
     qtest_add_func("virtio-balloon-auto/stats/hostile", test_stats_hostile);
     qtest_add_func("virtio-balloon-auto/config/discard-pinning-refused",

@@ -1743,6 +1743,37 @@ static void test_relief_off(void)
     g_assert_cmpuint(balloon_auto_target(&p), ==, CRITICAL);
 }
 
+/*
+ * Without a source, silence says nothing about the host: no relief, no
+ * timer for it; a source attached later counts relief from then on, and
+ * one detached again stops it.  A reset does not attach one.
+ */
+static void test_relief_no_source(void)
+{
+    BalloonAutoPolicy p;
+
+    setup_defaults(&p);
+    balloon_auto_host_source(&p, false, now);
+    host(&p, BALLOON_AUTO_LEVEL_CRITICAL);
+    catch_up(&p);
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, INT64_MAX);
+    now += SEC(3600);
+    assert_none(balloon_auto_timer(&p, now), "idle");
+    g_assert_cmpuint(balloon_auto_target(&p), ==, CRITICAL);
+
+    balloon_auto_host_source(&p, true, now);
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, now + RELIEF);
+    now += RELIEF;
+    assert_action(balloon_auto_timer(&p, now), BALLOON_AUTO_DEFLATE,
+                  BALLOON_AUTO_REASON_HOST_RELIEF, CRITICAL - RELIEF_STEP);
+
+    balloon_auto_host_source(&p, false, now);
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, INT64_MAX);
+    now += RELIEF_PERIOD;
+    assert_none(balloon_auto_timer(&p, now), "idle");
+    g_assert_cmpuint(balloon_auto_counters(&p)->reliefs, ==, 1);
+}
+
 static void test_config_check_new(void)
 {
     BalloonAutoConfig cfg;
@@ -2230,6 +2261,7 @@ int main(int argc, char **argv)
     ADD("relief/to-empty", test_relief_to_empty);
     ADD("relief/not-while-pressure", test_relief_not_while_pressure);
     ADD("relief/off", test_relief_off);
+    ADD("relief/no-source", test_relief_no_source);
     ADD("resident/bounds-inflate", test_resident_bounds_inflate);
     ADD("resident/untouched-guest", test_resident_untouched_guest);
     ADD("resident/used-with-balloon", test_resident_used_with_balloon);

@@ -179,6 +179,10 @@ typedef enum BalloonAutoTunable {
     BALLOON_AUTO_TUNABLE_FLOOR,
     BALLOON_AUTO_TUNABLE_HIGH_WATERMARK,
     BALLOON_AUTO_TUNABLE_LOW_WATERMARK,
+    BALLOON_AUTO_TUNABLE_RESERVE,
+    BALLOON_AUTO_TUNABLE_RESERVE_PCT,
+    BALLOON_AUTO_TUNABLE_RELIEF,
+    BALLOON_AUTO_TUNABLE_RELIEF_STEP,
     BALLOON_AUTO_TUNABLE__MAX,
 } BalloonAutoTunable;
 
@@ -329,6 +333,8 @@ typedef struct BalloonAutoPolicy {
     uint64_t mem_avail;
     int64_t last_mem_check;
     int64_t last_signal;        /* the last host event, INT64_MIN none */
+    /* no host source is attached: nothing tells whether the host is short */
+    bool host_deaf;
     BalloonAutoCounters counters;
 } BalloonAutoPolicy;
 
@@ -539,6 +545,16 @@ uint64_t balloon_auto_spare(const BalloonAutoPolicy *p);
  * available memory, 0 when not short or not known.
  */
 uint64_t balloon_auto_shortfall(const BalloonAutoPolicy *p);
+
+/*
+ * Whether a host pressure source is attached (@attached), e.g. at
+ * creation or when management attaches or detaches one at run time.
+ * Without one, silence is no sign of relief: relief waits until a source
+ * is attached, and counts relief_ns from then, since a new source has not
+ * had the time to report anything.  Guest pressure works either way.
+ */
+void balloon_auto_host_source(BalloonAutoPolicy *p, bool attached,
+                              int64_t now);
 
 /*
  * Call at or after balloon_auto_deadline(); calling early is harmless.

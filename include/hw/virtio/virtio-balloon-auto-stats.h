@@ -212,6 +212,21 @@ void balloon_auto_stats_config_default(BalloonAutoStatsConfig *cfg);
 bool balloon_auto_stats_config_check(const BalloonAutoStatsConfig *cfg,
                                      Error **errp);
 
+/* What the user calls each field of BalloonAutoStatsConfig */
+typedef struct BalloonAutoStatsNames {
+    const char *avail_min;
+    const char *avail_min_pct;
+    const char *min_delta[BALLOON_AUTO_STATS_COUNTER__MAX];
+} BalloonAutoStatsNames;
+
+/*
+ * The same check, with messages that name each field by @names (the
+ * property the user wrote); NULL names the concepts instead.
+ */
+bool balloon_auto_stats_config_check_named(const BalloonAutoStatsConfig *cfg,
+                                           const BalloonAutoStatsNames *names,
+                                           Error **errp);
+
 /* No baseline, nothing reported, counters 0 */
 void balloon_auto_stats_reset(BalloonAutoStatsState *s);
 

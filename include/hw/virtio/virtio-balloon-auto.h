@@ -58,6 +58,10 @@ struct virtio_balloon_msg {
 #define VIRTIO_BALLOON_AUTO_FLOOR            "floor"
 #define VIRTIO_BALLOON_AUTO_HIGH_WATERMARK   "high-watermark-pct"
 #define VIRTIO_BALLOON_AUTO_LOW_WATERMARK    "low-watermark-pct"
+#define VIRTIO_BALLOON_AUTO_RESERVE          "reserve"
+#define VIRTIO_BALLOON_AUTO_RESERVE_PCT      "reserve-pct"
+#define VIRTIO_BALLOON_AUTO_RELIEF_MS        "relief-ms"
+#define VIRTIO_BALLOON_AUTO_RELIEF_STEP      "relief-step"
 #define VIRTIO_BALLOON_AUTO_INFLATE_LOW_PROP \
     VIRTIO_BALLOON_AUTO_PROP(VIRTIO_BALLOON_AUTO_INFLATE_LOW)
 #define VIRTIO_BALLOON_AUTO_INFLATE_MEDIUM_PROP \
@@ -78,9 +82,33 @@ struct virtio_balloon_msg {
     VIRTIO_BALLOON_AUTO_PROP(VIRTIO_BALLOON_AUTO_HIGH_WATERMARK)
 #define VIRTIO_BALLOON_AUTO_LOW_WATERMARK_PROP \
     VIRTIO_BALLOON_AUTO_PROP(VIRTIO_BALLOON_AUTO_LOW_WATERMARK)
+#define VIRTIO_BALLOON_AUTO_RESERVE_PROP \
+    VIRTIO_BALLOON_AUTO_PROP(VIRTIO_BALLOON_AUTO_RESERVE)
+#define VIRTIO_BALLOON_AUTO_RESERVE_PCT_PROP \
+    VIRTIO_BALLOON_AUTO_PROP(VIRTIO_BALLOON_AUTO_RESERVE_PCT)
+#define VIRTIO_BALLOON_AUTO_RELIEF_MS_PROP \
+    VIRTIO_BALLOON_AUTO_PROP(VIRTIO_BALLOON_AUTO_RELIEF_MS)
+#define VIRTIO_BALLOON_AUTO_RELIEF_STEP_PROP \
+    VIRTIO_BALLOON_AUTO_PROP(VIRTIO_BALLOON_AUTO_RELIEF_STEP)
+/* The source: set-auto-balloon's "source" attaches one at run time */
+#define VIRTIO_BALLOON_AUTO_SOURCE           "source"
+#define VIRTIO_BALLOON_AUTO_SOURCE_PROP \
+    VIRTIO_BALLOON_AUTO_PROP(VIRTIO_BALLOON_AUTO_SOURCE)
+/* -device only: the statistics rule and the PSI thresholds */
+#define VIRTIO_BALLOON_AUTO_STATS_INTERVAL_PROP "auto-stats-interval"
 #define VIRTIO_BALLOON_AUTO_STATS_AVAIL_MIN_PROP "auto-stats-avail-min"
+#define VIRTIO_BALLOON_AUTO_STATS_AVAIL_MIN_PCT_PROP \
+    "auto-stats-avail-min-pct"
+#define VIRTIO_BALLOON_AUTO_STATS_OOM_KILL_PROP "auto-stats-oom-kill"
+#define VIRTIO_BALLOON_AUTO_STATS_ALLOC_STALL_PROP "auto-stats-alloc-stall"
 #define VIRTIO_BALLOON_AUTO_STATS_DIRECT_RECLAIM_PROP \
     "auto-stats-direct-reclaim"
+#define VIRTIO_BALLOON_AUTO_STATS_SWAP_IN_PROP "auto-stats-swap-in"
+#define VIRTIO_BALLOON_AUTO_STATS_MAJOR_FAULTS_PROP "auto-stats-major-faults"
+#define VIRTIO_BALLOON_AUTO_PSI_WINDOW_MS_PROP "auto-psi-window-ms"
+#define VIRTIO_BALLOON_AUTO_PSI_LOW_MS_PROP "auto-psi-low-ms"
+#define VIRTIO_BALLOON_AUTO_PSI_MEDIUM_MS_PROP "auto-psi-medium-ms"
+#define VIRTIO_BALLOON_AUTO_PSI_CRITICAL_MS_PROP "auto-psi-critical-ms"
 
 /*
  * The size properties whose default scales with the guest (see
@@ -182,13 +210,15 @@ void virtio_balloon_auto_class_init(ObjectClass *klass);
 bool virtio_balloon_auto_enabled(VirtIOBalloon *s);
 void virtio_balloon_auto_query(VirtIOBalloon *s, AutoBalloonInfo *info);
 /*
- * Take the tunables of @props (not its 'enabled' and 'source') and switch
- * automatic ballooning to @enable.  On invalid tunables set @errp and
- * change nothing.
+ * Take the tunables of @props (not its 'enabled' and 'source'), attach
+ * @source unless it is NULL (an auto-source value, "none" included) and
+ * switch automatic ballooning to @enable.  On invalid tunables or a
+ * source that cannot be opened set @errp and change nothing.
  */
 bool virtio_balloon_auto_configure(VirtIOBalloon *s,
                                    const VirtIOBalloonAutoProps *props,
-                                   bool enable, Error **errp);
+                                   bool enable, const char *source,
+                                   Error **errp);
 
 extern const VMStateDescription vmstate_virtio_balloon_auto;
 

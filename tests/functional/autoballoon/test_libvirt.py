@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# Automatic ballooning under a real libvirtd, with the pressure source
-# handed over as file descriptors: libvirt runs the patched QEMU as its
-# unprivileged user in a memory cgroup it made; the test, as the manager,
+# Automatic ballooning under a real libvirtd, with libvirt's own balloon
+# and the pressure source handed over as file descriptors: libvirt runs
+# the patched QEMU as its unprivileged user in a memory cgroup it made,
+# with <memballoon model='virtio'> switched to automatic=on and
+# auto-source=none through <qemu:override>.  The test, as the manager,
 # registers vmpressure eventfds on that cgroup, passes them with
-# "virsh qemu-monitor-command --pass-fds" and add-fd, hot-plugs the
-# balloon with auto-source=/dev/fdset/1 (docs/system/devices/
-# virtio-balloon-auto.rst, "libvirt"), then puts the cgroup under real
-# memory pressure and checks that the guest's balloon inflates.  Starts
-# virtlogd and libvirtd itself where no init system did, and stops what
-# it started.  Skips, saying why, without root, libvirt, a cgroup v1
-# memory controller or the test guest.  Prints TAP (pycotap).
+# "virsh qemu-monitor-command --pass-fds" and add-fd, attaches them with
+# set-auto-balloon (docs/system/devices/virtio-balloon-auto.rst,
+# "libvirt"), then puts the cgroup under real memory pressure and checks
+# that the balloon inflates, that query-auto-balloon answers, that
+# "virsh dommemstat" gives the guest's statistics and that "virsh setmem"
+# is refused while automatic mode is on.  Starts virtlogd and libvirtd
+# itself where no init system did, and stops what it started.  Skips,
+# saying why, without root, libvirt, a cgroup v1 memory controller or the
+# test guest.  Prints TAP (pycotap).
 
 import json
 import os
@@ -34,7 +38,9 @@ URI = 'qemu:///system'
 RAM_MIB = 512
 FDSET = 1
 
-DOMAIN_XML = '''<domain type='qemu'>
+# As in the docs, with the test guest's kernel and initramfs
+DOMAIN_XML = '''<domain type='qemu'
+        xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>{name}</name>
   <memory unit='MiB'>{ram}</memory>
   <vcpu>1</vcpu>
@@ -48,8 +54,18 @@ DOMAIN_XML = '''<domain type='qemu'>
   <devices>
     <emulator>{qemu}</emulator>
     <serial type='pty'/>
-    <memballoon model='none'/>
+    <memballoon model='virtio'>
+      <stats period='5'/>
+    </memballoon>
   </devices>
+  <qemu:override>
+    <qemu:device alias='balloon0'>
+      <qemu:frontend>
+        <qemu:property name='automatic' type='bool' value='true'/>
+        <qemu:property name='auto-source' type='string' value='none'/>
+      </qemu:frontend>
+    </qemu:device>
+  </qemu:override>
 </domain>
 '''
 
@@ -126,7 +142,7 @@ def skip_reason():
     return None
 
 
-class LibvirtFdSource(unittest.TestCase):
+class LibvirtBalloon(unittest.TestCase):
 
     def setUp(self):
         reason = skip_reason()
@@ -143,7 +159,7 @@ class LibvirtFdSource(unittest.TestCase):
         guest = os.environ['AUTOBALLOON_GUEST_DIR']
         for f in ('vmlinuz', 'initramfs.cpio.gz'):
             shutil.copy(os.path.join(guest, f), self.tmp)
-        self.name = f'autoballoon-fd-{os.getpid()}'
+        self.name = f'autoballoon-{os.getpid()}'
         xml = os.path.join(self.tmp, 'domain.xml')
         with open(xml, 'w', encoding='ascii') as f:
             f.write(DOMAIN_XML.format(name=self.name, ram=RAM_MIB,
@@ -211,16 +227,25 @@ class LibvirtFdSource(unittest.TestCase):
                   f'rm -f {hog}')
         return subprocess.Popen(['sh', '-c', script])
 
-    def test_fd_source_inflates(self):
+    def dommemstat(self):
+        out = virsh('dommemstat', self.name).stdout
+        return {k: int(v) for k, v in
+                (line.split() for line in out.splitlines() if line.strip())}
+
+    def test_libvirt_balloon_inflates(self):
         pid = self.qemu_pid()
         with open(f'/proc/{pid}/status', encoding='ascii') as f:
             uid = [line.split()[1] for line in f if line.startswith('Uid:')]
         print(f'# QEMU {pid} runs as uid {uid[0]}')
+        self.assertNotEqual(uid[0], '0')
+        # libvirt's balloon, created at start, waits for its source
+        info = qmp(self.name, 'query-auto-balloon')
+        self.assertEqual(info['source'], 'none')
+        self.assertEqual(info['backend'], 'none')
+        self.assertTrue(info['enabled'])
         memcg = self.memcg(pid)
         fds = self.hand_over(memcg)
-        qmp(self.name, 'device_add', {'driver': 'virtio-balloon-pci',
-                                      'id': 'balloon0', 'automatic': True,
-                                      'auto-source': f'/dev/fdset/{FDSET}'})
+        qmp(self.name, 'set-auto-balloon', {'source': f'/dev/fdset/{FDSET}'})
         # QEMU holds duplicates: the manager can let go of its own
         qmp(self.name, 'remove-fd', {'fdset-id': FDSET})
         for fd in fds.values():
@@ -248,10 +273,29 @@ class LibvirtFdSource(unittest.TestCase):
         self.assertLess(info['actual'], RAM_MIB * 1024 * 1024)
         self.assertFalse(info['source-gone'])
 
-        # libvirt's own view still answers (it does not know the balloon)
-        stats = virsh('dommemstat', self.name).stdout
-        print('# dommemstat: ' + ' '.join(stats.split()))
-        self.assertIn('rss', stats)
+        # libvirt's view: the balloon's size and the guest's statistics
+        deadline = time.monotonic() + 30
+        while True:
+            stats = self.dommemstat()
+            actual = qmp(self.name, 'query-balloon')['actual']
+            if stats.get('actual') == actual // 1024 or \
+                    time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        print('# dommemstat: ' + ' '.join(f'{k} {v}'
+                                          for k, v in stats.items()))
+        self.assertEqual(stats['actual'], actual // 1024)
+        self.assertLess(stats['actual'], RAM_MIB * 1024)
+        for key in ('unused', 'available', 'usable', 'last_update', 'rss'):
+            self.assertIn(key, stats)
+        self.assertGreater(stats['available'], 0)
+
+        # A manual size would fight automatic mode: refused, and says so
+        res = virsh('setmem', self.name, f'{RAM_MIB // 2}M', '--live',
+                    check=False)
+        print(f'# virsh setmem: {res.stderr.strip()}')
+        self.assertNotEqual(res.returncode, 0)
+        self.assertIn('automatic ballooning is active', res.stderr)
 
 
 if __name__ == '__main__':
