@@ -6,7 +6,9 @@
  * decoder (virtio-balloon-auto-fuzz.c) against a normal QEMU build: QEMU
  * must survive each and still answer query-auto-balloon with consistent
  * values.  The fuzzer itself needs a clang build (make fuzz); this keeps
- * what it found covered by make check.
+ * what it found covered by make check.  VBAF_CORPUS_DIR and
+ * VBAF_RANDOM_INPUTS in the environment override where the corpus is and
+ * how many random inputs run.
  *
  * Copyright (c) 2026 The QEMU auto-balloon authors
  *
@@ -19,8 +21,8 @@
 #include "virtio-balloon-auto-fuzz.h"
 
 /* Random inputs: as many, as long (bytes), from this seed */
-#define RANDOM_INPUTS       2000
-#define RANDOM_INPUTS_SLOW  20000
+#define RANDOM_INPUTS       1000
+#define RANDOM_INPUTS_SLOW  10000
 #define RANDOM_MAX_LEN      256
 #define RANDOM_SEED         0x6ba11007
 
@@ -109,7 +111,9 @@ static void test_corpus(void)
 
 static void test_random(void)
 {
-    int n = g_test_slow() ? RANDOM_INPUTS_SLOW : RANDOM_INPUTS;
+    const char *env = g_getenv("VBAF_RANDOM_INPUTS");
+    int n = env ? atoi(env) : g_test_slow() ? RANDOM_INPUTS_SLOW :
+            RANDOM_INPUTS;
     g_autoptr(GRand) rand = g_rand_new_with_seed(RANDOM_SEED);
     uint8_t buf[RANDOM_MAX_LEN];
     QTestState *qts;

@@ -57,8 +57,16 @@
 #define VBAF_BALLOON_PFN    (16 * MiB / VBAF_PAGE)
 #define VBAF_BALLOON_PAGES  (VBAF_RAM_PAGES - VBAF_BALLOON_PFN)
 
-/* Pages an honest driver moves per operation, and per buffer */
-#define VBAF_FOLLOW_MAX     1024
+/*
+ * Pages an honest driver moves per operation, and per buffer.  QEMU
+ * discards each page it receives with one madvise(), and the page must be
+ * made resident again after the input: an honest driver gives the same
+ * VBAF_FOLLOW_PFNS pages over and over (the device counts pages, it does
+ * not tell them apart), and moves at most a quarter of the default
+ * medium step (RAM/16) per operation, to keep inputs fast.
+ */
+#define VBAF_FOLLOW_MAX     512
+#define VBAF_FOLLOW_PFNS    64
 #define VBAF_PFNS_PER_BUF   256
 
 typedef struct VbafQueue {
@@ -254,6 +262,7 @@ static uint64_t data_alloc(Vbaf *f, size_t len)
     assert(len <= VBAF_DATA_SIZE);
     if (f->data_next + len > VBAF_DATA_BASE + VBAF_DATA_SIZE) {
         f->data_next = VBAF_DATA_BASE;
+    f->pfn_cursor = 0;
     }
     addr = f->data_next;
     f->data_next += len;
@@ -566,7 +575,7 @@ static void op_follow(Vbaf *f, VbafIn *in)
         uint32_t i;
 
         for (i = 0; i < k; i++) {
-            pfns[i] = balloon_pfn(f->pfn_cursor++);
+            pfns[i] = balloon_pfn(f->pfn_cursor++ % VBAF_FOLLOW_PFNS);
         }
         send_pfns(f, vq, pfns, k, true);
         done += k;
@@ -813,7 +822,9 @@ static uint64_t get_u64(QDict *d, const char *key)
 /*
  * QEMU answers query-auto-balloon, and what it says holds together: the
  * balloon is never larger than RAM, and the host event counters add up
- * (host events = immediate + throttled + ignored, none negative).
+ * (host events = immediate + throttled + ignored, none negative).  Unless
+ * management stepped in, automatic mode is on and the guest keeps its
+ * floor, whatever the guest did.
  */
 static void check(Vbaf *f)
 {
@@ -825,6 +836,11 @@ static void check(Vbaf *f)
     g_assert(info);
     g_assert_cmpuint(get_u64(info, "target"), <=, VBAF_RAM);
     g_assert_cmpuint(get_u64(info, "actual"), <=, VBAF_RAM);
+    if (!f->qmp_dirty) {
+        g_assert_true(qdict_get_bool(info, "enabled"));
+        g_assert_cmpuint(get_u64(info, "target"), >=,
+                         get_u64(f->tunables, "floor"));
+    }
     c = qdict_get_qdict(info, "counters");
     g_assert(c);
     host = get_u64(c, "host-events-low") + get_u64(c, "host-events-medium") +
@@ -936,6 +952,7 @@ void vbaf_run(Vbaf *f, const uint8_t *data, size_t size)
 
     driver_init(f, 0, 0);
     f->data_next = VBAF_DATA_BASE;
+    f->pfn_cursor = 0;
     f->clock_left_ns = VBAF_CLOCK_BUDGET_NS;
     f->qmp_dirty = false;
     while (in.left && n++ < VBAF_MAX_OPS) {
