@@ -288,6 +288,7 @@ static void queue_setup(Vbaf *f, int n, uint16_t size, bool enable)
     VbafQueue *q = &f->q[n];
     uint64_t desc = VBAF_RING_BASE + n * VBAF_RING_STRIDE;
     uint64_t avail, used;
+    uint32_t zero = 0;
 
     wr16(f, COMMON(f, queue_select), n);
     if (size) {
@@ -300,7 +301,9 @@ static void queue_setup(Vbaf *f, int n, uint16_t size, bool enable)
     }
     avail = desc + 16 * size;
     used = ROUND_UP(avail + 6 + 2 * size, 4096);
-    qtest_memset(f->qts, desc, 0, used + 6 + 8 * size - desc);
+    /* The device reads what is below idx, and idx: start both rings at 0 */
+    qtest_memwrite(f->qts, avail, &zero, sizeof(zero));
+    qtest_memwrite(f->qts, used, &zero, sizeof(zero));
     wr32(f, COMMON(f, queue_desc_lo), desc);
     wr32(f, COMMON(f, queue_desc_hi), desc >> 32);
     wr32(f, COMMON(f, queue_avail_lo), avail);
@@ -694,7 +697,7 @@ static void op_clock(Vbaf *f, VbafIn *in)
  * OP_INIT: the standard driver start, with features taken away or added
  * as the input says (without VERSION_1 the device refuses FEATURES_OK).
  */
-static void driver_init(Vbaf *f, uint8_t drop, uint64_t extra)
+static void driver_init(Vbaf *f, uint8_t drop, uint64_t extra, bool reset)
 {
     static const int bits[] = {
         VIRTIO_BALLOON_F_STATS_VQ, VBAF_F_MESSAGE_VQ,
@@ -710,7 +713,9 @@ static void driver_init(Vbaf *f, uint8_t drop, uint64_t extra)
             features &= ~(1ull << bits[i]);
         }
     }
-    write_status(f, 0);
+    if (reset) {
+        write_status(f, 0);
+    }
     write_status(f, VIRTIO_CONFIG_S_ACKNOWLEDGE);
     write_status(f, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
     write_features(f, features);
@@ -729,7 +734,7 @@ static void op_init(Vbaf *f, VbafIn *in)
     uint8_t drop = in_u8(in);
     uint64_t extra = drop & 0x80 ? 1ull << (in_u8(in) % 64) : 0;
 
-    driver_init(f, drop, extra);
+    driver_init(f, drop, extra, true);
 }
 
 static void op_queue(Vbaf *f, VbafIn *in)
@@ -855,12 +860,37 @@ static void check(Vbaf *f)
     g_assert_cmpuint(cfg_num_pages(f), <=, VBAF_RAM_PAGES);
 }
 
+/*
+ * Write guest RAM, so that the host holds it.  In the fuzzer, the
+ * in-process qtest_memset() mallocs a buffer as large as what it sets for
+ * each call: write from a static buffer there; over a socket, one memset
+ * command costs less than a write.
+ */
+static void touch(Vbaf *f, uint64_t addr, uint64_t len)
+{
+#ifdef CONFIG_FUZZ
+    static uint8_t *pattern;
+    uint64_t n;
+
+    if (!pattern) {
+        pattern = g_malloc(MiB);
+        memset(pattern, 0x5a, MiB);
+    }
+    for (; len; addr += n, len -= n) {
+        n = MIN(len, MiB);
+        qtest_memwrite(f->qts, addr, pattern, n);
+    }
+#else
+    qtest_memset(f->qts, addr, 0x5a, len);
+#endif
+}
+
 /* OP_TOUCH: make 1 MiB of guest RAM resident (as a guest using it) */
 static void op_touch(Vbaf *f, VbafIn *in)
 {
     uint64_t mib = 16 + in_u8(in) % (VBAF_RAM_MIB - 16);
 
-    qtest_memset(f->qts, mib * MiB, 0x5a, MiB);
+    touch(f, mib * MiB, MiB);
 }
 
 /* Make the pages the balloon discarded in this input resident again */
@@ -872,8 +902,7 @@ static void retouch(Vbaf *f)
         unsigned long end = find_next_zero_bit(f->inflated, VBAF_RAM_PAGES,
                                                start);
 
-        qtest_memset(f->qts, (uint64_t)start * VBAF_PAGE, 0x5a,
-                     (end - start) * VBAF_PAGE);
+        touch(f, (uint64_t)start * VBAF_PAGE, (end - start) * VBAF_PAGE);
         start = find_next_bit(f->inflated, VBAF_RAM_PAGES, end);
     }
     bitmap_zero(f->inflated, VBAF_RAM_PAGES);
@@ -950,7 +979,8 @@ void vbaf_run(Vbaf *f, const uint8_t *data, size_t size)
     VbafIn in = { .p = data, .left = size };
     int n = 0;
 
-    driver_init(f, 0, 0);
+    /* The previous input ended with a reset (and vbaf_new is fresh) */
+    driver_init(f, 0, 0, false);
     f->data_next = VBAF_DATA_BASE;
     f->pfn_cursor = 0;
     f->clock_left_ns = VBAF_CLOCK_BUDGET_NS;
@@ -987,7 +1017,7 @@ Vbaf *vbaf_new(QTestState *qts, const VbafHost *host)
     f->host = *host;
     f->inflated = bitmap_new(VBAF_RAM_PAGES);
     /* A guest that has run has touched its RAM: the host holds it */
-    qtest_memset(qts, MiB, 0x5a, VBAF_RAM - MiB);
+    touch(f, MiB, VBAF_RAM - MiB);
     f->bus = qpci_new_pc(qts, NULL);
     f->pci = virtio_pci_new(f->bus, &addr);
     g_assert(f->pci);
