@@ -147,7 +147,7 @@ fuzz-build: deps
 		$(FUZZ_TREE)/configure $(FUZZ_CONFIGURE_FLAGS); \
 	fi
 	nice ninja -C $(FUZZ_QBUILD) qemu-fuzz-x86_64
-	scripts/install-firmware.sh $(FUZZ_QBUILD)
+	scripts/install-firmware.sh --no-optionrom $(FUZZ_QBUILD)
 
 fuzz: fuzz-build
 	scripts/fuzz.sh run $(FUZZ_BIN) $(FUZZ_CORPUS) $(FUZZ_DIR)/work
