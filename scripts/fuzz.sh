@@ -44,7 +44,7 @@ run)
     echo "fuzz: $bin ${args[*]} ${FUZZ_ARGS:-} $work/corpus $corpus"
     # shellcheck disable=SC2086
     (cd "$work" && nice "$bin" "${args[@]}" ${FUZZ_ARGS:-} "$work/corpus" \
-        "$corpus") 2>&1 | tee "$log" | grep -E '^(#[0-9]+|INFO: (seed|Loaded)|==[0-9]+==|stat::|SUMMARY|Done)' || true
+        "$corpus") 2>&1 | tee "$log" | grep --line-buffered -E '^(#[0-9]+|INFO: (seed|Loaded)|==[0-9]+==|stat::|SUMMARY|Done)' || true
     [ "$jobs" -gt 1 ] && cat "$work"/fuzz-*.log >> "$log" 2>/dev/null
     crashes=$(find "$work/artifacts" -type f | wc -l)
     last=$(grep -E '^#[0-9]+' "$log" | tail -n 1 || true)
