@@ -10,6 +10,10 @@
 #   make bench-overcommit   full over-commit comparison (<30 min, 2 cores)
 #   make checkpatch   QEMU's checkpatch.pl on our new files and patches
 #   make memload  the benchmark's memory workload (static), build/memload
+#   make fuzz     build the libFuzzer target with clang (separate build,
+#                 build/fuzz/) and run it on the committed corpus
+#                 (FUZZ_SECONDS, FUZZ_RUNS, FUZZ_JOBS, FUZZ_ARGS)
+#   make fuzz-merge   minimise the committed corpus with what fuzz found
 
 SHELL := /bin/bash
 # No __pycache__ in the overlay directories (assemble copies them).
@@ -43,7 +47,7 @@ QEMU_TARGETS := qemu-system-x86_64 \
 		scripts/check-tests.list | sort -u)
 
 .PHONY: all build deps fetch assemble check demo bench bench-overcommit \
-	guest memload checkpatch clean distclean
+	guest memload checkpatch clean distclean fuzz fuzz-build fuzz-merge
 all: build
 
 config.mk:
@@ -120,6 +124,36 @@ memload: $(MEMLOAD)
 $(MEMLOAD): bench/workload/memload.c bench/workload/build-memload.sh
 	@mkdir -p $(BUILD)
 	bench/workload/build-memload.sh $@
+
+# The fuzzer: its own tree and clang build with ASan and UBSan, so that
+# make check never needs clang.  FUZZ_DIR holds them and the fuzzer's
+# work (new inputs, crashes, log); see scripts/fuzz.sh for the variables.
+FUZZ_DIR ?= $(BUILD)/fuzz
+FUZZ_TREE := $(FUZZ_DIR)/qemu
+FUZZ_QBUILD := $(FUZZ_DIR)/qemu-build
+FUZZ_BIN := $(FUZZ_QBUILD)/qemu-fuzz-x86_64
+FUZZ_CORPUS := $(CURDIR)/tests/qtest/fuzz/corpus/virtio-balloon-auto
+FUZZ_CONFIGURE_FLAGS := $(QEMU_CONFIGURE_FLAGS) --cc=clang --cxx=clang++ \
+	--enable-fuzzing --enable-asan --enable-ubsan
+export FUZZ_SECONDS FUZZ_RUNS FUZZ_JOBS FUZZ_ARGS
+
+fuzz-build: deps
+	scripts/install-deps.sh --fuzz
+	$(MAKE) fetch
+	@scripts/assemble.sh "$$(cat $(BUILD)/pristine-path)" $(FUZZ_TREE)
+	@if [ ! -f $(FUZZ_QBUILD)/build.ninja ]; then \
+		rm -rf $(FUZZ_QBUILD) && mkdir -p $(FUZZ_QBUILD) && \
+		cd $(FUZZ_QBUILD) && \
+		$(FUZZ_TREE)/configure $(FUZZ_CONFIGURE_FLAGS); \
+	fi
+	nice ninja -C $(FUZZ_QBUILD) qemu-fuzz-x86_64
+	scripts/install-firmware.sh --no-optionrom $(FUZZ_QBUILD)
+
+fuzz: fuzz-build
+	scripts/fuzz.sh run $(FUZZ_BIN) $(FUZZ_CORPUS) $(FUZZ_DIR)/work
+
+fuzz-merge: fuzz-build
+	scripts/fuzz.sh merge $(FUZZ_BIN) $(FUZZ_CORPUS) $(FUZZ_DIR)/work
 
 checkpatch: assemble
 	scripts/checkpatch.sh $(TREE)

@@ -11,6 +11,10 @@
 #     upgraded from backports unless asked for by name;
 #   * runs apt-get update and installs the packages listed below.
 # When everything is present it prints so and changes nothing.
+#
+# With --fuzz: only what the fuzzer's separate build needs on top (make
+# fuzz; make check never needs it): clang with libFuzzer and the
+# sanitizer runtimes, and llvm-symbolizer for readable crash reports.
 
 set -euo pipefail
 
@@ -32,6 +36,28 @@ PKGS="build-essential pkg-config python3 python3-venv python3-setuptools
       cpio procps util-linux patch perl ca-certificates gcc-multilib
       ipxe-qemu python3-matplotlib libvirt-daemon-system"
 BACKPORT_PKGS="meson python3-pycotap"
+FUZZ_PKGS="clang libclang-rt-14-dev llvm"
+
+if [ "${1:-}" = --fuzz ]; then
+    need=$(for p in $FUZZ_PKGS; do
+               dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | \
+                   grep -q '^ii' || echo "$p"
+           done | tr '\n' ' ')
+    if [ -z "$need" ]; then
+        echo "install-deps: the fuzzer's dependencies are present"
+        exit 0
+    fi
+    if [ "$(id -u)" != 0 ]; then
+        echo "install-deps: missing for the fuzzer: $need" >&2
+        echo "install-deps: run this script as root (it uses apt-get)" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    # shellcheck disable=SC2086
+    apt-get install -q -y --no-install-recommends $need
+    exit 0
+fi
 
 missing_pkgs() {
     local p

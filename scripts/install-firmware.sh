@@ -9,9 +9,17 @@
 # option ROMs (linuxboot_dma.bin for -kernel) are built from
 # pc-bios/optionrom by QEMU's own makefile.
 #
-# Usage: install-firmware.sh QEMU_BUILD_DIR
+# Usage: install-firmware.sh [--no-optionrom] QEMU_BUILD_DIR
+#
+# --no-optionrom: the BIOS blobs only, for a build that boots no kernel
+# (the fuzzer's clang build, whose configure sets up no option ROMs).
 
 set -euo pipefail
+optionrom=1
+if [ "${1:-}" = --no-optionrom ]; then
+    optionrom=
+    shift
+fi
 qbuild=$1
 pcbios=$qbuild/pc-bios
 mkdir -p "$pcbios"
@@ -33,18 +41,20 @@ for f in bios-256k.bin bios-microvm.bin; do
     }
 done
 
-make -s -C "$qbuild" pc-bios/optionrom/all
-for rom in linuxboot_dma.bin linuxboot.bin multiboot_dma.bin pvh.bin \
-           kvmvapic.bin; do
-    if [ -f "$pcbios/optionrom/$rom" ]; then
-        ln -sf "optionrom/$rom" "$pcbios/$rom"
-    fi
-done
-[ -e "$pcbios/linuxboot_dma.bin" ] || {
-    echo "install-firmware: pc-bios/optionrom did not produce" \
-         "linuxboot_dma.bin (needed for -kernel)" >&2
-    exit 1
-}
+if [ -n "$optionrom" ]; then
+    make -s -C "$qbuild" pc-bios/optionrom/all
+    for rom in linuxboot_dma.bin linuxboot.bin multiboot_dma.bin pvh.bin \
+               kvmvapic.bin; do
+        if [ -f "$pcbios/optionrom/$rom" ]; then
+            ln -sf "optionrom/$rom" "$pcbios/$rom"
+        fi
+    done
+    [ -e "$pcbios/linuxboot_dma.bin" ] || {
+        echo "install-firmware: pc-bios/optionrom did not produce" \
+             "linuxboot_dma.bin (needed for -kernel)" >&2
+        exit 1
+    }
+fi
 
 keymaps=$(find "$qbuild/qemu-bundle" -type d -name keymaps | head -n 1)
 [ -n "$keymaps" ] || {
