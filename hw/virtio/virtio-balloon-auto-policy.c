@@ -497,12 +497,21 @@ static int64_t watermark_deadline(const BalloonAutoPolicy *p)
     return MAX(next, throttle_end(p));
 }
 
+/*
+ * Only deadlines balloon_auto_timer() acts on when they are due: one it
+ * would pass over stays in the past, and a timer re-armed in the past runs
+ * again at once, forever.  While an inflate is pending, relief waits for
+ * it (balloon_auto_timer()), so the throttle's end is the deadline then,
+ * even with a relief interval shorter than the throttle interval.
+ */
 int64_t balloon_auto_deadline(const BalloonAutoPolicy *p)
 {
-    int64_t d = MIN(stall_deadline(p), relief_deadline(p));
+    int64_t d = stall_deadline(p);
 
     if (p->pending) {
         d = MIN(d, throttle_end(p));
+    } else {
+        d = MIN(d, relief_deadline(p));
     }
     return MIN(d, watermark_deadline(p));
 }

@@ -63,6 +63,8 @@ struct VirtIOBalloonAuto {
     HostPressureOptions psi_opts;
     BalloonAutoPolicy policy;
     QEMUTimer *timer;
+    /* auto_timer_cb() is running: see auto_rearm() */
+    bool in_timer_cb;
     VirtQueue *msg_vq;
     /* off: management switched it off, the balloon is under manual control */
     bool enabled;
@@ -177,6 +179,16 @@ static void auto_update_polling(VirtIOBalloonAuto *a)
     }
 }
 
+/*
+ * The policy's deadlines are ones it acts on (balloon_auto_deadline());
+ * should one ever be passed over, the timer callback would re-arm the
+ * timer in the past, and it would run again at once, in the same
+ * main-loop iteration, forever.  So from its own callback the timer is
+ * never armed earlier than AUTO_TIMER_MIN_NS from now: the worst a stuck
+ * deadline can cost is a hundred wake-ups a second, not the main loop.
+ */
+#define AUTO_TIMER_MIN_NS   (10 * SCALE_MS)
+
 static void auto_rearm(VirtIOBalloonAuto *a)
 {
     int64_t deadline = balloon_auto_deadline(&a->policy);
@@ -184,9 +196,12 @@ static void auto_rearm(VirtIOBalloonAuto *a)
     auto_update_polling(a);
     if (deadline == INT64_MAX) {
         timer_del(a->timer);
-    } else {
-        timer_mod(a->timer, deadline);
+        return;
     }
+    if (a->in_timer_cb) {
+        deadline = MAX(deadline, auto_now() + AUTO_TIMER_MIN_NS);
+    }
+    timer_mod(a->timer, deadline);
 }
 
 /* Make the device follow the policy's decision. */
@@ -439,7 +454,9 @@ static void auto_timer_cb(void *opaque)
         balloon_auto_inflate_due(&a->policy, auto_now())) {
         auto_measure_resident(a);
     }
+    a->in_timer_cb = true;
     auto_apply(a, balloon_auto_timer(&a->policy, auto_now()));
+    a->in_timer_cb = false;
 }
 
 /*

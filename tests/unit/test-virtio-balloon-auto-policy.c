@@ -1577,6 +1577,107 @@ static void test_relief_to_empty(void)
     g_assert_cmpint(balloon_auto_deadline(&p), ==, INT64_MAX);
 }
 
+/*
+ * The deadline the timer is armed for is one balloon_auto_timer() acts
+ * on: run as often as it is due at one instant (one action per run, as
+ * the device does), the next deadline soon lies ahead, or there is none.
+ * A deadline passed over would stay in the past and the device's timer
+ * would run forever in one main-loop iteration (found by fuzzing: a
+ * relief interval of 1 ms, shorter than the throttle interval, with an
+ * inflate pending).
+ */
+#define MAX_RUNS_PER_INSTANT    8
+
+static void assert_deadline_ahead(BalloonAutoPolicy *p)
+{
+    int64_t d = balloon_auto_deadline(p);
+
+    g_assert_true(d == INT64_MAX || d > now);
+}
+
+static void test_relief_shorter_than_throttle(void)
+{
+    BalloonAutoPolicy p;
+    BalloonAutoConfig cfg;
+    int k;
+
+    balloon_auto_config_default(&cfg);
+    cfg.relief_ns = MS(1);
+    now = T0;
+    balloon_auto_init(&p, &cfg, RAM, now);
+    host(&p, BALLOON_AUTO_LEVEL_LOW);
+    catch_up(&p);
+    /* Coalesced: pending until the throttle interval ends */
+    now += MS(1);
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_MEDIUM), "throttled");
+    g_assert_true(balloon_auto_pending(&p, NULL));
+    now += MS(1);
+    for (k = 0; k < MAX_RUNS_PER_INSTANT &&
+         balloon_auto_deadline(&p) <= now; k++) {
+        balloon_auto_timer(&p, now);
+    }
+    assert_deadline_ahead(&p);
+    g_assert_cmpint(balloon_auto_deadline(&p), ==,
+                    T0 + cfg.throttle_ns);
+}
+
+/* The same invariant over random events, tunables and times */
+static void test_deadline_always_ahead(void)
+{
+    static const int64_t times[] = {
+        1, MS(1), MS(10), MS(999), MS(1000), MS(5000), MS(30000),
+    };
+    GRand *r = g_rand_new_with_seed(20261130);
+    int run, i, k;
+
+    for (run = 0; run < 200; run++) {
+        BalloonAutoPolicy p;
+        BalloonAutoConfig cfg;
+
+        balloon_auto_config_default(&cfg);
+        cfg.relief_ns = times[g_rand_int_range(r, 0, ARRAY_SIZE(times))];
+        cfg.throttle_ns = times[g_rand_int_range(r, 0, ARRAY_SIZE(times))];
+        cfg.stall_ns = times[g_rand_int_range(r, 0, ARRAY_SIZE(times))];
+        cfg.hysteresis_ns = times[g_rand_int_range(r, 0,
+                                                   ARRAY_SIZE(times))];
+        cfg.floor_pages = 0;
+        now = T0;
+        balloon_auto_init(&p, &cfg, RAM, now);
+        for (i = 0; i < 200; i++) {
+            switch (g_rand_int_range(r, 0, 6)) {
+            case 0:
+                host(&p, g_rand_int_range(r, 0, BALLOON_AUTO_LEVEL__MAX));
+                break;
+            case 1:
+                catch_up(&p);
+                break;
+            case 2:
+                balloon_auto_guest_pressure(&p, BALLOON_AUTO_GUEST_MESSAGE,
+                                            now);
+                break;
+            case 3:
+                balloon_auto_guest_memory(&p, g_rand_int_range(r, 0, 1 << 18),
+                                          g_rand_boolean(r), now);
+                break;
+            case 4:
+                balloon_auto_host_memory(&p, RAM,
+                                         g_rand_int_range(r, 0, RAM));
+                break;
+            default:
+                break;
+            }
+            now += times[g_rand_int_range(r, 0, ARRAY_SIZE(times))];
+            /* What the device does: run the timer while it is due */
+            for (k = 0; k < MAX_RUNS_PER_INSTANT &&
+                 balloon_auto_deadline(&p) <= now; k++) {
+                balloon_auto_timer(&p, now);
+            }
+            assert_deadline_ahead(&p);
+        }
+    }
+    g_rand_free(r);
+}
+
 static void test_relief_not_while_pressure(void)
 {
     BalloonAutoPolicy p;
@@ -2261,6 +2362,8 @@ int main(int argc, char **argv)
     ADD("relief/to-empty", test_relief_to_empty);
     ADD("relief/not-while-pressure", test_relief_not_while_pressure);
     ADD("relief/off", test_relief_off);
+    ADD("relief/shorter-than-throttle", test_relief_shorter_than_throttle);
+    ADD("deadline/always-ahead", test_deadline_always_ahead);
     ADD("relief/no-source", test_relief_no_source);
     ADD("resident/bounds-inflate", test_resident_bounds_inflate);
     ADD("resident/untouched-guest", test_resident_untouched_guest);
