@@ -28,7 +28,11 @@ uname_r=$1
 kver=$2
 out=$3
 top=$(cd "$(dirname "$0")/.." && pwd)
-series=$top/patches/linux/series
+# The series for this kernel: a rebased variant (patches/linux/6.12/ for
+# linux 6.12) where there is one, else the one made for 6.1.
+series=$top/patches/linux/$(echo "$kver" | cut -d. -f1,2)/series
+[ -f "$series" ] || series=$top/patches/linux/series
+pdir=$(dirname "$series")
 
 # installed_version PKG: the installed version of PKG, or nothing.
 installed_version() {
@@ -72,10 +76,10 @@ mv "$work/$file" "$work/src/virtio_balloon.c"
 # virtio/virtio_balloon.c, hence -p3 here).
 while read -r p _; do
     case "$p" in ''|'#'*) continue ;; esac
-    echo "build-guest-module: applying $p"
+    echo "build-guest-module: applying ${pdir#"$top/"}/$p"
     patch -s -p3 -d "$work/src" -F0 -N --no-backup-if-mismatch \
-          < "$top/patches/linux/$p" ||
-        die "patches/linux/$p does not apply to $spkg $sv"
+          < "$pdir/$p" ||
+        die "${pdir#"$top/"}/$p does not apply to $spkg $sv"
 done < "$series"
 
 echo 'obj-m := virtio_balloon.o' > "$work/src/Kbuild"
