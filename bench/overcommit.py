@@ -149,6 +149,8 @@ class Run:
         # pylint: disable=import-outside-toplevel
         from qemu.machine import QEMUMachine
         props = ROW_PROPS[self.row].format(cg=self.cg.source)
+        if self.row.startswith('auto') and self.args.auto_props:
+            props += ',' + self.args.auto_props
         delay = self.args.start_delay_s
         for name, mem, sched in self.guests:
             append = G.kernel_args(phases_str(sched), delay,
@@ -583,6 +585,9 @@ def parse_args():
     ap.add_argument('--swap-mib', type=int, default=2048)
     ap.add_argument('--phase-s', type=int, default=30)
     ap.add_argument('--start-delay-s', type=int, default=5)
+    ap.add_argument('--auto-props', default='',
+                    help='more device properties for the automatic rows,'
+                    ' e.g. free-page-reporting=off')
     ap.add_argument('--out', required=True)
     args = ap.parse_args()
     args.memload = os.path.join(args.guest_dir, 'memload')
@@ -647,7 +652,9 @@ def report(args, results, started):
              f'Guest RAM {args.guest_mib} MiB (scenarios scale with it), '
              f'phases of {args.phase_s} s, swap {args.swap_mib} MiB, '
              f'{args.repeat} run(s) per row; '
-             f'wall time {(time.time() - started) / 60:.1f} min.', '',
+             f'wall time {(time.time() - started) / 60:.1f} min.'
+             + (f'  Automatic rows with {args.auto_props}.'
+                if args.auto_props else ''), '',
              'Each cell: median [min-max] over the runs; ratios are '
              'against the "none" row of the same run.  Swap-out and '
              'swap-in are host-wide (/proc/vmstat pswpout, pswpin); '
