@@ -14,6 +14,11 @@
 #   auto-nofpr automatic=on, free-page-reporting=off: the policy alone
 #   auto-fpr   automatic=on,free-page-reporting=on (only on request:
 #              the same as auto since reporting became its default)
+#   auto-companion  automatic=on as 'auto', the guests running the
+#              companion virtio_balloon (patches/linux): guest pressure
+#              arrives as messages rather than from statistics (only on
+#              request, --rows ...,auto-companion: the full comparison
+#              keeps within its 30 minutes)
 #
 # Scenarios (sizes scale with --guest-mib, phases with --phase-s):
 #
@@ -30,7 +35,9 @@
 # Per row: host swap-in/out (pages, /proc/vmstat), each QEMU's major
 # faults, each guest's records (total and per phase), OOM kills inside the
 # guests and in the cgroup, time from the first host pressure to the first
-# MiB returned, MiB inflated and deflated, elapsed time.  State is read
+# MiB returned, MiB inflated and deflated, time from the guests' first
+# pressure (a message, pressure seen in statistics, or a deflate-on-OOM)
+# to the balloon's first deflate, the guests' messages, elapsed time.  State is read
 # over QMP once per second per guest.  Output in --out: results.json, a
 # Markdown table of ratios against the 'none' row (median and spread over
 # --repeat runs), and one PNG timeline per scenario and row.
@@ -59,7 +66,8 @@ from autoballoon import guest as G     # noqa: E402
 MIB = 1 << 20
 # The rows run by default; auto-fpr is the same as auto since automatic
 # mode offers free page reporting by default, and stays for comparisons
-# with results from before
+# with results from before; auto-companion needs a guest image with the
+# companion driver and runs on request
 ROWS = ('none', 'fpr', 'mom', 'auto', 'auto-nofpr')
 ROW_PROPS = {
     'none': '',
@@ -68,7 +76,10 @@ ROW_PROPS = {
     'auto': 'automatic=on,auto-source={cg}',
     'auto-nofpr': 'automatic=on,auto-source={cg},free-page-reporting=off',
     'auto-fpr': 'automatic=on,auto-source={cg},free-page-reporting=on',
+    'auto-companion': 'automatic=on,auto-source={cg}',
 }
+# The guests' virtio_balloon where it is not the stock module
+ROW_DRIVER = {'auto-companion': 'companion'}
 
 
 def scaled(mib, scale):
@@ -138,10 +149,13 @@ class Run:
         # pylint: disable=import-outside-toplevel
         from qemu.machine import QEMUMachine
         props = ROW_PROPS[self.row].format(cg=self.cg.source)
+        if self.row.startswith('auto') and self.args.auto_props:
+            props += ',' + self.args.auto_props
         delay = self.args.start_delay_s
         for name, mem, sched in self.guests:
             append = G.kernel_args(phases_str(sched), delay,
-                                   seed=hash((name, self.rep)) & 0xffff)
+                                   seed=hash((name, self.rep)) & 0xffff,
+                                   driver=ROW_DRIVER.get(self.row))
             serial = os.path.join(self.dir, f'{name}.console')
             qargs = G.qemu_args(self.args.guest_dir, mem, append,
                                 balloon_props=props, serial_path=serial,
@@ -166,6 +180,15 @@ class Run:
                 bad = [n for n, c in cons.items() if not c.balloon_bound]
                 if bad:
                     raise RuntimeError(f'balloon driver not bound in {bad}')
+                want = ROW_DRIVER.get(self.row, 'stock')
+                bad = [n for n, c in cons.items()
+                       if c.balloon_driver not in (want, None)]
+                if bad or (want != 'stock' and
+                           any(c.balloon_driver is None
+                               for c in cons.values())):
+                    raise RuntimeError(f'not the {want} balloon driver in'
+                                       f' {bad or list(cons)} (rebuild the'
+                                       ' guest: scripts/build-guest.sh)')
                 return
             for n, vm in self.vms.items():
                 if not vm.is_running():
@@ -204,6 +227,11 @@ class Run:
                     g['host_events'] = (c['host-events-low'] +
                                         c['host-events-medium'] +
                                         c['host-events-critical'])
+                    g['messages'] = c['guest-messages']
+                    # guest pressure from any source
+                    g['guest_pressure'] = (c['guest-messages'] +
+                                           c['guest-stats'] +
+                                           c['guest-deflates'])
                 else:
                     g['size'] = vm.cmd('query-balloon')['actual'] // MIB
             except Exception:      # pylint: disable=broad-except
@@ -334,7 +362,35 @@ class Run:
             round(first_return - m['first_pressure_s'], 1)
             if first_return is not None and first_p is not None else None)
         m['pressure_events'] = self.obs.snapshot()[0]
+        m.update(self._guest_pressure(self.samples))
         return m
+
+    @staticmethod
+    def _guest_pressure(samples):
+        """The first guest pressure (any guest, any source) and the first
+        deflate of that guest from then on, in seconds (None: no guest
+        pressure, or no deflate after it); the guests' messages."""
+        first = None        # (t, guest, size before)
+        prev = {}
+        last = {}
+        delay = None
+        for s in samples:
+            for n, g in s['guests'].items():
+                if 'guest_pressure' not in g or 'size' not in g:
+                    continue
+                last[n] = g
+                if first is None and n in prev and \
+                        g['guest_pressure'] > prev[n]['guest_pressure']:
+                    first = (s['t'], n, prev[n]['size'])
+                if (first is not None and delay is None and
+                        n == first[1] and g['size'] > first[2]):
+                    delay = round(s['t'] - first[0], 1)
+                prev[n] = g
+        return {'guest_pressure_s': first[0] if first else None,
+                'guest_pressure_to_deflate_s': delay,
+                'guest_messages': (sum(g.get('messages', 0)
+                                       for g in last.values())
+                                   if last else None)}
 
     def _teardown(self):
         if self.mom is not None:
@@ -388,7 +444,8 @@ def table(results, scen, rows):
            'records | ratio | guest OOM kills | cgroup OOM kills | '
            'cgroup major faults | cgroup peak swap MiB | '
            'QEMU major faults | pressure->return (s) | inflated MiB | '
-           'deflated MiB | moved MiB | elapsed (s) | all done | '
+           'deflated MiB | moved MiB | guest pressure->deflate (s) | '
+           'guest messages | elapsed (s) | all done | '
            'QEMU died | host quiet |')
     out = [hdr, '|' + '---|' * (hdr.count('|') - 1)]
     for row in rows:
@@ -416,7 +473,10 @@ def table(results, scen, rows):
             fmt_spread(col('cgroup_peak_swap_mib')), fmt_spread(faults),
             fmt_spread(col('pressure_to_return_s')),
             fmt_spread(col('inflated_mib')), fmt_spread(col('deflated_mib')),
-            fmt_spread(col('moved_mib')), fmt_spread(col('elapsed_s')),
+            fmt_spread(col('moved_mib')),
+            fmt_spread([r.get('guest_pressure_to_deflate_s') for r in rs]),
+            fmt_spread([r.get('guest_messages') for r in rs]),
+            fmt_spread(col('elapsed_s')),
             '%d/%d' % (sum(r['all_done'] for r in rs), len(rs)),
             '%d/%d' % (sum(bool(r.get('qemu_exited')) for r in rs), len(rs)),
             '%d/%d' % (sum(r['host_quiet'] for r in rs), len(rs))]) + ' |')
@@ -525,6 +585,9 @@ def parse_args():
     ap.add_argument('--swap-mib', type=int, default=2048)
     ap.add_argument('--phase-s', type=int, default=30)
     ap.add_argument('--start-delay-s', type=int, default=5)
+    ap.add_argument('--auto-props', default='',
+                    help='more device properties for the automatic rows,'
+                    ' e.g. free-page-reporting=off')
     ap.add_argument('--out', required=True)
     args = ap.parse_args()
     args.memload = os.path.join(args.guest_dir, 'memload')
@@ -589,7 +652,9 @@ def report(args, results, started):
              f'Guest RAM {args.guest_mib} MiB (scenarios scale with it), '
              f'phases of {args.phase_s} s, swap {args.swap_mib} MiB, '
              f'{args.repeat} run(s) per row; '
-             f'wall time {(time.time() - started) / 60:.1f} min.', '',
+             f'wall time {(time.time() - started) / 60:.1f} min.'
+             + (f'  Automatic rows with {args.auto_props}.'
+                if args.auto_props else ''), '',
              'Each cell: median [min-max] over the runs; ratios are '
              'against the "none" row of the same run.  Swap-out and '
              'swap-in are host-wide (/proc/vmstat pswpout, pswpin); '

@@ -117,6 +117,28 @@ class TestTable(unittest.TestCase):
         table = O.table(res, 's', ['none', 'auto'])
         self.assertIn('| 2/2 | 1/2 | 2/2 |', table)
 
+    def test_guest_pressure_to_deflate(self):
+        def smp(t, **guests):
+            return {'t': t, 'guests': {
+                n: {'size': size, 'guest_pressure': p, 'messages': p}
+                for n, (size, p) in guests.items()}}
+        samples = [smp(0, a=(700, 0), b=(900, 0)),
+                   smp(1, a=(700, 0), b=(900, 0)),
+                   smp(2, a=(700, 2), b=(900, 0)),   # a says so
+                   smp(3, a=(700, 3), b=(900, 1)),
+                   smp(4, a=(732, 4), b=(900, 1))]   # a deflates
+        m = O.Run._guest_pressure(samples)
+        self.assertEqual(m['guest_pressure_s'], 2)
+        self.assertEqual(m['guest_pressure_to_deflate_s'], 2)
+        self.assertEqual(m['guest_messages'], 5)
+        # no deflate after the pressure; no auto counters at all
+        m = O.Run._guest_pressure(samples[:4])
+        self.assertIsNone(m['guest_pressure_to_deflate_s'])
+        m = O.Run._guest_pressure([{'t': 0, 'guests': {'a': {'size': 1}}}])
+        self.assertEqual(m, {'guest_pressure_s': None,
+                             'guest_pressure_to_deflate_s': None,
+                             'guest_messages': None})
+
     def test_phase_table(self):
         res = [result('none', 0, 1, records=10),
                result('none', 1, 1, records=30)]

@@ -6,7 +6,10 @@
 # needs) and busybox-static, packed into a small initramfs whose /init runs
 # a memory workload chosen on the kernel command line.  The benchmark's
 # workload, memload (bench/workload), is built here too, static, and goes
-# into the initramfs as /bin/memload.
+# into the initramfs as /bin/memload.  The companion virtio_balloon driver
+# (patches/linux, built by scripts/build-guest-module.sh against Debian's
+# linux-headers and linux-source of the same kernel) goes in beside the
+# stock module; the kernel command line picks one.
 #
 # Usage: build-guest.sh OUTDIR
 # Produces OUTDIR/vmlinuz, OUTDIR/initramfs.cpio.gz, OUTDIR/memload (the
@@ -24,6 +27,10 @@
 #   demo.delay=S                memload: wait S s first (default 0)
 #   demo.seed=N                 memload: its seed (default: time and pid)
 #   demo.report=S               print guest free memory every S s
+#   autoballoon.driver=stock | companion
+#                               which virtio_balloon to load (default
+#                               stock); the console's "GUEST READY" line
+#                               says which one is bound (balloon-driver=)
 # memload runs once, in the foreground; its lines ("memload: phase ...")
 # and, without "quiet", the kernel's OOM-killer messages are on the
 # console.
@@ -73,6 +80,10 @@ stamp="$stamp script=$(sha256sum "$0" | cut -d' ' -f1)"
 memload_sum=$(cat "$workload/memload.c" "$workload/build-memload.sh" |
               sha256sum | cut -d' ' -f1)
 stamp="$stamp memload=$memload_sum"
+companion_sum=$(cd "$(dirname "$0")/.." &&
+                cat scripts/build-guest-module.sh patches/linux/series \
+                    patches/linux/*.patch | sha256sum | cut -d' ' -f1)
+stamp="$stamp companion=$companion_sum"
 if [ -f "$out/vmlinuz" ] && [ -f "$out/initramfs.cpio.gz" ] &&
    [ -f "$out/memload" ] &&
    [ "$(cat "$out/.stamp" 2>/dev/null)" = "$stamp" ]; then
@@ -178,7 +189,19 @@ cp "$kmods/modules.builtin" "$kmods/modules.order" \
 # modules.dep for the modules we ship (Debian's package has none: its
 # postinst runs depmod); busybox's depmod is enough.
 "$bb" depmod -b "$root" "$uname_r"
-[ -s "$root/lib/modules/$uname_r/modules.dep" ] || die "depmod made no modules.dep"
+dep=$root/lib/modules/$uname_r/modules.dep
+[ -s "$dep" ] || die "depmod made no modules.dep"
+# The companion driver, beside the stock one (init picks either), with
+# the stock one's dependencies; after depmod, which keeps one module of
+# a name.
+"$(dirname "$0")/build-guest-module.sh" "$uname_r" "$kver" "$work/companion"
+mkdir -p "$root/lib/modules/$uname_r/companion"
+cp "$work/companion/virtio_balloon.ko" "$root/lib/modules/$uname_r/companion/"
+cdep=$(sed -n 's|^kernel/.*/virtio_balloon\.ko:|companion/virtio_balloon.ko:|p' \
+       "$dep")
+echo "$cdep" >> "$dep"
+grep -q '^companion/virtio_balloon\.ko:' "$dep" ||
+    die "no stock virtio_balloon.ko in modules.dep"
 echo "$WANTED_MODULES" > "$root/etc/demo-modules"
 
 cat > "$root/init" <<'INIT'
@@ -218,17 +241,47 @@ load_mod() (   # load_mod PATH-RELATIVE-TO-MODDIR
     echo "init: insmod $name"
     insmod "$moddir/$ko"
 )
+# autoballoon.driver=stock|companion: which virtio_balloon to load.
+driver=$(tr ' ' '\n' < /proc/cmdline |
+         sed -n 's/^autoballoon\.driver=//p' | tail -n 1)
+case "${driver:=stock}" in
+stock|companion) ;;
+*) echo "init: unknown autoballoon.driver=$driver, loading the stock one"
+   driver=stock ;;
+esac
 read -r modules < /etc/demo-modules
 for m in $modules; do
-    ko=$(sed -n "s|^\(.*/$m\.ko\):.*|\1|p" "$moddir/modules.dep")
+    ko=
+    if [ "$m" = virtio_balloon ] && [ "$driver" = companion ]; then
+        ko=$(sed -n "s|^\(companion/$m\.ko\):.*|\1|p" "$moddir/modules.dep")
+        if [ -z "$ko" ]; then
+            echo "init: no companion $m in this image, loading the stock one"
+            driver=stock
+        fi
+    fi
+    if [ -z "$ko" ]; then
+        ko=$(sed -n "s|^\(kernel/.*/$m\.ko\):.*|\1|p" "$moddir/modules.dep")
+    fi
     if [ -z "$ko" ]; then
         echo "init: $m is built in"
     else
         load_mod "$ko" || echo "init: loading $m FAILED"
     fi
 done
+# Which driver is bound: the companion module is out of tree, so the
+# kernel taints it 'O'.
+bdriver=none
 if ls -d /sys/bus/virtio/drivers/virtio_balloon/virtio* >/dev/null 2>&1; then
     balloon=bound
+    case "$(cat /sys/module/virtio_balloon/taint 2>/dev/null)" in
+    *O*) bdriver=companion ;;
+    *) bdriver=stock ;;
+    esac
+    # The negotiated feature bits, bit 0 first
+    for f in /sys/bus/virtio/drivers/virtio_balloon/virtio*/features; do
+        echo "init: balloon-features=$(cat "$f")"
+        break
+    done
 else
     balloon=missing
 fi
@@ -245,7 +298,7 @@ delay=$(param delay 0)
 seed=$(param seed '')
 report=$(param report 5)
 echo "GUEST READY uptime=$(up)s kernel=$(uname -r) mem_total=$(mib MemTotal)MiB" \
-     "balloon=$balloon work=$work"
+     "balloon=$balloon balloon-driver=$bdriver work=$work"
 
 # Guest free memory every few seconds, in the background.
 (
@@ -323,6 +376,8 @@ mv "$work/vmlinuz" "$work/initramfs.cpio.gz" "$work/memload" "$out/"
     echo "kernel: $kpkg $kver ($uname_r)"
     echo "busybox-static: $bver"
     echo "memload: /bin/memload, $out/memload"
+    echo "companion: /lib/modules/$uname_r/companion/virtio_balloon.ko" \
+         "(patches/linux/series on $uname_r's virtio_balloon.c)"
     echo "modules:"
     sed 's/^/  /' "$root/lib/modules/$uname_r/modules.dep"
 } > "$out/guest-info"

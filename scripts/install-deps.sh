@@ -59,11 +59,34 @@ if [ "${1:-}" = --fuzz ]; then
     exit 0
 fi
 
+# The companion virtio_balloon module (scripts/build-guest-module.sh) is
+# built against the headers of the kernel the test guest boots and from
+# that kernel's source package, both of exactly its version: the 6.1
+# cloud kernel that linux-image-cloud-amd64 resolves to, as in
+# scripts/build-guest.sh.  linux-source-6.1 is a 139 MB download,
+# the headers 14 MB.
+guest_kernel_pkgs() {
+    local kpkg kver
+    kpkg=$(apt-cache show --no-all-versions linux-image-cloud-amd64 \
+               2>/dev/null | sed -n 's/^Depends: //p' | head -n 1 |
+           tr ',|' '\n' | sed 's/^ *//; s/ .*//' |
+           grep -m1 '^linux-image-6\.1\..*-cloud-amd64$') || return 0
+    kver=$(apt-cache show --no-all-versions "$kpkg" 2>/dev/null |
+           sed -n 's/^Version: //p' | head -n 1)
+    [ -n "$kver" ] || return 0
+    echo "linux-headers-${kpkg#linux-image-}=$kver"
+    echo "linux-source-$(echo "$kver" | cut -d. -f1,2)=$kver"
+}
+GUEST_KERNEL_PKGS=$(guest_kernel_pkgs | tr '\n' ' ')
+
+# PKG or PKG=VERSION, installed (at that version)?
 missing_pkgs() {
-    local p
-    for p in $PKGS $BACKPORT_PKGS; do
-        dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null | \
-            grep -q '^ii' || echo "$p"
+    local p v
+    for p in $PKGS $BACKPORT_PKGS $GUEST_KERNEL_PKGS; do
+        v='.*'
+        case "$p" in *=*) v=${p#*=} ;; esac
+        dpkg-query -W -f='${db:Status-Abbrev} ${Version}\n' "${p%%=*}" \
+            2>/dev/null | grep -q "^ii *$v$" || echo "$p"
     done
 }
 
@@ -121,6 +144,12 @@ apt-get update -q
 echo "install-deps: installing $PKGS"
 # shellcheck disable=SC2086
 apt-get install -q -y --no-install-recommends $PKGS
+GUEST_KERNEL_PKGS=$(guest_kernel_pkgs | tr '\n' ' ')
+[ -n "$GUEST_KERNEL_PKGS" ] ||
+    { echo "install-deps: cannot resolve the guest's 6.1 cloud kernel" >&2; exit 1; }
+echo "install-deps: installing the guest kernel's $GUEST_KERNEL_PKGS"
+# shellcheck disable=SC2086
+apt-get install -q -y --no-install-recommends $GUEST_KERNEL_PKGS
 echo "install-deps: installing from bookworm-backports: $BACKPORT_PKGS"
 # shellcheck disable=SC2086
 apt-get install -q -y --no-install-recommends -t bookworm-backports \

@@ -25,7 +25,10 @@
 #                             the tests skip when it is unset or incomplete
 #   AUTOBALLOON_FIRMWARE_DIR  -L for QEMU (default: the build's pc-bios)
 # The tests skip, saying why, without root, without a memory cgroup
-# controller or without the swap tools.
+# controller or without the swap tools.  The guest's virtio_balloon is the
+# stock module unless a test asks for the companion driver (patches/linux,
+# autoballoon.driver=companion); those tests skip with an image that has
+# no companion module.
 
 import os
 import signal
@@ -112,6 +115,7 @@ class Sample:
                 f' ignored={c["ignored"]} inflates={c["inflates"]}'
                 f' deflates={c["deflates"]} cancels={c["cancels"]}'
                 f' guest-stats={c["guest-stats"]}'
+                f' guest-messages={c["guest-messages"]}'
                 f' guest-deflates={c["guest-deflates"]}'
                 f' stalls={c["stalls"]}')
 
@@ -179,23 +183,29 @@ class VirtioBalloonAutoX86(QemuSystemTest):
 
     # --- guest and host ------------------------------------------------
 
-    def launch(self, phases, props='', reboot=False, balloon=None):
+    def launch(self, phases, props='', reboot=False, balloon=None,
+               driver=None, guest_mib=GUEST_MIB, kernel_extra='',
+               qemu_extra=(), name='guest'):
         """Start the guest with memload @phases, inside the cgroup.
 
         @props: more balloon device properties.  @reboot: a reset reboots
         the guest (the default, -no-reboot, turns it into an exit).
         @balloon: the device's properties instead of BALLOON's.
+        @driver: 'stock' or 'companion' (the guest's virtio_balloon).
+        @kernel_extra: more guest kernel arguments; @qemu_extra: more
+        QEMU arguments.  @name: the VM's name, one per QEMU of a test.
         """
         balloon = balloon or BALLOON.format(source=self.cg.source)
         if props:
             balloon += ',' + props
-        args = guest.qemu_args(self.guest_dir, GUEST_MIB,
-                               guest.kernel_args(phases),
+        args = guest.qemu_args(self.guest_dir, guest_mib,
+                               guest.kernel_args(phases, driver=driver,
+                                                 extra=kernel_extra),
                                balloon_props=balloon,
                                serial_path=self.serial,
                                firmware_dir=self.firmware_dir,
                                no_reboot=not reboot)
-        vm = self.get_vm(*args, name='guest')
+        vm = self.get_vm(*args, *qemu_extra, name=name)
         # Stopped until it is in the cgroup, so that every guest page is
         # charged there.
         vm.add_args('-S')
@@ -272,12 +282,15 @@ class VirtioBalloonAutoX86(QemuSystemTest):
         self.fail(f'{what}: {why} (status {vm.exitcode()}, host cgroup'
                   f' OOM kills {self.cg.oom_kills()}): {vm.get_log()}')
 
-    def wait_ready(self, vm, boot=1):
+    def wait_ready(self, vm, boot=1, driver=None):
         self.wait(vm, lambda s, c: c.ready, BOOT_TIMEOUT_S,
                   'the guest says GUEST READY', boot)
         con = self.console(boot)
         self.assertTrue(con.balloon_bound,
                         "the guest's virtio_balloon driver is not bound")
+        if driver:
+            self.assertEqual(con.balloon_driver, driver,
+                             "the guest's console names another driver")
         self.log.info('guest ready after %.1f s',
                       time.monotonic() - self.t0)
 
@@ -301,6 +314,18 @@ class VirtioBalloonAutoX86(QemuSystemTest):
         self.log.info('inflated to %d MiB in %.1f s of hog', after.target,
                       after.t - before.t)
         return before, after
+
+    def need_companion(self):
+        """Skip unless the image has the companion driver."""
+        info = os.path.join(self.guest_dir, 'guest-info')
+        try:
+            with open(info, encoding='utf-8') as f:
+                has = 'companion:' in f.read()
+        except FileNotFoundError:
+            has = False
+        if not has:
+            self.skipTest(f'{self.guest_dir} has no companion virtio_balloon'
+                          ' (scripts/build-guest.sh with patches/linux)')
 
     def stalled(self, vm):
         return vm.cmd('query-auto-balloon')['stalled']
@@ -368,11 +393,12 @@ class VirtioBalloonAutoX86(QemuSystemTest):
                                 'inflated below the default floor')
         self.assert_no_oom(vm, self.console())
 
-    def test_guest_growth_deflates(self):
+    def guest_growth(self, driver):
         """After host pressure inflated the balloon, the guest's working
         set grows past what the balloon left it, while the hog still
         holds its memory: guest pressure deflates the balloon and the
-        workload gets through its peak without an OOM kill."""
+        workload gets through its peak without an OOM kill.  Returns the
+        last sample and the console."""
         # At full size the guest has about 870 MiB available for memload
         # (MemTotal 973 MiB, ~100 MiB for the kernel and init); inflated by
         # INFLATED_MIB or more, at most about 740 MiB are left.
@@ -381,10 +407,11 @@ class VirtioBalloonAutoX86(QemuSystemTest):
         # time for the hog to start and the balloon to inflate.
         idle_s = 30
         grow_s = 30
-        # Defaults only: automatic mode offers deflate-on-oom by itself.
+        # BALLOON: automatic mode offers deflate-on-oom by itself; no
+        # free page reporting (the message queue is at index 3).
         vm = self.launch(f'{FILL_MIB}:{FILL_S},{IDLE_MIB}:{idle_s},'
-                         f'{grow_mib}:{grow_s}')
-        self.wait_ready(vm)
+                         f'{grow_mib}:{grow_s}', driver=driver)
+        self.wait_ready(vm, driver=driver)
         self.inflate_under_host_pressure(vm)
         self.assertNotIn(2, self.console().phases,
                          'the guest grew before the balloon had inflated;'
@@ -408,6 +435,96 @@ class VirtioBalloonAutoX86(QemuSystemTest):
         self.assertGreater(peak, low.actual, 'the balloon never deflated')
         self.assertGreater(done.c['deflates'] + done.c['guest-deflates'] +
                            done.c['cancels'], 0)
+        # From the growth on: when the guest first said so, and when the
+        # balloon first gave memory back.
+        grow = [s for s in self.samples if s.t >= low.t]
+        first = {k: next((s.t for s in grow if s.c[k] > low.c[k]), None)
+                 for k in ('guest-messages', 'guest-stats', 'guest-deflates')}
+        back = next((s.t for s in grow if s.actual > low.actual), None)
+        self.log.info('%s driver: from the growth at %.1f s, first message'
+                      ' %s, first stats pressure %s, first deflate-on-OOM'
+                      ' %s, first deflate seen %s s; %d MiB returned',
+                      driver, low.t, first['guest-messages'],
+                      first['guest-stats'], first['guest-deflates'], back,
+                      peak - low.actual)
+        return done, con
+
+    def test_guest_growth_deflates(self):
+        """The growth scenario with the stock driver: no messages, guest
+        pressure comes from its statistics."""
+        done, con = self.guest_growth('stock')
+        self.assertEqual(con.msg_vq_index, None)
+        self.assertEqual(done.c['guest-messages'], 0,
+                         'the stock driver sent messages')
+        self.assertGreater(done.c['guest-stats'], 0,
+                           'no guest pressure from the statistics')
+
+    def test_companion_growth_deflates(self):
+        """The growth scenario with the companion driver: guest pressure
+        arrives as messages on the message queue and deflates the
+        balloon before the workload is OOM-killed."""
+        self.need_companion()
+        done, con = self.guest_growth('companion')
+        self.assertEqual(con.msg_vq_index, 3)
+        self.assertGreater(done.c['guest-messages'], 0,
+                           'no pressure message arrived')
+        self.assertEqual(done.c['malformed-messages'], 0)
+        self.assertTrue(con.pressure_levels,
+                        'the guest never said it was under pressure')
+
+    def test_message_queue_index(self):
+        """The companion driver finds the message queue where the device
+        has it (docs/interop/virtio-balloon-message-queue.rst) for the
+        optional queues the device offers, also when it offers one that
+        the guest does not negotiate: free page reporting with
+        page-poison=off and init_on_free=1 in the guest.  The guest fills
+        its memory; its messages arrive (guest-messages moves, nothing
+        is malformed)."""
+        self.need_companion()
+        # (name, device properties, guest kernel arguments, index,
+        #  {feature bit: negotiated})
+        hint = 'free-page-hint=on,iothread=iot0'
+        cases = [
+            ('stats', 'free-page-reporting=off', '', 3,
+             {1: True, 3: False, 5: False}),
+            ('stats+reporting', 'free-page-reporting=on', '', 4,
+             {3: False, 5: True}),
+            ('stats+hinting', hint + ',free-page-reporting=off', '', 4,
+             {3: True, 5: False}),
+            ('stats+hinting+reporting', hint + ',free-page-reporting=on',
+             '', 5, {3: True, 5: True}),
+            ('reporting offered, not negotiated',
+             'free-page-reporting=on,page-poison=off', 'init_on_free=1', 4,
+             {4: False, 5: False}),
+        ]
+        # 512 MiB guest, memload asks for more than it has: reclaim, OOM
+        # kills of memload's worker, and messages.
+        for n, (name, props, kargs, index, bits) in enumerate(cases):
+            with self.subTest(name):
+                self.samples = []
+                self.serial = self.log_file(f'serial-{n}.log')
+                # these properties, not BALLOON's: each case says whether
+                # it wants free page reporting
+                vm = self.launch('440:3600', driver='companion',
+                                 balloon=f'automatic=on,'
+                                 f'auto-source={self.cg.source},{props}',
+                                 guest_mib=512, kernel_extra=kargs,
+                                 qemu_extra=('-object', 'iothread,id=iot0'),
+                                 name=f'guest{n}')
+                self.wait_ready(vm, driver='companion')
+                con = self.console()
+                self.log.info('%s: index %s, features %s', name,
+                              con.msg_vq_index, con.balloon_features)
+                self.assertEqual(con.msg_vq_index, index)
+                self.assertEqual(con.balloon_features[10], '1')
+                for bit, on in bits.items():
+                    self.assertEqual(con.balloon_features[bit],
+                                     '1' if on else '0', f'feature bit {bit}')
+                got = self.wait(vm, lambda s, c: s.c['guest-messages'] > 0,
+                                90, f'{name}: a pressure message arrives')
+                self.assertEqual(got.c['malformed-messages'], 0)
+                vm.shutdown()
+                self.guest_vm = None
 
     def test_switch_off_and_on(self):
         """Switched off, host pressure does not move the balloon and the

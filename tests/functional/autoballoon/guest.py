@@ -22,11 +22,18 @@ _PHASE = re.compile(r'(\w+): phase (\d+)/(\d+) ws=(\d+)(?:MiB)? secs=(\d+) '
 _OOM = re.compile(r'(\w+): oom-killed phase=(\d+)')
 _DONE = re.compile(r'(\w+): done records=(\d+) oom_kills=(\d+)')
 _KERNEL_OOM = re.compile(r'Out of memory: Killed process \d+ \((\S+)\)')
+# scripts/build-guest.sh's init and the companion driver (patches/linux)
+_DRIVER = re.compile(r'balloon-driver=(\w+)')
+_FEATURES = re.compile(r'balloon-features=([01]+)')
+_MSG_VQ = re.compile(r'message queue at index (\d+)')
+_PRESSURE = re.compile(r'guest memory pressure \(level (\d)\)')
 
 
-def kernel_args(phases=None, delay_s=0, seed=None, extra=''):
+def kernel_args(phases=None, delay_s=0, seed=None, extra='', driver=None):
     """Guest kernel command line: memload with @phases (MiB:seconds,...)
-    after @delay_s seconds, or an idle guest when @phases is None."""
+    after @delay_s seconds, or an idle guest when @phases is None.
+    @driver: the guest's virtio_balloon, 'stock' or 'companion'
+    (patches/linux); None: the image's default (stock)."""
     # no_timer_check: under TCG on a loaded host the kernel's check that
     # the IO-APIC timer ticks can fail, and it then panics ("IO-APIC +
     # timer doesn't work!"); seen here while other guests ran.
@@ -38,6 +45,8 @@ def kernel_args(phases=None, delay_s=0, seed=None, extra=''):
             args.append(f'demo.seed={seed}')
     else:
         args.append('demo.work=idle')
+    if driver:
+        args.append(f'autoballoon.driver={driver}')
     if extra:
         args.append(extra)
     return ' '.join(args)
@@ -76,6 +85,16 @@ class Console:
         self.text = text
         self.ready = 'GUEST READY' in text
         self.balloon_bound = 'balloon=bound' in text
+        m = _DRIVER.search(text)
+        # 'stock' or 'companion', None before GUEST READY or in an image
+        # older than the companion driver
+        self.balloon_driver = m.group(1) if m else None
+        # The balloon's negotiated feature bits, bit 0 first
+        m = _FEATURES.search(text)
+        self.balloon_features = m.group(1) if m else None
+        m = _MSG_VQ.search(text)
+        self.msg_vq_index = int(m.group(1)) if m else None
+        self.pressure_levels = [int(x) for x in _PRESSURE.findall(text)]
         self.started = bool(_START.search(text))
         self.phases = {}        # phase number -> dict
         for m in _PHASE.finditer(text):
