@@ -12,9 +12,14 @@
 # virtlogd and libvirtd itself where no init system did, and stops what
 # it started.  Skips, saying why, without root, libvirt, a cgroup v1
 # memory controller or the test guest.  Prints TAP (pycotap).
+#
+# Under `make check-sanitizers` libvirt starts QEMU with an environment
+# of its own: the test hands it the sanitizer options through
+# <qemu:env>, and fails on a sanitizer report in the domain's log.
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -22,6 +27,7 @@ import tempfile
 import time
 import sys
 import unittest
+from xml.sax.saxutils import quoteattr
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
@@ -33,8 +39,12 @@ MEMCG_ROOT = '/sys/fs/cgroup/memory'
 URI = 'qemu:///system'
 RAM_MIB = 512
 FDSET = 1
+SANITIZER_VARS = ('ASAN_OPTIONS', 'LSAN_OPTIONS', 'UBSAN_OPTIONS')
+SANITIZER_REPORT = re.compile(r'ERROR: (Address|Leak)Sanitizer'
+                              r'|runtime error:|SUMMARY: \w+Sanitizer')
 
-DOMAIN_XML = '''<domain type='qemu'>
+DOMAIN_XML = '''<domain type='qemu'
+    xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>{name}</name>
   <memory unit='MiB'>{ram}</memory>
   <vcpu>1</vcpu>
@@ -50,8 +60,37 @@ DOMAIN_XML = '''<domain type='qemu'>
     <serial type='pty'/>
     <memballoon model='none'/>
   </devices>
-</domain>
+{extra}</domain>
 '''
+
+
+def sanitizer_xml(tmp):
+    """
+    <qemu:commandline> with this run's sanitizer options, for a QEMU that
+    libvirt starts with an environment of its own: without log_path (its
+    user cannot write there; the reports go to the domain's log) and
+    with the suppression files copied to @tmp, where it can read them.
+    Empty outside a sanitizer run.
+    """
+    env = []
+    for var in SANITIZER_VARS:
+        opts = []
+        for opt in filter(None, os.environ.get(var, '').split(':')):
+            key, _, value = opt.partition('=')
+            if key == 'log_path':
+                continue
+            if key == 'suppressions':
+                copy = os.path.join(tmp, var.lower() + '.supp')
+                shutil.copy(value, copy)
+                os.chmod(copy, 0o644)
+                value = copy
+            opts.append(f'{key}={value}')
+        if opts:
+            env.append(f'    <qemu:env name={quoteattr(var)}'
+                       f' value={quoteattr(":".join(opts))}/>\n')
+    if not env:
+        return ''
+    return '  <qemu:commandline>\n' + ''.join(env) + '  </qemu:commandline>\n'
 
 
 def virsh(*args, pass_fds=(), check=True):
@@ -149,9 +188,26 @@ class LibvirtFdSource(unittest.TestCase):
             f.write(DOMAIN_XML.format(name=self.name, ram=RAM_MIB,
                                       dir=self.tmp,
                                       qemu=os.path.abspath(
-                                          os.environ['QTEST_QEMU_BINARY'])))
+                                          os.environ['QTEST_QEMU_BINARY']),
+                                      extra=sanitizer_xml(self.tmp)))
+        # Cleanups run last first: this one after the destroy below, once
+        # QEMU has exited (LeakSanitizer reports at exit).
+        self.addCleanup(self.check_sanitizer_log)
         virsh('create', xml)
         self.addCleanup(virsh, 'destroy', self.name, check=False)
+
+    def check_sanitizer_log(self):
+        """No sanitizer report in the log libvirt keeps of QEMU"""
+        log = f'/var/log/libvirt/qemu/{self.name}.log'
+        try:
+            with open(log, encoding='utf-8', errors='replace') as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            return
+        if any(SANITIZER_REPORT.search(line) for line in lines):
+            for line in lines:
+                print('# ' + line)
+            self.fail(f'sanitizer report in {log}')
 
     def qemu_pid(self):
         with open(f'/run/libvirt/qemu/{self.name}.pid', encoding='ascii') as f:
