@@ -93,10 +93,10 @@ def sanitizer_xml(tmp):
     return '  <qemu:commandline>\n' + ''.join(env) + '  </qemu:commandline>\n'
 
 
-def virsh(*args, pass_fds=(), check=True):
+def virsh(*args, pass_fds=(), check=True, timeout=60):
     res = subprocess.run(['virsh', '-c', URI, *args], pass_fds=pass_fds,
                          check=False, capture_output=True, text=True,
-                         timeout=60)
+                         timeout=timeout)
     if check and res.returncode:
         raise RuntimeError(f'virsh {" ".join(args)}: {res.stderr.strip()}')
     return res
@@ -193,6 +193,14 @@ class LibvirtFdSource(unittest.TestCase):
         # Cleanups run last first: this one after the destroy below, once
         # QEMU has exited (LeakSanitizer reports at exit).
         self.addCleanup(self.check_sanitizer_log)
+        # libvirt probes a QEMU binary it has not seen before it starts
+        # it: for the ASan build on 2 busy cores that took longer than
+        # the 60 s one virsh command is given (4 s once cached)
+        t0 = time.monotonic()
+        virsh('domcapabilities', '--emulatorbin',
+              os.path.abspath(os.environ['QTEST_QEMU_BINARY']), timeout=600)
+        print(f'# libvirt knows the QEMU binary after'
+              f' {time.monotonic() - t0:.0f} s')
         virsh('create', xml)
         self.addCleanup(virsh, 'destroy', self.name, check=False)
 
