@@ -8,6 +8,8 @@
 #                 host pressure (root: memcg + swap file)
 #   make bench    benchmarks that print figures (incl. a short over-commit run)
 #   make bench-overcommit   full over-commit comparison (<30 min, 2 cores)
+#   make check-sanitizers   the same tests against a second QEMU build
+#                 with AddressSanitizer and UndefinedBehaviorSanitizer
 #   make checkpatch   QEMU's checkpatch.pl on our new files and patches
 #   make memload  the benchmark's memory workload (static), build/memload
 #   make fuzz     build the libFuzzer target with clang (separate build,
@@ -47,7 +49,8 @@ QEMU_TARGETS := qemu-system-x86_64 \
 		scripts/check-tests.list | sort -u)
 
 .PHONY: all build deps fetch assemble check demo bench bench-overcommit \
-	guest memload checkpatch clean distclean fuzz fuzz-build fuzz-merge
+	guest memload checkpatch clean distclean fuzz fuzz-build fuzz-merge \
+	build-sanitizers check-sanitizers
 all: build
 
 config.mk:
@@ -85,6 +88,34 @@ check: export AUTOBALLOON_GUEST_DIR := $(GUEST)
 check: deps guest
 	$(MAKE) build memload
 	MEMLOAD=$(MEMLOAD) scripts/run-tests.sh $(QBUILD) scripts/check-tests.list
+
+# The sanitizer build: the same tree and targets in a directory of its
+# own, with QEMU's --enable-asan --enable-ubsan.  UBSan findings abort
+# (-fno-sanitize-recover=undefined, as QEMU's clang-system CI job) even
+# in a QEMU that libvirt starts with an environment of its own; frame
+# pointers give whole stacks in the reports.
+SAN_QBUILD := $(BUILD)/qemu-san-build
+QEMU_SAN_FLAGS := --enable-asan --enable-ubsan \
+	--extra-cflags=-fno-sanitize-recover=undefined \
+	--extra-cflags=-fno-omit-frame-pointer
+
+$(SAN_QBUILD)/build.ninja: | assemble
+	rm -rf $(SAN_QBUILD) && mkdir -p $(SAN_QBUILD)
+	cd $(SAN_QBUILD) && \
+		$(TREE)/configure $(QEMU_CONFIGURE_FLAGS) $(QEMU_SAN_FLAGS)
+
+build-sanitizers: assemble $(SAN_QBUILD)/build.ninja
+	ninja -C $(SAN_QBUILD) $(QEMU_TARGETS)
+	scripts/install-firmware.sh $(SAN_QBUILD)
+	@echo "Built $(SAN_QBUILD)/qemu-system-x86_64 with ASan and UBSan"
+
+# Every test of `make check`, every sanitizer finding fatal and collected
+# (scripts/check-sanitizers.sh, which says which options it sets).
+check-sanitizers: export AUTOBALLOON_GUEST_DIR := $(GUEST)
+check-sanitizers: deps guest
+	$(MAKE) build-sanitizers memload
+	MEMLOAD=$(MEMLOAD) scripts/check-sanitizers.sh $(SAN_QBUILD) \
+		scripts/check-tests.list
 
 # The test guest: Debian's cloud kernel, busybox and the memload workload.
 .PHONY: guest

@@ -79,8 +79,8 @@ void ag_stop(AutoGuest *g)
     if (g->mvq) {
         qvirtqueue_cleanup(g->vdev->bus, g->mvq, &g->qs->alloc);
     }
-    qvirtio_pci_device_disable(g->pci);
-    g_free(g->pci);
+    /* Disables the device and frees it with its QPCIDevice */
+    qos_object_destroy(&g->pci->obj);
     qtest_shutdown(g->qs);
     g_free(g);
 }

@@ -1,0 +1,91 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Run a test manifest (scripts/run-tests.sh) against a QEMU build
+# configured with --enable-asan --enable-ubsan, with every sanitizer
+# finding fatal: AddressSanitizer and UndefinedBehaviorSanitizer stop the
+# process at the first report (halt_on_error, abort_on_error; the build
+# also has -fno-sanitize-recover=undefined), LeakSanitizer checks every
+# process at exit.
+#
+# Every instrumented process that gets this environment (the test
+# programs, the QEMUs they start, the QEMUs of the functional tests)
+# writes its reports to REPORTS/report.PID instead of stderr.  A finding
+# fails the test it happened in; the reports are also collected here, so
+# that one in a process whose exit status nobody checks (a QEMU a
+# functional test shuts down, LeakSanitizer at exit) fails the run too.
+# They are printed at the end.
+#
+# Settings, next to QEMU upstream's: its CI job for the fuzzers (ASan)
+# sets fast_unwind_on_malloc=0 and a LeakSanitizer suppression file,
+# scripts/oss-fuzz/lsan_suppressions.txt; tests/docker/test-debug runs
+# `make check` with detect_leaks=0.  Here leaks are checked, with
+# our own suppression file, scripts/sanitizers/lsan.supp: each entry is
+# a leak of upstream QEMU code, narrowly matched, with the reason.
+# fast_unwind_on_malloc=0: GLib is built without frame pointers, so the
+# fast unwinder stops at g_malloc and allocation stacks would name no
+# caller.
+#
+# Usage: check-sanitizers.sh QEMU_SANITIZER_BUILD_DIR MANIFEST
+#   SANITIZER_REPORTS  the directory for the reports, emptied first
+#                      (default: autoballoon-test-logs/sanitizers in the
+#                      build directory); one per concurrent run
+
+set -uo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+if [ $# -ne 2 ]; then
+    echo "usage: $0 QEMU_SANITIZER_BUILD_DIR MANIFEST" >&2
+    exit 2
+fi
+qbuild=$(cd "$1" && pwd) || exit 2
+
+# Refuse a build without the sanitizers: it would pass for the wrong
+# reason.
+opts=$qbuild/meson-info/intro-buildoptions.json
+if ! /usr/bin/python3 - "$opts" <<'EOF'
+import json, sys
+opts = {o['name']: o['value'] for o in json.load(open(sys.argv[1]))}
+missing = [n for n in ('asan', 'ubsan') if opts.get(n) is not True]
+if missing:
+    sys.exit('check-sanitizers: %s not enabled in %s'
+             % (', '.join(missing), sys.argv[1]))
+EOF
+then
+    exit 2
+fi
+
+reports=${SANITIZER_REPORTS:-$qbuild/autoballoon-test-logs/sanitizers}
+rm -rf "$reports"
+mkdir -p "$reports"
+
+fatal="halt_on_error=1:abort_on_error=1:print_stacktrace=1"
+export ASAN_OPTIONS="$fatal:detect_leaks=1:fast_unwind_on_malloc=0"
+ASAN_OPTIONS+=":log_path=$reports/report"
+export LSAN_OPTIONS="suppressions=$repo/scripts/sanitizers/lsan.supp"
+LSAN_OPTIONS+=":print_suppressions=0"
+export UBSAN_OPTIONS="$fatal:log_path=$reports/report"
+echo "ASAN_OPTIONS=$ASAN_OPTIONS"
+echo "LSAN_OPTIONS=$LSAN_OPTIONS"
+echo "UBSAN_OPTIONS=$UBSAN_OPTIONS"
+
+start=$(date +%s)
+"$repo/scripts/run-tests.sh" "$qbuild" "$2"
+rc=$?
+echo "Suite time: $(( $(date +%s) - start )) s"
+
+# ASan says once per process that uses coroutines (ucontext) that it
+# does not fully support swapcontext; QEMU tells it about every switch
+# (CONFIG_ASAN_IFACE_FIBER), so that is no finding.  Anything else is.
+swapcontext='WARNING: ASan doesn.t fully support makecontext/swapcontext'
+mapfile -t found < <(find "$reports" -type f -exec \
+                          grep -l -v -- "$swapcontext" {} + | sort)
+if [ ${#found[@]} -gt 0 ]; then
+    for f in "${found[@]}"; do
+        echo "=== sanitizer report $f"
+        cat "$f"
+    done
+    echo "${#found[@]} sanitizer report(s) in $reports"
+    exit 1
+fi
+echo "No sanitizer report"
+exit $rc
