@@ -4,7 +4,8 @@
 # Automatic ballooning demo: a Debian guest under TCG inside a memory
 # cgroup with a limit, a host memory hog joins the same cgroup, the host
 # starts reclaiming and swapping, and the balloon inflates to give the
-# memory the guest has freed back to the host.  One row per second shows
+# memory the guest has freed back to the host.  Free page reporting, on
+# by default with automatic=on, returns part of it before the hog starts.  One row per second shows
 # the balloon target and the guest's size, what the cgroup holds in RAM
 # and in swap, the hog and the host pressure events QEMU counted.
 #
@@ -24,8 +25,8 @@
 #   DEMO_HOG=768      host hog size, grown DEMO_HOG_STEP per second
 #   DEMO_HOG_STEP=64
 #   DEMO_SWAP=1024    size of the temporary swap file in /var/tmp
-#   DEMO_AUTO_PROPS   device properties for automatic mode
-#                     (default automatic=on,auto-source=<the cgroup>)
+#   DEMO_AUTO_PROPS   device properties for automatic mode, {cg} standing
+#                     for the cgroup (default automatic=on,auto-source={cg})
 #   DEMO_APPEND       more guest kernel parameters
 #   DEMO_LOGDIR       serial/QEMU logs (build/demo)
 
@@ -102,8 +103,8 @@ class Demo:
     def launch(self):
         # pylint: disable=import-outside-toplevel
         from qemu.machine import QEMUMachine
-        props = os.environ.get('DEMO_AUTO_PROPS') or \
-            f'automatic=on,auto-source={self.cg.source}'
+        props = (os.environ.get('DEMO_AUTO_PROPS') or
+                 'automatic=on,auto-source={cg}').format(cg=self.cg.source)
         append = G.kernel_args(self.guest_phases(), 0,
                                extra=os.environ.get('DEMO_APPEND', ''))
         self.serial = os.path.join(self.logdir, 'serial.log')
