@@ -164,8 +164,12 @@ FUZZ_TREE := $(FUZZ_DIR)/qemu
 FUZZ_QBUILD := $(FUZZ_DIR)/qemu-build
 FUZZ_BIN := $(FUZZ_QBUILD)/qemu-fuzz-x86_64
 FUZZ_CORPUS := $(CURDIR)/tests/qtest/fuzz/corpus/virtio-balloon-auto
+# FUZZ_SANITIZERS=--enable-ubsan (with its own FUZZ_DIR) builds a fuzzer
+# without AddressSanitizer, about 1.5 times as fast, for long runs.
+FUZZ_SANITIZERS ?= --enable-asan --enable-ubsan
 FUZZ_CONFIGURE_FLAGS := $(QEMU_CONFIGURE_FLAGS) --cc=clang --cxx=clang++ \
-	--enable-fuzzing --enable-asan --enable-ubsan
+	--enable-fuzzing $(FUZZ_SANITIZERS)
+FUZZ_FILTER := tests/qtest/fuzz/virtio-balloon-auto-instrumentation-filter
 export FUZZ_SECONDS FUZZ_RUNS FUZZ_JOBS FUZZ_ARGS
 
 fuzz-build: deps
@@ -177,6 +181,11 @@ fuzz-build: deps
 		cd $(FUZZ_QBUILD) && \
 		$(FUZZ_TREE)/configure $(FUZZ_CONFIGURE_FLAGS); \
 	fi
+	@# Coverage only where the fuzzer should look; see the file.  Objects
+	@# built with another filter keep theirs: a change here needs a clean
+	@# FUZZ_DIR.
+	@cmp -s $(FUZZ_FILTER) $(FUZZ_QBUILD)/instrumentation-filter || \
+		cp $(FUZZ_FILTER) $(FUZZ_QBUILD)/instrumentation-filter
 	nice ninja -C $(FUZZ_QBUILD) qemu-fuzz-x86_64
 	scripts/install-firmware.sh --no-optionrom $(FUZZ_QBUILD)
 
