@@ -151,6 +151,7 @@ class VirtioBalloonAutoX86(QemuSystemTest):
         self.guest_vm = None
         self.hog = None
         self.samples = []
+        self.serials = {}       # VM -> its console log, if not serial.log
         self.old_handlers = {s: signal.signal(s, _on_signal)
                              for s in (signal.SIGTERM, signal.SIGINT)}
         self.addCleanup(self._restore_signals)
@@ -185,7 +186,7 @@ class VirtioBalloonAutoX86(QemuSystemTest):
 
     def launch(self, phases, props='', reboot=False, balloon=None,
                driver=None, guest_mib=GUEST_MIB, kernel_extra='',
-               qemu_extra=(), name='guest'):
+               qemu_extra=(), name='guest', serial=None):
         """Start the guest with memload @phases, inside the cgroup.
 
         @props: more balloon device properties.  @reboot: a reset reboots
@@ -194,7 +195,9 @@ class VirtioBalloonAutoX86(QemuSystemTest):
         @driver: 'stock' or 'companion' (the guest's virtio_balloon).
         @kernel_extra: more guest kernel arguments; @qemu_extra: more
         QEMU arguments.  @name: the VM's name, one per QEMU of a test.
+        @serial: its console log (default: the test's serial.log).
         """
+        serial = serial or self.serial
         balloon = balloon or BALLOON.format(source=self.cg.source)
         if props:
             balloon += ',' + props
@@ -202,10 +205,11 @@ class VirtioBalloonAutoX86(QemuSystemTest):
                                guest.kernel_args(phases, driver=driver,
                                                  extra=kernel_extra),
                                balloon_props=balloon,
-                               serial_path=self.serial,
+                               serial_path=serial,
                                firmware_dir=self.firmware_dir,
                                no_reboot=not reboot)
         vm = self.get_vm(*args, *qemu_extra, name=name)
+        self.serials[vm] = serial
         # Stopped until it is in the cgroup, so that every guest page is
         # charged there.
         vm.add_args('-S')
@@ -227,10 +231,12 @@ class VirtioBalloonAutoX86(QemuSystemTest):
         self.log.info('%s: %s (MiB:s) in the cgroup', name, phases)
         return hog
 
-    def console(self, boot=0):
+    def console(self, boot=0, vm=None):
         """What the guest printed: all of it (@boot 0), or from the
-        @boot'th GUEST READY on (1 the first boot, 2 after a reset)."""
-        text = guest.Console.from_file(self.serial).text
+        @boot'th GUEST READY on (1 the first boot, 2 after a reset).
+        @vm: the guest of that VM (default: the one on serial.log)."""
+        path = self.serials.get(vm, self.serial)
+        text = guest.Console.from_file(path).text
         if boot:
             parts = text.split(READY)
             if len(parts) <= boot:
@@ -265,10 +271,10 @@ class VirtioBalloonAutoX86(QemuSystemTest):
                 if vm.is_running():
                     raise
                 self.qemu_exited(vm, what)
-            text = self.console().text
+            text = self.console(vm=vm).text
             if 'Kernel panic' in text:
                 self.fail(f'{what}: the guest panicked: {panic_line(text)}')
-            if cond(s, self.console(boot)):
+            if cond(s, self.console(boot, vm)):
                 return s
             if time.monotonic() > end:
                 self.fail(f'{what}: not within {timeout} s; last: {s}')
@@ -276,7 +282,7 @@ class VirtioBalloonAutoX86(QemuSystemTest):
 
     def qemu_exited(self, vm, what):
         vm.wait()
-        text = self.console().text
+        text = self.console(vm=vm).text
         why = (f'the guest panicked: {panic_line(text)}'
                if 'Kernel panic' in text else 'QEMU exited')
         self.fail(f'{what}: {why} (status {vm.exitcode()}, host cgroup'
@@ -285,7 +291,7 @@ class VirtioBalloonAutoX86(QemuSystemTest):
     def wait_ready(self, vm, boot=1, driver=None):
         self.wait(vm, lambda s, c: c.ready, BOOT_TIMEOUT_S,
                   'the guest says GUEST READY', boot)
-        con = self.console(boot)
+        con = self.console(boot, vm)
         self.assertTrue(con.balloon_bound,
                         "the guest's virtio_balloon driver is not bound")
         if driver:
@@ -525,6 +531,133 @@ class VirtioBalloonAutoX86(QemuSystemTest):
                 self.assertEqual(got.c['malformed-messages'], 0)
                 vm.shutdown()
                 self.guest_vm = None
+
+    def test_relief_empties_balloon(self):
+        """Once the host has recovered (the hog is gone, no pressure for
+        relief-ms, the cgroup below its low watermark), relief gives the
+        guest its memory back step by step until the balloon is empty,
+        and then stops."""
+        relief_ms = 5000
+        vm = self.launch(f'{FILL_MIB}:{FILL_S},{IDLE_MIB}:3600')
+        self.wait_ready(vm)
+        # Relief waits 30 s by default; 5 s keeps the test short.
+        vm.cmd('set-auto-balloon', **{'relief-ms': relief_ms})
+        _, inflated = self.inflate_under_host_pressure(vm)
+        self.hog.stop()
+        stopped = self.sample(vm)
+        empty = self.wait(
+            vm, lambda s, c: (s.target == GUEST_MIB and
+                              s.actual >= GUEST_MIB - 8),
+            # relief-step is 16 MiB per second: about 25 s for the
+            # 400 MiB inflated, plus relief-ms, plus the guest following
+            # under TCG.
+            relief_ms // 1000 + 90,
+            'relief empties the balloon and the guest takes its memory back')
+        self.log.info('relief: %d -> %d MiB in %.1f s after the hog left,'
+                      ' %d steps', inflated.target, empty.target,
+                      empty.t - stopped.t,
+                      empty.c['reliefs'] - stopped.c['reliefs'])
+        self.assertGreater(empty.c['reliefs'], stopped.c['reliefs'])
+        # Step by step: more than one step for what was inflated.
+        self.assertGreater(empty.c['reliefs'] - stopped.c['reliefs'], 1)
+        # Relief never ran while the pressure lasted.
+        self.assertEqual(inflated.c['reliefs'], 0)
+        # Empty: nothing more to give back, nothing more happens.
+        time.sleep(relief_ms / 1000 + 3)
+        later = self.sample(vm)
+        self.assertEqual(later.target, GUEST_MIB)
+        self.assertEqual(later.c['reliefs'], empty.c['reliefs'])
+        self.assert_no_oom(vm, self.console())
+
+    def test_full_guest_not_under_pressure(self):
+        """A guest whose workload holds most of its memory, full but
+        healthy (little available, no stall, no OOM), is not a guest under
+        memory pressure: with an empty balloon there is nothing to give
+        back, so no guest pressure is counted and the window stays shut.
+        Under host pressure it has nothing to spare and is not inflated."""
+        hold_mib = 820
+        vm = self.launch(f'{hold_mib}:{FILL_S},{hold_mib}:3600')
+        self.wait_ready(vm)
+        self.wait_phase(vm, 1, FILL_S + 90)
+        # Several statistics samples (every 5 s in automatic mode) of a
+        # full guest.
+        start = self.sample(vm)
+        stats = self.wait(vm, lambda s, c: (s.c['stats-samples'] >=
+                                            start.c['stats-samples'] + 4),
+                          60, 'four statistics samples of the full guest')
+        avail = vm.cmd('qom-get', path='/machine/peripheral/balloon0',
+                       property='guest-stats')['stats'][
+                           'stat-available-memory'] // MIB
+        self.log.info('full guest: %d MiB available', avail)
+        # The premise: the guest is below the default reserve (128 MiB).
+        self.assertLess(avail, 128, 'the guest is not full; raise hold_mib')
+        for s in self.samples:
+            self.assertFalse(s.window, f'guest pressure window open: {s}')
+        self.assertEqual(stats.c['guest-stats'], 0,
+                         'a full guest counted as under pressure')
+        self.assertEqual(stats.c['shortfalls'], 0)
+        self.assertEqual(stats.target, GUEST_MIB)
+
+        # Host pressure: nothing to spare, nothing taken.
+        self.start_hog()
+        seen = self.wait(vm, lambda s, c: s.host_events >= 3,
+                         INFLATE_TIMEOUT_S, 'host pressure')
+        time.sleep(10)
+        after = self.sample(vm)
+        self.log.info('under host pressure: %s', after)
+        self.assertEqual(after.target, GUEST_MIB,
+                         'a guest with nothing to spare was inflated')
+        self.assertEqual(after.c['inflates'], 0)
+        self.assertGreater(after.host_events, seen.host_events - 1)
+        self.assertFalse(after.window)
+        self.assert_no_oom(vm, self.console())
+
+    def test_two_guests_spare_gives_more(self):
+        """Two guests in one cgroup see the same host pressure; each QEMU
+        decides from its own guest.  The guest that has memory to spare
+        gives it; the full one gives less (here: nothing)."""
+        mib = 512
+        # spare: fills 300 MiB, then keeps 30 (about 400 MiB available);
+        # full: keeps 360 MiB (under 100 MiB available, below the reserve)
+        spare = self.launch(f'300:{FILL_S},30:3600', guest_mib=mib,
+                            name='spare')
+        full = self.launch(f'360:{FILL_S},360:3600', guest_mib=mib,
+                           name='full',
+                           serial=self.log_file('serial-full.log'))
+        for vm in (spare, full):
+            self.wait_ready(vm)
+            self.wait_phase(vm, 1, FILL_S + 90)
+        # Statistics known for both (one sample every 5 s)
+        for vm in (spare, full):
+            self.wait(vm, lambda s, c: s.c['stats-samples'] >= 2, 30,
+                      'statistics from the guest')
+        b_spare, b_full = self.sample(spare), self.sample(full)
+        self.assertEqual((b_spare.target, b_full.target), (mib, mib),
+                         'a balloon inflated before the hog started')
+        self.hog = self.start_hog()
+        self.wait(spare, lambda s, c: s.target <= mib - 64,
+                  INFLATE_TIMEOUT_S + 30,
+                  'host pressure inflates the guest with memory to spare')
+        # Both saw the pressure for a while.
+        time.sleep(10)
+        a_spare, a_full = self.sample(spare), self.sample(full)
+        gave_spare, gave_full = mib - a_spare.target, mib - a_full.target
+        self.log.info('host events %d / %d; gave: spare guest %d MiB, full'
+                      ' guest %d MiB', a_spare.host_events,
+                      a_full.host_events, gave_spare, gave_full)
+        self.assertGreater(a_full.host_events, b_full.host_events,
+                           'the full guest never saw host pressure')
+        self.assertGreaterEqual(gave_spare, 64)
+        self.assertLess(gave_full, gave_spare)
+        self.assertLessEqual(gave_full, gave_spare // 4,
+                             'the full guest gave more than a quarter of'
+                             ' what the guest with spare memory gave')
+        for vm in (spare, full):
+            self.assertTrue(vm.is_running())
+            con = self.console(vm=vm)
+            self.assertEqual(con.workload_oom_kills, 0)
+            self.assertEqual(con.kernel_oom_kills, 0)
+        self.assertEqual(self.cg.oom_kills(), 0)
 
     def test_switch_off_and_on(self):
         """Switched off, host pressure does not move the balloon and the
