@@ -26,6 +26,7 @@ import tempfile
 import time
 import sys
 import unittest
+from xml.sax.saxutils import quoteattr
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
@@ -65,9 +66,25 @@ DOMAIN_XML = '''<domain type='qemu'
         <qemu:property name='auto-source' type='string' value='none'/>
       </qemu:frontend>
     </qemu:device>
-  </qemu:override>
+  </qemu:override>{env}
 </domain>
 '''
+
+# libvirt starts QEMU with an environment of its own: the sanitizer
+# settings of `make check-sanitizers` (scripts/check-sanitizers.sh) reach
+# it only through <qemu:env>.
+SANITIZER_ENV = ('ASAN_OPTIONS', 'LSAN_OPTIONS', 'UBSAN_OPTIONS')
+
+
+def qemu_env_xml(environ):
+    """<qemu:commandline> with a <qemu:env> for each sanitizer setting
+    in @environ, or '' when there is none."""
+    env = [f"    <qemu:env name='{k}' value={quoteattr(environ[k])}/>"
+           for k in SANITIZER_ENV if environ.get(k)]
+    if not env:
+        return ''
+    return '\n  <qemu:commandline>\n' + '\n'.join(env) + \
+        '\n  </qemu:commandline>'
 
 
 def virsh(*args, pass_fds=(), check=True):
@@ -164,10 +181,17 @@ class LibvirtBalloon(unittest.TestCase):
         with open(xml, 'w', encoding='ascii') as f:
             f.write(DOMAIN_XML.format(name=self.name, ram=RAM_MIB,
                                       dir=self.tmp,
+                                      env=qemu_env_xml(os.environ),
                                       qemu=os.path.abspath(
                                           os.environ['QTEST_QEMU_BINARY'])))
         virsh('create', xml)
         self.addCleanup(virsh, 'destroy', self.name, check=False)
+        with open(f'/proc/{self.qemu_pid()}/environ', 'rb') as f:
+            env = f.read().decode('utf-8', 'replace').split('\0')
+        for k in SANITIZER_ENV:
+            if os.environ.get(k):
+                self.assertIn(f'{k}={os.environ[k]}', env,
+                              f'{k} does not reach the QEMU libvirt runs')
 
     def qemu_pid(self):
         with open(f'/run/libvirt/qemu/{self.name}.pid', encoding='ascii') as f:
