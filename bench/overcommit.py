@@ -336,21 +336,13 @@ class Run:
                                    for g in m['guests'].values())
         m['all_done'] = all(g['done'] for g in m['guests'].values())
         # balloon movement, from the guests' sizes sampled each second
-        infl = defl = 0
-        first_return = None
         mem = {n: mem for n, mem, _ in self.guests}
-        prev = {}
-        for s in self.samples:
-            for n, g in s['guests'].items():
-                if 'size' not in g:
-                    continue
-                if n in prev:
-                    d = prev[n] - g['size']
-                    infl += max(d, 0)
-                    defl += max(-d, 0)
-                prev[n] = g['size']
-                if first_return is None and mem[n] - g['size'] >= 1:
-                    first_return = s['t']
+        moves, first_return = self._balloon_moves(self.samples, mem)
+        for n, (gi, gd) in moves.items():
+            m['guests'][n]['inflated_mib'] = gi
+            m['guests'][n]['deflated_mib'] = gd
+        infl = sum(gi for gi, _ in moves.values())
+        defl = sum(gd for _, gd in moves.values())
         m['inflated_mib'] = infl
         m['deflated_mib'] = defl
         # what one guest gave that another got back
@@ -364,6 +356,29 @@ class Run:
         m['pressure_events'] = self.obs.snapshot()[0]
         m.update(self._guest_pressure(self.samples))
         return m
+
+    @staticmethod
+    def _balloon_moves(samples, mem):
+        """Per guest, the MiB its balloon took (inflated) and gave back
+        (deflated), summed over the samples' size changes; and the time
+        of the first sample in which a guest was below its RAM (@mem:
+        guest -> MiB), or None."""
+        moves = {}
+        first_return = None
+        prev = {}
+        for s in samples:
+            for n, g in s['guests'].items():
+                if 'size' not in g:
+                    continue
+                gi, gd = moves.get(n, (0, 0))
+                if n in prev:
+                    d = prev[n] - g['size']
+                    gi, gd = gi + max(d, 0), gd + max(-d, 0)
+                moves[n] = (gi, gd)
+                prev[n] = g['size']
+                if first_return is None and mem[n] - g['size'] >= 1:
+                    first_return = s['t']
+        return moves, first_return
 
     @staticmethod
     def _guest_pressure(samples):
@@ -491,8 +506,9 @@ def phase_table(results, scen, rows):
     guests = sorted(rs[0]['guests'])
     nph = max(len(g['phases']) for r in rs for g in r['guests'].values())
     hdr = '| row | guest | ' + ' | '.join(
-        f'phase {i + 1}' for i in range(nph)) + ' | OOM kills |'
-    out = [hdr, '|' + '---|' * (nph + 3)]
+        f'phase {i + 1}' for i in range(nph)) + \
+        ' | OOM kills | balloon took MiB | gave back MiB |'
+    out = [hdr, '|' + '---|' * (nph + 5)]
     for row in rows:
         rr = [r for r in rs if r['row'] == row]
         if not rr:
@@ -504,8 +520,12 @@ def phase_table(results, scen, rows):
                         if i < len(r['guests'][g]['phases'])]
                 cells.append(fmt_spread(vals))
             kills = fmt_spread([r['guests'][g]['oom_kills'] for r in rr])
+            took = fmt_spread([r['guests'][g].get('inflated_mib')
+                               for r in rr])
+            back = fmt_spread([r['guests'][g].get('deflated_mib')
+                               for r in rr])
             out.append(f'| {row} | {g} | ' + ' | '.join(cells) +
-                       f' | {kills} |')
+                       f' | {kills} | {took} | {back} |')
     return '\n'.join(out)
 
 

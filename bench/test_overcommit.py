@@ -143,7 +143,26 @@ class TestTable(unittest.TestCase):
         res = [result('none', 0, 1, records=10),
                result('none', 1, 1, records=30)]
         table = O.phase_table(res, 's', ['none'])
-        self.assertIn('| none | a | 20 [10-30] | 0 |', table)
+        self.assertIn('| none | a | 20 [10-30] | 0 | n/a | n/a |', table)
+
+    def test_phase_table_balloon_per_guest(self):
+        res = [result('auto', 0, 1), result('auto', 1, 1)]
+        for r, took in zip(res, (300, 500)):
+            r['guests']['a'].update(inflated_mib=took, deflated_mib=16)
+        table = O.phase_table(res, 's', ['auto'])
+        self.assertIn('| auto | a | 100 | 0 | 400 [300-500] | 16 |', table)
+
+    def test_balloon_moves_per_guest(self):
+        # 'up' is never inflated; 'down' gives 300 MiB, gets 100 back
+        samples = [{'t': t, 'guests': {'up': {'size': 1024},
+                                       'down': {'size': size}}}
+                   for t, size in ((0, 1024), (1, 824), (2, 724),
+                                   (3, 824))]
+        samples[1]['guests']['up'] = {}       # no size in that sample
+        moves, first = O.Run._balloon_moves(samples,
+                                            {'up': 1024, 'down': 1024})
+        self.assertEqual(moves, {'up': (0, 0), 'down': (300, 100)})
+        self.assertEqual(first, 1)
 
 
 if __name__ == '__main__':
