@@ -72,6 +72,8 @@ void hmp_info_auto_balloon(Monitor *mon, const QDict *qdict)
     }
     monitor_printf(mon, "watermarks: high %u %%, low %u %% of the source's"
                    " limit\n", t->high_watermark_pct, t->low_watermark_pct);
+    monitor_printf(mon, "shares: %u%s\n", t->shares,
+                   t->shares ? "" : " (host pressure never inflates)");
     if (info->host_memory) {
         AutoBalloonHostMemory *m = info->host_memory;
 
@@ -116,6 +118,6 @@ void hmp_auto_balloon(Monitor *mon, const QDict *qdict)
     qmp_set_auto_balloon(true, enable, NULL, false, 0, false, 0, false, 0,
                          false, 0, false, 0, false, 0, false, 0, false, 0,
                          false, 0, false, 0, false, 0, false, 0,
-                         false, 0, false, 0, &err);
+                         false, 0, false, 0, false, 0, &err);
     hmp_handle_error(mon, err);
 }

@@ -66,6 +66,30 @@ static uint64_t page_bytes(uint64_t pages)
            UINT64_MAX : pages << BALLOON_AUTO_PAGE_SHIFT;
 }
 
+/*
+ * @pages * @num / @den rounded down, without overflow in between for
+ * @num and @den below 2^32; UINT64_MAX when the result does not fit
+ */
+static uint64_t scale_ratio(uint64_t pages, uint64_t num, uint64_t den)
+{
+    uint64_t q = pages / den;
+    uint64_t r = pages % den;
+
+    if (num && q > (UINT64_MAX - r * num / den) / num) {
+        return UINT64_MAX;
+    }
+    return q * num + r * num / den;
+}
+
+uint64_t balloon_auto_shares_scale(uint64_t pages, uint32_t shares)
+{
+    if (!pages || !shares) {
+        return 0;
+    }
+    /* A guest asked for something gives at least a page */
+    return MAX(scale_ratio(pages, BALLOON_AUTO_DEFAULT_SHARES, shares), 1);
+}
+
 /* Exact, but readable for the usual whole milliseconds */
 static char *time_str(int64_t ns)
 {
@@ -97,6 +121,7 @@ void balloon_auto_config_default(BalloonAutoConfig *cfg)
         BALLOON_AUTO_DEFAULT_RELIEF_STEP >> BALLOON_AUTO_PAGE_SHIFT;
     cfg->high_pct = BALLOON_AUTO_DEFAULT_HIGH_WATERMARK_PCT;
     cfg->low_pct = BALLOON_AUTO_DEFAULT_LOW_WATERMARK_PCT;
+    cfg->shares = BALLOON_AUTO_DEFAULT_SHARES;
 }
 
 uint64_t balloon_auto_scale_default(uint64_t bytes, uint64_t ram_pages)
@@ -153,6 +178,7 @@ static const char *const tunable_concepts[BALLOON_AUTO_TUNABLE__MAX] = {
     [BALLOON_AUTO_TUNABLE_RESERVE_PCT] = "reserve percentage",
     [BALLOON_AUTO_TUNABLE_RELIEF] = "relief interval",
     [BALLOON_AUTO_TUNABLE_RELIEF_STEP] = "relief step",
+    [BALLOON_AUTO_TUNABLE_SHARES] = "shares",
 };
 
 /* A user's name in quotes, as virtio-mem's messages have them */
@@ -271,6 +297,14 @@ bool balloon_auto_config_check_named(const BalloonAutoConfig *cfg,
                    " be below %s (%" PRIu32 " %%), or relief would give"
                    " back what the high watermark takes", what,
                    cfg->low_pct, val, cfg->high_pct);
+        return false;
+    }
+    if (cfg->shares > BALLOON_AUTO_MAX_SHARES) {
+        what = tunable_str(names, BALLOON_AUTO_TUNABLE_SHARES);
+        error_setg(errp, "%s is %" PRIu32 "; it must be between 0 (never"
+                   " inflated for host pressure) and %d (default %d)",
+                   what, cfg->shares, BALLOON_AUTO_MAX_SHARES,
+                   BALLOON_AUTO_DEFAULT_SHARES);
         return false;
     }
     return true;
@@ -484,7 +518,8 @@ static int64_t watermark_deadline(const BalloonAutoPolicy *p)
 {
     int64_t next;
 
-    if (!p->mem_known || !p->cfg.high_pct) {
+    /* A guest with shares 0 gives nothing: no check, no wake-ups */
+    if (!p->mem_known || !p->cfg.high_pct || !p->cfg.shares) {
         return INT64_MAX;
     }
     next = p->last_mem_check == NEVER ? INT64_MIN :
@@ -543,14 +578,17 @@ static uint64_t inflate_limit(const BalloonAutoPolicy *p)
 }
 
 /*
- * Raise the target by at most @bound pages.  Returns NONE with the reason
- * when nothing can move; the caller decides what to count, except that a
- * host event (@host_event) the host would gain nothing from is counted in
- * not_resident.
+ * Raise the target by at most @bound pages, what the rule asks of a guest
+ * with the default shares, scaled by this guest's shares and then at most
+ * @cap (@bound <= @cap), the rule's step upper bound.  Returns NONE with
+ * the reason when nothing can move; the caller decides what to count,
+ * except that a host event (@host_event) the host would gain nothing from
+ * is counted in not_resident.
  */
 static BalloonAutoAction inflate(BalloonAutoPolicy *p, uint64_t bound,
-                                 BalloonAutoReason reason, bool host_event,
-                                 int64_t now, const char *note)
+                                 uint64_t cap, BalloonAutoReason reason,
+                                 bool host_event, int64_t now,
+                                 const char *note)
 {
     /*
      * The bound is an upper bound; the guest gives no more than it spares,
@@ -560,6 +598,16 @@ static BalloonAutoAction inflate(BalloonAutoPolicy *p, uint64_t bound,
     uint64_t gain = balloon_auto_gain(p);
     uint64_t step = MIN(bound, MIN(spare, gain));
     uint64_t limit = inflate_limit(p);
+
+    if (!p->cfg.shares) {
+        return nothing(p, "no-shares");
+    }
+    /*
+     * What a default guest would give, scaled by the shares and bounded
+     * again: fewer shares may give more, but never beyond the bounds.
+     */
+    step = MIN(balloon_auto_shares_scale(step, p->cfg.shares),
+               MIN(cap, MIN(spare, gain)));
     /*
      * No pile-up: a guest that has not caught up with the previous request
      * gets no more than one step outstanding; asking for more would only
@@ -591,13 +639,19 @@ static BalloonAutoAction inflate(BalloonAutoPolicy *p, uint64_t bound,
 }
 
 /*
- * What the high watermark asks of this guest: the deficit less what is
- * still in flight, at most one critical step; 0 when not above it.
+ * What the high watermark asks of a guest with the default shares: the
+ * deficit less what is still in flight, at most one critical step; 0 when
+ * not above it.  In flight counts as what a default guest would have in
+ * flight for it (in flight * shares / default), so that the share
+ * inflate() scales this to is what this guest has to have in flight.
  */
 static uint64_t watermark_bound(const BalloonAutoPolicy *p)
 {
     uint64_t deficit = balloon_auto_host_deficit(p);
     uint64_t inflight = p->target > p->actual ? p->target - p->actual : 0;
+
+    inflight = scale_ratio(inflight, p->cfg.shares,
+                           BALLOON_AUTO_DEFAULT_SHARES);
 
     if (deficit <= inflight) {
         return 0;
@@ -615,7 +669,14 @@ static BalloonAutoAction inflate_level(BalloonAutoPolicy *p,
                                        BalloonAutoLevel level, int64_t now,
                                        const char *note)
 {
-    return inflate(p, MAX(p->cfg.inflate_pages[level], watermark_bound(p)),
+    uint64_t step = p->cfg.inflate_pages[level];
+    uint64_t wm = watermark_bound(p);
+    /* The step bounds the event; the critical step where the deficit asks */
+    uint64_t cap = wm ? MAX(step,
+                            p->cfg.inflate_pages[BALLOON_AUTO_LEVEL_CRITICAL])
+                      : step;
+
+    return inflate(p, MAX(step, wm), cap,
                    BALLOON_AUTO_REASON_HOST_LOW + level, true, now, note);
 }
 
@@ -644,8 +705,9 @@ static BalloonAutoAction watermark_inflate(BalloonAutoPolicy *p, int64_t now)
     if (!watermark_bound(p)) {
         return nothing(p, "in-flight");
     }
-    a = inflate(p, watermark_bound(p), BALLOON_AUTO_REASON_HOST_WATERMARK,
-                false, now, "watermark");
+    a = inflate(p, watermark_bound(p),
+                p->cfg.inflate_pages[BALLOON_AUTO_LEVEL_CRITICAL],
+                BALLOON_AUTO_REASON_HOST_WATERMARK, false, now, "watermark");
     if (a.kind == BALLOON_AUTO_INFLATE) {
         p->counters.watermark_inflates++;
         /* The host is short: no relief until it has been quiet again */

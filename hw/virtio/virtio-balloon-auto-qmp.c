@@ -68,6 +68,7 @@ void qmp_set_auto_balloon(bool has_enabled, bool enabled,
                           uint32_t high_watermark_pct,
                           bool has_low_watermark_pct,
                           uint32_t low_watermark_pct,
+                          bool has_shares, uint32_t shares,
                           Error **errp)
 {
     VirtIOBalloon *s = auto_balloon_find(errp);
@@ -119,6 +120,9 @@ void qmp_set_auto_balloon(bool has_enabled, bool enabled,
     }
     if (has_low_watermark_pct) {
         p.low_watermark_pct = low_watermark_pct;
+    }
+    if (has_shares) {
+        p.shares = shares;
     }
     virtio_balloon_auto_configure(s, &p, has_enabled ? enabled :
                                   virtio_balloon_auto_enabled(s), source,

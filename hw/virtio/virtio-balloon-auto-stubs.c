@@ -41,6 +41,7 @@ void qmp_set_auto_balloon(bool has_enabled, bool enabled,
                           uint32_t high_watermark_pct,
                           bool has_low_watermark_pct,
                           uint32_t low_watermark_pct,
+                          bool has_shares, uint32_t shares,
                           Error **errp)
 {
     auto_balloon_unavailable(errp);

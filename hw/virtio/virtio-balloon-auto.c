@@ -547,6 +547,7 @@ static const char *const auto_prop_names[BALLOON_AUTO_TUNABLE__MAX] = {
     [BALLOON_AUTO_TUNABLE_RELIEF] = VIRTIO_BALLOON_AUTO_RELIEF_MS_PROP,
     [BALLOON_AUTO_TUNABLE_RELIEF_STEP] =
         VIRTIO_BALLOON_AUTO_RELIEF_STEP_PROP,
+    [BALLOON_AUTO_TUNABLE_SHARES] = VIRTIO_BALLOON_AUTO_SHARES_PROP,
 };
 
 static const char *const auto_arg_names[BALLOON_AUTO_TUNABLE__MAX] = {
@@ -567,6 +568,7 @@ static const char *const auto_arg_names[BALLOON_AUTO_TUNABLE__MAX] = {
     [BALLOON_AUTO_TUNABLE_RESERVE_PCT] = VIRTIO_BALLOON_AUTO_RESERVE_PCT,
     [BALLOON_AUTO_TUNABLE_RELIEF] = VIRTIO_BALLOON_AUTO_RELIEF_MS,
     [BALLOON_AUTO_TUNABLE_RELIEF_STEP] = VIRTIO_BALLOON_AUTO_RELIEF_STEP,
+    [BALLOON_AUTO_TUNABLE_SHARES] = VIRTIO_BALLOON_AUTO_SHARES,
 };
 
 /*
@@ -644,6 +646,7 @@ static bool auto_props_to_config(const VirtIOBalloonAutoProps *p,
     cfg->relief_pages = p->relief_step >> VIRTIO_BALLOON_PFN_SHIFT;
     cfg->high_pct = p->high_watermark_pct;
     cfg->low_pct = p->low_watermark_pct;
+    cfg->shares = p->shares;
     return balloon_auto_config_check_named(cfg, ram_pages, names, errp);
 }
 
@@ -1153,6 +1156,7 @@ bool virtio_balloon_auto_configure(VirtIOBalloon *s,
     s->auto_props.relief_step = props->relief_step;
     s->auto_props.high_watermark_pct = props->high_watermark_pct;
     s->auto_props.low_watermark_pct = props->low_watermark_pct;
+    s->auto_props.shares = props->shares;
     balloon_auto_set_config(&a->policy, &cfg);
     auto_update_threshold(a);
     trace_virtio_balloon_auto_configure(props->inflate_low,
@@ -1224,6 +1228,7 @@ void virtio_balloon_auto_query(VirtIOBalloon *s, AutoBalloonInfo *info)
     t->relief_step = p->relief_step;
     t->high_watermark_pct = p->high_watermark_pct;
     t->low_watermark_pct = p->low_watermark_pct;
+    t->shares = p->shares;
     info->tunables = t;
     if (balloon_auto_stats_available(&a->stats) != UINT64_MAX) {
         info->has_guest_available = true;
@@ -1616,6 +1621,10 @@ void virtio_balloon_auto_class_init(ObjectClass *klass)
         { VIRTIO_BALLOON_AUTO_LOW_WATERMARK_PROP, "relief only while the"
           " source uses less than this percentage of its limit (0: at any"
           " usage; default: 80)" },
+        { VIRTIO_BALLOON_AUTO_SHARES_PROP, "weight against other guests:"
+          " host pressure takes 1000/shares times what it takes by default,"
+          " within the same bounds (0: never; default: 1000, at most"
+          " 50000)" },
     };
     int i;
 
@@ -1728,8 +1737,9 @@ static int auto_post_load(void *opaque, int version_id)
 
     /*
      * Tunables changed at run time travel too; the stream is not trusted.
-     * Reserve, relief and the watermarks do not travel (yet): the
-     * destination's own; the host memory state is the destination's too.
+     * Reserve, relief, the watermarks and the shares do not travel
+     * (yet): the destination's own; the host memory state is the
+     * destination's too.
      */
     a->mig_props.reserve = s->auto_props.reserve;
     a->mig_props.reserve_pct = s->auto_props.reserve_pct;
@@ -1737,6 +1747,7 @@ static int auto_post_load(void *opaque, int version_id)
     a->mig_props.relief_step = s->auto_props.relief_step;
     a->mig_props.high_watermark_pct = s->auto_props.high_watermark_pct;
     a->mig_props.low_watermark_pct = s->auto_props.low_watermark_pct;
+    a->mig_props.shares = s->auto_props.shares;
     if (!auto_props_to_config(&a->mig_props,
                               balloon_auto_ram_pages(&a->policy),
                               auto_prop_names, &cfg, &err) ||

@@ -150,6 +150,9 @@ static void test_auto_to_auto(void)
                              (unsigned)(16 * MiB));
     ag_inject(g, "critical");
     ag_catch_up(g);
+    /* Shares do not travel: the destination keeps its own 500 */
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'shares': 3000 } }");
     /* The guest asks back 32 MiB and opens a 30 s window */
     ag_send_pressure(g);
     g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL - STEP_DEFLATE);
@@ -159,11 +162,13 @@ static void test_auto_to_auto(void)
     psi_low = prop_get(g->qts, "auto-psi-low-ms");
     g_assert_cmpint(avail_min, >, 0);
     g_assert_cmpint(psi_low, >, 0);
-    mig_run(g, mig_prepare(g, AUTO_ON, true));
+    mig_run(g, mig_prepare(g, AUTO_ON ",auto-shares=500", true));
 
     /* What does not travel stays the destination's own, not 0 */
     g_assert_cmpint(prop_get(g->qts, "auto-stats-avail-min"), ==, avail_min);
     g_assert_cmpint(prop_get(g->qts, "auto-psi-low-ms"), ==, psi_low);
+    /* Shares too, like reserve, relief and the watermarks */
+    g_assert_cmpint(prop_get(g->qts, "auto-shares"), ==, 500);
     info = ag_query(g->qts);
     g_assert_true(qdict_get_bool(info, "enabled"));
     g_assert_true(qdict_get_bool(info, "guest-window-open"));
@@ -172,6 +177,7 @@ static void test_auto_to_auto(void)
     t = qdict_get_qdict(info, "tunables");
     g_assert_cmpint(qdict_get_int(t, "inflate-low"), ==, 16 * MiB);
     g_assert_cmpint(qdict_get_int(t, "hysteresis-ms"), ==, 30000);
+    g_assert_cmpint(qdict_get_int(t, "shares"), ==, 500);
     /* The window holds off host pressure on the destination too */
     ag_inject(g, "low");
     g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL - STEP_DEFLATE);

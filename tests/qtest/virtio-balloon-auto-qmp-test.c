@@ -116,6 +116,7 @@ static void test_query_fields(void)
                     60000);
     g_assert_cmpint(qdict_get_int(tunables(info), "stall-ms"), ==, 30000);
     g_assert_cmpint(qdict_get_int(tunables(info), "floor"), ==, 256 * MiB);
+    g_assert_cmpint(qdict_get_int(tunables(info), "shares"), ==, 1000);
     for (i = 0; i < ARRAY_SIZE(zero); i++) {
         g_assert_cmpint(qdict_get_int(counters(info), zero[i]), ==, 0);
     }
@@ -268,6 +269,11 @@ static void test_set_errors(void)
         { "{ 'relief-step': 0 }", "GenericError",
           "'relief-step' is 0 bytes; it must be at least 4 KiB" },
         { "{ 'relief-step': -1 }", "GenericError", "'relief-step' is -1" },
+        { "{ 'shares': 50001 }", "GenericError",
+          "'shares' is 50001; it must be between 0 (never inflated for host"
+          " pressure) and 50000 (default 1000)" },
+        { "{ 'shares': -1 }", "GenericError", "shares" },
+        { "{ 'shares': 4294967296 }", "GenericError", "shares" },
         /* a source that cannot be opened leaves the current one */
         { "{ 'source': '/nonexistent' }", "GenericError",
           "automatic ballooning: host pressure source '/nonexistent'" },

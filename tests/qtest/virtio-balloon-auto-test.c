@@ -496,6 +496,10 @@ static void test_bad_config(void)
         { "'auto-psi-window-ms': 4000, 'auto-psi-critical-ms': 4001",
           "'auto-psi-critical-ms' is 4001 ms; it must be more than 0 and"
           " at most 'auto-psi-window-ms' (4000 ms)" },
+        { "'auto-shares': 50001", "'auto-shares' is 50001; it must be"
+          " between 0 (never inflated for host pressure) and 50000"
+          " (default 1000)" },
+        { "'auto-shares': -1", "auto-shares" },
     };
     QTestState *qts = qtest_init("-m 512 -nodefaults");
     int i;
@@ -1751,6 +1755,96 @@ static void test_watermark_tunables(void)
     ag_stop(g);
 }
 
+static int64_t shares_of(AutoGuest *g)
+{
+    g_autoptr(QDict) info = ag_query(g->qts);
+
+    return qdict_get_int(qdict_get_qdict(info, "tunables"), "shares");
+}
+
+/*
+ * Shares scale what host pressure takes (1000 / shares times what a
+ * default guest gives, within the same bounds): the property, the
+ * set-auto-balloon argument, the query field, HMP and the error
+ */
+static void test_shares(void)
+{
+    AutoGuest *d = ag_start(AUTO_ON, false, -1);
+    AutoGuest *g = ag_start(AUTO_ON ",auto-shares=2000", false, -1);
+    Sample x = healthy();
+    g_autofree char *hmp = NULL;
+    QDict *rsp;
+
+    g_assert_cmpint(shares_of(d), ==, 1000);
+    g_assert_cmpint(shares_of(g), ==, 2000);
+    hmp = qtest_hmp(g->qts, "info auto-balloon");
+    g_assert_nonnull(strstr(hmp, "shares: 2000"));
+    g_assert_null(strstr(hmp, "never inflates"));
+    /* Before statistics: the step, halved */
+    ag_inject(d, "critical");
+    ag_inject(g, "critical");
+    g_assert_cmpuint(ag_target(d), ==, STEP_CRITICAL);
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL / 2);
+    ag_catch_up(d);
+    ag_catch_up(g);
+    /*
+     * 40 MiB to spare above the 128 MiB reserve: 40 and 20 MiB.  The
+     * second sample comes a poll interval later, past the throttle.
+     */
+    x.v[VIRTIO_BALLOON_S_AVAIL] = 168 * MiB;
+    ag_send_stats(d, x.v);
+    ag_send_stats(g, x.v);
+    ag_send_stats(d, x.v);
+    ag_send_stats(g, x.v);
+    ag_inject(d, "critical");
+    ag_inject(g, "critical");
+    g_assert_cmpuint(ag_target(d), ==, STEP_CRITICAL + MIB_PAGES(40));
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL / 2 + MIB_PAGES(20));
+    ag_catch_up(g);
+    ag_stop(d);
+
+    /* 500: twice the 50 MiB deficit above the high watermark */
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'shares': 500 } }");
+    g_assert_cmpint(shares_of(g), ==, 500);
+    x.v[VIRTIO_BALLOON_S_AVAIL] = 600 * MiB;
+    ag_send_stats(g, x.v);
+    wm_used(g, 3650);
+    ag_step(g, 1);
+    g_assert_cmpuint(ag_target(g), ==,
+                     STEP_CRITICAL / 2 + MIB_PAGES(20 + 100));
+    ag_catch_up(g);
+
+    /* 0: host pressure never inflates; relief still gives back */
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'shares': 0,"
+                             " 'relief-ms': 5000 } }");
+    ag_send_stats(g, x.v);
+    ag_inject(g, "critical");
+    g_assert_cmpuint(ag_target(g), ==,
+                     STEP_CRITICAL / 2 + MIB_PAGES(120));
+    g_assert_cmpuint(ag_counter(g->qts, "watermark-inflates"), ==, 1);
+    g_free(hmp);
+    hmp = qtest_hmp(g->qts, "info auto-balloon");
+    g_assert_nonnull(strstr(hmp, "shares: 0 (host pressure never"
+                            " inflates)"));
+    wm_used(g, 3000);
+    ag_step(g, 6 * SEC);
+    g_assert_cmpuint(ag_target(g), <, STEP_CRITICAL / 2 + MIB_PAGES(120));
+    g_assert_cmpuint(ag_counter(g->qts, "reliefs"), >=, 1);
+
+    /* Out of range: refused, named as written, nothing changed */
+    rsp = qtest_qmp(g->qts, "{ 'execute': 'set-auto-balloon', 'arguments':"
+                    " { 'shares': 50001 } }");
+    g_assert_cmpstr(qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"),
+                    ==, "'shares' is 50001; it must be between 0 (never"
+                    " inflated for host pressure) and 50000 (default"
+                    " 1000)");
+    qobject_unref(rsp);
+    g_assert_cmpint(shares_of(g), ==, 0);
+    ag_stop(g);
+}
+
 /*
  * automatic=on offers deflate-on-oom and free page reporting unless the
  * user set them, on the device or with -global
@@ -1916,6 +2010,7 @@ int main(int argc, char **argv)
                    test_watermark_no_spare);
     qtest_add_func("virtio-balloon-auto/watermark/tunables",
                    test_watermark_tunables);
+    qtest_add_func("virtio-balloon-auto/shares/scale-target", test_shares);
     qtest_add_func("virtio-balloon-auto/config/features-default",
                    test_features_default);
     qtest_add_func("virtio-balloon-auto/relief/no-source",

@@ -2313,6 +2313,354 @@ static void test_watermark_config_check(void)
     error_free(err);
 }
 
+/* Shares */
+
+static void setup_shares(BalloonAutoPolicy *p, uint32_t shares)
+{
+    BalloonAutoConfig cfg = default_cfg();
+
+    cfg.shares = shares;
+    now = T0;
+    balloon_auto_init(p, &cfg, RAM, now);
+}
+
+static void set_shares(BalloonAutoPolicy *p, uint32_t shares)
+{
+    BalloonAutoConfig cfg = p->cfg;
+
+    cfg.shares = shares;
+    balloon_auto_set_config(p, &cfg);
+}
+
+static void test_shares_config(void)
+{
+    BalloonAutoConfig cfg = default_cfg();
+    const char *names[BALLOON_AUTO_TUNABLE__MAX] = {
+        [BALLOON_AUTO_TUNABLE_SHARES] = "auto-shares",
+    };
+    Error *err = NULL;
+
+    /* Proxmox VE's default and range */
+    g_assert_cmpuint(cfg.shares, ==, 1000);
+    g_assert_cmpuint(BALLOON_AUTO_DEFAULT_SHARES, ==, 1000);
+    g_assert_cmpuint(BALLOON_AUTO_MAX_SHARES, ==, 50000);
+    cfg.shares = 0;
+    g_assert_true(balloon_auto_config_check(&cfg, RAM, &error_abort));
+    cfg.shares = 50000;
+    g_assert_true(balloon_auto_config_check(&cfg, RAM, &error_abort));
+    cfg.shares = 50001;
+    g_assert_false(balloon_auto_config_check_named(&cfg, RAM, names, &err));
+    g_assert_cmpstr(error_get_pretty(err), ==, "'auto-shares' is 50001; it"
+                    " must be between 0 (never inflated for host pressure)"
+                    " and 50000 (default 1000)");
+    error_free(err);
+    err = NULL;
+    cfg.shares = UINT32_MAX;
+    g_assert_false(balloon_auto_config_check(&cfg, RAM, &err));
+    g_assert_nonnull(strstr(error_get_pretty(err),
+                            "shares is 4294967295;"));
+    error_free(err);
+}
+
+/* amount * 1000 / shares: rounding and overflow */
+static void test_shares_scale(void)
+{
+    g_assert_cmpuint(balloon_auto_shares_scale(100, 1000), ==, 100);
+    g_assert_cmpuint(balloon_auto_shares_scale(100, 2000), ==, 50);
+    g_assert_cmpuint(balloon_auto_shares_scale(101, 2000), ==, 50);
+    g_assert_cmpuint(balloon_auto_shares_scale(100, 500), ==, 200);
+    g_assert_cmpuint(balloon_auto_shares_scale(100, 3000), ==, 33);
+    /* Never 0 pages for an amount that was not 0 */
+    g_assert_cmpuint(balloon_auto_shares_scale(1, 2000), ==, 1);
+    g_assert_cmpuint(balloon_auto_shares_scale(1, 50000), ==, 1);
+    g_assert_cmpuint(balloon_auto_shares_scale(49, 50000), ==, 1);
+    g_assert_cmpuint(balloon_auto_shares_scale(100, 50000), ==, 2);
+    /* Nothing stays nothing; shares 0 give nothing */
+    g_assert_cmpuint(balloon_auto_shares_scale(0, 500), ==, 0);
+    g_assert_cmpuint(balloon_auto_shares_scale(0, 1000), ==, 0);
+    g_assert_cmpuint(balloon_auto_shares_scale(100, 0), ==, 0);
+    /* pages * 1000 does not fit in 64 bits: exact, or saturated */
+    g_assert_cmpuint(balloon_auto_shares_scale(3ULL << 50, 3), ==,
+                     1000ULL << 50);
+    g_assert_cmpuint(balloon_auto_shares_scale(UINT64_MAX, 1000), ==,
+                     UINT64_MAX);
+    g_assert_cmpuint(balloon_auto_shares_scale(UINT64_MAX - 1, 1000), ==,
+                     UINT64_MAX - 1);
+    g_assert_cmpuint(balloon_auto_shares_scale(UINT64_MAX, 2000), ==,
+                     UINT64_MAX / 2);
+    g_assert_cmpuint(balloon_auto_shares_scale(UINT64_MAX / 2, 1), ==,
+                     UINT64_MAX);
+    /* The product overflows, the result does not: exact */
+    g_assert_cmpuint(balloon_auto_shares_scale(UINT64_MAX / 1000 + 1, 999),
+                     ==, 18465209282992544ULL);
+}
+
+/* The default shares: the amounts the other tests expect, unchanged */
+static void test_shares_default_unchanged(void)
+{
+    BalloonAutoPolicy p;
+
+    setup_shares(&p, BALLOON_AUTO_DEFAULT_SHARES);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, CRITICAL);
+    catch_up(&p);
+    stats(&p, RESERVE + PAGES(22 * MiB), false);
+    now += THROTTLE;
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL,
+                  CRITICAL + PAGES(22 * MiB));
+    catch_up(&p);
+    stats(&p, PAGES(600 * MiB), false);
+    host_used(&p, 3650);
+    now += THROTTLE;
+    assert_action(timer(&p), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_WATERMARK,
+                  CRITICAL + PAGES(72 * MiB));
+}
+
+/* Shares 2000 give half of what a default guest gives */
+static void test_shares_half(void)
+{
+    BalloonAutoPolicy p;
+
+    setup_shares(&p, 2000);
+    /* Before the first statistics the step is scaled too */
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, CRITICAL / 2);
+    catch_up(&p);
+    now += THROTTLE;
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_LOW), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_LOW, CRITICAL / 2 + LOW / 2);
+    catch_up(&p);
+    /* 22 MiB to spare: a default guest gives 22, this one 11 */
+    stats(&p, RESERVE + PAGES(22 * MiB), false);
+    now += THROTTLE;
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL,
+                  CRITICAL / 2 + LOW / 2 + PAGES(11 * MiB));
+    catch_up(&p);
+
+    /* The watermark: half of the 100 MiB deficit */
+    setup_shares(&p, 2000);
+    stats(&p, PAGES(600 * MiB), false);
+    host_used(&p, 3700);
+    assert_action(timer(&p), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_WATERMARK, PAGES(50 * MiB));
+    /*
+     * Still in flight: it counts as the 100 MiB a default guest would
+     * have in flight, so this guest does not top up to the whole deficit
+     */
+    now += WATERMARK_PERIOD;
+    assert_none(timer(&p), "in-flight");
+    /* All of it arrived, the host is still above: another half */
+    catch_up(&p);
+    now += WATERMARK_PERIOD;
+    assert_action(timer(&p), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_WATERMARK, PAGES(100 * MiB));
+    /* A low event above the watermark: half the larger of the two */
+    catch_up(&p);
+    now += THROTTLE;
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_LOW), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_LOW, PAGES(150 * MiB));
+}
+
+/* Shares 500 give twice as much, but never beyond the bounds */
+static void test_shares_double(void)
+{
+    BalloonAutoPolicy p;
+
+    setup_shares(&p, 500);
+    /* Before statistics and without a deficit the step is the bound */
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_LOW), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_LOW, LOW);
+    catch_up(&p);
+    now += THROTTLE;
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, LOW + CRITICAL);
+    catch_up(&p);
+
+    /* A 50 MiB deficit: 100 MiB, where a default guest gives 50 */
+    setup_shares(&p, 500);
+    stats(&p, PAGES(600 * MiB), false);
+    host_used(&p, 3650);
+    assert_action(timer(&p), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_WATERMARK, PAGES(100 * MiB));
+    /* In flight: 100 MiB count as the 50 a default guest would have */
+    now += WATERMARK_PERIOD;
+    assert_none(timer(&p), "in-flight");
+    catch_up(&p);
+    /* A 100 MiB deficit: 200 MiB, but at most one critical step */
+    stats(&p, PAGES(600 * MiB), false);
+    host_used(&p, 3700);
+    now += WATERMARK_PERIOD;
+    assert_action(timer(&p), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_WATERMARK,
+                  PAGES(100 * MiB) + CRITICAL);
+    catch_up(&p);
+    /* A 20 MiB deficit, but only 22 MiB to spare: 22 MiB, not 40 */
+    stats(&p, RESERVE + PAGES(22 * MiB), false);
+    host_used(&p, 3620);
+    now += WATERMARK_PERIOD;
+    assert_action(timer(&p), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_WATERMARK,
+                  PAGES(122 * MiB) + CRITICAL);
+    catch_up(&p);
+    /* Plenty to spare: the floor holds */
+    stats(&p, PAGES(900 * MiB), false);
+    host_used(&p, 3700);
+    while (balloon_auto_target(&p) < LIMIT) {
+        uint64_t before = balloon_auto_target(&p);
+
+        now += THROTTLE;
+        g_assert_cmpint(timer(&p).kind, ==, BALLOON_AUTO_INFLATE);
+        g_assert_cmpuint(balloon_auto_target(&p) - before, <=, CRITICAL);
+        catch_up(&p);
+        stats(&p, PAGES(900 * MiB), false);
+    }
+    g_assert_cmpuint(balloon_auto_target(&p), ==, LIMIT);
+    now += THROTTLE;
+    assert_none(timer(&p), "floor");
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "floor");
+}
+
+/* Shares 0: never inflated for host pressure; need and relief still work */
+static void test_shares_zero(void)
+{
+    BalloonAutoPolicy p;
+    const BalloonAutoCounters *c;
+
+    setup_defaults(&p);
+    c = balloon_auto_counters(&p);
+    host(&p, BALLOON_AUTO_LEVEL_CRITICAL);
+    catch_up(&p);
+    set_shares(&p, 0);
+    stats(&p, PAGES(600 * MiB), false);
+    now += THROTTLE;
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "no-shares");
+    now += THROTTLE;
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_LOW), "no-shares");
+    g_assert_cmpuint(balloon_auto_target(&p), ==, CRITICAL);
+    /* Counted as ignored: every host event is in exactly one place */
+    g_assert_cmpuint(c->ignored, ==, 2);
+    g_assert_cmpuint(host_events(&p), ==,
+                     c->inflates + c->throttled + c->ignored);
+    /* Far above the high watermark: no check, no timer for it */
+    host_used(&p, 3900);
+    g_assert_cmpuint(balloon_auto_host_deficit(&p), >, 0);
+    now += SEC(1);
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, now - SEC(1) + RELIEF);
+    assert_none(timer(&p), "idle");
+    g_assert_cmpuint(c->watermark_inflates, ==, 0);
+    g_assert_cmpuint(balloon_auto_target(&p), ==, CRITICAL);
+
+    /* Relief still gives memory back */
+    host_used(&p, 3000);
+    now += RELIEF;
+    assert_action(timer(&p), BALLOON_AUTO_DEFLATE,
+                  BALLOON_AUTO_REASON_HOST_RELIEF, CRITICAL - RELIEF_STEP);
+    catch_up(&p);
+    /* And a guest in need still gets its shortfall back */
+    assert_action(stats(&p, PAGES(60 * MiB), true), BALLOON_AUTO_DEFLATE,
+                  BALLOON_AUTO_REASON_GUEST_STATS,
+                  CRITICAL - RELIEF_STEP - (RESERVE - PAGES(60 * MiB)));
+    g_assert_cmpuint(c->shortfalls, ==, 1);
+    /* Guest pressure deflates too */
+    assert_action(guest(&p), BALLOON_AUTO_DEFLATE,
+                  BALLOON_AUTO_REASON_GUEST_MESSAGE,
+                  CRITICAL - RELIEF_STEP - (RESERVE - PAGES(60 * MiB)) -
+                  DEFLATE);
+    /* Back to the default: host pressure inflates again */
+    set_shares(&p, BALLOON_AUTO_DEFAULT_SHARES);
+    catch_up(&p);
+    now += HYSTERESIS;
+    stats(&p, PAGES(600 * MiB), false);
+    g_assert_cmpint(host(&p, BALLOON_AUTO_LEVEL_LOW).kind, ==,
+                    BALLOON_AUTO_INFLATE);
+}
+
+/* A guest that spares a page gives it, whatever its shares */
+static void test_shares_rounding(void)
+{
+    static const uint32_t shares[] = { 1, 500, 999, 1001, 2000, 50000 };
+    BalloonAutoPolicy p;
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(shares); i++) {
+        setup_shares(&p, shares[i]);
+        stats(&p, RESERVE + 1, false);
+        assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL),
+                      BALLOON_AUTO_INFLATE,
+                      BALLOON_AUTO_REASON_HOST_CRITICAL, 1);
+        /* A step scales likewise: at least a page, at most the step */
+        setup_shares(&p, shares[i]);
+        host(&p, BALLOON_AUTO_LEVEL_LOW);
+        g_assert_cmpuint(balloon_auto_target(&p), ==,
+                         MIN(LOW, MAX(LOW * 1000 / shares[i], 1)));
+    }
+}
+
+/*
+ * Two QEMUs on one source, no coordinator, the same host events: the
+ * guest with spare memory gives more than the one without, and of two
+ * guests with the same spare memory the one with more shares gives less.
+ */
+static void test_shares_two_guests(void)
+{
+    BalloonAutoPolicy a, b;
+    int i;
+
+    /* a spares 600 - 128 MiB, b only 8 MiB; both with default shares */
+    setup(&a);
+    setup(&b);
+    for (i = 0; i < 5; i++) {
+        stats(&a, PAGES(600 * MiB), false);
+        stats(&b, RESERVE + PAGES(8 * MiB), false);
+        host(&a, BALLOON_AUTO_LEVEL_MEDIUM);
+        host(&b, BALLOON_AUTO_LEVEL_MEDIUM);
+        catch_up(&a);
+        catch_up(&b);
+        now += THROTTLE;
+    }
+    g_assert_cmpuint(balloon_auto_target(&a), ==, 5 * MEDIUM);
+    g_assert_cmpuint(balloon_auto_target(&b), ==, 5 * PAGES(8 * MiB));
+    g_assert_cmpuint(balloon_auto_target(&a), >, balloon_auto_target(&b));
+
+    /* The same spare memory, shares 1000 and 3000: a third */
+    setup(&a);
+    setup_shares(&b, 3000);
+    for (i = 0; i < 5; i++) {
+        stats(&a, PAGES(900 * MiB), false);
+        stats(&b, PAGES(900 * MiB), false);
+        host(&a, BALLOON_AUTO_LEVEL_MEDIUM);
+        host(&b, BALLOON_AUTO_LEVEL_MEDIUM);
+        catch_up(&a);
+        catch_up(&b);
+        now += THROTTLE;
+    }
+    g_assert_cmpuint(balloon_auto_target(&a), ==, 5 * MEDIUM);
+    g_assert_cmpuint(balloon_auto_target(&b), ==, 5 * (MEDIUM / 3));
+    /* Bounded by the spare memory, the shares still count */
+    setup(&a);
+    setup_shares(&b, 3000);
+    stats(&a, RESERVE + PAGES(3 * MiB), false);
+    stats(&b, RESERVE + PAGES(3 * MiB), false);
+    host(&a, BALLOON_AUTO_LEVEL_MEDIUM);
+    host(&b, BALLOON_AUTO_LEVEL_MEDIUM);
+    g_assert_cmpuint(balloon_auto_target(&a), ==, PAGES(3 * MiB));
+    g_assert_cmpuint(balloon_auto_target(&b), ==, PAGES(1 * MiB));
+    /* And on the watermark's deficit */
+    setup(&a);
+    setup_shares(&b, 2000);
+    stats(&a, PAGES(900 * MiB), false);
+    stats(&b, PAGES(900 * MiB), false);
+    host_used(&a, 3700);
+    host_used(&b, 3700);
+    timer(&a);
+    timer(&b);
+    g_assert_cmpuint(balloon_auto_target(&a), ==, PAGES(100 * MiB));
+    g_assert_cmpuint(balloon_auto_target(&b), ==, PAGES(50 * MiB));
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -2383,6 +2731,14 @@ int main(int argc, char **argv)
     ADD("watermark/two-guests", test_watermark_two_guests);
     ADD("watermark/host-event", test_watermark_host_event);
     ADD("watermark/config-check", test_watermark_config_check);
+    ADD("shares/config", test_shares_config);
+    ADD("shares/scale", test_shares_scale);
+    ADD("shares/default-unchanged", test_shares_default_unchanged);
+    ADD("shares/half", test_shares_half);
+    ADD("shares/double", test_shares_double);
+    ADD("shares/zero", test_shares_zero);
+    ADD("shares/rounding", test_shares_rounding);
+    ADD("shares/two-guests", test_shares_two_guests);
 
 #undef ADD
 

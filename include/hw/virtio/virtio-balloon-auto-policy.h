@@ -159,6 +159,44 @@
 /* Largest reserve_pct accepted: more would never let a guest give */
 #define BALLOON_AUTO_MAX_RESERVE_PCT          90
 
+/*
+ * Shares: this guest's weight against the other guests on one host, for
+ * a fair share without a coordinator.  The name, the default and the
+ * range are Proxmox VE's (the "shares" option of a VM, qm(1) in the
+ * Proxmox VE Administration Guide: 0 to 50000, default 1000, 0 disables
+ * auto-ballooning for the VM); VMware ESXi likewise gives each VM memory
+ * shares (low/normal/high: 5/10/20 per MB of its memory, "vSphere
+ * Resource Management" guide) and reclaims more from VMs with fewer
+ * shares.
+ *
+ * The rule: what this guest gives on host pressure (host events and the
+ * host-watermark rule) is what a guest with the default shares would
+ * give, scaled by BALLOON_AUTO_DEFAULT_SHARES / shares
+ * (balloon_auto_shares_scale(): amount * 1000 / shares, rounded down to
+ * whole pages but at least one page when the amount is not 0), then
+ * bounded again by the per-level step upper bound (the level's step; the
+ * critical step where the high watermark asks more, as without shares),
+ * by what the guest can spare above its reserve, by what the host would
+ * gain and by the floor.  So shares 2000 give half of what a default
+ * guest gives, shares 500 twice as much up to the same bounds: more than
+ * a default guest only where a bound other than the step held the
+ * default guest back, i.e. where the high watermark's deficit asked for
+ * less than a critical step; a host event without a deficit already
+ * takes the level's whole step from a default guest.  Before the first
+ * statistics the amount is the step itself, scaled alike.
+ * Shares 0: host pressure never inflates this guest (as in Proxmox);
+ * guest need, deflates and relief work as ever.
+ *
+ * There is no coordinator: each QEMU knows only its own guest's shares,
+ * not those of the other guests on the source, so shares are relative
+ * only through the common default: a guest with 2000 gives half of what
+ * a guest with 1000 gives on the same pressure, whatever other guests
+ * there are.  Proxmox's pvestatd, a coordinator, divides memory in
+ * proportion to the shares of all running VMs instead.
+ */
+#define BALLOON_AUTO_DEFAULT_SHARES           1000
+#define BALLOON_AUTO_MAX_SHARES               50000
+
 /* Host pressure level */
 typedef enum BalloonAutoLevel {
     BALLOON_AUTO_LEVEL_LOW,
@@ -183,6 +221,7 @@ typedef enum BalloonAutoTunable {
     BALLOON_AUTO_TUNABLE_RESERVE_PCT,
     BALLOON_AUTO_TUNABLE_RELIEF,
     BALLOON_AUTO_TUNABLE_RELIEF_STEP,
+    BALLOON_AUTO_TUNABLE_SHARES,
     BALLOON_AUTO_TUNABLE__MAX,
 } BalloonAutoTunable;
 
@@ -223,7 +262,7 @@ typedef struct BalloonAutoAction {
      * "throttled", "guest-window", "stalled", "floor", "pile-up", "idle",
      * "empty", "hostile-actual", "progress", "no-progress", "no-spare",
      * "not-resident", "full", "recorded", "in-flight", "below-high",
-     * "above-low".  For the
+     * "above-low", "no-shares".  For the
      * other kinds a short note for traces.
      */
     const char *why;
@@ -251,6 +290,12 @@ typedef struct BalloonAutoConfig {
      */
     uint32_t high_pct;
     uint32_t low_pct;
+    /*
+     * Weight against other guests: host pressure takes amount * 1000 /
+     * shares (see BALLOON_AUTO_DEFAULT_SHARES); 0: never inflated for
+     * host pressure
+     */
+    uint32_t shares;
 } BalloonAutoConfig;
 
 typedef struct BalloonAutoCounters {
@@ -357,7 +402,8 @@ void balloon_auto_config_default_for(BalloonAutoConfig *cfg,
  * set @errp to a message that names the tunable and the bad value:
  * an inflate or deflate step of 0 or larger than RAM, a throttle outside
  * [0, 1 hour], a hysteresis outside [0, 1 day], a floor larger than RAM,
- * a stall timeout outside (0, 1 hour].  The inflate steps need not grow
+ * a stall timeout outside (0, 1 hour], shares above
+ * BALLOON_AUTO_MAX_SHARES.  The inflate steps need not grow
  * with the level.  A floor equal to RAM is accepted: host pressure then
  * never inflates, only management does.
  */
@@ -407,7 +453,9 @@ void balloon_auto_sync(BalloonAutoPolicy *p, uint64_t target,
  * once the guest's memory is known, by what it can spare
  * (balloon_auto_spare(): NONE with why "no-spare" when that is nothing)
  * and, once residency is known, by what the host would gain
- * (balloon_auto_gain(): NONE with why "not-resident" when nothing).
+ * (balloon_auto_gain(): NONE with why "not-resident" when nothing); the
+ * step so found is scaled by the shares (see BALLOON_AUTO_DEFAULT_SHARES)
+ * and bounded again.  With shares 0, NONE with why "no-shares".
  * May report a stall that fell due before the timer ran.  Every host
  * event postpones relief.
  */
@@ -477,7 +525,12 @@ void balloon_auto_host_resident(BalloonAutoPolicy *p,
  * host events, at most what it can spare above its reserve, what the host
  * would gain and down to the floor; a guest with nothing to spare is not
  * inflated.  A host event's step is the larger of its level's step and
- * what this rule would take.  There is no coordinator: every QEMU on the
+ * what this rule would take.  Both are scaled by the shares as the
+ * rule at BALLOON_AUTO_DEFAULT_SHARES says; the inflate in flight counts
+ * as what a default guest would have in flight for it (in flight *
+ * shares / 1000), so that a guest with more shares does not top its
+ * smaller share up to the whole deficit while it inflates.  With shares
+ * 0 the check does not run.  There is no coordinator: every QEMU on the
  * source sees the same deficit and gives what its own guest can spare of
  * it, so N guests may take up to N times the deficit in one interval;
  * the next check sees the result, and with the default watermarks two
@@ -528,6 +581,13 @@ uint64_t balloon_auto_guest_used(const BalloonAutoPolicy *p);
  * known.
  */
 uint64_t balloon_auto_gain(const BalloonAutoPolicy *p);
+
+/*
+ * @pages scaled by the shares: @pages * BALLOON_AUTO_DEFAULT_SHARES /
+ * @shares, rounded down but at least 1 when @pages is not 0; 0 when
+ * @shares is 0; UINT64_MAX when the product does not fit.
+ */
+uint64_t balloon_auto_shares_scale(uint64_t pages, uint32_t shares);
 
 /* The reserve in pages: max(reserve_pages, reserve_pct % of RAM) */
 uint64_t balloon_auto_reserve(const BalloonAutoConfig *cfg,

@@ -62,6 +62,7 @@ struct virtio_balloon_msg {
 #define VIRTIO_BALLOON_AUTO_RESERVE_PCT      "reserve-pct"
 #define VIRTIO_BALLOON_AUTO_RELIEF_MS        "relief-ms"
 #define VIRTIO_BALLOON_AUTO_RELIEF_STEP      "relief-step"
+#define VIRTIO_BALLOON_AUTO_SHARES           "shares"
 #define VIRTIO_BALLOON_AUTO_INFLATE_LOW_PROP \
     VIRTIO_BALLOON_AUTO_PROP(VIRTIO_BALLOON_AUTO_INFLATE_LOW)
 #define VIRTIO_BALLOON_AUTO_INFLATE_MEDIUM_PROP \
@@ -90,6 +91,8 @@ struct virtio_balloon_msg {
     VIRTIO_BALLOON_AUTO_PROP(VIRTIO_BALLOON_AUTO_RELIEF_MS)
 #define VIRTIO_BALLOON_AUTO_RELIEF_STEP_PROP \
     VIRTIO_BALLOON_AUTO_PROP(VIRTIO_BALLOON_AUTO_RELIEF_STEP)
+#define VIRTIO_BALLOON_AUTO_SHARES_PROP \
+    VIRTIO_BALLOON_AUTO_PROP(VIRTIO_BALLOON_AUTO_SHARES)
 /* The source: set-auto-balloon's "source" attaches one at run time */
 #define VIRTIO_BALLOON_AUTO_SOURCE           "source"
 #define VIRTIO_BALLOON_AUTO_SOURCE_PROP \
@@ -140,6 +143,8 @@ typedef struct VirtIOBalloonAutoProps {
     /* in percent of the host's limit, see virtio-balloon-auto-policy.h */
     uint32_t high_watermark_pct;
     uint32_t low_watermark_pct;
+    /* weight against other guests, see virtio-balloon-auto-policy.h */
+    uint32_t shares;
     /* PSI thresholds, see include/qemu/host-pressure.h */
     uint32_t psi_window_ms;
     uint32_t psi_low_ms;
