@@ -800,23 +800,30 @@ static void op_set_auto(Vbaf *f, VbafIn *in)
 {
     static const struct {
         const char *name;
-        bool ms;
+        bool u32;       /* a uint32 (ms, percent, shares), else a size */
     } args[] = {
         { "inflate-low" }, { "inflate-medium" }, { "inflate-critical" },
         { "deflate" }, { "throttle-ms", true }, { "hysteresis-ms", true },
         { "stall-ms", true }, { "floor" }, { "reserve" },
         { "reserve-pct", true }, { "relief-ms", true }, { "relief-step" },
+        { "shares", true },
+        /* from here on, only with bit 15 (a second byte of flags) */
+        { "high-watermark-pct", true }, { "low-watermark-pct", true },
     };
-    uint16_t which = in_u16(in);
+    /* bit 0: give enabled, bit 1: its value, bits 2-14: args 0-12 */
+    uint32_t which = in_u16(in);
     QDict *a = qdict_new();
     int i;
 
+    if (which & 0x8000) {
+        which |= (uint32_t)in_u8(in) << 16;     /* args 13- */
+    }
     if (which & 1) {
         qdict_put_bool(a, "enabled", which & 2);
     }
     for (i = 0; i < ARRAY_SIZE(args); i++) {
-        if (which & (4u << i)) {
-            if (args[i].ms) {
+        if (which & (i < 13 ? 4u << i : 1u << (16 + i - 13))) {
+            if (args[i].u32) {
                 qdict_put_int(a, args[i].name, in_ms(in));
             } else {
                 qdict_put(a, args[i].name, qnum_from_uint(in_size(in)));
