@@ -320,10 +320,15 @@ static void queue_setup(Vbaf *f, int n, uint16_t size, bool enable)
      * avail index until a reset: carry on from where this queue was (0
      * after a reset).  Starting again at 0 made the device pop 65,535
      * stale buffers in one notification, each of up to 256 pages.
+     * Without queue_enable the device keeps the old rings, which the new
+     * ones may overlap: leave memory alone then, or clearing the new used
+     * ring can clear the old avail index, with the same effect.
      */
-    qtest_memwrite(f->qts, avail, &zero, sizeof(zero));
-    qtest_writew(f->qts, avail + 2, q->avail_idx);
-    qtest_memwrite(f->qts, used, &zero, sizeof(zero));
+    if (enable) {
+        qtest_memwrite(f->qts, avail, &zero, sizeof(zero));
+        qtest_writew(f->qts, avail + 2, q->avail_idx);
+        qtest_memwrite(f->qts, used, &zero, sizeof(zero));
+    }
     wr32(f, COMMON(f, queue_desc_lo), desc);
     wr32(f, COMMON(f, queue_desc_hi), desc >> 32);
     wr32(f, COMMON(f, queue_avail_lo), avail);
