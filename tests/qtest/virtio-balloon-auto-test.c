@@ -1934,43 +1934,14 @@ static void test_stats_hostile(void)
     ag_stop(g);
 }
 
-/*
- * An element far bigger than one run of the inflate queue (the device
- * examines BALLOON_PAGES_PER_RUN = 16384 PFNs per run, then continues
- * from a bottom half): BUDGET_DESCS descriptors naming one buffer of
- * BUDGET_PFNS PFNs, the first BUDGET_VALID of them valid, the others
- * beyond RAM.  About 1000 runs.
- */
+/* About 1000 runs of the inflate queue, see ag_send_huge() */
 #define BUDGET_DESCS        64
-#define BUDGET_PFNS         (256 * 1024)
 #define BUDGET_VALID        1000
 #define BUDGET_PAGES        ((uint64_t)BUDGET_DESCS * BUDGET_VALID)
-#define BUDGET_BAD_PFN      0xfffff000u
-#define BUDGET_GOOD_PFN     0x50
 
 static uint32_t budget_send(AutoGuest *g, uint64_t *addr)
 {
-    size_t len = BUDGET_PFNS * sizeof(uint32_t);
-    g_autofree uint32_t *pfns = g_new(uint32_t, BUDGET_PFNS);
-    uint32_t head = 0;
-    int i;
-
-    for (i = 0; i < BUDGET_PFNS; i++) {
-        pfns[i] = cpu_to_le32(i < BUDGET_VALID ? BUDGET_GOOD_PFN :
-                              BUDGET_BAD_PFN);
-    }
-    *addr = guest_alloc(&g->qs->alloc, len);
-    qtest_memwrite(g->qts, *addr, pfns, len);
-    for (i = 0; i < BUDGET_DESCS; i++) {
-        uint32_t idx = qvirtqueue_add(g->qts, g->ivq, *addr, len, false,
-                                      i < BUDGET_DESCS - 1);
-
-        if (!i) {
-            head = idx;
-        }
-    }
-    qvirtqueue_kick(g->qts, g->vdev, g->ivq, head);
-    return head;
+    return ag_send_huge(g, BUDGET_DESCS, BUDGET_VALID, addr);
 }
 
 static int64_t budget_inflated_pages(AutoGuest *g)
