@@ -115,6 +115,33 @@ void ag_send_pages(AutoGuest *g, QVirtQueue *vq, uint32_t n)
     guest_free(&g->qs->alloc, addr);
 }
 
+#define BAD_PFN         0xfffff000u
+
+uint32_t ag_send_huge(AutoGuest *g, int descs, uint32_t valid,
+                      uint64_t *addr)
+{
+    size_t len = AG_HUGE_PFNS * sizeof(uint32_t);
+    g_autofree uint32_t *pfns = g_new(uint32_t, AG_HUGE_PFNS);
+    uint32_t head = 0, i;
+    int d;
+
+    for (i = 0; i < AG_HUGE_PFNS; i++) {
+        pfns[i] = cpu_to_le32(i < valid ? BALLOON_PFN : BAD_PFN);
+    }
+    *addr = guest_alloc(&g->qs->alloc, len);
+    qtest_memwrite(g->qts, *addr, pfns, len);
+    for (d = 0; d < descs; d++) {
+        uint32_t idx = qvirtqueue_add(g->qts, g->ivq, *addr, len, false,
+                                      d < descs - 1);
+
+        if (!d) {
+            head = idx;
+        }
+    }
+    qvirtqueue_kick(g->qts, g->vdev, g->ivq, head);
+    return head;
+}
+
 /* As the Linux driver: the pages first, then the size */
 void ag_set_actual(AutoGuest *g, uint32_t pages)
 {

@@ -68,6 +68,16 @@ void ag_set_actual(AutoGuest *g, uint32_t pages);
 void ag_set_actual_unbacked(AutoGuest *g, uint32_t pages);
 /* Hand @n pages to the device on @vq, the inflate or the deflate queue */
 void ag_send_pages(AutoGuest *g, QVirtQueue *vq, uint32_t n);
+/*
+ * An element far bigger than one run of the inflate queue (the device
+ * examines 16384 PFNs per run, then continues from a bottom half):
+ * @descs descriptors naming one buffer of AG_HUGE_PFNS PFNs, the first
+ * @valid of them a RAM page, the others beyond RAM.  Kicks the queue
+ * and returns the head, without waiting; *@addr is the buffer to free.
+ */
+#define AG_HUGE_PFNS        (256 * 1024)
+uint32_t ag_send_huge(AutoGuest *g, int descs, uint32_t valid,
+                      uint64_t *addr);
 void ag_catch_up(AutoGuest *g);
 void ag_inject(AutoGuest *g, const char *level);
 /*

@@ -1934,6 +1934,115 @@ static void test_stats_hostile(void)
     ag_stop(g);
 }
 
+/* About 1000 runs of the inflate queue, see ag_send_huge() */
+#define BUDGET_DESCS        64
+#define BUDGET_VALID        1000
+#define BUDGET_PAGES        ((uint64_t)BUDGET_DESCS * BUDGET_VALID)
+
+static uint32_t budget_send(AutoGuest *g, uint64_t *addr)
+{
+    return ag_send_huge(g, BUDGET_DESCS, BUDGET_VALID, addr);
+}
+
+static int64_t budget_inflated_pages(AutoGuest *g)
+{
+    g_autoptr(QDict) info = ag_query(g->qts);
+
+    return qdict_get_int(info, "inflated") / PAGE;
+}
+
+/* The element is not returned yet: the device is still at work */
+static void budget_assert_busy(AutoGuest *g)
+{
+    uint32_t idx;
+
+    g_assert_false(qvirtqueue_get_buf(g->qts, g->ivq, &idx, NULL));
+    /* Automatic mode learns the pages when the element is finished */
+    g_assert_cmpint(budget_inflated_pages(g), ==, 0);
+}
+
+static void budget_finish(AutoGuest *g, uint32_t head, uint64_t addr)
+{
+    int64_t start = g_get_monotonic_time();
+
+    qvirtio_wait_used_elem(g->qts, g->vdev, g->ivq, head, NULL, TIMEOUT_US);
+    g_test_message("element finished %" PRId64 " ms after the check",
+                   (g_get_monotonic_time() - start) / 1000);
+    /* Every valid page counted once, as without the bound */
+    g_assert_cmpint(budget_inflated_pages(g), ==, BUDGET_PAGES);
+    guest_free(&g->qs->alloc, addr);
+}
+
+/*
+ * The monitor answers while the device works through a huge element,
+ * between the runs of its bottom half, and the pages are all counted.
+ */
+static void test_budget_monitor(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
+    int64_t start = g_get_monotonic_time();
+    uint64_t addr;
+    uint32_t head = budget_send(g, &addr);
+    QDict *rsp;
+
+    g_test_message("kick returned after %" PRId64 " us",
+                   g_get_monotonic_time() - start);
+    start = g_get_monotonic_time();
+    rsp = qtest_qmp(g->qts, "{ 'execute': 'query-status' }");
+    g_assert_true(qdict_haskey(rsp, "return"));
+    qobject_unref(rsp);
+    g_test_message("query-status answered in %" PRId64 " us",
+                   g_get_monotonic_time() - start);
+    budget_assert_busy(g);
+    budget_finish(g, head, addr);
+    ag_stop(g);
+}
+
+/*
+ * Stopping the VM (as migration does before it saves the queues) gives
+ * the element back; it is processed again from its start when the VM
+ * runs, and its pages are not counted twice.
+ */
+static void test_budget_stop_cont(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
+    uint64_t addr;
+    uint32_t head = budget_send(g, &addr);
+
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'stop' }");
+    budget_assert_busy(g);
+    /* Nothing goes on while stopped */
+    g_usleep(200 * 1000);
+    budget_assert_busy(g);
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'cont' }");
+    budget_finish(g, head, addr);
+    ag_stop(g);
+}
+
+/* A reset in the middle drops the work; the device is usable after it */
+static void test_budget_reset(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
+    uint64_t addr;
+    uint32_t idx;
+
+    budget_send(g, &addr);
+    budget_assert_busy(g);
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'system_reset' }");
+    qtest_qmp_eventwait(g->qts, "RESET");
+    g_assert_false(qvirtqueue_get_buf(g->qts, g->ivq, &idx, NULL));
+    g_assert_cmpint(budget_inflated_pages(g), ==, 0);
+    ag_stop(g);
+
+    /* Same for a driver that writes status 0 */
+    g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
+    budget_send(g, &addr);
+    budget_assert_busy(g);
+    qvirtio_reset(g->vdev);
+    g_assert_cmpint(budget_inflated_pages(g), ==, 0);
+    ag_stop(g);
+}
+
 int main(int argc, char **argv)
 {
     int i;
@@ -1954,6 +2063,10 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto/inflate/tunable-steps",
                    test_tunable_steps);
     qtest_add_func("virtio-balloon-auto/inflate/throttle", test_throttle);
+    qtest_add_func("virtio-balloon-auto/budget/monitor", test_budget_monitor);
+    qtest_add_func("virtio-balloon-auto/budget/stop-cont",
+                   test_budget_stop_cont);
+    qtest_add_func("virtio-balloon-auto/budget/reset", test_budget_reset);
     qtest_add_func("virtio-balloon-auto/inflate/coalesce-storm",
                    test_coalesce_storm);
     qtest_add_func("virtio-balloon-auto/inflate/no-pile-up",
