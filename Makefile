@@ -8,6 +8,8 @@
 #                 host pressure (root: memcg + swap file)
 #   make bench    benchmarks that print figures (incl. a short over-commit run)
 #   make bench-overcommit   full over-commit comparison (<30 min, 2 cores)
+#   make bench-psi  PSI against vmpressure under the same host pressure
+#                 (root, hybrid cgroups; about 10 min)
 #   make check-sanitizers   the same tests against a second QEMU build
 #                 with AddressSanitizer and UndefinedBehaviorSanitizer
 #   make checkpatch   QEMU's checkpatch.pl on our new files and patches
@@ -48,7 +50,7 @@ QEMU_TARGETS := qemu-system-x86_64 \
 		's/^\(qtest\|unit\)[[:space:]]\+\([^[:space:]]\+\).*/\2/p' \
 		scripts/check-tests.list | sort -u)
 
-.PHONY: all build deps fetch assemble check demo bench bench-overcommit \
+.PHONY: all build deps fetch assemble check demo bench bench-overcommit bench-psi \
 	guest memload checkpatch clean distclean fuzz fuzz-build fuzz-merge \
 	build-sanitizers check-sanitizers
 all: build
@@ -139,6 +141,17 @@ OVERCOMMIT = /usr/bin/python3 bench/overcommit.py \
 bench-overcommit: deps
 	$(MAKE) build guest
 	$(OVERCOMMIT) --out $(OVERCOMMIT_OUT) $(OVERCOMMIT_ARGS)
+
+# PSI against vmpressure (bench/psi_vs_vmpressure.py): one guest, one
+# host hog, the same pressure watched by both sources.  PSI_ARGS adds
+# options (e.g. --repeat 5); results go to $(PSI_OUT).
+PSI_OUT ?= $(BUILD)/psi-vs-vmpressure
+bench-psi: deps
+	$(MAKE) build guest
+	/usr/bin/python3 bench/psi_vs_vmpressure.py \
+		--qemu $(QBUILD)/qemu-system-x86_64 --firmware $(QBUILD)/pc-bios \
+		--qemu-python $(TREE)/python --guest-dir $(GUEST) \
+		--out $(PSI_OUT) $(PSI_ARGS)
 
 bench: deps
 	$(MAKE) build guest

@@ -356,14 +356,27 @@ static void auto_update_threshold(VirtIOBalloonAuto *a)
  * source handed over as fds has no known state
  * (host_pressure_monitor_memory_state()); the qtest source has the one
  * x-inject-host-memory set, if any.
+ *
+ * With auto-memory-source set, the state is read there instead, whatever
+ * the source: a PSI source on a cgroup v2 directory without the memory
+ * controller (a hybrid host, where the limit is a v1 memcg's) or on
+ * /proc/pressure/memory knows no limit of its own, and without one the
+ * watermark rule and its hold on relief are off.  Crossings of the high
+ * watermark are then seen at the next reading (no usage threshold: that
+ * is the vmpressure source's).
  */
+static bool auto_source_attached(VirtIOBalloonAuto *a);
+
 static void auto_read_memory(VirtIOBalloonAuto *a)
 {
     g_autoptr(Error) err = NULL;
+    const char *mem_source = a->dev->auto_props.memory_source;
     HostMemoryState st;
     bool ok;
 
-    if (a->monitor) {
+    if (mem_source && *mem_source && auto_source_attached(a)) {
+        ok = host_memory_state_read(mem_source, &st, &err);
+    } else if (a->monitor) {
         ok = host_pressure_monitor_memory_state(a->monitor, &st, &err);
     } else {
         ok = a->test_mem_set;
@@ -1062,6 +1075,17 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
         g_free(a);
         goto fail;
     }
+    if (p->memory_source && *p->memory_source) {
+        HostMemoryState st;
+
+        if (!host_memory_state_read(p->memory_source, &st, errp)) {
+            error_prepend(errp, "'%s': ",
+                          VIRTIO_BALLOON_AUTO_MEMORY_SOURCE_PROP);
+            host_pressure_monitor_free(a->monitor);
+            g_free(a);
+            goto fail;
+        }
+    }
     a->source = g_steal_pointer(&source);
     a->enabled = true;
     a->stats_cfg = stats_cfg;
@@ -1563,6 +1587,10 @@ void virtio_balloon_auto_class_init(ObjectClass *klass)
           " memory cgroup or cgroup v2 directory, memory PSI file,"
           " /dev/fdset/N, or none (attached later with set-auto-balloon;"
           " default: the host-wide source)" },
+        { VIRTIO_BALLOON_AUTO_MEMORY_SOURCE_PROP, "where the host memory"
+          " state (usage, limit) is read instead of the source: a cgroup v1"
+          " memory cgroup, a cgroup v2 directory or /proc/pressure/memory;"
+          " for a PSI source whose cgroup has no memory controller" },
         { VIRTIO_BALLOON_AUTO_STATS_INTERVAL_PROP, "seconds between two guest"
           " stats polls unless guest-stats-polling-interval is set (0: do not"
           " poll)" },
@@ -1760,6 +1788,7 @@ static int auto_post_load(void *opaque, int version_id)
     }
     a->mig_props.enabled = s->auto_props.enabled;
     a->mig_props.source = s->auto_props.source;
+    a->mig_props.memory_source = s->auto_props.memory_source;
     s->auto_props = a->mig_props;
     balloon_auto_set_config(&a->policy, &cfg);
     a->timing_loaded = true;

@@ -32,25 +32,54 @@ typedef enum HostPressureBackend {
  * PSI thresholds.  A PSI trigger fires when tasks stalled on memory for
  * more than stall_us within a window of window_us: "some" counts time in
  * which at least one task stalled, "full" time in which all non-idle
- * tasks did (Documentation/accounting/psi.rst).  Defaults:
+ * tasks did (Documentation/accounting/psi.rst).
+ *
+ * What PSI sees differs from vmpressure: vmpressure reports every 512
+ * pages scanned, hundreds of times in the second in which a cgroup hits
+ * its limit, each with the reclaim efficiency of that batch; PSI reports
+ * each trigger at most once per window.  Measured with
+ * bench/psi_vs_vmpressure.py (a guest with 600 MiB to spare and a host
+ * hog growing to 700 MiB in one 1280 MiB memcg with swap; the QEMU and
+ * the hog also in a cgroup v2 group whose memory.pressure the PSI source
+ * watches; results in bench/results/2026-11-30-psi): the hog's growth
+ * is one burst of reclaim in the first 2 s, with 183 to 887 ms of "some"
+ * and 132 to 481 ms of "full" stall in that window (24 runs) and little
+ * or none after it; vmpressure signalled 73 to 176 low, 23 to 80 medium
+ * and 49 to 103 critical events in it.  So PSI gets one chance per
+ * burst, and its level decides the step (8, 32 or 128 MiB): thresholds
+ * the burst does not reach leave the balloon with one low step.  Defaults:
  *
  * - window 2 s: the kernel accepts 0.5 to 10 s, but without
  *   CAP_SYS_RESOURCE (QEMU normally runs without it) only multiples of
  *   2 s, and a trigger fires at most once per window; 2 s is the fastest
  *   valid everywhere.
  * - low: some 100 ms (5 %): reclaim has started to delay tasks now and
- *   then, the analogue of vmpressure's low.
- * - medium: some 400 ms (20 %): tasks wait on reclaim and refaults a
- *   fifth of the time, i.e. the host swaps or thrashes its cache.
- *   Android's lmkd treats 20 % "some" stall as medium pressure too.
- * - critical: full 400 ms (20 %): everything runnable waited on memory a
- *   fifth of the time, the host is thrashing and the OOM killer is close.
- *   lmkd kills at 70 % "full"; a balloon can still help well before that.
+ *   then, the analogue of vmpressure's low.  The first trigger to fire,
+ *   and with it the first reading of the host memory state (below).
+ * - medium: some 200 ms (10 %): Android's lmkd maps vmpressure's medium
+ *   to "some" 100 ms per 1 s window (lmkd.cpp, psi_thresholds), as does
+ *   GNOME's low-memory-monitor.  The former 400 ms (20 %) was missed
+ *   by half of the measured bursts (183 to 887 ms), 200 ms by one.
+ * - critical: full 100 ms (5 %): everything runnable waited on memory;
+ *   lmkd uses "full" 70 ms per 1 s (7 %), low-memory-monitor 100 ms.
+ *   The former 400 ms (20 %) was missed by most measured bursts (132
+ *   to 481 ms "full"), in each of which vmpressure signalled critical 49
+ *   times or more, and no run with it took a critical step; 100 ms is
+ *   below every measured burst.  The step stays bounded by what the
+ *   guest can spare above its reserve.
+ *
+ * Triggers alone cannot make PSI as strong as vmpressure: after the
+ * burst both sources fall silent while the cgroup stays at its limit,
+ * and what vmpressure returns beyond its first steps comes from the high
+ * watermark rule, which needs the source's limit
+ * (host_pressure_monitor_memory_state()).  A cgroup v2 directory has it
+ * in memory.max; one without the memory controller (a hybrid host) does
+ * not, and the device then reads it from auto-memory-source.
  */
 #define HOST_PRESSURE_PSI_DEFAULT_WINDOW_US     (2 * 1000 * 1000)
 #define HOST_PRESSURE_PSI_DEFAULT_LOW_US        (100 * 1000)
-#define HOST_PRESSURE_PSI_DEFAULT_MEDIUM_US     (400 * 1000)
-#define HOST_PRESSURE_PSI_DEFAULT_CRITICAL_US   (400 * 1000)
+#define HOST_PRESSURE_PSI_DEFAULT_MEDIUM_US     (200 * 1000)
+#define HOST_PRESSURE_PSI_DEFAULT_CRITICAL_US   (100 * 1000)
 
 /* The kernel's limits on a PSI trigger's window (kernel/sched/psi.c) */
 #define HOST_PRESSURE_PSI_WINDOW_MIN_US         (500 * 1000)

@@ -1707,6 +1707,72 @@ static void test_watermark_no_spare(void)
 }
 
 /* The watermarks as properties and set-auto-balloon arguments */
+/*
+ * auto-memory-source: the memory state is read from that directory (here
+ * one laid out like a cgroup v1 memcg), not from the source, which for
+ * the qtest source would be what the test injects.  A directory that is
+ * not readable as one is refused at creation, naming the property.
+ */
+static void mem_write(const char *dir, const char *file, const char *text)
+{
+    g_autofree char *path = g_build_filename(dir, file, NULL);
+
+    g_assert_true(g_file_set_contents(path, text, -1, NULL));
+}
+
+static void test_memory_source(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("balloon-memsrc-XXXXXX", NULL);
+    g_autofree char *props = g_strdup_printf(AUTO_ON ",auto-memory-source=%s",
+                                             dir);
+    const char *const files[] = {
+        "memory.usage_in_bytes", "memory.limit_in_bytes", "memory.stat",
+    };
+    AutoGuest *g;
+    QTestState *qts;
+    QDict *m, *rsp;
+    int i;
+
+    mem_write(dir, files[0], "104857600\n");     /* 100 MiB */
+    mem_write(dir, files[1], "268435456\n");     /* 256 MiB */
+    mem_write(dir, files[2], "total_inactive_file 0\n");
+    g = ag_start(props, false, -1);
+    /* Read at creation; the injected state does not count */
+    ag_inject_memory(g, 10 * MiB, WM_LIMIT, WM_LIMIT - 10 * MiB);
+    m = wm_host_memory(g);
+    g_assert_nonnull(m);
+    g_assert_cmpint(qdict_get_int(m, "usage"), ==, 100 * MiB);
+    g_assert_cmpint(qdict_get_int(m, "limit"), ==, 256 * MiB);
+    g_assert_true(qdict_get_bool(m, "own-limit"));
+    g_assert_false(qdict_get_bool(m, "above-high-watermark"));
+    qobject_unref(m);
+    /* Above 90 %: a host event reads it again, the watermark applies */
+    mem_write(dir, files[0], "251658240\n");     /* 240 MiB */
+    ag_inject(g, "low");
+    m = wm_host_memory(g);
+    g_assert_cmpint(qdict_get_int(m, "usage"), ==, 240 * MiB);
+    g_assert_true(qdict_get_bool(m, "above-high-watermark"));
+    qobject_unref(m);
+    ag_stop(g);
+
+    for (i = 0; i < ARRAY_SIZE(files); i++) {
+        g_autofree char *path = g_build_filename(dir, files[i], NULL);
+
+        unlink(path);
+    }
+    qts = qtest_init("-nodefaults");
+    rsp = qtest_qmp(qts, "{ 'execute': 'device_add', 'arguments':"
+                    " { 'driver': 'virtio-balloon-pci', 'id': 'balloon0',"
+                    " 'automatic': true, 'auto-source': 'qtest',"
+                    " 'auto-memory-source': %s } }", dir);
+    g_assert_true(qdict_haskey(rsp, "error"));
+    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
+                                          "desc"), "auto-memory-source"));
+    qobject_unref(rsp);
+    qtest_quit(qts);
+    rmdir(dir);
+}
+
 static void test_watermark_tunables(void)
 {
     AutoGuest *g = ag_start(AUTO_ON ",auto-high-watermark-pct=95,"
@@ -2124,6 +2190,8 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto/watermark/tunables",
                    test_watermark_tunables);
     qtest_add_func("virtio-balloon-auto/shares/scale-target", test_shares);
+    qtest_add_func("virtio-balloon-auto/watermark/memory-source",
+                   test_memory_source);
     qtest_add_func("virtio-balloon-auto/config/features-default",
                    test_features_default);
     qtest_add_func("virtio-balloon-auto/relief/no-source",

@@ -819,6 +819,20 @@ static void test_psi_options(void)
     g_assert_true(o.psi[HOST_PRESSURE_CRITICAL].full);
     g_assert_cmpint(o.psi[HOST_PRESSURE_LOW].stall_us, <,
                     o.psi[HOST_PRESSURE_MEDIUM].stall_us);
+    /*
+     * The defaults and their reasons (host-pressure.h): 5 % and 10 %
+     * "some", 5 % "full" of 2 s, so that the one burst of reclaim
+     * measured in bench/psi_vs_vmpressure.py (at least 132 ms "full" in
+     * its window, and "some" above 200 ms in all but one of 24 runs)
+     * reaches critical, as it does with vmpressure.
+     */
+    g_assert_cmpint(o.psi_window_us, ==, 2 * G_USEC_PER_SEC);
+    g_assert_cmpint(o.psi[HOST_PRESSURE_LOW].stall_us, ==, 100 * 1000);
+    g_assert_cmpint(o.psi[HOST_PRESSURE_MEDIUM].stall_us, ==, 200 * 1000);
+    g_assert_cmpint(o.psi[HOST_PRESSURE_CRITICAL].stall_us, ==, 100 * 1000);
+    g_assert_cmpint(o.psi[HOST_PRESSURE_MEDIUM].stall_us, <=,
+                    o.psi_window_us / 10);
+    g_assert_cmpint(o.psi[HOST_PRESSURE_CRITICAL].stall_us, <, 132 * 1000);
 
     o.psi_window_us = 499999;
     expect_options_error(&o, "window");

@@ -97,6 +97,11 @@ struct virtio_balloon_msg {
 #define VIRTIO_BALLOON_AUTO_SOURCE           "source"
 #define VIRTIO_BALLOON_AUTO_SOURCE_PROP \
     VIRTIO_BALLOON_AUTO_PROP(VIRTIO_BALLOON_AUTO_SOURCE)
+/*
+ * -device only: where the host memory state is read when the source has
+ * none (see virtio-balloon-auto.c, auto_read_memory())
+ */
+#define VIRTIO_BALLOON_AUTO_MEMORY_SOURCE_PROP "auto-memory-source"
 /* -device only: the statistics rule and the PSI thresholds */
 #define VIRTIO_BALLOON_AUTO_STATS_INTERVAL_PROP "auto-stats-interval"
 #define VIRTIO_BALLOON_AUTO_STATS_AVAIL_MIN_PROP "auto-stats-avail-min"
@@ -128,6 +133,7 @@ extern const PropertyInfo virtio_balloon_auto_prop_scaled_size;
 typedef struct VirtIOBalloonAutoProps {
     bool enabled;
     char *source;
+    char *memory_source;
     uint64_t inflate_low;
     uint64_t inflate_medium;
     uint64_t inflate_critical;

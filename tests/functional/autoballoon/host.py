@@ -277,13 +277,13 @@ class PressureObserver:
     pressure.  v1: one vmpressure eventfd per level (the kernel signals
     every level up to the current one, so 'low' counts all events).  v2:
     one PSI trigger per level on memory.pressure, with the same
-    thresholds as automatic mode's defaults (some 100 ms / some 400 ms /
-    full 400 ms per 2 s window).
+    thresholds as automatic mode's defaults (some 100 ms / some 200 ms /
+    full 100 ms per 2 s window).
     """
 
     LEVELS = ('low', 'medium', 'critical')
-    PSI_TRIGGERS = ('some 100000 2000000', 'some 400000 2000000',
-                    'full 400000 2000000')
+    PSI_TRIGGERS = ('some 100000 2000000', 'some 200000 2000000',
+                    'full 100000 2000000')
 
     def __init__(self, cgroup):
         self.counts = dict.fromkeys(self.LEVELS, 0)
