@@ -13,6 +13,8 @@
 #   make check-sanitizers   the same tests against a second QEMU build
 #                 with AddressSanitizer and UndefinedBehaviorSanitizer
 #   make checkpatch   QEMU's checkpatch.pl on our new files and patches
+#   make guest-6.12, make check-guest-6.12   the test guest on Debian 12's
+#                 linux 6.12, and the companion-driver tests against it
 #   make memload  the benchmark's memory workload (static), build/memload
 #   make fuzz     build the libFuzzer target with clang (separate build,
 #                 build/fuzz/) and run it on the committed corpus
@@ -50,9 +52,9 @@ QEMU_TARGETS := qemu-system-x86_64 \
 		's/^\(qtest\|unit\)[[:space:]]\+\([^[:space:]]\+\).*/\2/p' \
 		scripts/check-tests.list | sort -u)
 
-.PHONY: all build deps fetch assemble check demo bench bench-overcommit bench-psi \
-	guest memload checkpatch clean distclean fuzz fuzz-build fuzz-merge \
-	build-sanitizers check-sanitizers
+.PHONY: all build deps fetch assemble check demo bench bench-overcommit \
+	bench-psi guest guest-6.12 check-guest-6.12 memload checkpatch clean \
+	distclean fuzz fuzz-build fuzz-merge build-sanitizers check-sanitizers
 all: build
 
 config.mk:
@@ -123,6 +125,25 @@ check-sanitizers: deps guest
 .PHONY: guest
 guest: deps
 	scripts/build-guest.sh $(GUEST)
+
+# The same guest on Debian 12's linux 6.12 (patches/linux/6.12), and the
+# companion-driver functional tests against it (patches/linux/README).
+GUEST612 := $(BUILD)/guest-6.12
+COMPANION_TESTS := test_message_queue_index test_companion_growth_deflates \
+	test_companion_pressure_escalates
+.PHONY: guest-6.12 check-guest-6.12
+guest-6.12: deps
+	GUEST_KERNEL=6.12 scripts/build-guest.sh $(GUEST612)
+
+check-guest-6.12: guest-6.12
+	$(MAKE) build
+	cd $(QBUILD) && AUTOBALLOON_GUEST_DIR=$(GUEST612) \
+		QEMU_TEST_QEMU_BINARY=$(QBUILD)/qemu-system-x86_64 \
+		QEMU_BUILD_ROOT=$(QBUILD) \
+		PYTHONPATH=$(TREE)/python:$(TREE)/tests/functional \
+		/usr/bin/python3 -m unittest -v $(addprefix \
+		test_x86_64_virtio_balloon_auto.VirtioBalloonAutoX86.,$\
+		$(COMPANION_TESTS))
 
 demo: deps
 	$(MAKE) build guest

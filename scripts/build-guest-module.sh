@@ -9,11 +9,15 @@
 # scripts/install-deps.sh; nothing of the kernel's source is kept in the
 # repository.
 #
-# Usage: build-guest-module.sh UNAME_R VERSION OUTDIR
+# Usage: [KSYSROOT=DIR] build-guest-module.sh UNAME_R VERSION OUTDIR
 #   UNAME_R   the guest kernel's release, e.g. 6.1.0-57-cloud-amd64
 #   VERSION   its Debian package version, e.g. 6.1.192-3
-# Produces OUTDIR/virtio_balloon.ko (debug info stripped) and
-# OUTDIR/virtio_balloon.c (the patched source, for reference).
+#   KSYSROOT  a directory into which the caller unpacked the headers,
+#             kbuild and source packages of VERSION (dpkg-deb -x) instead
+#             of installing them; scripts/build-guest.sh does so for 6.12
+# Produces OUTDIR/virtio_balloon.ko (debug info stripped),
+# OUTDIR/virtio_balloon.c (the patched source, for reference) and
+# OUTDIR/series-used (which series was applied).
 #
 # Costs on a fresh machine (2 cores, Debian 12): the two packages are
 # 139 MB (source) + 14 MB (headers, kbuild) to download; taking the one
@@ -45,14 +49,26 @@ kdir=/usr/src/$hpkg
 spkg=linux-source-$(echo "$kver" | cut -d. -f1,2)    # linux-source-6.1
 tarball=/usr/src/$spkg.tar.xz
 
-hv=$(installed_version "$hpkg")
-[ "$hv" = "$kver" ] ||
-    die "$hpkg $kver is needed (installed: ${hv:-none});" \
-        "run scripts/install-deps.sh as root"
-sv=$(installed_version "$spkg")
-[ "$sv" = "$kver" ] ||
-    die "$spkg $kver is needed (installed: ${sv:-none});" \
-        "run scripts/install-deps.sh as root"
+if [ -n "${KSYSROOT:-}" ]; then
+    # The caller fetched exactly VERSION
+    kdir=$KSYSROOT$kdir
+    tarball=$KSYSROOT$tarball
+    sv=$kver
+    [ -f "$kdir/Makefile" ] || die "$kdir has no Makefile"
+    # Debian's per-flavour Makefile includes the common one by its
+    # absolute path; point it into KSYSROOT.
+    sed -i "s|^include /usr/src/|include $KSYSROOT/usr/src/|" \
+        "$kdir/Makefile"
+else
+    hv=$(installed_version "$hpkg")
+    [ "$hv" = "$kver" ] ||
+        die "$hpkg $kver is needed (installed: ${hv:-none});" \
+            "run scripts/install-deps.sh as root"
+    sv=$(installed_version "$spkg")
+    [ "$sv" = "$kver" ] ||
+        die "$spkg $kver is needed (installed: ${sv:-none});" \
+            "run scripts/install-deps.sh as root"
+fi
 [ -f "$kdir/Makefile" ] || die "$kdir has no Makefile"
 [ -f "$tarball" ] || die "$spkg has no $tarball"
 [ -f "$series" ] || die "no $series"
@@ -83,7 +99,9 @@ while read -r p _; do
 done < "$series"
 
 echo 'obj-m := virtio_balloon.o' > "$work/src/Kbuild"
-make -s -C "$kdir" M="$work/src" modules 2>&1 |
+# No BTF for the module: 6.12's kbuild would need pahole for it (6.1's
+# skips it without vmlinux anyway), and insmod does not need it.
+make -s -C "$kdir" M="$work/src" CONFIG_DEBUG_INFO_BTF_MODULES= modules 2>&1 |
     grep -v 'Skipping BTF generation' >&2 || true
 [ -f "$work/src/virtio_balloon.ko" ] || die "the module did not build"
 # vermagic must be the guest kernel's, or insmod refuses it.
@@ -95,4 +113,5 @@ case "$vermagic" in
 esac
 strip --strip-debug -o "$out/virtio_balloon.ko" "$work/src/virtio_balloon.ko"
 cp "$work/src/virtio_balloon.c" "$out/virtio_balloon.c"
+echo "${series#"$top/"}" > "$out/series-used"
 echo "build-guest-module: wrote $out/virtio_balloon.ko ($vermagic)"

@@ -11,7 +11,15 @@
 # linux-headers and linux-source of the same kernel) goes in beside the
 # stock module; the kernel command line picks one.
 #
-# Usage: build-guest.sh OUTDIR
+# Usage: [GUEST_KERNEL=6.1|6.12] build-guest.sh OUTDIR
+# GUEST_KERNEL picks the kernel series (default 6.1, what `make guest` and
+# `make check` use): 6.1 is the 6.1 ABI package Debian 12's
+# linux-image-cloud-amd64 depends on; 6.12 is the cloud kernel of the
+# candidate linux-source-6.12 (bookworm-security, 6.12.117-1~deb12u1 when
+# this was written), whose companion module is built from
+# patches/linux/6.12.  For 6.12 the headers, kbuild and source packages
+# are downloaded (checked like the others) and unpacked here, not
+# installed: Debian's 6.12 headers depend on the kernel image package.
 # Produces OUTDIR/vmlinuz, OUTDIR/initramfs.cpio.gz, OUTDIR/memload (the
 # same binary, for the host's memory hog) and OUTDIR/guest-info (package
 # versions and modules).  Downloads are cached in OUTDIR/debs and checked
@@ -60,13 +68,30 @@ field() {
         sed -n "s/^$2: //p" | head -n 1
 }
 
-# The meta package follows Debian 12's current cloud kernel; take the
-# 6.1 ABI package it depends on (not a backports kernel).
-kpkg=$(field linux-image-cloud-amd64 Depends | tr ',|' '\n' |
-       sed 's/^ *//; s/ .*//' | grep -m1 '^linux-image-6\.1\..*-cloud-amd64$' ||
-       true)
-[ -n "$kpkg" ] || die "cannot resolve linux-image-cloud-amd64 to a" \
-    "linux-image-6.1.*-cloud-amd64 package (run apt-get update?)"
+series=${GUEST_KERNEL:-6.1}
+case "$series" in
+6.1)
+    # The meta package follows Debian 12's current cloud kernel; take the
+    # 6.1 ABI package it depends on (not a backports kernel).
+    kpkg=$(field linux-image-cloud-amd64 Depends | tr ',|' '\n' |
+           sed 's/^ *//; s/ .*//' |
+           grep -m1 '^linux-image-6\.1\..*-cloud-amd64$' || true)
+    [ -n "$kpkg" ] || die "cannot resolve linux-image-cloud-amd64 to a" \
+        "linux-image-6.1.*-cloud-amd64 package (run apt-get update?)"
+    ;;
+6.12)
+    # No meta package points at Debian 12's 6.12 kernels; the candidate
+    # linux-source-6.12 names the version, the image of that version is
+    # linux-image-UPSTREAM+deb12-cloud-amd64.
+    sver=$(field linux-source-6.12 Version)
+    [ -n "$sver" ] || die "no candidate for linux-source-6.12" \
+        "(bookworm-security; run apt-get update?)"
+    kpkg=linux-image-${sver%%-*}+deb12-cloud-amd64
+    [ "$(field "$kpkg" Version)" = "$sver" ] ||
+        die "no $kpkg $sver for linux-source-6.12 $sver"
+    ;;
+*) die "GUEST_KERNEL=$series: 6.1 or 6.12" ;;
+esac
 kver=$(field "$kpkg" Version)
 bver=$(field busybox-static Version)
 if [ -z "$kver" ] || [ -z "$bver" ]; then
@@ -75,14 +100,16 @@ fi
 
 # Everything that decides the output; equal stamp and outputs present
 # means there is nothing to do.
-stamp="kernel=$kpkg=$kver busybox-static=$bver modules=$WANTED_MODULES"
+stamp="series=$series kernel=$kpkg=$kver busybox-static=$bver"
+stamp="$stamp modules=$WANTED_MODULES"
 stamp="$stamp script=$(sha256sum "$0" | cut -d' ' -f1)"
 memload_sum=$(cat "$workload/memload.c" "$workload/build-memload.sh" |
               sha256sum | cut -d' ' -f1)
 stamp="$stamp memload=$memload_sum"
 companion_sum=$(cd "$(dirname "$0")/.." &&
                 cat scripts/build-guest-module.sh patches/linux/series \
-                    patches/linux/*.patch | sha256sum | cut -d' ' -f1)
+                    patches/linux/*.patch patches/linux/*/series \
+                    patches/linux/*/*.patch | sha256sum | cut -d' ' -f1)
 stamp="$stamp companion=$companion_sum"
 if [ -f "$out/vmlinuz" ] && [ -f "$out/initramfs.cpio.gz" ] &&
    [ -f "$out/memload" ] &&
@@ -194,7 +221,30 @@ dep=$root/lib/modules/$uname_r/modules.dep
 # The companion driver, beside the stock one (init picks either), with
 # the stock one's dependencies; after depmod, which keeps one module of
 # a name.
-"$(dirname "$0")/build-guest-module.sh" "$uname_r" "$kver" "$work/companion"
+if [ "$series" = 6.1 ]; then
+    # Installed by scripts/install-deps.sh
+    "$(dirname "$0")/build-guest-module.sh" "$uname_r" "$kver" \
+        "$work/companion"
+else
+    # Unpacked into a private root (KSYSROOT of build-guest-module.sh)
+    kbase=${uname_r%-cloud-amd64}
+    for p in "linux-headers-$uname_r" "linux-headers-$kbase-common" \
+             "linux-kbuild-$kbase" "linux-source-$series"; do
+        deb=$(fetch "$p" "$kver")
+        if [ "$p" = "linux-source-$series" ]; then
+            # Only the tarball; its files are taken out one by one
+            mkdir -p "$work/ksysroot"
+            dpkg-deb --fsys-tarfile "$deb" |
+                tar -x -C "$work/ksysroot" "./usr/src/$p.tar.xz"
+        else
+            dpkg-deb -x "$deb" "$work/ksysroot"
+        fi
+    done
+    KSYSROOT=$work/ksysroot \
+        "$(dirname "$0")/build-guest-module.sh" "$uname_r" "$kver" \
+        "$work/companion"
+    rm -rf "$work/ksysroot"
+fi
 mkdir -p "$root/lib/modules/$uname_r/companion"
 cp "$work/companion/virtio_balloon.ko" "$root/lib/modules/$uname_r/companion/"
 cdep=$(sed -n 's|^kernel/.*/virtio_balloon\.ko:|companion/virtio_balloon.ko:|p' \
@@ -377,7 +427,8 @@ mv "$work/vmlinuz" "$work/initramfs.cpio.gz" "$work/memload" "$out/"
     echo "busybox-static: $bver"
     echo "memload: /bin/memload, $out/memload"
     echo "companion: /lib/modules/$uname_r/companion/virtio_balloon.ko" \
-         "(patches/linux/series on $uname_r's virtio_balloon.c)"
+         "($(cat "$work/companion/series-used") on $uname_r's" \
+         "virtio_balloon.c)"
     echo "modules:"
     sed 's/^/  /' "$root/lib/modules/$uname_r/modules.dep"
 } > "$out/guest-info"

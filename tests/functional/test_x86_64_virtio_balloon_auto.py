@@ -31,6 +31,7 @@
 # no companion module.
 
 import os
+import re
 import signal
 import time
 
@@ -531,6 +532,153 @@ class VirtioBalloonAutoX86(QemuSystemTest):
                 self.assertEqual(got.c['malformed-messages'], 0)
                 vm.shutdown()
                 self.guest_vm = None
+
+    def test_companion_pressure_escalates(self):
+        """The companion driver's level rises as the guest's reclaim gets
+        worse, and the device gets the higher level.
+
+        The balloon holds memory (set by hand, automatic mode then on,
+        with no host source and no statistics polling, so that only the
+        guest's messages move it).  The guest has no swap and its memory
+        is anonymous: when its working set grows past what it has, kswapd
+        wakes at the low watermark and frees nothing, then allocations
+        stall in direct reclaim at the min watermark.  The driver says
+        "low" for kswapd alone and "critical" for direct reclaim with
+        almost nothing available.  Normally the two watermarks are a few
+        MiB apart, which memload crosses under TCG before the driver's
+        first decision, so that the first message may already be
+        critical (seen in 1 of 4 runs).  vm.watermark_scale_factor=1000
+        puts about 10 % of the guest's memory between them, and memload
+        crosses that band in steps of 20 MiB, so that one step ends
+        where kswapd runs alone; then it grows past the min watermark.
+        The device deflates on every message; its policy
+        (balloon_auto_guest_pressure()) does not look at the level, so a
+        higher level gives neither a larger nor a faster deflate: every
+        message deflates by the same step.
+        """
+        self.need_companion()
+        bal_mib = 640           # the guest's size, balloon set by hand
+        # memload: idle while the balloon is set, then past what the
+        # guest has.  At 640 MiB the guest has about 450 MiB free with
+        # memload at 100 MiB; kswapd wakes below about 100 MiB free, the
+        # allocations stall below a few MiB.  Steps of 20 MiB from 440 to
+        # 520 MiB end in that band, then 700 MiB is far past it.
+        idle_s, step_s, grow_s = 25, 2, 15
+        steps = list(range(440, 521, 20)) + [700]
+        phases = f'100:{idle_s},' + ','.join(
+            [f'{m}:{step_s}' for m in steps[:-1]] + [f'{steps[-1]}:{grow_s}'])
+        last = len(steps) + 1
+        qlog = self.log_file('qemu-trace.log')
+        traces = ('virtio_balloon_auto_msg_pressure',
+                  'virtio_balloon_auto_action', 'virtio_balloon_auto_pages')
+        extra = ['-msg', 'timestamp=on', '-D', qlog]
+        for t in traces:
+            extra += ['-trace', t]
+        vm = self.launch(phases, driver='companion',
+                         balloon='automatic=on,free-page-reporting=off,'
+                         'auto-source=none,auto-stats-interval=0',
+                         kernel_extra='sysctl.vm.watermark_scale_factor=1000',
+                         qemu_extra=extra)
+        self.wait_ready(vm, driver='companion')
+        vm.cmd('set-auto-balloon', enabled=False)
+        vm.cmd('balloon', value=bal_mib * MIB)
+        self.wait(vm, lambda s, c: s.actual <= bal_mib, 30,
+                  'the guest follows the manual balloon command')
+        vm.cmd('set-auto-balloon', enabled=True)
+        self.assertNotIn(1, self.console().phases,
+                         'memload grew before the balloon was set;'
+                         ' raise idle_s')
+        tunables = vm.cmd('query-auto-balloon')['tunables']
+        deflate_mib = tunables['deflate'] // MIB
+        done = self.wait(vm, lambda s, c: c.done,
+                         idle_s + step_s * (last - 2) + grow_s + 60,
+                         'memload says done')
+        con = self.console()
+        msgs = self.trace_messages(qlog,
+                                   (GUEST_MIB - bal_mib) * MIB // 4096)
+        levels = [m['level'] for m in msgs]
+        self.log.info('levels the device got: %s; the guest logged %s',
+                      levels, con.pressure_levels)
+        for m in msgs:
+            self.log.info('  +%.1f s level %d: %s to %s MiB, guest followed'
+                          ' after %s s', m['t'], m['level'], m['action'],
+                          m['target_mib'], m['followed_s'])
+        for lvl in sorted(set(levels)):
+            ms = [m for m in msgs if m['level'] == lvl]
+            after = [m['followed_s'] for m in ms
+                     if m['followed_s'] is not None]
+            self.log.info('level %d: %d messages, %d MiB deflated, guest'
+                          ' followed in %s s (median)', lvl, len(ms),
+                          sum(m['step_mib'] for m in ms),
+                          sorted(after)[len(after) // 2] if after else None)
+        self.log.info('balloon %d -> %d MiB: %d MiB on messages, the rest'
+                      ' deflate-on-OOM (%d times); memload at its peak: %s',
+                      bal_mib, done.actual,
+                      sum(m['step_mib'] for m in msgs),
+                      done.c['guest-deflates'], con.phases.get(last))
+
+        self.assertEqual(done.c['malformed-messages'], 0)
+        self.assertEqual(len(msgs), done.c['guest-messages'])
+        self.assertTrue(msgs, 'no pressure message arrived')
+        # The pressure got worse and the device was told so: the level
+        # rose after the first message, and the guest's log says the same.
+        self.assertEqual(levels[0], 0, 'the first message was not "low"')
+        self.assertIn(2, levels, 'no "critical" message')
+        self.assertEqual(con.pressure_levels[:2], [0, 2],
+                         'the guest did not log the rise')
+        # Every message deflated (or cancelled an inflate in flight),
+        # by the same step whatever its level, and the guest followed.
+        for m in msgs:
+            self.assertIn(m['action'], ('deflate', 'cancel'), str(m))
+            if m['action'] == 'deflate' and m['target_mib'] < GUEST_MIB:
+                self.assertEqual(m['step_mib'], deflate_mib, str(m))
+        self.assertGreater(done.actual, bal_mib, 'the balloon never deflated')
+        self.assertGreater(con.phases[last]['records'], 0,
+                           'memload did no work at its peak')
+
+    def trace_messages(self, path, target):
+        """Pressure messages from QEMU's trace log: for each, its time
+        (s from the first), level, the action it caused, the target after
+        it and the step in MiB (@target: the balloon's size in pages
+        before the first), and how long the guest took to give the
+        balloon pages back (None: it did not before the next message)."""
+        ev = []
+        with open(path, encoding='utf-8', errors='replace') as f:
+            for line in f:
+                m = re.search(r'@(\d+\.\d+):virtio_balloon_auto_(\w+) (.*)',
+                              line)
+                if m:
+                    ev.append((float(m.group(1)), m.group(2), m.group(3)))
+        msgs = []
+        for i, (t, name, text) in enumerate(ev):
+            if name == 'action':
+                m = re.match(r'(\w+) .* target (\d+) actual', text)
+                old = target
+                target = int(m.group(2))
+                if msgs and msgs[-1]['action'] is None:
+                    msgs[-1]['action'] = m.group(1)
+                    msgs[-1]['target_mib'] = (GUEST_MIB -
+                                              target * 4096 // MIB)
+                    msgs[-1]['step_mib'] = (old - target) * 4096 // MIB
+                    msgs[-1]['target'] = target
+            if name != 'msg_pressure':
+                continue
+            level = int(re.search(r'level (\d+)', text).group(1))
+            msgs.append({'t': t, 'level': level, 'action': None,
+                         'target_mib': None, 'step_mib': 0,
+                         'followed_s': None, 'i': i})
+        for k, msg in enumerate(msgs):
+            end = msgs[k + 1]['i'] if k + 1 < len(msgs) else len(ev)
+            for t, name, text in ev[msg['i']:end]:
+                m = re.match(r'inflate 0: \d+ pages, (\d+) in', text)
+                if (name == 'pages' and m and msg.get('target') is not None
+                        and int(m.group(1)) <= msg['target']):
+                    msg['followed_s'] = round(t - msg['t'], 2)
+                    break
+        t0 = msgs[0]['t'] if msgs else 0
+        for msg in msgs:
+            msg['t'] = round(msg['t'] - t0, 2)
+        return msgs
 
     def test_relief_empties_balloon(self):
         """Once the host has recovered (the hog is gone, no pressure for
