@@ -814,6 +814,19 @@ BalloonAutoAction balloon_auto_timer(BalloonAutoPolicy *p, int64_t now)
     if (p->stalled) {
         return nothing(p, "stalled");
     }
+    /*
+     * Where the host's memory is known, an event served after the fact is
+     * stale once used memory (without reclaimable page cache) is back at
+     * or below the high watermark: what brought it down, usually the
+     * inflates since, has served it, and reclaim from there on finds page
+     * cache before it swaps.  Served as a full step anyway, it took a
+     * critical step (128 MiB) more than the watermark asked for
+     * (bench/results/README.md, 2026-11-30-psi).  A fresh event reports
+     * reclaim going on now and is served as before.
+     */
+    if (p->mem_known && p->cfg.high_pct && !balloon_auto_host_deficit(p)) {
+        return nothing(p, "below-high");
+    }
     return inflate_level(p, p->pending_level, now, "coalesced");
 }
 

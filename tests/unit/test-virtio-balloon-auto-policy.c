@@ -2272,6 +2272,72 @@ static void test_watermark_host_event(void)
                   PAGES(100 * MiB) + MEDIUM);
 }
 
+/*
+ * A coalesced event is dropped once used is back under the high
+ * watermark; it is served while above it, and always without the rule.
+ */
+static void test_watermark_coalesced_stale(void)
+{
+    BalloonAutoPolicy p;
+    BalloonAutoConfig cfg = default_cfg();
+    BalloonAutoLevel l;
+
+    setup(&p);
+    host_used(&p, 3650);
+    /* A low event takes the 50 MiB deficit */
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_LOW), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_LOW, PAGES(50 * MiB));
+    /* A critical event within the throttle waits */
+    now += THROTTLE / 2;
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "throttled");
+    g_assert_true(balloon_auto_pending(&p, &l));
+    g_assert_cmpint(l, ==, BALLOON_AUTO_LEVEL_CRITICAL);
+    /* The inflate arrived and usage fell below the watermark */
+    catch_up(&p);
+    host_used(&p, 3550);
+    now += THROTTLE / 2;
+    g_assert_cmpint(balloon_auto_deadline(&p), <=, now);
+    assert_none(timer(&p), "below-high");
+    g_assert_false(balloon_auto_pending(&p, NULL));
+    g_assert_cmpuint(balloon_auto_target(&p), ==, PAGES(50 * MiB));
+    g_assert_cmpuint(balloon_auto_counters(&p)->inflates, ==, 1);
+
+    /* A fresh event below the watermark is still one step of its level */
+    now += THROTTLE;
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL,
+                  PAGES(50 * MiB) + CRITICAL);
+
+    /*
+     * Still 10 MiB above the watermark when the throttle ends, 10 MiB in
+     * flight, so the watermark asks nothing more: the coalesced event is
+     * served, one step past actual.
+     */
+    set_actual(&p, PAGES(40 * MiB) + CRITICAL);
+    host_used(&p, 3610);
+    now += THROTTLE / 2;
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_MEDIUM), "throttled");
+    now += THROTTLE / 2;
+    assert_action(timer(&p), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_MEDIUM,
+                  PAGES(40 * MiB) + CRITICAL + MEDIUM);
+    g_assert_false(balloon_auto_pending(&p, NULL));
+
+    /* With the watermark rule off, memory state does not matter */
+    setup(&p);
+    cfg.high_pct = 0;
+    balloon_auto_set_config(&p, &cfg);
+    host_used(&p, 3000);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_LOW), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_LOW, LOW);
+    now += THROTTLE / 2;
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_MEDIUM), "throttled");
+    catch_up(&p);
+    now += THROTTLE / 2;
+    assert_action(timer(&p), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_MEDIUM, LOW + MEDIUM);
+}
+
 static void test_watermark_config_check(void)
 {
     BalloonAutoConfig cfg = default_cfg();
@@ -2730,6 +2796,7 @@ int main(int argc, char **argv)
     ADD("watermark/postpones-relief", test_watermark_postpones_relief);
     ADD("watermark/two-guests", test_watermark_two_guests);
     ADD("watermark/host-event", test_watermark_host_event);
+    ADD("watermark/coalesced-stale", test_watermark_coalesced_stale);
     ADD("watermark/config-check", test_watermark_config_check);
     ADD("shares/config", test_shares_config);
     ADD("shares/scale", test_shares_scale);

@@ -619,7 +619,9 @@ void balloon_auto_host_source(BalloonAutoPolicy *p, bool attached,
 /*
  * Call at or after balloon_auto_deadline(); calling early is harmless.
  * In this order: reports a stall, checks the high watermark (see
- * balloon_auto_host_memory()), serves a coalesced host event, or gives
+ * balloon_auto_host_memory()), serves a coalesced host event (unless the
+ * host's memory is known and used is no longer above the high watermark:
+ * then it is dropped, NONE with why "below-high"), or gives
  * memory back (host relief): while the balloon holds memory (target > 0),
  * no host event came for relief_ns and the host is below the low
  * watermark, lower the target by relief_pages each
