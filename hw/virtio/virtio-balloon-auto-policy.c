@@ -830,9 +830,10 @@ BalloonAutoAction balloon_auto_timer(BalloonAutoPolicy *p, int64_t now)
     return inflate_level(p, p->pending_level, now, "coalesced");
 }
 
-BalloonAutoAction balloon_auto_guest_pressure(BalloonAutoPolicy *p,
-                                              BalloonAutoGuestSource src,
-                                              int64_t now)
+/* Guest pressure; the deflate step is deflate_pages << @shift */
+static BalloonAutoAction guest_pressure(BalloonAutoPolicy *p,
+                                        BalloonAutoGuestSource src,
+                                        unsigned shift, int64_t now)
 {
     BalloonAutoReason reason = src == BALLOON_AUTO_GUEST_MESSAGE ?
                                BALLOON_AUTO_REASON_GUEST_MESSAGE :
@@ -849,7 +850,8 @@ BalloonAutoAction balloon_auto_guest_pressure(BalloonAutoPolicy *p,
         return action(p, BALLOON_AUTO_CANCEL, reason, "inflate-in-flight");
     }
     if (p->target) {
-        uint64_t d = MIN(p->target, MAX(p->cfg.deflate_pages,
+        /* deflate_pages <= RAM < 2^52 and shift <= 2: no overflow */
+        uint64_t d = MIN(p->target, MAX(p->cfg.deflate_pages << shift,
                                         balloon_auto_shortfall(p)));
 
         p->target -= d;
@@ -860,6 +862,21 @@ BalloonAutoAction balloon_auto_guest_pressure(BalloonAutoPolicy *p,
         return action(p, BALLOON_AUTO_DEFLATE, reason, "guest-pressure");
     }
     return nothing(p, "empty");
+}
+
+BalloonAutoAction balloon_auto_guest_pressure(BalloonAutoPolicy *p,
+                                              BalloonAutoGuestSource src,
+                                              int64_t now)
+{
+    return guest_pressure(p, src, 0, now);
+}
+
+BalloonAutoAction balloon_auto_guest_message(BalloonAutoPolicy *p,
+                                             BalloonAutoLevel level,
+                                             int64_t now)
+{
+    assert(level < BALLOON_AUTO_LEVEL__MAX);
+    return guest_pressure(p, BALLOON_AUTO_GUEST_MESSAGE, level, now);
 }
 
 uint64_t balloon_auto_reserve(const BalloonAutoConfig *cfg,

@@ -1917,6 +1917,60 @@ static void test_config_check_new(void)
     error_free(err);
 }
 
+/* A message's level scales the deflate step: 1x, 2x, 4x */
+#define CRIT    BALLOON_AUTO_LEVEL_CRITICAL
+#define STATS   BALLOON_AUTO_GUEST_STATS
+static void test_guest_message_level(void)
+{
+    static const uint64_t step[] = { DEFLATE, 2 * DEFLATE, 4 * DEFLATE };
+    BalloonAutoLevel l;
+
+    for (l = 0; l < BALLOON_AUTO_LEVEL__MAX; l++) {
+        BalloonAutoPolicy p;
+
+        setup(&p);
+        host(&p, BALLOON_AUTO_LEVEL_CRITICAL);
+        catch_up(&p);
+        assert_action(balloon_auto_guest_message(&p, l, now),
+                      BALLOON_AUTO_DEFLATE, BALLOON_AUTO_REASON_GUEST_MESSAGE,
+                      CRITICAL - step[l]);
+        g_assert_cmpuint(balloon_auto_counters(&p)->
+                         guest_pressure[BALLOON_AUTO_GUEST_MESSAGE], ==, 1);
+        g_assert_true(balloon_auto_guest_window_open(&p, now));
+    }
+
+    /* Statistics have no level: the deflate step */
+    {
+        BalloonAutoPolicy p;
+
+        setup(&p);
+        host(&p, BALLOON_AUTO_LEVEL_CRITICAL);
+        catch_up(&p);
+        assert_action(balloon_auto_guest_pressure(&p, STATS, now),
+                      BALLOON_AUTO_DEFLATE, BALLOON_AUTO_REASON_GUEST_STATS,
+                      CRITICAL - DEFLATE);
+    }
+
+    /* Never below 0, and an inflate in flight is cancelled, not deflated */
+    {
+        BalloonAutoPolicy p;
+
+        setup(&p);
+        host(&p, BALLOON_AUTO_LEVEL_MEDIUM);
+        catch_up(&p);
+        assert_action(balloon_auto_guest_message(&p, CRIT, now),
+                      BALLOON_AUTO_DEFLATE, BALLOON_AUTO_REASON_GUEST_MESSAGE,
+                      0);
+        catch_up(&p);
+        now += HYSTERESIS + SEC(1);
+        g_assert_cmpint(host(&p, CRIT).kind, ==, BALLOON_AUTO_INFLATE);
+        set_actual(&p, PAGES(MiB));
+        assert_action(balloon_auto_guest_message(&p, CRIT, now),
+                      BALLOON_AUTO_CANCEL, BALLOON_AUTO_REASON_GUEST_MESSAGE,
+                      PAGES(MiB));
+    }
+}
+
 /*
  * Host memory watermarks.  The host's limit is 4000 MiB, so the high
  * watermark (90 %) is at 3600 MiB and the low one (80 %) at 3200 MiB.
@@ -2786,6 +2840,7 @@ int main(int argc, char **argv)
     ADD("resident/used-with-balloon", test_resident_used_with_balloon);
     ADD("resident/before-stats", test_resident_before_stats);
     ADD("resident/growing-since-sample", test_resident_growing_since_sample);
+    ADD("guest/message-level", test_guest_message_level);
     ADD("watermark/defaults", test_watermark_defaults);
     ADD("watermark/crossing", test_watermark_crossing);
     ADD("watermark/bounds", test_watermark_bounds);

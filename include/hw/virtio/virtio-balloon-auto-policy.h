@@ -474,6 +474,21 @@ BalloonAutoAction balloon_auto_guest_pressure(BalloonAutoPolicy *p,
                                               int64_t now);
 
 /*
+ * A PRESSURE message from the guest at @level (the message queue's low,
+ * medium, critical: docs/interop/virtio-balloon-message-queue.rst): as
+ * balloon_auto_guest_pressure(..., BALLOON_AUTO_GUEST_MESSAGE), but the
+ * deflate step doubles per level: deflate_pages at low, twice that at
+ * medium, four times at critical (32, 64, 128 MiB with the defaults).
+ * The driver sends at most one message per second, so a guest close to
+ * the OOM killer gets memory back at 128 MiB/s, the rate at which host
+ * pressure takes it at its worst (one critical step per throttle
+ * interval).
+ */
+BalloonAutoAction balloon_auto_guest_message(BalloonAutoPolicy *p,
+                                             BalloonAutoLevel level,
+                                             int64_t now);
+
+/*
  * The guest reports a new balloon size.  A value above ram_pages cannot
  * be true, so it is treated as hostile: dropped, state unchanged, NONE
  * with why "hostile-actual" (the device may count it).  Falling below
