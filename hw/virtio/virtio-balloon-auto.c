@@ -1457,7 +1457,7 @@ void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
     VirtIOBalloonAuto *a = s->auto_state;
     const char *why = NULL;
     BalloonAutoAction act;
-    uint64_t avail;
+    uint64_t avail, memfree;
     bool pressure;
 
     if (!a) {
@@ -1479,8 +1479,11 @@ void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
     if (avail != UINT64_MAX) {
         /* used and resident of one moment: see balloon_auto_gain() */
         auto_measure_resident(a);
-        act = balloon_auto_guest_memory(&a->policy,
+        memfree = balloon_auto_stats_memfree(&a->stats);
+        act = balloon_auto_guest_sample(&a->policy,
                                         avail >> VIRTIO_BALLOON_PFN_SHIFT,
+                                        memfree == UINT64_MAX ? UINT64_MAX :
+                                        memfree >> VIRTIO_BALLOON_PFN_SHIFT,
                                         balloon_auto_stats_low(&a->stats),
                                         auto_now());
         if (act.kind != BALLOON_AUTO_NONE || !pressure) {

@@ -2327,6 +2327,101 @@ static void test_watermark_host_event(void)
 }
 
 /*
+ * The free-first bound.  1 GiB guest with 600 MiB free and 600 MiB
+ * available, measured with the sample: the host holds @resident_mib.
+ */
+static void free_sample(BalloonAutoPolicy *p, uint64_t resident_mib,
+                        uint64_t free_mib)
+{
+    setup(p);
+    resident(p, PAGES(resident_mib * MiB));
+    assert_none(balloon_auto_guest_sample(p, PAGES(600 * MiB),
+                                          PAGES(free_mib * MiB), false, now),
+                "recorded");
+}
+
+static void test_resident_free_first(void)
+{
+    BalloonAutoPolicy p;
+
+    /*
+     * Free page reporting gave the free memory back: 424 MiB resident,
+     * the 600 MiB free are not.  The avail-based gain is 0 too here.
+     */
+    free_sample(&p, 424, 600);
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "not-resident");
+
+    /*
+     * 100 MiB of page cache the host holds, the free 500 MiB not: the
+     * avail-based gain (resident - used) is 100 MiB, but the balloon
+     * would take the free pages first.
+     */
+    setup(&p);
+    resident(&p, PAGES(524 * MiB));
+    balloon_auto_guest_sample(&p, PAGES(600 * MiB), PAGES(500 * MiB), false,
+                              now);
+    g_assert_cmpuint(balloon_auto_gain(&p), ==, PAGES(100 * MiB));
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "not-resident");
+    /* The same without MEMFREE: the avail-based gain alone, as before */
+    setup(&p);
+    resident(&p, PAGES(524 * MiB));
+    stats(&p, PAGES(600 * MiB), false);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, PAGES(100 * MiB));
+
+    /* All of it resident (no free page reporting): a full step */
+    free_sample(&p, 1024, 600);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, CRITICAL);
+
+    /* 50 of the 600 MiB free resident: 78 of 128 MiB wasted, take 50 */
+    free_sample(&p, 474, 600);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, PAGES(50 * MiB));
+    /* Asked since the sample came out of the resident part: none left */
+    catch_up(&p);
+    now += THROTTLE;
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "not-resident");
+
+    /*
+     * 70 of them resident, and 100 MiB of cache (700 MiB available): 58
+     * of 128 wasted, not more than half
+     */
+    setup(&p);
+    resident(&p, PAGES(494 * MiB));
+    balloon_auto_guest_sample(&p, PAGES(700 * MiB), PAGES(600 * MiB), false,
+                              now);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, CRITICAL);
+
+    /*
+     * Mostly page cache: 10 MiB free, 8 of them not resident, the rest of
+     * the 600 MiB available is cache the host holds.  Past the free pages
+     * the guest reclaims cache: a full step.
+     */
+    setup(&p);
+    resident(&p, PAGES(1016 * MiB));
+    balloon_auto_guest_sample(&p, PAGES(600 * MiB), PAGES(10 * MiB), false,
+                              now);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, CRITICAL);
+
+    /* The watermark rule is bounded the same way */
+    free_sample(&p, 424, 600);
+    host_used(&p, 3700);
+    assert_none(timer(&p), "not-resident");
+    g_assert_cmpuint(balloon_auto_target(&p), ==, 0);
+
+    /* A reset forgets the free memory */
+    free_sample(&p, 424, 600);
+    balloon_auto_reset(&p, now);
+    resident(&p, PAGES(1024 * MiB));
+    stats(&p, PAGES(600 * MiB), false);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, CRITICAL);
+}
+
+/*
  * A coalesced event is dropped once used is back under the high
  * watermark; it is served while above it, and always without the rule.
  */
@@ -2838,6 +2933,7 @@ int main(int argc, char **argv)
     ADD("resident/bounds-inflate", test_resident_bounds_inflate);
     ADD("resident/untouched-guest", test_resident_untouched_guest);
     ADD("resident/used-with-balloon", test_resident_used_with_balloon);
+    ADD("resident/free-first", test_resident_free_first);
     ADD("resident/before-stats", test_resident_before_stats);
     ADD("resident/growing-since-sample", test_resident_growing_since_sample);
     ADD("guest/message-level", test_guest_message_level);

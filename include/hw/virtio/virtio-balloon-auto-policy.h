@@ -366,6 +366,9 @@ typedef struct BalloonAutoPolicy {
     /* the residency recorded when the last sample arrived */
     bool guest_resident_known;
     uint64_t guest_resident;
+    /* the sample's free memory (MEMFREE), if it reported it */
+    bool guest_memfree_known;
+    uint64_t guest_memfree;
     int64_t last_host_event;    /* for relief */
     int64_t last_relief;        /* INT64_MIN: none since the last event */
     /*
@@ -510,6 +513,23 @@ BalloonAutoAction balloon_auto_actual_changed(BalloonAutoPolicy *p,
  */
 BalloonAutoAction balloon_auto_guest_memory(BalloonAutoPolicy *p,
                                             uint64_t avail_pages, bool low,
+                                            int64_t now);
+
+/*
+ * As balloon_auto_guest_memory(), with the sample's free memory too
+ * (MEMFREE, @free_pages; UINT64_MAX when not reported), for the free-first
+ * bound of inflates: the balloon takes the guest's free pages before the
+ * guest reclaims anything, and free memory the host does not hold (given
+ * back by free page reporting, or never touched) gains the host nothing.
+ * Where more than half of a step would be such pages, the step is bounded
+ * to the free memory the host holds: guest RAM outside the balloon that is
+ * not resident is counted as free memory, the rest of the free memory as
+ * resident, and what was asked for since the sample as taken from the
+ * resident part first.  Nothing left: NONE with why "not-resident".
+ */
+BalloonAutoAction balloon_auto_guest_sample(BalloonAutoPolicy *p,
+                                            uint64_t avail_pages,
+                                            uint64_t free_pages, bool low,
                                             int64_t now);
 
 /*
