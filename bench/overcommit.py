@@ -160,6 +160,9 @@ class Run:
             qargs = G.qemu_args(self.args.guest_dir, mem, append,
                                 balloon_props=props, serial_path=serial,
                                 firmware_dir=self.args.firmware)
+            if self.args.trace:
+                log = os.path.join(self.dir, f'{name}.trace')
+                qargs += ['-trace', f'enable={self.args.trace},file={log}']
             if self.row == 'mom':
                 sock = os.path.join(self.dir, f'{name}.mom.sock')
                 qargs += ['-chardev',
@@ -608,6 +611,10 @@ def parse_args():
     ap.add_argument('--auto-props', default='',
                     help='more device properties for the automatic rows,'
                     ' e.g. free-page-reporting=off')
+    ap.add_argument('--trace', default='',
+                    help="QEMU trace events to log (QEMU's -trace enable=,"
+                    " e.g. 'virtio_balloon_auto_*') into NAME.trace in"
+                    " each run's directory; costs CPU, so not for figures")
     ap.add_argument('--out', required=True)
     args = ap.parse_args()
     args.memload = os.path.join(args.guest_dir, 'memload')

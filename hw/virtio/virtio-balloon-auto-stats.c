@@ -125,11 +125,17 @@ void balloon_auto_stats_reset(BalloonAutoStatsState *s)
 {
     memset(s, 0, sizeof(*s));
     s->avail = ABSENT;
+    s->memfree = ABSENT;
 }
 
 uint64_t balloon_auto_stats_available(const BalloonAutoStatsState *s)
 {
     return s->avail;
+}
+
+uint64_t balloon_auto_stats_memfree(const BalloonAutoStatsState *s)
+{
+    return s->memfree;
 }
 
 bool balloon_auto_stats_low(const BalloonAutoStatsState *s)
@@ -276,6 +282,7 @@ bool balloon_auto_stats_update(BalloonAutoStatsState *s,
     s->samples++;
     s->reported = 0;
     s->avail = ABSENT;
+    s->memfree = ABSENT;
     s->low = false;
     for (tag = 0; tag < VIRTIO_BALLOON_S_NR; tag++) {
         if (stats[tag] != ABSENT) {
@@ -340,6 +347,7 @@ bool balloon_auto_stats_update(BalloonAutoStatsState *s,
     }
 
     s->avail = avail;
+    s->memfree = stats[VIRTIO_BALLOON_S_MEMFREE];
     s->low = avail != ABSENT && low_available(cfg, stats, avail);
     if (reset) {
         return result(false, "counter-reset", why);

@@ -503,6 +503,13 @@ static const char *auto_parse_msg(VirtQueueElement *elem,
     return NULL;
 }
 
+/* A message's level is the policy's level of the same name */
+QEMU_BUILD_BUG_ON(VIRTIO_BALLOON_MSG_LEVEL_LOW != BALLOON_AUTO_LEVEL_LOW);
+QEMU_BUILD_BUG_ON(VIRTIO_BALLOON_MSG_LEVEL_MEDIUM !=
+                  BALLOON_AUTO_LEVEL_MEDIUM);
+QEMU_BUILD_BUG_ON(VIRTIO_BALLOON_MSG_LEVEL_CRITICAL !=
+                  BALLOON_AUTO_LEVEL_CRITICAL);
+
 static void auto_handle_msg(VirtIODevice *vdev, VirtQueue *vq)
 {
     VirtIOBalloon *s = VIRTIO_BALLOON(vdev);
@@ -521,8 +528,9 @@ static void auto_handle_msg(VirtIODevice *vdev, VirtQueue *vq)
         } else {
             trace_virtio_balloon_auto_msg_pressure(msg.level);
             if (a->enabled) {
-                auto_apply(a, balloon_auto_guest_pressure(
-                                  &a->policy, BALLOON_AUTO_GUEST_MESSAGE,
+                /* auto_parse_msg() checked level <= critical */
+                auto_apply(a, balloon_auto_guest_message(
+                                  &a->policy, (BalloonAutoLevel)msg.level,
                                   auto_now()));
             } else {
                 trace_virtio_balloon_auto_switched_off("guest message");
@@ -1449,7 +1457,7 @@ void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
     VirtIOBalloonAuto *a = s->auto_state;
     const char *why = NULL;
     BalloonAutoAction act;
-    uint64_t avail;
+    uint64_t avail, memfree;
     bool pressure;
 
     if (!a) {
@@ -1471,8 +1479,11 @@ void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
     if (avail != UINT64_MAX) {
         /* used and resident of one moment: see balloon_auto_gain() */
         auto_measure_resident(a);
-        act = balloon_auto_guest_memory(&a->policy,
+        memfree = balloon_auto_stats_memfree(&a->stats);
+        act = balloon_auto_guest_sample(&a->policy,
                                         avail >> VIRTIO_BALLOON_PFN_SHIFT,
+                                        memfree == UINT64_MAX ? UINT64_MAX :
+                                        memfree >> VIRTIO_BALLOON_PFN_SHIFT,
                                         balloon_auto_stats_low(&a->stats),
                                         auto_now());
         if (act.kind != BALLOON_AUTO_NONE || !pressure) {

@@ -214,6 +214,28 @@ static void test_message_deflates(void)
     ag_stop(g);
 }
 
+/* A message's level scales the deflate step: low 1x, medium 2x, critical 4x */
+static void test_message_level(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
+
+    ag_inject(g, "critical");
+    ag_catch_up(g);
+    ag_step(g, SEC);
+    ag_inject(g, "critical");
+    ag_catch_up(g);
+    g_assert_cmpuint(ag_target(g), ==, 2 * STEP_CRITICAL);
+    ag_send_msg(g, MSG_PRESSURE, 0, 1);
+    g_assert_cmpuint(ag_target(g), ==, 2 * STEP_CRITICAL - 2 * STEP_DEFLATE);
+    ag_catch_up(g);
+    ag_send_msg(g, MSG_PRESSURE, 0, 2);
+    g_assert_cmpuint(ag_target(g), ==, 2 * STEP_CRITICAL - 6 * STEP_DEFLATE);
+    ag_catch_up(g);
+    ag_send_msg(g, MSG_PRESSURE, 0, 0);
+    g_assert_cmpuint(ag_target(g), ==, 2 * STEP_CRITICAL - 7 * STEP_DEFLATE);
+    ag_stop(g);
+}
+
 /* A guest message during an inflate cancels it: target back to actual */
 static void test_message_cancels(void)
 {
@@ -2148,6 +2170,8 @@ int main(int argc, char **argv)
                    test_unbacked_slack);
     qtest_add_func("virtio-balloon-auto/guest/message-deflates",
                    test_message_deflates);
+    qtest_add_func("virtio-balloon-auto/guest/message-level",
+                   test_message_level);
     qtest_add_func("virtio-balloon-auto/guest/message-cancels",
                    test_message_cancels);
     qtest_add_func("virtio-balloon-auto/guest/hysteresis", test_hysteresis);

@@ -1917,6 +1917,60 @@ static void test_config_check_new(void)
     error_free(err);
 }
 
+/* A message's level scales the deflate step: 1x, 2x, 4x */
+#define CRIT    BALLOON_AUTO_LEVEL_CRITICAL
+#define STATS   BALLOON_AUTO_GUEST_STATS
+static void test_guest_message_level(void)
+{
+    static const uint64_t step[] = { DEFLATE, 2 * DEFLATE, 4 * DEFLATE };
+    BalloonAutoLevel l;
+
+    for (l = 0; l < BALLOON_AUTO_LEVEL__MAX; l++) {
+        BalloonAutoPolicy p;
+
+        setup(&p);
+        host(&p, BALLOON_AUTO_LEVEL_CRITICAL);
+        catch_up(&p);
+        assert_action(balloon_auto_guest_message(&p, l, now),
+                      BALLOON_AUTO_DEFLATE, BALLOON_AUTO_REASON_GUEST_MESSAGE,
+                      CRITICAL - step[l]);
+        g_assert_cmpuint(balloon_auto_counters(&p)->
+                         guest_pressure[BALLOON_AUTO_GUEST_MESSAGE], ==, 1);
+        g_assert_true(balloon_auto_guest_window_open(&p, now));
+    }
+
+    /* Statistics have no level: the deflate step */
+    {
+        BalloonAutoPolicy p;
+
+        setup(&p);
+        host(&p, BALLOON_AUTO_LEVEL_CRITICAL);
+        catch_up(&p);
+        assert_action(balloon_auto_guest_pressure(&p, STATS, now),
+                      BALLOON_AUTO_DEFLATE, BALLOON_AUTO_REASON_GUEST_STATS,
+                      CRITICAL - DEFLATE);
+    }
+
+    /* Never below 0, and an inflate in flight is cancelled, not deflated */
+    {
+        BalloonAutoPolicy p;
+
+        setup(&p);
+        host(&p, BALLOON_AUTO_LEVEL_MEDIUM);
+        catch_up(&p);
+        assert_action(balloon_auto_guest_message(&p, CRIT, now),
+                      BALLOON_AUTO_DEFLATE, BALLOON_AUTO_REASON_GUEST_MESSAGE,
+                      0);
+        catch_up(&p);
+        now += HYSTERESIS + SEC(1);
+        g_assert_cmpint(host(&p, CRIT).kind, ==, BALLOON_AUTO_INFLATE);
+        set_actual(&p, PAGES(MiB));
+        assert_action(balloon_auto_guest_message(&p, CRIT, now),
+                      BALLOON_AUTO_CANCEL, BALLOON_AUTO_REASON_GUEST_MESSAGE,
+                      PAGES(MiB));
+    }
+}
+
 /*
  * Host memory watermarks.  The host's limit is 4000 MiB, so the high
  * watermark (90 %) is at 3600 MiB and the low one (80 %) at 3200 MiB.
@@ -2270,6 +2324,167 @@ static void test_watermark_host_event(void)
     assert_action(host(&p, BALLOON_AUTO_LEVEL_MEDIUM), BALLOON_AUTO_INFLATE,
                   BALLOON_AUTO_REASON_HOST_MEDIUM,
                   PAGES(100 * MiB) + MEDIUM);
+}
+
+/*
+ * The free-first bound.  1 GiB guest with 600 MiB free and 600 MiB
+ * available, measured with the sample: the host holds @resident_mib.
+ */
+static void free_sample(BalloonAutoPolicy *p, uint64_t resident_mib,
+                        uint64_t free_mib)
+{
+    setup(p);
+    resident(p, PAGES(resident_mib * MiB));
+    assert_none(balloon_auto_guest_sample(p, PAGES(600 * MiB),
+                                          PAGES(free_mib * MiB), false, now),
+                "recorded");
+}
+
+static void test_resident_free_first(void)
+{
+    BalloonAutoPolicy p;
+
+    /*
+     * Free page reporting gave the free memory back: 424 MiB resident,
+     * the 600 MiB free are not.  The avail-based gain is 0 too here.
+     */
+    free_sample(&p, 424, 600);
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "not-resident");
+
+    /*
+     * 100 MiB of page cache the host holds, the free 500 MiB not: the
+     * avail-based gain (resident - used) is 100 MiB, but the balloon
+     * would take the free pages first.
+     */
+    setup(&p);
+    resident(&p, PAGES(524 * MiB));
+    balloon_auto_guest_sample(&p, PAGES(600 * MiB), PAGES(500 * MiB), false,
+                              now);
+    g_assert_cmpuint(balloon_auto_gain(&p), ==, PAGES(100 * MiB));
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "not-resident");
+    /* The same without MEMFREE: the avail-based gain alone, as before */
+    setup(&p);
+    resident(&p, PAGES(524 * MiB));
+    stats(&p, PAGES(600 * MiB), false);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, PAGES(100 * MiB));
+
+    /* All of it resident (no free page reporting): a full step */
+    free_sample(&p, 1024, 600);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, CRITICAL);
+
+    /* 50 of the 600 MiB free resident: 78 of 128 MiB wasted, take 50 */
+    free_sample(&p, 474, 600);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, PAGES(50 * MiB));
+    /* Asked since the sample came out of the resident part: none left */
+    catch_up(&p);
+    now += THROTTLE;
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "not-resident");
+
+    /*
+     * 70 of them resident, and 100 MiB of cache (700 MiB available): 58
+     * of 128 wasted, not more than half
+     */
+    setup(&p);
+    resident(&p, PAGES(494 * MiB));
+    balloon_auto_guest_sample(&p, PAGES(700 * MiB), PAGES(600 * MiB), false,
+                              now);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, CRITICAL);
+
+    /*
+     * Mostly page cache: 10 MiB free, 8 of them not resident, the rest of
+     * the 600 MiB available is cache the host holds.  Past the free pages
+     * the guest reclaims cache: a full step.
+     */
+    setup(&p);
+    resident(&p, PAGES(1016 * MiB));
+    balloon_auto_guest_sample(&p, PAGES(600 * MiB), PAGES(10 * MiB), false,
+                              now);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, CRITICAL);
+
+    /* The watermark rule is bounded the same way */
+    free_sample(&p, 424, 600);
+    host_used(&p, 3700);
+    assert_none(timer(&p), "not-resident");
+    g_assert_cmpuint(balloon_auto_target(&p), ==, 0);
+
+    /* A reset forgets the free memory */
+    free_sample(&p, 424, 600);
+    balloon_auto_reset(&p, now);
+    resident(&p, PAGES(1024 * MiB));
+    stats(&p, PAGES(600 * MiB), false);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, CRITICAL);
+}
+
+/*
+ * A coalesced event is dropped once used is back under the high
+ * watermark; it is served while above it, and always without the rule.
+ */
+static void test_watermark_coalesced_stale(void)
+{
+    BalloonAutoPolicy p;
+    BalloonAutoConfig cfg = default_cfg();
+    BalloonAutoLevel l;
+
+    setup(&p);
+    host_used(&p, 3650);
+    /* A low event takes the 50 MiB deficit */
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_LOW), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_LOW, PAGES(50 * MiB));
+    /* A critical event within the throttle waits */
+    now += THROTTLE / 2;
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "throttled");
+    g_assert_true(balloon_auto_pending(&p, &l));
+    g_assert_cmpint(l, ==, BALLOON_AUTO_LEVEL_CRITICAL);
+    /* The inflate arrived and usage fell below the watermark */
+    catch_up(&p);
+    host_used(&p, 3550);
+    now += THROTTLE / 2;
+    g_assert_cmpint(balloon_auto_deadline(&p), <=, now);
+    assert_none(timer(&p), "below-high");
+    g_assert_false(balloon_auto_pending(&p, NULL));
+    g_assert_cmpuint(balloon_auto_target(&p), ==, PAGES(50 * MiB));
+    g_assert_cmpuint(balloon_auto_counters(&p)->inflates, ==, 1);
+
+    /* A fresh event below the watermark is still one step of its level */
+    now += THROTTLE;
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL,
+                  PAGES(50 * MiB) + CRITICAL);
+
+    /*
+     * Still 10 MiB above the watermark when the throttle ends, 10 MiB in
+     * flight, so the watermark asks nothing more: the coalesced event is
+     * served, one step past actual.
+     */
+    set_actual(&p, PAGES(40 * MiB) + CRITICAL);
+    host_used(&p, 3610);
+    now += THROTTLE / 2;
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_MEDIUM), "throttled");
+    now += THROTTLE / 2;
+    assert_action(timer(&p), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_MEDIUM,
+                  PAGES(40 * MiB) + CRITICAL + MEDIUM);
+    g_assert_false(balloon_auto_pending(&p, NULL));
+
+    /* With the watermark rule off, memory state does not matter */
+    setup(&p);
+    cfg.high_pct = 0;
+    balloon_auto_set_config(&p, &cfg);
+    host_used(&p, 3000);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_LOW), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_LOW, LOW);
+    now += THROTTLE / 2;
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_MEDIUM), "throttled");
+    catch_up(&p);
+    now += THROTTLE / 2;
+    assert_action(timer(&p), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_MEDIUM, LOW + MEDIUM);
 }
 
 static void test_watermark_config_check(void)
@@ -2718,8 +2933,10 @@ int main(int argc, char **argv)
     ADD("resident/bounds-inflate", test_resident_bounds_inflate);
     ADD("resident/untouched-guest", test_resident_untouched_guest);
     ADD("resident/used-with-balloon", test_resident_used_with_balloon);
+    ADD("resident/free-first", test_resident_free_first);
     ADD("resident/before-stats", test_resident_before_stats);
     ADD("resident/growing-since-sample", test_resident_growing_since_sample);
+    ADD("guest/message-level", test_guest_message_level);
     ADD("watermark/defaults", test_watermark_defaults);
     ADD("watermark/crossing", test_watermark_crossing);
     ADD("watermark/bounds", test_watermark_bounds);
@@ -2730,6 +2947,7 @@ int main(int argc, char **argv)
     ADD("watermark/postpones-relief", test_watermark_postpones_relief);
     ADD("watermark/two-guests", test_watermark_two_guests);
     ADD("watermark/host-event", test_watermark_host_event);
+    ADD("watermark/coalesced-stale", test_watermark_coalesced_stale);
     ADD("watermark/config-check", test_watermark_config_check);
     ADD("shares/config", test_shares_config);
     ADD("shares/scale", test_shares_scale);

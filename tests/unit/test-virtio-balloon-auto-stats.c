@@ -564,6 +564,31 @@ static void test_counter_reset(void)
 
 /* Hostile values */
 
+/* MEMFREE of the last sample, for the policy's free-first bound */
+static void test_memfree(void)
+{
+    Fixture f;
+
+    setup(&f);
+    g_assert_cmpuint(balloon_auto_stats_memfree(&f.s), ==, UINT64_MAX);
+    f.st[VIRTIO_BALLOON_S_MEMFREE] = 300 * MiB;
+    expect(&f, false, "first-sample");
+    g_assert_cmpuint(balloon_auto_stats_memfree(&f.s), ==, 300 * MiB);
+    /* Not reported: not known, not the last value */
+    f.st[VIRTIO_BALLOON_S_MEMFREE] = ABSENT;
+    expect(&f, false, "quiet");
+    g_assert_cmpuint(balloon_auto_stats_memfree(&f.s), ==, UINT64_MAX);
+    /* A hostile sample tells nothing */
+    f.st[VIRTIO_BALLOON_S_MEMFREE] = GUEST_RAM + 1;
+    expect(&f, false, "hostile");
+    g_assert_cmpuint(balloon_auto_stats_memfree(&f.s), ==, UINT64_MAX);
+    f.st[VIRTIO_BALLOON_S_MEMFREE] = 1 * GiB;
+    expect(&f, false, "first-sample");
+    g_assert_cmpuint(balloon_auto_stats_memfree(&f.s), ==, 1 * GiB);
+    balloon_auto_stats_reset(&f.s);
+    g_assert_cmpuint(balloon_auto_stats_memfree(&f.s), ==, UINT64_MAX);
+}
+
 static void test_hostile_sizes(void)
 {
     Fixture f;
@@ -924,6 +949,7 @@ int main(int argc, char **argv)
     ADD("counter/precedence", test_precedence);
     ADD("available/low", test_low_available);
     ADD("available/fallback", test_available_fallback);
+    ADD("available/memfree", test_memfree);
     ADD("guest/old-tags", test_old_guest);
     ADD("guest/sizes-only", test_sizes_only);
     ADD("reset/counter-reset", test_counter_reset);

@@ -366,6 +366,9 @@ typedef struct BalloonAutoPolicy {
     /* the residency recorded when the last sample arrived */
     bool guest_resident_known;
     uint64_t guest_resident;
+    /* the sample's free memory (MEMFREE), if it reported it */
+    bool guest_memfree_known;
+    uint64_t guest_memfree;
     int64_t last_host_event;    /* for relief */
     int64_t last_relief;        /* INT64_MIN: none since the last event */
     /*
@@ -474,6 +477,21 @@ BalloonAutoAction balloon_auto_guest_pressure(BalloonAutoPolicy *p,
                                               int64_t now);
 
 /*
+ * A PRESSURE message from the guest at @level (the message queue's low,
+ * medium, critical: docs/interop/virtio-balloon-message-queue.rst): as
+ * balloon_auto_guest_pressure(..., BALLOON_AUTO_GUEST_MESSAGE), but the
+ * deflate step doubles per level: deflate_pages at low, twice that at
+ * medium, four times at critical (32, 64, 128 MiB with the defaults).
+ * The driver sends at most one message per second, so a guest close to
+ * the OOM killer gets memory back at 128 MiB/s, the rate at which host
+ * pressure takes it at its worst (one critical step per throttle
+ * interval).
+ */
+BalloonAutoAction balloon_auto_guest_message(BalloonAutoPolicy *p,
+                                             BalloonAutoLevel level,
+                                             int64_t now);
+
+/*
  * The guest reports a new balloon size.  A value above ram_pages cannot
  * be true, so it is treated as hostile: dropped, state unchanged, NONE
  * with why "hostile-actual" (the device may count it).  Falling below
@@ -495,6 +513,23 @@ BalloonAutoAction balloon_auto_actual_changed(BalloonAutoPolicy *p,
  */
 BalloonAutoAction balloon_auto_guest_memory(BalloonAutoPolicy *p,
                                             uint64_t avail_pages, bool low,
+                                            int64_t now);
+
+/*
+ * As balloon_auto_guest_memory(), with the sample's free memory too
+ * (MEMFREE, @free_pages; UINT64_MAX when not reported), for the free-first
+ * bound of inflates: the balloon takes the guest's free pages before the
+ * guest reclaims anything, and free memory the host does not hold (given
+ * back by free page reporting, or never touched) gains the host nothing.
+ * Where more than half of a step would be such pages, the step is bounded
+ * to the free memory the host holds: guest RAM outside the balloon that is
+ * not resident is counted as free memory, the rest of the free memory as
+ * resident, and what was asked for since the sample as taken from the
+ * resident part first.  Nothing left: NONE with why "not-resident".
+ */
+BalloonAutoAction balloon_auto_guest_sample(BalloonAutoPolicy *p,
+                                            uint64_t avail_pages,
+                                            uint64_t free_pages, bool low,
                                             int64_t now);
 
 /*
@@ -619,7 +654,9 @@ void balloon_auto_host_source(BalloonAutoPolicy *p, bool attached,
 /*
  * Call at or after balloon_auto_deadline(); calling early is harmless.
  * In this order: reports a stall, checks the high watermark (see
- * balloon_auto_host_memory()), serves a coalesced host event, or gives
+ * balloon_auto_host_memory()), serves a coalesced host event (unless the
+ * host's memory is known and used is no longer above the high watermark:
+ * then it is dropped, NONE with why "below-high"), or gives
  * memory back (host relief): while the balloon holds memory (target > 0),
  * no host event came for relief_ns and the host is below the low
  * watermark, lower the target by relief_pages each

@@ -198,6 +198,8 @@ typedef struct BalloonAutoStatsState {
     /* Rule 1 on the last sample: avail in bytes (-1: not known), low */
     uint64_t avail;
     bool low;
+    /* The last sample's MEMFREE in bytes (-1: not known) */
+    uint64_t memfree;
 } BalloonAutoStatsState;
 
 /* Fill @cfg with the defaults above */
@@ -247,6 +249,11 @@ bool balloon_auto_stats_update(BalloonAutoStatsState *s,
  * (never a sample, a hostile sample, or one without the needed tags)
  */
 uint64_t balloon_auto_stats_available(const BalloonAutoStatsState *s);
+/*
+ * Free memory (MEMFREE) of the last sample in bytes, UINT64_MAX when not
+ * known (never a sample, a hostile sample, or MEMFREE not reported)
+ */
+uint64_t balloon_auto_stats_memfree(const BalloonAutoStatsState *s);
 /* The last sample's available memory is below the threshold (rule 1) */
 bool balloon_auto_stats_low(const BalloonAutoStatsState *s);
 
