@@ -602,7 +602,8 @@ static uint64_t free_first_bound(const BalloonAutoPolicy *p, uint64_t step)
     held = p->ram_pages - MIN(p->guest_actual, p->ram_pages);
     nonres = held > p->guest_resident ? held - p->guest_resident : 0;
     free = p->guest_memfree;
-    nonres = MIN(nonres, free);
+    /* Reported, or about to be: see balloon_auto_free_page_reporting() */
+    nonres = p->free_page_reporting ? free : MIN(nonres, free);
     rfree = free - nonres;
     /* Asked for since the sample: from the resident free pages first */
     asked = p->target > p->guest_target ? p->target - p->guest_target : 0;
@@ -1012,6 +1013,11 @@ uint64_t balloon_auto_shortfall(const BalloonAutoPolicy *p)
         return 0;
     }
     return reserve - p->guest_free;
+}
+
+void balloon_auto_free_page_reporting(BalloonAutoPolicy *p, bool on)
+{
+    p->free_page_reporting = on;
 }
 
 BalloonAutoAction balloon_auto_guest_memory(BalloonAutoPolicy *p,

@@ -1480,6 +1480,9 @@ void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
         /* used and resident of one moment: see balloon_auto_gain() */
         auto_measure_resident(a);
         memfree = balloon_auto_stats_memfree(&a->stats);
+        balloon_auto_free_page_reporting(&a->policy,
+            virtio_vdev_has_feature(VIRTIO_DEVICE(s),
+                                    VIRTIO_BALLOON_F_REPORTING));
         act = balloon_auto_guest_sample(&a->policy,
                                         avail >> VIRTIO_BALLOON_PFN_SHIFT,
                                         memfree == UINT64_MAX ? UINT64_MAX :

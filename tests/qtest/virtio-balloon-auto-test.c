@@ -1390,7 +1390,12 @@ static Sample healthy(void)
     x.v[VIRTIO_BALLOON_S_SWAP_OUT] = 0;
     x.v[VIRTIO_BALLOON_S_MAJFLT] = 1000;
     x.v[VIRTIO_BALLOON_S_MINFLT] = 100000;
-    x.v[VIRTIO_BALLOON_S_MEMFREE] = 300 * MiB;
+    /*
+     * Little free memory, the rest of what is available is page cache:
+     * the free-first rule then leaves the steps alone (it has its own
+     * test, test_stats_free_first)
+     */
+    x.v[VIRTIO_BALLOON_S_MEMFREE] = 2 * MiB;
     x.v[VIRTIO_BALLOON_S_MEMTOT] = 1000 * MiB;
     x.v[VIRTIO_BALLOON_S_AVAIL] = 600 * MiB;
     x.v[VIRTIO_BALLOON_S_CACHES] = 300 * MiB;
@@ -1518,6 +1523,42 @@ static void test_stats_full_healthy(void)
     ag_step(g, SEC);
     ag_inject(g, "critical");
     g_assert_cmpuint(ag_target(g), ==, (12 * MiB) >> 12);
+    ag_stop(g);
+}
+
+/*
+ * Free pages first, through the device: with free page reporting
+ * negotiated a guest's free memory is the host's already, so host
+ * pressure does not balloon it; a guest of mostly page cache still gives
+ * a step; without free page reporting the free memory (resident, as the
+ * test guest touched all of its RAM) is taken.
+ */
+static void test_stats_free_first(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, false, -1);
+    Sample x = healthy();
+
+    g_assert_true(g->features & (1ull << VIRTIO_BALLOON_F_REPORTING));
+    x.v[VIRTIO_BALLOON_S_MEMFREE] = 500 * MiB;
+    x.v[VIRTIO_BALLOON_S_AVAIL] = 600 * MiB;
+    ag_send_stats(g, x.v);
+    ag_inject(g, "critical");
+    g_assert_cmpuint(ag_target(g), ==, 0);
+    g_assert_cmpuint(ag_counter(g->qts, "not-resident"), ==, 1);
+    /* Mostly cache: 40 MiB free, less than half a critical step */
+    x.v[VIRTIO_BALLOON_S_MEMFREE] = 40 * MiB;
+    ag_send_stats(g, x.v);
+    ag_step(g, SEC);
+    ag_inject(g, "critical");
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL);
+    ag_stop(g);
+
+    g = ag_start(AUTO_ON ",free-page-reporting=off", false, -1);
+    g_assert_false(g->features & (1ull << VIRTIO_BALLOON_F_REPORTING));
+    x.v[VIRTIO_BALLOON_S_MEMFREE] = 500 * MiB;
+    ag_send_stats(g, x.v);
+    ag_inject(g, "critical");
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL);
     ag_stop(g);
 }
 
@@ -2202,6 +2243,8 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto/stats/low-available",
                    test_stats_low_available);
     qtest_add_func("virtio-balloon-auto/stats/counters", test_stats_counters);
+    qtest_add_func("virtio-balloon-auto/stats/free-first",
+                   test_stats_free_first);
     qtest_add_func("virtio-balloon-auto/stats/full-healthy",
                    test_stats_full_healthy);
     qtest_add_func("virtio-balloon-auto/stats/fast-polling",

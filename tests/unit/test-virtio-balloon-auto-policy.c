@@ -2406,6 +2406,26 @@ static void test_resident_free_first(void)
     assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
                   BALLOON_AUTO_REASON_HOST_CRITICAL, CRITICAL);
 
+    /*
+     * Free page reporting: all free memory counts as the host's, even
+     * the part still resident (freed but not reported yet)
+     */
+    free_sample(&p, 1024, 600);
+    balloon_auto_free_page_reporting(&p, true);
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "not-resident");
+    balloon_auto_free_page_reporting(&p, false);
+    now += THROTTLE;
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, CRITICAL);
+    /* With it, a guest of mostly cache (40 MiB free) still gives a step */
+    setup(&p);
+    balloon_auto_free_page_reporting(&p, true);
+    resident(&p, PAGES(1024 * MiB));
+    balloon_auto_guest_sample(&p, PAGES(600 * MiB), PAGES(40 * MiB), false,
+                              now);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, CRITICAL);
+
     /* The watermark rule is bounded the same way */
     free_sample(&p, 424, 600);
     host_used(&p, 3700);
