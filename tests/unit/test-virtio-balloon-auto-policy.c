@@ -2327,17 +2327,25 @@ static void test_watermark_host_event(void)
 }
 
 /*
- * The free-first bound.  1 GiB guest with 600 MiB free and 600 MiB
- * available, measured with the sample: the host holds @resident_mib.
+ * The free-first bound.  A fresh 1 GiB guest whose sample says
+ * @avail_mib available and @free_mib free; the host holds @resident_mib,
+ * measured with the sample.
  */
-static void free_sample(BalloonAutoPolicy *p, uint64_t resident_mib,
-                        uint64_t free_mib)
+static void sample_of(BalloonAutoPolicy *p, uint64_t resident_mib,
+                      uint64_t avail_mib, uint64_t free_mib)
 {
     setup(p);
     resident(p, PAGES(resident_mib * MiB));
-    assert_none(balloon_auto_guest_sample(p, PAGES(600 * MiB),
+    assert_none(balloon_auto_guest_sample(p, PAGES(avail_mib * MiB),
                                           PAGES(free_mib * MiB), false, now),
                 "recorded");
+}
+
+/* 600 MiB available, @free_mib of it free */
+static void free_sample(BalloonAutoPolicy *p, uint64_t resident_mib,
+                        uint64_t free_mib)
+{
+    sample_of(p, resident_mib, 600, free_mib);
 }
 
 static void test_resident_free_first(void)
@@ -2356,10 +2364,7 @@ static void test_resident_free_first(void)
      * avail-based gain (resident - used) is 100 MiB, but the balloon
      * would take the free pages first.
      */
-    setup(&p);
-    resident(&p, PAGES(524 * MiB));
-    balloon_auto_guest_sample(&p, PAGES(600 * MiB), PAGES(500 * MiB), false,
-                              now);
+    sample_of(&p, 524, 600, 500);
     g_assert_cmpuint(balloon_auto_gain(&p), ==, PAGES(100 * MiB));
     assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "not-resident");
     /* The same without MEMFREE: the avail-based gain alone, as before */
@@ -2387,10 +2392,7 @@ static void test_resident_free_first(void)
      * 70 of them resident, and 100 MiB of cache (700 MiB available): 58
      * of 128 wasted, not more than half
      */
-    setup(&p);
-    resident(&p, PAGES(494 * MiB));
-    balloon_auto_guest_sample(&p, PAGES(700 * MiB), PAGES(600 * MiB), false,
-                              now);
+    sample_of(&p, 494, 700, 600);
     assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
                   BALLOON_AUTO_REASON_HOST_CRITICAL, CRITICAL);
 
@@ -2399,10 +2401,7 @@ static void test_resident_free_first(void)
      * the 600 MiB available is cache the host holds.  Past the free pages
      * the guest reclaims cache: a full step.
      */
-    setup(&p);
-    resident(&p, PAGES(1016 * MiB));
-    balloon_auto_guest_sample(&p, PAGES(600 * MiB), PAGES(10 * MiB), false,
-                              now);
+    sample_of(&p, 1016, 600, 10);
     assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
                   BALLOON_AUTO_REASON_HOST_CRITICAL, CRITICAL);
 
@@ -2418,11 +2417,8 @@ static void test_resident_free_first(void)
     assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
                   BALLOON_AUTO_REASON_HOST_CRITICAL, CRITICAL);
     /* With it, a guest of mostly cache (40 MiB free) still gives a step */
-    setup(&p);
+    sample_of(&p, 1024, 600, 40);
     balloon_auto_free_page_reporting(&p, true);
-    resident(&p, PAGES(1024 * MiB));
-    balloon_auto_guest_sample(&p, PAGES(600 * MiB), PAGES(40 * MiB), false,
-                              now);
     assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
                   BALLOON_AUTO_REASON_HOST_CRITICAL, CRITICAL);
 
