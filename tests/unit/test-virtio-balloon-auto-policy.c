@@ -1920,6 +1920,15 @@ static void test_config_check_new(void)
 /* A message's level scales the deflate step: 1x, 2x, 4x */
 #define CRIT    BALLOON_AUTO_LEVEL_CRITICAL
 #define STATS   BALLOON_AUTO_GUEST_STATS
+
+/* A fresh policy after one critical step the guest followed */
+static void inflated_critical(BalloonAutoPolicy *p)
+{
+    setup(p);
+    host(p, CRIT);
+    catch_up(p);
+}
+
 static void test_guest_message_level(void)
 {
     static const uint64_t step[] = { DEFLATE, 2 * DEFLATE, 4 * DEFLATE };
@@ -1928,9 +1937,7 @@ static void test_guest_message_level(void)
     for (l = 0; l < BALLOON_AUTO_LEVEL__MAX; l++) {
         BalloonAutoPolicy p;
 
-        setup(&p);
-        host(&p, BALLOON_AUTO_LEVEL_CRITICAL);
-        catch_up(&p);
+        inflated_critical(&p);
         assert_action(balloon_auto_guest_message(&p, l, now),
                       BALLOON_AUTO_DEFLATE, BALLOON_AUTO_REASON_GUEST_MESSAGE,
                       CRITICAL - step[l]);
@@ -1943,9 +1950,7 @@ static void test_guest_message_level(void)
     {
         BalloonAutoPolicy p;
 
-        setup(&p);
-        host(&p, BALLOON_AUTO_LEVEL_CRITICAL);
-        catch_up(&p);
+        inflated_critical(&p);
         assert_action(balloon_auto_guest_pressure(&p, STATS, now),
                       BALLOON_AUTO_DEFLATE, BALLOON_AUTO_REASON_GUEST_STATS,
                       CRITICAL - DEFLATE);
