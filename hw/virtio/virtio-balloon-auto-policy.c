@@ -592,7 +592,7 @@ static uint64_t inflate_limit(const BalloonAutoPolicy *p)
  */
 static uint64_t free_first_bound(const BalloonAutoPolicy *p, uint64_t step)
 {
-    uint64_t held, nonres, free, rfree, asked, taken, waste;
+    uint64_t held, nonres, asked, free, rfree, taken;
 
     if (!p->guest_known || !p->guest_resident_known ||
         !p->guest_memfree_known) {
@@ -601,22 +601,20 @@ static uint64_t free_first_bound(const BalloonAutoPolicy *p, uint64_t step)
     /* Guest RAM outside the balloon the host does not hold */
     held = p->ram_pages - MIN(p->guest_actual, p->ram_pages);
     nonres = held > p->guest_resident ? held - p->guest_resident : 0;
-    free = p->guest_memfree;
     /* Reported, or about to be: see balloon_auto_free_page_reporting() */
-    nonres = p->free_page_reporting ? free : MIN(nonres, free);
-    rfree = free - nonres;
-    /* Asked for since the sample: from the resident free pages first */
+    nonres = p->free_page_reporting ? p->guest_memfree :
+             MIN(nonres, p->guest_memfree);
+    /*
+     * Asked for since the sample comes out of the free pages, the
+     * resident ones first
+     */
     asked = p->target > p->guest_target ? p->target - p->guest_target : 0;
-    if (asked >= rfree) {
-        nonres -= MIN(nonres, asked - rfree);
-        rfree = 0;
-    } else {
-        rfree -= asked;
-    }
-    /* Of @step, the free pages the host does not hold */
-    taken = MIN(step, rfree + nonres);
-    waste = taken > rfree ? taken - rfree : 0;
-    return waste > step / 2 ? MIN(step, rfree) : step;
+    free = p->guest_memfree - MIN(p->guest_memfree, asked);
+    rfree = p->guest_memfree - nonres;
+    rfree -= MIN(rfree, asked);
+    /* Of @step, more than half free pages the host does not hold? */
+    taken = MIN(step, free);
+    return taken > rfree && taken - rfree > step / 2 ? MIN(step, rfree) : step;
 }
 
 /*

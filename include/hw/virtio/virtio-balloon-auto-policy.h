@@ -518,18 +518,6 @@ BalloonAutoAction balloon_auto_guest_memory(BalloonAutoPolicy *p,
                                             int64_t now);
 
 /*
- * As balloon_auto_guest_memory(), with the sample's free memory too
- * (MEMFREE, @free_pages; UINT64_MAX when not reported), for the free-first
- * bound of inflates: the balloon takes the guest's free pages before the
- * guest reclaims anything, and free memory the host does not hold (given
- * back by free page reporting, or never touched) gains the host nothing.
- * Where more than half of a step would be such pages, the step is bounded
- * to the free memory the host holds: guest RAM outside the balloon that is
- * not resident is counted as free memory, the rest of the free memory as
- * resident, and what was asked for since the sample as taken from the
- * resident part first.  Nothing left: NONE with why "not-resident".
- */
-/*
  * Whether the guest reports its free pages to the host (free page
  * reporting negotiated), for the free-first bound: then all of its free
  * memory counts as memory the host does not hold.  Free page reporting
@@ -545,6 +533,18 @@ BalloonAutoAction balloon_auto_guest_memory(BalloonAutoPolicy *p,
  */
 void balloon_auto_free_page_reporting(BalloonAutoPolicy *p, bool on);
 
+/*
+ * As balloon_auto_guest_memory(), with the sample's free memory too
+ * (MEMFREE, @free_pages; UINT64_MAX when not reported), for the free-first
+ * bound of inflates: the balloon takes the guest's free pages before the
+ * guest reclaims anything, and free memory the host does not hold (given
+ * back by free page reporting, or never touched) gains the host nothing.
+ * Where more than half of a step would be such pages, the step is bounded
+ * to the free memory the host holds: guest RAM outside the balloon that is
+ * not resident is counted as free memory, the rest of the free memory as
+ * resident, and what was asked for since the sample as taken from the
+ * resident part first.  Nothing left: NONE with why "not-resident".
+ */
 BalloonAutoAction balloon_auto_guest_sample(BalloonAutoPolicy *p,
                                             uint64_t avail_pages,
                                             uint64_t free_pages, bool low,
