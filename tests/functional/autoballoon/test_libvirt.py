@@ -39,7 +39,14 @@ URI = 'qemu:///system'
 RAM_MIB = 512
 FDSET = 1
 
-# As in the docs, with the test guest's kernel and initramfs
+# As in the docs, with the test guest's kernel and initramfs, and with
+# libvirt's own switch for free page reporting set to off.  With reporting
+# on (automatic mode's default), the idle test guest's free memory is
+# already the host's: measured here, 96 MiB of its 512 MiB resident with
+# 439 MiB available, so automatic mode rightly inflates nothing and
+# counts each host event in not-resident (docs, "Free pages first").
+# This test needs an inflate to check libvirt's view of the balloon; the
+# rule with reporting on and off is covered by the qtest stats/free-first.
 DOMAIN_XML = '''<domain type='qemu'
         xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>{name}</name>
@@ -55,7 +62,7 @@ DOMAIN_XML = '''<domain type='qemu'
   <devices>
     <emulator>{qemu}</emulator>
     <serial type='pty'/>
-    <memballoon model='virtio'>
+    <memballoon model='virtio' freePageReporting='off'>
       <stats period='5'/>
     </memballoon>
   </devices>
@@ -290,7 +297,9 @@ class LibvirtBalloon(unittest.TestCase):
         hog.wait(timeout=120)
         events = {k: v for k, v in info['counters'].items() if v}
         print(f'# actual {info["actual"] >> 20} MiB, target'
-              f' {info["target"] >> 20} MiB, counters {events}')
+              f' {info["target"] >> 20} MiB, guest available'
+              f' {info.get("guest-available", 0) >> 20} MiB, host resident'
+              f' {info.get("host-resident", 0) >> 20} MiB, counters {events}')
         self.assertGreater(info['counters']['host-events-low'] +
                            info['counters']['host-events-medium'] +
                            info['counters']['host-events-critical'], 0)
