@@ -1018,13 +1018,6 @@ void balloon_auto_free_page_reporting(BalloonAutoPolicy *p, bool on)
     p->free_page_reporting = on;
 }
 
-BalloonAutoAction balloon_auto_guest_memory(BalloonAutoPolicy *p,
-                                            uint64_t avail_pages, bool low,
-                                            int64_t now)
-{
-    return balloon_auto_guest_sample(p, avail_pages, UINT64_MAX, low, now);
-}
-
 BalloonAutoAction balloon_auto_guest_sample(BalloonAutoPolicy *p,
                                             uint64_t avail_pages,
                                             uint64_t free_pages, bool low,

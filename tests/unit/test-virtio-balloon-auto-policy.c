@@ -1413,10 +1413,11 @@ static void test_strings(void)
 
 /* Guest memory: guest-aware inflate, shortfall deflate */
 
+/* A sample without MEMFREE (UINT64_MAX): no free-first bound */
 static BalloonAutoAction stats(BalloonAutoPolicy *p, uint64_t avail,
                                bool low)
 {
-    return balloon_auto_guest_memory(p, avail, low, now);
+    return balloon_auto_guest_sample(p, avail, UINT64_MAX, low, now);
 }
 
 static void test_reserve(void)
@@ -1663,7 +1664,15 @@ static void test_deadline_always_ahead(void)
                                             now);
                 break;
             case 3:
-                balloon_auto_guest_memory(&p, g_rand_int_range(r, 0, 1 << 18),
+                /* With or without MEMFREE, residency and reporting */
+                balloon_auto_free_page_reporting(&p, g_rand_boolean(r));
+                if (g_rand_boolean(r)) {
+                    balloon_auto_host_resident(&p,
+                                               g_rand_int_range(r, 0, RAM));
+                }
+                balloon_auto_guest_sample(&p, g_rand_int_range(r, 0, 1 << 18),
+                                          g_rand_boolean(r) ? UINT64_MAX :
+                                          g_rand_int_range(r, 0, 1 << 18),
                                           g_rand_boolean(r), now);
                 break;
             case 4:

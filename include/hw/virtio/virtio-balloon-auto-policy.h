@@ -505,19 +505,6 @@ BalloonAutoAction balloon_auto_actual_changed(BalloonAutoPolicy *p,
                                               uint64_t actual, int64_t now);
 
 /*
- * Guest memory from a statistics sample: @avail_pages available, @low
- * when the statistics rule finds that below its threshold.  Recorded for
- * guest-aware sizing.  A guest that is low while its balloon holds
- * memory (target > 0) needs memory: as balloon_auto_guest_pressure(),
- * but the deflate is counted in shortfalls too ("shortfall").  A low
- * guest with an empty balloon is merely full: NONE, "full", no window.
- * Otherwise NONE, "recorded".
- */
-BalloonAutoAction balloon_auto_guest_memory(BalloonAutoPolicy *p,
-                                            uint64_t avail_pages, bool low,
-                                            int64_t now);
-
-/*
  * Whether the guest reports its free pages to the host (free page
  * reporting negotiated), for the free-first bound: then all of its free
  * memory counts as memory the host does not hold.  Free page reporting
@@ -534,9 +521,16 @@ BalloonAutoAction balloon_auto_guest_memory(BalloonAutoPolicy *p,
 void balloon_auto_free_page_reporting(BalloonAutoPolicy *p, bool on);
 
 /*
- * As balloon_auto_guest_memory(), with the sample's free memory too
- * (MEMFREE, @free_pages; UINT64_MAX when not reported), for the free-first
- * bound of inflates: the balloon takes the guest's free pages before the
+ * Guest memory from a statistics sample: @avail_pages available,
+ * @free_pages free (MEMFREE; UINT64_MAX when not reported), @low when the
+ * statistics rule finds the available memory below its threshold.
+ * Recorded for guest-aware sizing.  A guest that is low while its balloon
+ * holds memory (target > 0) needs memory: as
+ * balloon_auto_guest_pressure(), but the deflate is counted in shortfalls
+ * too ("shortfall").  A low guest with an empty balloon is merely full:
+ * NONE, "full", no window.  Otherwise NONE, "recorded".
+ *
+ * The free memory is for the free-first bound of inflates: the balloon takes the guest's free pages before the
  * guest reclaims anything, and free memory the host does not hold (given
  * back by free page reporting, or never touched) gains the host nothing.
  * Where more than half of a step would be such pages, the step is bounded
@@ -556,7 +550,7 @@ BalloonAutoAction balloon_auto_guest_sample(BalloonAutoPolicy *p,
  * inflate takes at most balloon_auto_gain().  Call it just before
  * balloon_auto_host_event() (and balloon_auto_timer() when it may serve a
  * coalesced event), so that the bound is fresh, and just before
- * balloon_auto_guest_memory(), which keeps it as the sample's residency.
+ * balloon_auto_guest_sample(), which keeps it as the sample's residency.
  */
 void balloon_auto_host_resident(BalloonAutoPolicy *p,
                                 uint64_t resident_pages);

@@ -28,7 +28,7 @@
  *    is full but healthy.  Low and avail are kept in the state
  *    (balloon_auto_stats_low(), balloon_auto_stats_available()) for the
  *    policy, which gives memory back to a low guest only while its
- *    balloon holds some (balloon_auto_guest_memory()), sized by its
+ *    balloon holds some (balloon_auto_guest_sample()), sized by its
  *    shortfall.  This check needs no history, so it also applies to the
  *    first sample and to the sample that shows a counter reset.
 
