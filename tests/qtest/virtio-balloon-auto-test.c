@@ -15,6 +15,7 @@
 
 #include "qemu/osdep.h"
 #include "qemu/units.h"
+#include "qemu/cutils.h"
 #include "libqtest.h"
 #include "qobject/qdict.h"
 #include "qobject/qjson.h"
@@ -884,18 +885,65 @@ static long free_huge_pages(void)
     return n;
 }
 
+#define NR_HUGEPAGES "/proc/sys/vm/nr_hugepages"
+
+/* The pool size in NR_HUGEPAGES, -1 if it cannot be read */
+static long nr_hugepages(void)
+{
+    g_autofree char *text = NULL;
+    long n;
+
+    if (!g_file_get_contents(NR_HUGEPAGES, &text, NULL, NULL) ||
+        qemu_strtol(g_strstrip(text), NULL, 10, &n) < 0) {
+        return -1;
+    }
+    return n;
+}
+
+/* Written in place: g_file_set_contents() would rename a file over it */
+static bool set_nr_hugepages(long n)
+{
+    g_autofree char *text = g_strdup_printf("%ld\n", n);
+    FILE *f = fopen(NR_HUGEPAGES, "w");
+    bool ok;
+
+    if (!f) {
+        return false;
+    }
+    ok = fputs(text, f) >= 0;
+    return fclose(f) == 0 && ok;
+}
+
 static void test_hugetlb_refused(void)
 {
+    /* 128 MiB of 2 MiB pages (more if the default size is smaller) */
+    const long need = 64;
+    long pool = nr_hugepages();
+    bool grown = false;
     QTestState *qts;
 
-    /* 128 MiB of 2 MiB pages (more if the default size is smaller) */
-    if (free_huge_pages() < 64) {
-        g_test_skip("needs 64 free huge pages: echo 64 >"
-                    " /proc/sys/vm/nr_hugepages");
+    /* As root, grow the pool for this test and put it back after */
+    if (free_huge_pages() < need && geteuid() == 0 && pool >= 0) {
+        grown = set_nr_hugepages(pool + need - free_huge_pages());
+    }
+    if (free_huge_pages() < need) {
+        if (grown) {
+            set_nr_hugepages(pool);
+        }
+        g_test_skip(geteuid() ? "needs 64 free huge pages (as root the test"
+                    " reserves them): echo 64 > " NR_HUGEPAGES :
+                    "the kernel could not reserve 64 huge pages");
         return;
     }
     qts = qtest_init("-m 128 -nodefaults -object memory-backend-memfd,"
                      "id=ram,size=128M,hugetlb=on -machine memory-backend=ram");
+    /*
+     * Put the pool back at once, before anything can fail: the pages
+     * QEMU holds become surplus pages, freed when it exits.
+     */
+    if (grown) {
+        g_assert_true(set_nr_hugepages(pool));
+    }
     expect_realize_refused(qts, "'ram' is backed by host pages of");
     qtest_quit(qts);
 }
