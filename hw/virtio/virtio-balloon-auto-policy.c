@@ -634,10 +634,16 @@ static BalloonAutoAction inflate(BalloonAutoPolicy *p, uint64_t bound,
      * The bound is an upper bound; the guest gives no more than it spares,
      * and the host gains no more than the guest RAM it holds unused.
      */
-    uint64_t spare = balloon_auto_spare(p);
-    uint64_t gain = balloon_auto_gain(p);
-    uint64_t step = MIN(bound, MIN(spare, gain));
-    uint64_t limit = inflate_limit(p);
+    uint64_t spare, gain, step, limit = inflate_limit(p);
+
+    /* A sample's residency describes the guest for a while only */
+    if (p->guest_resident_known &&
+        now - p->guest_sample_ns > BALLOON_AUTO_SAMPLE_RESIDENCY_NS) {
+        p->guest_resident_known = false;
+    }
+    spare = balloon_auto_spare(p);
+    gain = balloon_auto_gain(p);
+    step = MIN(bound, MIN(spare, gain));
 
     if (!p->cfg.shares) {
         return nothing(p, "no-shares");
@@ -1035,6 +1041,7 @@ BalloonAutoAction balloon_auto_guest_sample(BalloonAutoPolicy *p,
     /* The residency measured just before belongs to this sample */
     p->guest_resident_known = p->resident_known;
     p->guest_resident = p->resident_pages;
+    p->guest_sample_ns = now;
     p->guest_memfree_known = free_pages != UINT64_MAX;
     /* An inflate in flight comes out of the free pages first too */
     p->guest_memfree = p->guest_memfree_known ?

@@ -2362,6 +2362,44 @@ static void free_sample(BalloonAutoPolicy *p, uint64_t resident_mib,
     sample_of(p, resident_mib, 600, free_mib);
 }
 
+/*
+ * A sample from long ago (a Linux guest sends one when its driver starts;
+ * with polling off no other follows) does not bound inflates for ever:
+ * past BALLOON_AUTO_SAMPLE_RESIDENCY_NS only the residency measured at
+ * the event counts.  At boot: 100 MiB resident, 900 MiB free and
+ * available.  Since: the guest filled 700 MiB and freed it, so 800 MiB
+ * are resident, most of it free.
+ */
+static void test_resident_sample_expires(void)
+{
+    BalloonAutoPolicy p;
+
+    setup(&p);
+    resident(&p, PAGES(100 * MiB));
+    assert_none(balloon_auto_guest_sample(&p, PAGES(900 * MiB),
+                                          PAGES(900 * MiB), false, now),
+                "recorded");
+    /* Still fresh: the boot residency bounds it (nothing resident free) */
+    now += BALLOON_AUTO_SAMPLE_RESIDENCY_NS;
+    resident(&p, PAGES(800 * MiB));
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "not-resident");
+    /* Past it: the 800 MiB resident now count, a full step */
+    now += 1;
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, CRITICAL);
+    /*
+     * A new sample bounds inflates again: 96 MiB used outside the
+     * 128 MiB balloon, all of the resident memory
+     */
+    catch_up(&p);
+    now += THROTTLE;
+    resident(&p, PAGES(96 * MiB));
+    assert_none(balloon_auto_guest_sample(&p, PAGES(800 * MiB),
+                                          PAGES(800 * MiB), false, now),
+                "recorded");
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "not-resident");
+}
+
 static void test_resident_free_first(void)
 {
     BalloonAutoPolicy p;
@@ -2964,6 +3002,7 @@ int main(int argc, char **argv)
     ADD("resident/untouched-guest", test_resident_untouched_guest);
     ADD("resident/used-with-balloon", test_resident_used_with_balloon);
     ADD("resident/free-first", test_resident_free_first);
+    ADD("resident/sample-expires", test_resident_sample_expires);
     ADD("resident/before-stats", test_resident_before_stats);
     ADD("resident/growing-since-sample", test_resident_growing_since_sample);
     ADD("guest/message-level", test_guest_message_level);

@@ -79,6 +79,19 @@
 #define BALLOON_AUTO_DEFAULT_STALL_MS         30000
 #define BALLOON_AUTO_DEFAULT_FULL_RAM         (512 * MiB)
 
+/*
+ * How long the residency recorded with a statistics sample bounds an
+ * inflate (balloon_auto_gain(), the free-first bound): three of the
+ * default statistics intervals (auto-stats-interval, 5 s).  The sample's
+ * used and free memory tell what the guest's resident memory was for only
+ * as long as the guest does not change much; a sample from long ago (the
+ * one a Linux guest sends when its driver starts, with polling off) would
+ * keep describing a guest that has since touched, freed and re-used its
+ * memory, and would bound every inflate by what was resident at boot.
+ * Older than this, only the residency measured at the event counts.
+ */
+#define BALLOON_AUTO_SAMPLE_RESIDENCY_NS (15LL * 1000 * 1000 * 1000)
+
 /* The balloon page, in bytes: every size must be a multiple of it */
 #define BALLOON_AUTO_PAGE_SIZE (1ULL << BALLOON_AUTO_PAGE_SHIFT)
 
@@ -363,9 +376,13 @@ typedef struct BalloonAutoPolicy {
     bool resident_known;
     uint64_t resident_pages;
     uint64_t resident_actual;
-    /* the residency recorded when the last sample arrived */
+    /*
+     * the residency recorded when the last sample arrived, at
+     * guest_sample_ns; forgotten BALLOON_AUTO_SAMPLE_RESIDENCY_NS later
+     */
     bool guest_resident_known;
     uint64_t guest_resident;
+    int64_t guest_sample_ns;
     /* the sample's free memory (MEMFREE), if it reported it */
     bool guest_memfree_known;
     uint64_t guest_memfree;
@@ -530,14 +547,16 @@ void balloon_auto_free_page_reporting(BalloonAutoPolicy *p, bool on);
  * too ("shortfall").  A low guest with an empty balloon is merely full:
  * NONE, "full", no window.  Otherwise NONE, "recorded".
  *
- * The free memory is for the free-first bound of inflates: the balloon takes the guest's free pages before the
- * guest reclaims anything, and free memory the host does not hold (given
- * back by free page reporting, or never touched) gains the host nothing.
- * Where more than half of a step would be such pages, the step is bounded
- * to the free memory the host holds: guest RAM outside the balloon that is
- * not resident is counted as free memory, the rest of the free memory as
- * resident, and what was asked for since the sample as taken from the
- * resident part first.  Nothing left: NONE with why "not-resident".
+ * The free memory is for the free-first bound of inflates: the balloon
+ * takes the guest's free pages before the guest reclaims anything, and
+ * free memory the host does not hold (given back by free page reporting,
+ * or never touched) gains the host nothing.  Where more than half of a
+ * step would be such pages, the step is bounded to the free memory the
+ * host holds: guest RAM outside the balloon that is not resident is
+ * counted as free memory, the rest of the free memory as resident, and
+ * what was asked for since the sample as taken from the resident part
+ * first.  Nothing left: NONE with why "not-resident".  The sample's
+ * residency bounds inflates for BALLOON_AUTO_SAMPLE_RESIDENCY_NS.
  */
 BalloonAutoAction balloon_auto_guest_sample(BalloonAutoPolicy *p,
                                             uint64_t avail_pages,
