@@ -134,13 +134,16 @@ class MemCgroup:
                 _write(ctl, '+memory')
         os.mkdir(self.path)
         try:
-            if kind == 'v1':
-                _write(self._f('memory.limit_in_bytes'), str(limit_bytes))
-            else:
-                _write(self._f('memory.max'), str(limit_bytes))
+            self.set_limit(limit_bytes)
         except OSError:
             os.rmdir(self.path)
             raise
+
+    def set_limit(self, limit_bytes):
+        """Set the limit (memory.limit_in_bytes, or memory.max in v2)."""
+        name = 'memory.limit_in_bytes' if self.kind == 'v1' else 'memory.max'
+        _write(self._f(name), str(limit_bytes))
+        self.limit_bytes = limit_bytes
 
     def _f(self, name):
         return os.path.join(self.path, name)

@@ -88,6 +88,11 @@ class TestV2Setup(unittest.TestCase):
                   encoding='ascii') as f:
             self.assertEqual(f.read(), str(768 << 20))
         self.assertEqual(cg.source, os.path.join(fs.v2, 'demo'))
+        cg.set_limit(832 << 20)
+        with open(os.path.join(cg.path, 'memory.max'),
+                  encoding='ascii') as f:
+            self.assertEqual(f.read(), str(832 << 20))
+        self.assertEqual(cg.limit_bytes, 832 << 20)
         # a real cgroupfs fills these in; here the test does
         write(os.path.join(cg.path, 'memory.current'), '1048576\n')
         write(os.path.join(cg.path, 'memory.swap.current'), '4096\n')
@@ -152,6 +157,10 @@ class TestRealCgroups(unittest.TestCase):
                 self.assertGreater(counts['low'], 0)
                 self.assertGreater(cg.usage(), 0)
                 self.assertLessEqual(cg.usage(), 32 << 20)
+                cg.set_limit(48 << 20)
+                with open(os.path.join(cg.path, 'memory.limit_in_bytes'),
+                          encoding='ascii') as f:
+                    self.assertEqual(int(f.read()), 48 << 20)
             finally:
                 obs.close()
         finally:
