@@ -66,6 +66,8 @@ fi
 reports=${SANITIZER_REPORTS:-$qbuild/autoballoon-test-logs/sanitizers}
 rm -rf "$reports"
 mkdir -p "$reports"
+# The QEMU that libvirtd runs as its own user writes its reports here too
+chmod 1777 "$reports"
 
 fatal="halt_on_error=1:abort_on_error=1:print_stacktrace=1"
 export ASAN_OPTIONS="$fatal:detect_leaks=1:fast_unwind_on_malloc=0"

@@ -19,8 +19,10 @@
 
 import json
 import os
+import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -92,6 +94,60 @@ def qemu_env_xml(environ):
         return ''
     return '\n  <qemu:commandline>\n' + '\n'.join(env) + \
         '\n  </qemu:commandline>'
+
+
+# libvirt's capability probe starts the emulator with -daemonize.  A QEMU
+# built with GCC 12's AddressSanitizer (make check-sanitizers) can hang for
+# good in the daemon child of that fork(): the runtime does not take its
+# allocator locks around fork(), so one that another thread held at that
+# moment stays locked in the child, and the child's first threads wait on
+# it (seen here: both new threads in SizeClassAllocator64::
+# GetFromAllocator(), the launcher waiting for them; libvirt gives up after
+# 60 s).  Under the sanitizers the test's <emulator> is therefore this
+# wrapper: a probe runs the same QEMU in the background without
+# -daemonize and the wrapper returns once QEMU has written its pid file
+# and listens on its QMP socket, as -daemonize would (libvirt reads the
+# one and connects to the other at once); the domain's QEMU is exec'd as
+# is.
+PROBE_WRAPPER = '''#!/bin/sh
+daemonize= pidfile= qmp= prev=
+for a do
+    shift
+    if [ "$a" = -daemonize ]; then daemonize=1; continue; fi
+    case $prev in
+    -pidfile) pidfile=$a ;;
+    -qmp) qmp=${{a#unix:}}; qmp=${{qmp%%,*}} ;;
+    esac
+    prev=$a
+    set -- "$@" "$a"
+done
+[ -n "$daemonize" ] || exec {qemu} "$@"
+{qemu} "$@" </dev/null >/dev/null 2>&1 &
+pid=$!
+i=0
+while [ $i -lt 600 ]; do
+    if [ -n "$pidfile" ] && [ -s "$pidfile" ] &&
+       {{ [ -z "$qmp" ] || [ -S "$qmp" ]; }}; then
+        exit 0
+    fi
+    kill -0 $pid 2>/dev/null || exit 1
+    sleep 0.1
+    i=$((i + 1))
+done
+exit 1
+'''
+
+
+def emulator(tmpdir, qemu, environ):
+    """The <emulator> for @qemu: itself, or under the sanitizers (ASAN_OPTIONS
+    in @environ) PROBE_WRAPPER written to @tmpdir."""
+    if not environ.get('ASAN_OPTIONS'):
+        return qemu
+    path = os.path.join(tmpdir, 'qemu-probe-wrapper')
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(PROBE_WRAPPER.format(qemu=shlex.quote(qemu)))
+    os.chmod(path, 0o755)
+    return path
 
 
 def virsh(*args, pass_fds=(), check=True):
@@ -189,8 +245,10 @@ class LibvirtBalloon(unittest.TestCase):
             f.write(DOMAIN_XML.format(name=self.name, ram=RAM_MIB,
                                       dir=self.tmp,
                                       env=qemu_env_xml(os.environ),
-                                      qemu=os.path.abspath(
-                                          os.environ['QTEST_QEMU_BINARY'])))
+                                      qemu=emulator(
+                                          self.tmp, os.path.abspath(
+                                              os.environ['QTEST_QEMU_BINARY']),
+                                          os.environ)))
         virsh('create', xml)
         self.addCleanup(virsh, 'destroy', self.name, check=False)
         with open(f'/proc/{self.qemu_pid()}/environ', 'rb') as f:
@@ -329,6 +387,93 @@ class LibvirtBalloon(unittest.TestCase):
         print(f'# virsh setmem: {res.stderr.strip()}')
         self.assertNotEqual(res.returncode, 0)
         self.assertIn('automatic ballooning is active', res.stderr)
+
+
+class ProbeWrapper(unittest.TestCase):
+    """The sanitizer run's <emulator> wrapper, with a stand-in for QEMU
+    that records its arguments and writes the pid file late."""
+
+    FAKE_QEMU = '''#!/bin/sh
+printf '%s\\n' "$@" > "$(dirname "$0")/args.$$"
+prev=
+for a do
+    [ "$prev" = -pidfile ] && {{ sleep 0.3; echo $$ > "$a"; }}
+    prev=$a
+done
+{tail}
+'''
+    # A QMP server socket made a while after the pid file ($5 is -qmp's
+    # argument once the wrapper dropped -daemonize)
+    LISTEN = '''q=${5#unix:}
+/usr/bin/python3 -c "import socket, sys, time
+time.sleep(0.3)
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen()
+time.sleep(2)" "${q%%,*}"'''
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix='autoballoon-wrapper-')
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+
+    def fake(self, tail=''):
+        path = os.path.join(self.tmp, 'fake qemu')
+        with open(path, 'w', encoding='utf-8') as f:
+            f.write(self.FAKE_QEMU.format(tail=tail))
+        os.chmod(path, 0o755)
+        return path
+
+    def recorded(self, pid):
+        with open(os.path.join(self.tmp, f'args.{pid}'),
+                  encoding='utf-8') as f:
+            return f.read().splitlines()
+
+    def test_plain_run_is_the_binary(self):
+        self.assertEqual(emulator(self.tmp, '/q', {}), '/q')
+        self.assertEqual(emulator(self.tmp, '/q', {'ASAN_OPTIONS': ''}), '/q')
+
+    def test_domain_is_execd_unchanged(self):
+        wrapper = emulator(self.tmp, self.fake(), {'ASAN_OPTIONS': 'x=1'})
+        args = ['-name', 'guest=a b', '-S', '-pidfile',
+                os.path.join(self.tmp, 'domain.pid')]
+        proc = subprocess.run([wrapper, *args], check=True, timeout=30)
+        self.assertEqual(proc.returncode, 0)
+        pids = [f[5:] for f in os.listdir(self.tmp) if f.startswith('args.')]
+        self.assertEqual(len(pids), 1)
+        self.assertEqual(self.recorded(pids[0]), args)
+
+    def test_probe_runs_without_daemonize_until_pid_file(self):
+        wrapper = emulator(self.tmp, self.fake('sleep 1'),
+                           {'ASAN_OPTIONS': 'x=1'})
+        pidfile = os.path.join(self.tmp, 'qemu.pid')
+        args = ['-S', '-daemonize', '-pidfile', pidfile, '-machine', 'none']
+        start = time.monotonic()
+        subprocess.run([wrapper, *args], check=True, timeout=30)
+        self.assertGreaterEqual(time.monotonic() - start, 0.3)
+        with open(pidfile, encoding='ascii') as f:
+            pid = f.read().strip()
+        self.assertEqual(self.recorded(pid),
+                         ['-S', '-pidfile', pidfile, '-machine', 'none'])
+
+    def test_probe_waits_for_the_qmp_socket(self):
+        wrapper = emulator(self.tmp,
+                           self.fake(self.LISTEN),
+                           {'ASAN_OPTIONS': 'x=1'})
+        pidfile = os.path.join(self.tmp, 'qemu.pid')
+        sock = os.path.join(self.tmp, 'qmp.monitor')
+        subprocess.run([wrapper, '-S', '-pidfile', pidfile, '-daemonize',
+                        '-qmp', f'unix:{sock},server=on,wait=off'],
+                       check=True, timeout=30)
+        client = socket.socket(socket.AF_UNIX)
+        self.addCleanup(client.close)
+        client.connect(sock)
+
+    def test_probe_that_dies_fails(self):
+        wrapper = emulator(self.tmp, '/bin/false', {'ASAN_OPTIONS': 'x=1'})
+        proc = subprocess.run([wrapper, '-daemonize', '-pidfile',
+                               os.path.join(self.tmp, 'none.pid')],
+                              check=False, timeout=30)
+        self.assertEqual(proc.returncode, 1)
 
 
 if __name__ == '__main__':
