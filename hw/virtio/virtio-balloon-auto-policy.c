@@ -579,6 +579,19 @@ static uint64_t inflate_limit(const BalloonAutoPolicy *p)
 }
 
 /*
+ * The residency measured with the last statistics sample, while it still
+ * describes the guest: for BALLOON_AUTO_SAMPLE_RESIDENCY_NS after the
+ * sample.  A Linux guest sends one sample when its driver starts; with
+ * polling off no other follows, and that boot-time residency must not
+ * bound inflates for ever.
+ */
+static bool sample_resident_fresh(const BalloonAutoPolicy *p, int64_t now)
+{
+    return p->guest_known && p->guest_resident_known &&
+           now - p->guest_sample_ns <= BALLOON_AUTO_SAMPLE_RESIDENCY_NS;
+}
+
+/*
  * The free-first bound (balloon_auto_guest_sample()): @step, or the free
  * memory the host holds where more than half of @step would be free
  * memory it does not hold.  Free page reporting gives a guest's free
@@ -590,12 +603,12 @@ static uint64_t inflate_limit(const BalloonAutoPolicy *p)
  * inflated by 269-375 MiB swapped 2.3 times what free page reporting
  * alone did, a run in which it was not inflated as little.
  */
-static uint64_t free_first_bound(const BalloonAutoPolicy *p, uint64_t step)
+static uint64_t free_first_bound(const BalloonAutoPolicy *p, uint64_t step,
+                                 int64_t now)
 {
     uint64_t held, nonres, asked, free, rfree, taken;
 
-    if (!p->guest_known || !p->guest_resident_known ||
-        !p->guest_memfree_known) {
+    if (!sample_resident_fresh(p, now) || !p->guest_memfree_known) {
         return step;
     }
     /* Guest RAM outside the balloon the host does not hold */
@@ -636,13 +649,8 @@ static BalloonAutoAction inflate(BalloonAutoPolicy *p, uint64_t bound,
      */
     uint64_t spare, gain, step, limit = inflate_limit(p);
 
-    /* A sample's residency describes the guest for a while only */
-    if (p->guest_resident_known &&
-        now - p->guest_sample_ns > BALLOON_AUTO_SAMPLE_RESIDENCY_NS) {
-        p->guest_resident_known = false;
-    }
     spare = balloon_auto_spare(p);
-    gain = balloon_auto_gain(p);
+    gain = balloon_auto_gain(p, now);
     step = MIN(bound, MIN(spare, gain));
 
     if (!p->cfg.shares) {
@@ -654,7 +662,7 @@ static BalloonAutoAction inflate(BalloonAutoPolicy *p, uint64_t bound,
      */
     step = MIN(balloon_auto_shares_scale(step, p->cfg.shares),
                MIN(cap, MIN(spare, gain)));
-    step = free_first_bound(p, step);
+    step = free_first_bound(p, step, now);
     /*
      * No pile-up: a guest that has not caught up with the previous request
      * gets no more than one step outstanding; asking for more would only
@@ -981,7 +989,7 @@ static uint64_t unused_resident(const BalloonAutoPolicy *p, uint64_t resident,
     return resident - used - asked;
 }
 
-uint64_t balloon_auto_gain(const BalloonAutoPolicy *p)
+uint64_t balloon_auto_gain(const BalloonAutoPolicy *p, int64_t now)
 {
     uint64_t gain;
 
@@ -995,7 +1003,7 @@ uint64_t balloon_auto_gain(const BalloonAutoPolicy *p)
      * use.  The residency measured with the sample does not have that
      * error, so the smaller of the two counts.
      */
-    if (p->guest_known && p->guest_resident_known) {
+    if (sample_resident_fresh(p, now)) {
         gain = MIN(gain, unused_resident(p, p->guest_resident,
                                          p->guest_actual));
     }

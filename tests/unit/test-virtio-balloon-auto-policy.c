@@ -1732,14 +1732,14 @@ static void test_resident_bounds_inflate(void)
     /* 1 GiB guest using 224 MiB; the host holds 234 MiB of it */
     assert_none(stats(&p, PAGES(800 * MiB), false), "recorded");
     g_assert_cmpuint(balloon_auto_guest_used(&p), ==, PAGES(224 * MiB));
-    g_assert_cmpuint(balloon_auto_gain(&p), ==, UINT64_MAX);
+    g_assert_cmpuint(balloon_auto_gain(&p, now), ==, UINT64_MAX);
     resident(&p, PAGES(234 * MiB));
-    g_assert_cmpuint(balloon_auto_gain(&p), ==, PAGES(10 * MiB));
+    g_assert_cmpuint(balloon_auto_gain(&p, now), ==, PAGES(10 * MiB));
     /* 672 MiB to spare, a 128 MiB step, but 10 MiB to gain */
     assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
                   BALLOON_AUTO_REASON_HOST_CRITICAL, PAGES(10 * MiB));
     /* What was asked since the measurement comes out of the same memory */
-    g_assert_cmpuint(balloon_auto_gain(&p), ==, 0);
+    g_assert_cmpuint(balloon_auto_gain(&p, now), ==, 0);
     /* Within the throttle interval an event only coalesces: no measuring */
     g_assert_false(balloon_auto_inflate_due(&p, now + THROTTLE - 1));
     catch_up(&p);
@@ -1791,10 +1791,10 @@ static void test_resident_used_with_balloon(void)
     g_assert_cmpuint(balloon_auto_guest_used(&p), ==, PAGES(468 * MiB));
     /* The balloon's pages were discarded: not resident */
     resident(&p, PAGES(500 * MiB));
-    g_assert_cmpuint(balloon_auto_gain(&p), ==, PAGES(32 * MiB));
+    g_assert_cmpuint(balloon_auto_gain(&p, now), ==, PAGES(32 * MiB));
     /* More resident than RAM is capped at RAM */
     resident(&p, RAM * 2);
-    g_assert_cmpuint(balloon_auto_gain(&p), ==, RAM - PAGES(468 * MiB));
+    g_assert_cmpuint(balloon_auto_gain(&p, now), ==, RAM - PAGES(468 * MiB));
     /* More available than the guest holds: nothing used */
     assert_none(stats(&p, RAM, false), "recorded");
     g_assert_cmpuint(balloon_auto_guest_used(&p), ==, 0);
@@ -1815,13 +1815,13 @@ static void test_resident_growing_since_sample(void)
     assert_none(stats(&p, PAGES(724 * MiB), false), "recorded");
     /* It grew by 100 MiB since: resident 400 MiB, not 100 MiB unused */
     resident(&p, PAGES(400 * MiB));
-    g_assert_cmpuint(balloon_auto_gain(&p), ==, 0);
+    g_assert_cmpuint(balloon_auto_gain(&p, now), ==, 0);
     assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "not-resident");
     /* The host swapped half of the sample's 40 MiB unused out since */
     resident(&p, PAGES(340 * MiB));
     assert_none(stats(&p, PAGES(724 * MiB), false), "recorded");
     resident(&p, PAGES(320 * MiB));
-    g_assert_cmpuint(balloon_auto_gain(&p), ==, PAGES(20 * MiB));
+    g_assert_cmpuint(balloon_auto_gain(&p, now), ==, PAGES(20 * MiB));
 }
 
 /* Before statistics the steps apply, still bounded by residency */
@@ -1836,7 +1836,7 @@ static void test_resident_before_stats(void)
                   BALLOON_AUTO_REASON_HOST_CRITICAL, PAGES(20 * MiB));
     /* A reset forgets the measurement: unbounded until the next one */
     balloon_auto_reset(&p, now);
-    g_assert_cmpuint(balloon_auto_gain(&p), ==, UINT64_MAX);
+    g_assert_cmpuint(balloon_auto_gain(&p, now), ==, UINT64_MAX);
 }
 
 static void test_relief_off(void)
@@ -2382,11 +2382,15 @@ static void test_resident_sample_expires(void)
     /* Still fresh: the boot residency bounds it (nothing resident free) */
     now += BALLOON_AUTO_SAMPLE_RESIDENCY_NS;
     resident(&p, PAGES(800 * MiB));
+    g_assert_cmpuint(balloon_auto_gain(&p, now), ==, 0);
+    g_assert_cmpuint(balloon_auto_gain(&p, now + 1), >, 0);
     assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "not-resident");
     /* Past it: the 800 MiB resident now count, a full step */
     now += 1;
     assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
                   BALLOON_AUTO_REASON_HOST_CRITICAL, CRITICAL);
+    /* Freshness is a matter of the clock: the inflate forgot nothing */
+    g_assert_cmpuint(balloon_auto_gain(&p, now - 1), ==, 0);
     /*
      * A new sample bounds inflates again: 96 MiB used outside the
      * 128 MiB balloon, all of the resident memory
@@ -2417,7 +2421,7 @@ static void test_resident_free_first(void)
      * would take the free pages first.
      */
     sample_of(&p, 524, 600, 500);
-    g_assert_cmpuint(balloon_auto_gain(&p), ==, PAGES(100 * MiB));
+    g_assert_cmpuint(balloon_auto_gain(&p, now), ==, PAGES(100 * MiB));
     assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "not-resident");
     /* The same without MEMFREE: the avail-based gain alone, as before */
     setup(&p);

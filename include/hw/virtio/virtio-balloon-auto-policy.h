@@ -378,7 +378,8 @@ typedef struct BalloonAutoPolicy {
     uint64_t resident_actual;
     /*
      * the residency recorded when the last sample arrived, at
-     * guest_sample_ns; forgotten BALLOON_AUTO_SAMPLE_RESIDENCY_NS later
+     * guest_sample_ns; it counts until BALLOON_AUTO_SAMPLE_RESIDENCY_NS
+     * later (kept, but no longer used, after that)
      */
     bool guest_resident_known;
     uint64_t guest_resident;
@@ -643,10 +644,11 @@ uint64_t balloon_auto_guest_used(const BalloonAutoPolicy *p);
  * memory was never resident: ballooning it gains the host nothing.  Used
  * is from the last sample; with the residency of that sample too, the
  * smaller of the two estimates (a guest growing since its sample holds
- * more resident memory, all in use).  UINT64_MAX while residency is not
- * known.
+ * more resident memory, all in use) while the sample is younger than
+ * BALLOON_AUTO_SAMPLE_RESIDENCY_NS at @now (ns, the policy's clock).
+ * UINT64_MAX while residency is not known.
  */
-uint64_t balloon_auto_gain(const BalloonAutoPolicy *p);
+uint64_t balloon_auto_gain(const BalloonAutoPolicy *p, int64_t now);
 
 /*
  * @pages scaled by the shares: @pages * BALLOON_AUTO_DEFAULT_SHARES /
