@@ -127,7 +127,6 @@ class MemCgroup:
         self.kind = kind
         self.root = root
         self.path = os.path.join(root, name)
-        self.limit_bytes = limit_bytes
         if kind == 'v2':
             ctl = os.path.join(root, 'cgroup.subtree_control')
             if 'memory' not in _read(ctl).split():
