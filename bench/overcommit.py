@@ -50,6 +50,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -138,6 +139,7 @@ class Run:
         self.dir = os.path.join(outdir, 'runs', f'{scen}-{row}-{rep}')
         os.makedirs(self.dir, exist_ok=True)
         self.guests, self.limit_mib, self.hog_sched = scenario(scen, args)
+        self.mem = {n: mem for n, mem, _ in self.guests}
         self.samples = []
         self.vms = {}
         self.cg = None
@@ -239,6 +241,13 @@ class Run:
                     g['size'] = vm.cmd('query-balloon')['actual'] // MIB
             except Exception:      # pylint: disable=broad-except
                 pass
+            try:
+                # whose memory is in swap: guest RAM or QEMU's own
+                split = H.proc_memory_split(vm.get_pid(), self.mem[n] * MIB)
+                for k, v in split.items():
+                    g[k] = v // MIB
+            except (OSError, TypeError):
+                pass
             s['guests'][n] = g
         s['usage'] = self.cg.usage() // MIB
         sw = self.cg.swap_usage()
@@ -322,6 +331,12 @@ class Run:
         m['qemu_major_faults'] = {}
         for n, vm in self.vms.items():
             try:
+                # each mapping's residency and swap, for a closer look
+                shutil.copyfile(f'/proc/{vm.get_pid()}/smaps',
+                                os.path.join(self.dir, f'{n}.smaps'))
+            except (OSError, TypeError):
+                pass
+            try:
                 m['qemu_major_faults'][n] = H.proc_major_faults(vm.get_pid())
             except (OSError, TypeError):
                 m['qemu_major_faults'][n] = None
@@ -338,9 +353,13 @@ class Run:
         m['guest_oom_kills'] = sum(g['oom_kills']
                                    for g in m['guests'].values())
         m['all_done'] = all(g['done'] for g in m['guests'].values())
+        for n in self.vms:
+            for k in ('ram_swap', 'other_swap'):
+                m['guests'][n][f'peak_{k}_mib'] = max(
+                    (x['guests'].get(n, {}).get(k, 0)
+                     for x in self.samples), default=0)
         # balloon movement, from the guests' sizes sampled each second
-        mem = {n: mem for n, mem, _ in self.guests}
-        moves, first_return = self._balloon_moves(self.samples, mem)
+        moves, first_return = self._balloon_moves(self.samples, self.mem)
         for n, (gi, gd) in moves.items():
             m['guests'][n]['inflated_mib'] = gi
             m['guests'][n]['deflated_mib'] = gd
@@ -510,8 +529,9 @@ def phase_table(results, scen, rows):
     nph = max(len(g['phases']) for r in rs for g in r['guests'].values())
     hdr = '| row | guest | ' + ' | '.join(
         f'phase {i + 1}' for i in range(nph)) + \
-        ' | OOM kills | balloon took MiB | gave back MiB |'
-    out = [hdr, '|' + '---|' * (nph + 5)]
+        ' | OOM kills | balloon took MiB | gave back MiB |' \
+        ' peak swap: guest RAM MiB | peak swap: QEMU\'s own MiB |'
+    out = [hdr, '|' + '---|' * (nph + 7)]
     for row in rows:
         rr = [r for r in rs if r['row'] == row]
         if not rr:
@@ -527,8 +547,11 @@ def phase_table(results, scen, rows):
                                for r in rr])
             back = fmt_spread([r['guests'][g].get('deflated_mib')
                                for r in rr])
+            swap = [fmt_spread([r['guests'][g].get(f'peak_{k}_swap_mib')
+                                for r in rr]) for k in ('ram', 'other')]
             out.append(f'| {row} | {g} | ' + ' | '.join(cells) +
-                       f' | {kills} | {took} | {back} |')
+                       f' | {kills} | {took} | {back} | {swap[0]} |'
+                       f' {swap[1]} |')
     return '\n'.join(out)
 
 

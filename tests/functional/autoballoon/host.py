@@ -63,6 +63,28 @@ def proc_major_faults(pid):
     return int(fields[9])
 
 
+def proc_memory_split(pid, ram_bytes, smaps=None):
+    """Where process @pid's memory is, from /proc/PID/smaps (or the file
+    @smaps): {'ram_rss', 'ram_swap', 'other_rss', 'other_swap'} in bytes.
+    'ram' is every mapping at least @ram_bytes long, which in a QEMU
+    whose guest RAM is one anonymous block is that block (its mapping is
+    the RAM size plus alignment); 'other' is the rest (QEMU's heap, TCG's
+    code buffer, libraries).  Tells whether host swap-out took guest
+    memory or the VMM's own."""
+    out = dict.fromkeys(('ram_rss', 'ram_swap', 'other_rss', 'other_swap'),
+                        0)
+    part = 'other'
+    for line in _read(smaps or f'/proc/{pid}/smaps').splitlines():
+        head = line.split(None, 1)[0] if line.strip() else ''
+        if '-' in head and not head.endswith(':'):
+            start, end = (int(x, 16) for x in head.split('-'))
+            part = 'ram' if end - start >= ram_bytes else 'other'
+        elif head in ('Rss:', 'Swap:'):
+            key = f'{part}_{head[:-1].lower()}'
+            out[key] += int(line.split()[1]) * 1024
+    return out
+
+
 def _cgroup2_mounts(mounts_file):
     out = []
     for line in _read(mounts_file).splitlines():

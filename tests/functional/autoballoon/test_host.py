@@ -127,6 +127,53 @@ class TestV2Setup(unittest.TestCase):
             H.MemCgroup('taken', 1 << 30, kind='v2', root=fs.v2)
 
 
+SMAPS = """\
+55d0c0000000-55d0c0100000 r-xp 00000000 fe:01 1234  /usr/bin/qemu
+Size:               1024 kB
+Rss:                 800 kB
+Swap:                  0 kB
+7f0000000000-7f0040200000 rw-p 00000000 00:00 0
+Size:            1050624 kB
+Rss:              600000 kB
+Pss:              600000 kB
+Swap:              40000 kB
+SwapPss:           40000 kB
+7f0040200000-7f0041200000 rw-p 00000000 00:00 0
+Size:              16384 kB
+Rss:               10000 kB
+Swap:               2000 kB
+VmFlags: rd wr mr mw me ac
+"""
+
+
+class TestMemorySplit(unittest.TestCase):
+    """proc_memory_split(): guest RAM apart from QEMU's own memory."""
+
+    def test_fake_smaps(self):
+        with tempfile.NamedTemporaryFile('w', suffix='.smaps') as f:
+            f.write(SMAPS)
+            f.flush()
+            got = H.proc_memory_split(0, 1 << 30, smaps=f.name)
+        self.assertEqual(got, {'ram_rss': 600000 * 1024,
+                               'ram_swap': 40000 * 1024,
+                               'other_rss': 10800 * 1024,
+                               'other_swap': 2000 * 1024})
+
+    def test_real_process(self):
+        """This process with a 64 MiB anonymous mapping half touched: the
+        mapping counts as 'ram', its touched half as resident."""
+        import mmap                 # pylint: disable=import-outside-toplevel
+        m = mmap.mmap(-1, 64 << 20)
+        try:
+            m[:32 << 20] = b'x' * (32 << 20)
+            got = H.proc_memory_split(os.getpid(), 64 << 20)
+            self.assertGreaterEqual(got['ram_rss'], 32 << 20)
+            self.assertLess(got['ram_rss'], 40 << 20)
+            self.assertGreater(got['other_rss'], 0)
+        finally:
+            m.close()
+
+
 class TestRealCgroups(unittest.TestCase):
     """The real kernel: skipped, with the reason, where it cannot run."""
 
