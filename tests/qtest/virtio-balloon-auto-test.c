@@ -1640,6 +1640,26 @@ static void test_stats_refresh_on_pressure(void)
     ag_stop(g);
 }
 
+/*
+ * The same with a polling interval the user chose, far longer than the
+ * time a sample's residency bounds inflates (15 s): at 30 s, half-way to
+ * the next poll, host pressure still gets a fresh sample.  This is why
+ * that time is not scaled with the interval.
+ */
+static void test_stats_refresh_user_interval(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON ",guest-stats-polling-interval=60",
+                            false, -1);
+    Sample x = healthy();
+
+    ag_send_stats(g, x.v);
+    qtest_clock_step(g->qts, 30 * SEC);
+    ag_inject(g, "low");
+    qvirtio_wait_used_elem(g->qts, g->vdev, g->svq, g->stats_head, NULL,
+                           TIMEOUT_US);
+    ag_stop(g);
+}
+
 /* Stats are polled every second while the balloon holds memory */
 static void test_stats_fast_polling(void)
 {
@@ -2321,6 +2341,8 @@ int main(int argc, char **argv)
                    test_hugetlb_refused);
     qtest_add_func("virtio-balloon-auto/stats/refresh-on-pressure",
                    test_stats_refresh_on_pressure);
+    qtest_add_func("virtio-balloon-auto/stats/refresh-user-interval",
+                   test_stats_refresh_user_interval);
     qtest_add_func("virtio-balloon-auto/real/psi",
                    test_real_psi_pressure);
     qtest_add_func("virtio-balloon-auto/real/unplug-releases",

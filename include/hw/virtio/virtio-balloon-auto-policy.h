@@ -89,6 +89,12 @@
  * keep describing a guest that has since touched, freed and re-used its
  * memory, and would bound every inflate by what was resident at boot.
  * Older than this, only the residency measured at the event counts.
+ * Not scaled with a guest-stats-polling-interval the user set: on host
+ * pressure the device asks for a sample at once when the last one is
+ * older than VIRTIO_BALLOON_AUTO_FAST_STATS_S (1 s), so with polling on
+ * inflates are sized from a fresh sample whatever the interval; how long
+ * a sample stays true depends on how fast the guest changes, not on how
+ * often it is asked.
  */
 #define BALLOON_AUTO_SAMPLE_RESIDENCY_NS (15LL * 1000 * 1000 * 1000)
 
