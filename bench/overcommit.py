@@ -329,7 +329,15 @@ class Run:
                   'is not quiet, host-wide swap counts include others',
                   flush=True)
         m['qemu_major_faults'] = {}
+        m['qemu_cpu_s'] = {}
         for n, vm in self.vms.items():
+            try:
+                # host CPU: guest code, and QEMU's own work (main loop)
+                m['qemu_cpu_s'][n] = {
+                    k: round(v, 1) for k, v in
+                    H.proc_cpu_split(vm.get_pid()).items()}
+            except (OSError, TypeError):
+                m['qemu_cpu_s'][n] = None
             try:
                 # each mapping's residency and swap, for a closer look
                 shutil.copyfile(f'/proc/{vm.get_pid()}/smaps',
@@ -530,8 +538,9 @@ def phase_table(results, scen, rows):
     hdr = '| row | guest | ' + ' | '.join(
         f'phase {i + 1}' for i in range(nph)) + \
         ' | OOM kills | balloon took MiB | gave back MiB |' \
-        ' peak swap: guest RAM MiB | peak swap: QEMU\'s own MiB |'
-    out = [hdr, '|' + '---|' * (nph + 7)]
+        ' peak swap: guest RAM MiB | peak swap: QEMU\'s own MiB |' \
+        ' QEMU CPU s: vCPU | QEMU CPU s: other threads |'
+    out = [hdr, '|' + '---|' * (nph + 9)]
     for row in rows:
         rr = [r for r in rs if r['row'] == row]
         if not rr:
@@ -549,9 +558,12 @@ def phase_table(results, scen, rows):
                                for r in rr])
             swap = [fmt_spread([r['guests'][g].get(f'peak_{k}_swap_mib')
                                 for r in rr]) for k in ('ram', 'other')]
+            cpu = [fmt_spread([(r.get('qemu_cpu_s', {}).get(g) or {})
+                               .get(k) for r in rr])
+                   for k in ('vcpu', 'other')]
             out.append(f'| {row} | {g} | ' + ' | '.join(cells) +
                        f' | {kills} | {took} | {back} | {swap[0]} |'
-                       f' {swap[1]} |')
+                       f' {swap[1]} | {cpu[0]} | {cpu[1]} |')
     return '\n'.join(out)
 
 

@@ -152,6 +152,19 @@ class TestTable(unittest.TestCase):
         table = O.phase_table(res, 's', ['auto'])
         self.assertIn('| auto | a | 100 | 0 | 400 [300-500] | 16 |', table)
 
+    def test_phase_table_swap_and_cpu_per_guest(self):
+        res = [result('auto', 0, 1), result('auto', 1, 1)]
+        for r, ram, cpu in zip(res, (10, 30), (4.0, 6.0)):
+            r['guests']['a'].update(peak_ram_swap_mib=ram,
+                                    peak_other_swap_mib=20)
+            r['qemu_cpu_s'] = {'a': {'vcpu': 150.0, 'other': cpu}}
+        table = O.phase_table(res, 's', ['auto'])
+        self.assertIn('| 20 [10-30] | 20 | 150 | 5.0 [4.0-6.0] |', table)
+        # results from before these figures: n/a, not an error
+        del res[0]['qemu_cpu_s'], res[1]['qemu_cpu_s']
+        self.assertTrue(O.phase_table(res, 's', ['auto']).endswith(
+            '| 20 | n/a | n/a |'))
+
     def test_balloon_moves_per_guest(self):
         # 'up' is never inflated; 'down' gives 300 MiB, gets 100 back
         samples = [{'t': t, 'guests': {'up': {'size': 1024},

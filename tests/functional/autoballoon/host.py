@@ -63,6 +63,29 @@ def proc_major_faults(pid):
     return int(fields[9])
 
 
+def proc_cpu_split(pid, task_dir=None):
+    """CPU time of process @pid so far, in seconds: {'vcpu', 'other'}.
+    'vcpu' sums the threads QEMU names 'CPU n/ACCEL' (running guest
+    code); 'other' is the rest: the main loop, where device emulation,
+    QMP and automatic ballooning run, and QEMU's helper threads.
+    @task_dir stands in for /proc/PID/task in tests."""
+    tick = os.sysconf('SC_CLK_TCK')
+    task_dir = task_dir or f'/proc/{pid}/task'
+    out = {'vcpu': 0.0, 'other': 0.0}
+    for tid in os.listdir(task_dir):
+        try:
+            comm = _read(os.path.join(task_dir, tid, 'comm')).strip()
+            stat = _read(os.path.join(task_dir, tid, 'stat'))
+        except FileNotFoundError:
+            continue        # the thread exited meanwhile
+        fields = stat[stat.rindex(')') + 2:].split()
+        # utime and stime: fields 14 and 15 of stat
+        cpu = (int(fields[11]) + int(fields[12])) / tick
+        key = 'vcpu' if comm.startswith('CPU ') and '/' in comm else 'other'
+        out[key] += cpu
+    return out
+
+
 def proc_memory_split(pid, ram_bytes, smaps=None):
     """Where process @pid's memory is, from /proc/PID/smaps (or the file
     @smaps): {'ram_rss', 'ram_swap', 'other_rss', 'other_swap'} in bytes.

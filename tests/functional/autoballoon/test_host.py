@@ -174,6 +174,39 @@ class TestMemorySplit(unittest.TestCase):
             m.close()
 
 
+class TestCpuSplit(unittest.TestCase):
+    """proc_cpu_split(): vCPU threads apart from the rest."""
+
+    def test_fake_tasks(self):
+        tick = os.sysconf('SC_CLK_TCK')
+        threads = {'100': ('qemu-system-x86', 3 * tick, 1 * tick),
+                   '101': ('CPU 0/TCG', 50 * tick, 2 * tick),
+                   '102': ('CPU 1/KVM', 10 * tick, 0),
+                   '103': ('call_rcu', 0, tick // 2)}
+        with tempfile.TemporaryDirectory() as d:
+            for tid, (comm, ut, st) in threads.items():
+                os.mkdir(os.path.join(d, tid))
+                write(os.path.join(d, tid, 'comm'), comm + '\n')
+                # the name in stat may hold spaces and parentheses
+                write(os.path.join(d, tid, 'stat'),
+                      f'{tid} ({comm}) S 1 1 1 0 -1 0 0 0 0 0 {ut} {st} '
+                      '0 0 20 0 1 0 0 0 0\n')
+            got = H.proc_cpu_split(0, task_dir=d)
+        self.assertAlmostEqual(got['vcpu'], 62.0)
+        self.assertAlmostEqual(got['other'], 4.5)
+
+    def test_real_process(self):
+        """This process after a busy half second: its CPU time is 'other'
+        and at least what was spent."""
+        before = H.proc_cpu_split(os.getpid())
+        end = time.process_time() + 0.5
+        while time.process_time() < end:
+            pass
+        after = H.proc_cpu_split(os.getpid())
+        self.assertEqual(after['vcpu'], 0)
+        self.assertGreaterEqual(after['other'] - before['other'], 0.4)
+
+
 class TestRealCgroups(unittest.TestCase):
     """The real kernel: skipped, with the reason, where it cannot run."""
 
