@@ -1624,20 +1624,26 @@ static int64_t ag_poll_interval(QTestState *qts)
 /*
  * On host pressure, a sample older than a second is refreshed at once:
  * the device hands the stats buffer back without waiting for the poll.
+ * The guest (@props) sends one sample, and host pressure comes @age_s
+ * later, before the next poll.
  */
-static void test_stats_refresh_on_pressure(void)
+static void stats_refresh_case(const char *props, int age_s)
 {
-    AutoGuest *g = ag_start(AUTO_ON, false, -1);
+    AutoGuest *g = ag_start(props, false, -1);
     Sample x = healthy();
 
     ag_send_stats(g, x.v);
-    ag_send_stats(g, x.v);
-    /* 2 s after that sample, 3 s before the next poll */
-    qtest_clock_step(g->qts, 2 * SEC);
+    qtest_clock_step(g->qts, age_s * SEC);
     ag_inject(g, "low");
     qvirtio_wait_used_elem(g->qts, g->vdev, g->svq, g->stats_head, NULL,
                            TIMEOUT_US);
     ag_stop(g);
+}
+
+/* 2 s after a sample, 3 s before the next poll */
+static void test_stats_refresh_on_pressure(void)
+{
+    stats_refresh_case(AUTO_ON, 2);
 }
 
 /*
@@ -1648,16 +1654,7 @@ static void test_stats_refresh_on_pressure(void)
  */
 static void test_stats_refresh_user_interval(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON ",guest-stats-polling-interval=60",
-                            false, -1);
-    Sample x = healthy();
-
-    ag_send_stats(g, x.v);
-    qtest_clock_step(g->qts, 30 * SEC);
-    ag_inject(g, "low");
-    qvirtio_wait_used_elem(g->qts, g->vdev, g->svq, g->stats_head, NULL,
-                           TIMEOUT_US);
-    ag_stop(g);
+    stats_refresh_case(AUTO_ON ",guest-stats-polling-interval=60", 30);
 }
 
 /* Stats are polled every second while the balloon holds memory */
