@@ -162,6 +162,8 @@ class Run:
             qargs = G.qemu_args(self.args.guest_dir, mem, append,
                                 balloon_props=props, serial_path=serial,
                                 firmware_dir=self.args.firmware)
+            # thread names, for the vCPU / other CPU split
+            qargs += ['-name', f'{name},debug-threads=on']
             if self.args.trace:
                 log = os.path.join(self.dir, f'{name}.trace')
                 qargs += ['-trace', f'enable={self.args.trace},file={log}']

@@ -67,11 +67,14 @@ def proc_cpu_split(pid, task_dir=None):
     """CPU time of process @pid so far, in seconds: {'vcpu', 'other'}.
     'vcpu' sums the threads QEMU names 'CPU n/ACCEL' (running guest
     code); 'other' is the rest: the main loop, where device emulation,
-    QMP and automatic ballooning run, and QEMU's helper threads.
-    @task_dir stands in for /proc/PID/task in tests."""
+    QMP and automatic ballooning run, and QEMU's helper threads.  QEMU
+    names its threads only with -name ...,debug-threads=on: without a
+    vCPU thread by that name both are None.  @task_dir stands in for
+    /proc/PID/task in tests."""
     tick = os.sysconf('SC_CLK_TCK')
     task_dir = task_dir or f'/proc/{pid}/task'
     out = {'vcpu': 0.0, 'other': 0.0}
+    seen_vcpu = False
     for tid in os.listdir(task_dir):
         try:
             comm = _read(os.path.join(task_dir, tid, 'comm')).strip()
@@ -83,7 +86,8 @@ def proc_cpu_split(pid, task_dir=None):
         cpu = (int(fields[11]) + int(fields[12])) / tick
         key = 'vcpu' if comm.startswith('CPU ') and '/' in comm else 'other'
         out[key] += cpu
-    return out
+        seen_vcpu = seen_vcpu or key == 'vcpu'
+    return out if seen_vcpu else {'vcpu': None, 'other': None}
 
 
 def proc_memory_split(pid, ram_bytes, smaps=None):

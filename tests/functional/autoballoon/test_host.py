@@ -195,16 +195,12 @@ class TestCpuSplit(unittest.TestCase):
         self.assertAlmostEqual(got['vcpu'], 62.0)
         self.assertAlmostEqual(got['other'], 4.5)
 
-    def test_real_process(self):
-        """This process after a busy half second: its CPU time is 'other'
-        and at least what was spent."""
-        before = H.proc_cpu_split(os.getpid())
-        end = time.process_time() + 0.5
-        while time.process_time() < end:
-            pass
-        after = H.proc_cpu_split(os.getpid())
-        self.assertEqual(after['vcpu'], 0)
-        self.assertGreaterEqual(after['other'] - before['other'], 0.4)
+    def test_unnamed_threads(self):
+        """A process without vCPU thread names (QEMU without
+        debug-threads=on, or this one): not known, rather than all of
+        its time counted as 'other'."""
+        self.assertEqual(H.proc_cpu_split(os.getpid()),
+                         {'vcpu': None, 'other': None})
 
 
 class TestRealCgroups(unittest.TestCase):
