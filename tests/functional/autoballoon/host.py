@@ -55,12 +55,16 @@ def swap_areas():
     return out
 
 
+def _stat_fields(path):
+    """The fields of a /proc stat file from the third (state) on: the
+    command name may hold spaces, so split after its closing ')'."""
+    stat = _read(path)
+    return stat[stat.rindex(')') + 2:].split()
+
+
 def proc_major_faults(pid):
     """Major faults of process @pid so far (field 12 of /proc/PID/stat)."""
-    stat = _read(f'/proc/{pid}/stat')
-    # the command name may hold spaces: split after its closing ')'
-    fields = stat[stat.rindex(')') + 2:].split()
-    return int(fields[9])
+    return int(_stat_fields(f'/proc/{pid}/stat')[9])
 
 
 def proc_cpu_split(pid, task_dir=None):
@@ -78,10 +82,9 @@ def proc_cpu_split(pid, task_dir=None):
     for tid in os.listdir(task_dir):
         try:
             comm = _read(os.path.join(task_dir, tid, 'comm')).strip()
-            stat = _read(os.path.join(task_dir, tid, 'stat'))
+            fields = _stat_fields(os.path.join(task_dir, tid, 'stat'))
         except FileNotFoundError:
             continue        # the thread exited meanwhile
-        fields = stat[stat.rindex(')') + 2:].split()
         # utime and stime: fields 14 and 15 of stat
         cpu = (int(fields[11]) + int(fields[12])) / tick
         key = 'vcpu' if comm.startswith('CPU ') and '/' in comm else 'other'
@@ -90,14 +93,18 @@ def proc_cpu_split(pid, task_dir=None):
     return out if seen_vcpu else {'vcpu': None, 'other': None}
 
 
+# QEMU maps guest RAM with at most a huge page or two of alignment
+RAM_MAPPING_SLACK = 8 * MIB
+
+
 def proc_memory_split(pid, ram_bytes, smaps=None):
     """Where process @pid's memory is, from /proc/PID/smaps (or the file
     @smaps): {'ram_rss', 'ram_swap', 'other_rss', 'other_swap'} in bytes.
-    'ram' is every mapping at least @ram_bytes long, which in a QEMU
-    whose guest RAM is one anonymous block is that block (its mapping is
-    the RAM size plus alignment); 'other' is the rest (QEMU's heap, TCG's
-    code buffer, libraries).  Tells whether host swap-out took guest
-    memory or the VMM's own."""
+    'ram' is a mapping of @ram_bytes up to RAM_MAPPING_SLACK more, which
+    in a QEMU whose guest RAM is one anonymous block is that block (its
+    mapping is the RAM size plus alignment); 'other' is the rest (QEMU's
+    heap, TCG's code buffer of 1 GiB, libraries).  Tells whether host
+    swap-out took guest memory or the VMM's own."""
     out = dict.fromkeys(('ram_rss', 'ram_swap', 'other_rss', 'other_swap'),
                         0)
     part = 'other'
@@ -105,7 +112,8 @@ def proc_memory_split(pid, ram_bytes, smaps=None):
         head = line.split(None, 1)[0] if line.strip() else ''
         if '-' in head and not head.endswith(':'):
             start, end = (int(x, 16) for x in head.split('-'))
-            part = 'ram' if end - start >= ram_bytes else 'other'
+            part = ('ram' if ram_bytes <= end - start <=
+                    ram_bytes + RAM_MAPPING_SLACK else 'other')
         elif head in ('Rss:', 'Swap:'):
             key = f'{part}_{head[:-1].lower()}'
             out[key] += int(line.split()[1]) * 1024

@@ -159,6 +159,17 @@ class TestMemorySplit(unittest.TestCase):
                                'other_rss': 10800 * 1024,
                                'other_swap': 2000 * 1024})
 
+    def test_code_buffer_larger_than_ram(self):
+        """A 16 MiB guest: the 1 GiB mapping (as TCG's code buffer) and
+        the 1 MiB one are not its RAM, the 16 MiB one is."""
+        with tempfile.NamedTemporaryFile('w', suffix='.smaps') as f:
+            f.write(SMAPS)
+            f.flush()
+            got = H.proc_memory_split(0, 16 << 20, smaps=f.name)
+        self.assertEqual(got['ram_rss'], 10000 * 1024)
+        self.assertEqual(got['ram_swap'], 2000 * 1024)
+        self.assertEqual(got['other_swap'], 40000 * 1024)
+
     def test_real_process(self):
         """This process with a 64 MiB anonymous mapping half touched: the
         mapping counts as 'ram', its touched half as resident."""
