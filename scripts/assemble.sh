@@ -48,7 +48,9 @@ while read -r f; do
     cp -p "$f" "$staging/$f"
 done < "$staging/.overlay"
 
-# Edits: copy the pristine files each patch touches, then apply in order.
+# Edits: copy the pristine files each patch touches, then apply in order,
+# without fuzz: a patch whose context no longer matches the file fails
+# here rather than landing where patch(1) guesses.
 series=$repo/patches/series
 if [ -f "$series" ]; then
     grep -v -e '^#' -e '^[[:space:]]*$' "$series" > "$staging/.series" || true
@@ -69,7 +71,7 @@ if [ -f "$series" ]; then
         cp -p "$pristine/$f" "$staging/$f"
     done < "$staging/.touched"
     while read -r p; do
-        if ! out=$(patch -p1 -d "$staging" --batch --forward \
+        if ! out=$(patch -p1 -d "$staging" --batch --forward --fuzz=0 \
                    --no-backup-if-mismatch -r - < "$repo/patches/$p" 2>&1)
         then
             printf '%s\n' "$out" >&2

@@ -424,6 +424,26 @@ static void auto_refresh_stats(VirtIOBalloonAuto *a)
     timer_mod(s->stats_timer, now_ms);
 }
 
+/*
+ * Whether the guest's state is on its way here or has left: a destination
+ * watches its source from realize, but until the incoming stream is in
+ * (INMIGRATE) the balloon's size is not known, and an inflate would be
+ * sized from an empty balloon, announced to management, then overwritten
+ * by the stream.  Once the source has sent the device's state
+ * (FINISH_MIGRATE, then POSTMIGRATE), what it would change no longer
+ * reaches the guest.  Host events are then ignored, as when switched off;
+ * a failed migration brings the source back to running, and with it the
+ * policy.  In all three states the guest does not run, so it neither
+ * sends statistics nor messages, and the policy's timer, on the stopped
+ * QEMU_CLOCK_VIRTUAL, does not expire.
+ */
+static bool auto_in_transit(void)
+{
+    return runstate_check(RUN_STATE_INMIGRATE) ||
+           runstate_check(RUN_STATE_FINISH_MIGRATE) ||
+           runstate_check(RUN_STATE_POSTMIGRATE);
+}
+
 static void auto_host_event(VirtIOBalloonAuto *a, HostPressureLevel level)
 {
     BalloonAutoLevel l = (BalloonAutoLevel)level;
@@ -432,6 +452,11 @@ static void auto_host_event(VirtIOBalloonAuto *a, HostPressureLevel level)
     if (!a->enabled) {
         a->off_events[l]++;
         trace_virtio_balloon_auto_switched_off("host event");
+        return;
+    }
+    if (auto_in_transit()) {
+        a->off_events[l]++;
+        trace_virtio_balloon_auto_in_transit("host event");
         return;
     }
     auto_refresh_stats(a);
@@ -1295,7 +1320,7 @@ void virtio_balloon_auto_query(VirtIOBalloon *s, AutoBalloonInfo *info)
     /* The policy's invariant: host events = immediate + throttled + ignored */
     k->inflates_immediate = host - c->throttled - c->ignored;
     k->throttled = c->throttled;
-    /* switched off, every host event is ignored */
+    /* switched off or in transit (auto_in_transit), host events are ignored */
     k->ignored = c->ignored + off;
     k->guest_messages = c->guest_pressure[BALLOON_AUTO_GUEST_MESSAGE];
     k->guest_stats = c->guest_pressure[BALLOON_AUTO_GUEST_STATS];

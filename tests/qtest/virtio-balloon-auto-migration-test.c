@@ -62,17 +62,23 @@ static void mig_free(Mig *m)
     g_free(m);
 }
 
-/* Migrate; the driver then talks to the destination, the source is gone */
-static void mig_run(AutoGuest *g, Mig *m)
+/* The driver talks to the destination from now on, the source is gone */
+static void mig_switch(AutoGuest *g, Mig *m)
 {
     QOSState *src = g->qs;
 
-    migrate(src, m->dst, m->uri);
     g->pci->pdev->bus = m->dst->pcibus;
     g->qs = m->dst;
     g->qts = m->dst->qts;
     qtest_shutdown(src);
     mig_free(m);
+}
+
+/* Migrate, then mig_switch() */
+static void mig_run(AutoGuest *g, Mig *m)
+{
+    migrate(g->qs, m->dst, m->uri);
+    mig_switch(g, m);
 }
 
 static char *migrate_status(QTestState *qts)
@@ -116,6 +122,75 @@ static void test_plain_to_auto(void)
     ag_inject(g, "low");
     g_assert_cmpuint(ag_target(g), ==, half + STEP_LOW);
     g_assert_cmpuint(ag_counter(g->qts, "inflates"), ==, 1);
+    ag_stop(g);
+}
+
+static void inject_no_action(QTestState *qts, const char *level)
+{
+    qtest_qmp_assert_success(qts,
+        "{ 'execute': 'qom-set', 'arguments': { 'path': %s,"
+        " 'property': 'x-inject-host-pressure', 'value': %s } }",
+        BACKEND, level);
+    g_assert_null(qtest_qmp_event_ref(qts, "AUTO_BALLOON_ACTION"));
+    g_assert_cmpuint(ag_counter(qts, "not-resident"), ==, 0);
+}
+
+/*
+ * Until the stream is in, a destination does not know its balloon's
+ * size: host pressure before it is counted as ignored, announces nothing
+ * and leaves no throttle behind; the destination then continues from the
+ * migrated balloon.
+ */
+static void test_incoming_ignores_pressure(void)
+{
+    AutoGuest *g = ag_start("", true, -1);
+    uint32_t half = MIB_PAGES(512);
+    Mig *m;
+
+    balloon_to(g->qts, RAM - 512 * MiB);
+    ag_catch_up(g);
+    m = mig_prepare(g, AUTO_ON, true);
+    /* As resident as a guest's: not ignored because it would gain nothing */
+    ag_touch_ram(m->dst->qts, RAM);
+    inject_no_action(m->dst->qts, "critical");
+    g_assert_cmpuint(ag_query_target_pages(m->dst->qts, RAM), ==, 0);
+    g_assert_cmpuint(ag_counter(m->dst->qts, "ignored"), ==, 1);
+    g_assert_cmpuint(ag_counter(m->dst->qts, "inflates"), ==, 0);
+    mig_run(g, m);
+
+    g_assert_cmpuint(ag_target(g), ==, half);
+    g_assert_cmpuint(ag_counter(g->qts, "host-events-critical"), ==, 1);
+    g_assert_cmpuint(ag_counter(g->qts, "ignored"), ==, 1);
+    ag_inject(g, "low");
+    g_assert_cmpuint(ag_target(g), ==, half + STEP_LOW);
+    g_assert_cmpuint(ag_counter(g->qts, "inflates"), ==, 1);
+    ag_stop(g);
+}
+
+/*
+ * A source that has sent the device's state ignores host pressure:
+ * nothing it changed would reach the guest, which runs on the
+ * destination with the balloon the stream carried.
+ */
+static void test_source_done_ignores_pressure(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
+    Mig *m;
+
+    ag_inject(g, "medium");
+    ag_catch_up(g);
+    ag_step(g, 2 * SEC);
+    m = mig_prepare(g, AUTO_ON, true);
+    migrate(g->qs, m->dst, m->uri);
+    inject_no_action(g->qts, "critical");
+    g_assert_cmpuint(ag_query_target_pages(g->qts, RAM), ==, STEP_MEDIUM);
+    g_assert_cmpuint(ag_counter(g->qts, "ignored"), ==, 1);
+    g_assert_cmpuint(ag_counter(g->qts, "inflates"), ==, 1);
+    mig_switch(g, m);
+
+    g_assert_cmpuint(ag_target(g), ==, STEP_MEDIUM);
+    ag_inject(g, "low");
+    g_assert_cmpuint(ag_target(g), ==, STEP_MEDIUM + STEP_LOW);
     ag_stop(g);
 }
 
@@ -380,6 +455,10 @@ int main(int argc, char **argv)
                    test_kept_element);
     qtest_add_func("virtio-balloon-auto/migration/plain-to-auto",
                    test_plain_to_auto);
+    qtest_add_func("virtio-balloon-auto/migration/incoming-ignores-pressure",
+                   test_incoming_ignores_pressure);
+    qtest_add_func("virtio-balloon-auto/migration/source-done-ignores-pressure",
+                   test_source_done_ignores_pressure);
     qtest_add_func("virtio-balloon-auto/migration/auto-to-auto",
                    test_auto_to_auto);
     qtest_add_func("virtio-balloon-auto/migration/auto-off-to-auto",
