@@ -127,6 +127,13 @@ run_one() {
         failures+=("$bin: $((p + f + s)) of $plan tests ran (see $log)")
         f=$((f + 1))
     fi
+    # A failure is diagnosed from CI's output alone: show the end of the
+    # log (a functional test's traceback; its base.log is under
+    # tests/functional/ in the build directory).
+    if [ $f -gt 0 ]; then
+        echo "    --- the last 40 lines of $log:"
+        tail -n 40 "$log" | sed 's/^/    | /'
+    fi
     passed=$((passed + p))
     failed=$((failed + f))
     skipped=$((skipped + s))
