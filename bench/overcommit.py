@@ -54,6 +54,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -146,6 +147,7 @@ class Run:
         self.obs = None
         self.hog = None
         self.mom = None
+        self.disk_dir = None
 
     def _launch(self):
         # pylint: disable=import-outside-toplevel
@@ -159,9 +161,17 @@ class Run:
                                    seed=hash((name, self.rep)) & 0xffff,
                                    driver=ROW_DRIVER.get(self.row))
             serial = os.path.join(self.dir, f'{name}.console')
+            disk = None
+            if self.args.boot == 'disk':
+                # outside the run's directory: results are kept, images
+                # are not
+                if self.disk_dir is None:
+                    self.disk_dir = tempfile.mkdtemp(prefix='overcommit-')
+                disk = os.path.join(self.disk_dir, f'{name}.img')
+                G.disk_image(self.args.guest_dir, append, disk)
             qargs = G.qemu_args(self.args.guest_dir, mem, append,
                                 balloon_props=props, serial_path=serial,
-                                firmware_dir=self.args.firmware)
+                                firmware_dir=self.args.firmware, disk=disk)
             # thread names, for the vCPU / other CPU split
             qargs += ['-name', f'{name},debug-threads=on']
             if self.args.trace:
@@ -452,6 +462,8 @@ class Run:
                 vm.kill()
         if self.obs is not None:
             self.obs.close()
+        if self.disk_dir is not None:
+            shutil.rmtree(self.disk_dir, ignore_errors=True)
         self.cg.remove()
         with open(os.path.join(self.dir, 'samples.json'), 'w',
                   encoding='ascii') as f:
@@ -652,6 +664,12 @@ def parse_args():
                     help="QEMU trace events to log (QEMU's -trace enable=,"
                     " e.g. 'virtio_balloon_auto_*') into NAME.trace in"
                     " each run's directory; costs CPU, so not for figures")
+    ap.add_argument('--boot', choices=('kernel', 'disk'), default='kernel',
+                    help="kernel: QEMU's -kernel and -initrd (QEMU keeps"
+                    ' a copy of both, about 15 MiB of cold memory per'
+                    ' guest); disk: from a disk image with a boot loader,'
+                    ' as a guest boots from its own disk (needs dosfstools,'
+                    ' mtools and syslinux)')
     ap.add_argument('--out', required=True)
     args = ap.parse_args()
     args.memload = os.path.join(args.guest_dir, 'memload')
@@ -671,6 +689,9 @@ def parse_args():
     ok, why = H.can_run()
     if not ok:
         ap.error(f'cannot run here: {why}')
+    if args.boot == 'disk' and G.disk_tools_missing():
+        ap.error('--boot disk needs the Debian packages '
+                 + ' '.join(G.disk_tools_missing()))
     for f in ('vmlinuz', 'initramfs.cpio.gz', 'memload'):
         if not os.path.exists(os.path.join(args.guest_dir, f)):
             ap.error(f'no {f} in {args.guest_dir} (scripts/build-guest.sh)')
@@ -715,7 +736,9 @@ def report(args, results, started):
              f'host kernel {uname.release}; TCG guests.', '',
              f'Guest RAM {args.guest_mib} MiB (scenarios scale with it), '
              f'phases of {args.phase_s} s, swap {args.swap_mib} MiB, '
-             f'{args.repeat} run(s) per row; '
+             f'{args.repeat} run(s) per row; guests booted '
+             + ('from a disk image' if args.boot == 'disk' else
+                'with -kernel') + '; '
              f'wall time {(time.time() - started) / 60:.1f} min.'
              + (f'  Automatic rows with {args.auto_props}.'
                 if args.auto_props else ''), '',

@@ -28,13 +28,16 @@ MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # busybox-static and cpio (guest initramfs), procps (sysctl, free),
 # util-linux (swapon, mkswap), ipxe-qemu (NIC option ROMs of the default
 # PC machine that qos-test boots).
-# Bench: python3-matplotlib (the over-commit benchmark's timelines).
+# Bench: python3-matplotlib (the over-commit benchmark's timelines);
+# dosfstools, mtools and syslinux write the guest's boot disk image
+# (guest.disk_image(), the benchmark's --boot disk).
 # libvirt-daemon-system: the real-libvirtd test (started by the test).
 PKGS="build-essential pkg-config python3 python3-venv python3-setuptools
       ninja-build libglib2.0-dev libpixman-1-dev libcap-ng-dev libfdt-dev
       zlib1g-dev flex bison dpkg-dev xz-utils bzip2 seabios busybox-static
       cpio procps util-linux patch perl ca-certificates gcc-multilib
-      ipxe-qemu python3-matplotlib libvirt-daemon-system"
+      ipxe-qemu python3-matplotlib libvirt-daemon-system dosfstools mtools
+      syslinux syslinux-common"
 BACKPORT_PKGS="meson python3-pycotap"
 FUZZ_PKGS="clang libclang-rt-14-dev llvm"
 

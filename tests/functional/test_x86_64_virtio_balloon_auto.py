@@ -198,7 +198,7 @@ class VirtioBalloonAutoX86(QemuSystemTest):
 
     def launch(self, phases, props='', reboot=False, balloon=None,
                driver=None, guest_mib=GUEST_MIB, kernel_extra='',
-               qemu_extra=(), name='guest', serial=None):
+               qemu_extra=(), name='guest', serial=None, disk=False):
         """Start the guest with memload @phases, inside the cgroup.
 
         @props: more balloon device properties.  @reboot: a reset reboots
@@ -208,18 +208,22 @@ class VirtioBalloonAutoX86(QemuSystemTest):
         @kernel_extra: more guest kernel arguments; @qemu_extra: more
         QEMU arguments.  @name: the VM's name, one per QEMU of a test.
         @serial: its console log (default: the test's serial.log).
+        @disk: boot from a disk image (guest.disk_image()), not -kernel.
         """
         serial = serial or self.serial
         balloon = balloon or BALLOON.format(source=self.cg.source)
         if props:
             balloon += ',' + props
-        args = guest.qemu_args(self.guest_dir, guest_mib,
-                               guest.kernel_args(phases, driver=driver,
-                                                 extra=kernel_extra),
+        append = guest.kernel_args(phases, driver=driver, extra=kernel_extra)
+        image = None
+        if disk:
+            image = self.scratch_file(f'{name}.img')
+            guest.disk_image(self.guest_dir, append, image)
+        args = guest.qemu_args(self.guest_dir, guest_mib, append,
                                balloon_props=balloon,
                                serial_path=serial,
                                firmware_dir=self.firmware_dir,
-                               no_reboot=not reboot)
+                               no_reboot=not reboot, disk=image)
         vm = self.get_vm(*args, *qemu_extra, name=name)
         self.serials[vm] = serial
         # Stopped until it is in the cgroup, so that every guest page is
@@ -403,6 +407,24 @@ class VirtioBalloonAutoX86(QemuSystemTest):
                       freed.usage)
         self.assertEqual(freed.target, GUEST_MIB, 'the balloon inflated')
         self.assertEqual(freed.host_events, 0)
+
+    def test_boot_from_disk(self):
+        """The guest boots from a disk image with its boot loader, as the
+        over-commit benchmark's --boot disk does: the balloon is bound and
+        memload runs the phases written into the image's command line."""
+        missing = guest.disk_tools_missing()
+        if missing:
+            self.skipTest('no ' + ', '.join(missing) +
+                          ' to write a boot disk')
+        vm = self.launch(f'{IDLE_MIB}:2,{IDLE_MIB}:3600', disk=True)
+        self.wait_ready(vm)
+        self.wait(vm, lambda s, c: 1 in c.phases, 60,
+                  'memload ends its first phase')
+        # syslinux names the kernel it loaded; -kernel does not
+        self.assertIn('BOOT_IMAGE=vmlinuz', self.console(0, vm).text)
+        con = self.console(1, vm)
+        self.assertEqual(con.phases[1]['n'], 2)
+        self.assertEqual(con.phases[1]['ws_mib'], IDLE_MIB)
 
     def test_host_pressure_inflates(self):
         """Host pressure in QEMU's cgroup inflates a stock guest that has

@@ -10,6 +10,9 @@
 
 import os
 import re
+import shutil
+import subprocess
+import tempfile
 
 MIB = 1 << 20
 
@@ -52,14 +55,67 @@ def kernel_args(phases=None, delay_s=0, seed=None, extra='', driver=None):
     return ' '.join(args)
 
 
+# What disk_image() runs: (program, Debian package)
+DISK_TOOLS = (('mkfs.fat', 'dosfstools'), ('mcopy', 'mtools'),
+              ('syslinux', 'syslinux'))
+# The image's size: the kernel and initramfs (about 16 MiB) with room
+DISK_IMAGE_KIB = 32768
+
+
+def disk_tools_missing():
+    """The Debian packages disk_image() needs that are not installed."""
+    path = os.environ.get('PATH', '') + ':/usr/sbin:/sbin'
+    return [pkg for prog, pkg in DISK_TOOLS
+            if not shutil.which(prog, path=path)]
+
+
+def disk_image(guest_dir, append, path):
+    """Write a raw disk image at @path that boots the test guest with the
+    kernel command line @append, as a guest boots from its own disk: a
+    FAT file system with the guest's kernel and initramfs and the
+    syslinux boot loader, which SeaBIOS starts from the first sector.
+
+    Booted so, QEMU keeps no copy of the kernel and initramfs: with
+    -kernel it holds both for fw_cfg (about 15 MiB per QEMU) for as long
+    as it runs, cold memory that a host under pressure swaps out first
+    (bench/results/2026-12-01-owner).  Needs mkfs.fat, mcopy and syslinux
+    (disk_tools_missing()); raises CalledProcessError when one fails."""
+    path_env = dict(os.environ,
+                    PATH=os.environ.get('PATH', '') + ':/usr/sbin:/sbin',
+                    MTOOLS_SKIP_CHECK='1')
+
+    def run(*cmd):
+        subprocess.run(cmd, check=True, env=path_env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    if os.path.exists(path):
+        os.unlink(path)
+    run('mkfs.fat', '-C', path, str(DISK_IMAGE_KIB))
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = os.path.join(tmp, 'syslinux.cfg')
+        with open(cfg, 'w', encoding='ascii') as f:
+            f.write('DEFAULT guest\nPROMPT 0\nTIMEOUT 0\nLABEL guest\n'
+                    '  KERNEL vmlinuz\n  INITRD initrd.gz\n'
+                    f'  APPEND {append}\n')
+        run('mcopy', '-i', path, os.path.join(guest_dir, 'vmlinuz'),
+            '::vmlinuz')
+        run('mcopy', '-i', path,
+            os.path.join(guest_dir, 'initramfs.cpio.gz'), '::initrd.gz')
+        run('mcopy', '-i', path, cfg, '::syslinux.cfg')
+    run('syslinux', '--install', path)
+
+
 def qemu_args(guest_dir, mem_mib, append, balloon_props='',
               serial_path=None, firmware_dir=None, balloon_id='balloon0',
-              no_reboot=True):
+              no_reboot=True, disk=None):
     """Arguments for one test guest under TCG with a virtio-balloon-pci.
 
     @balloon_props: extra device properties ('automatic=on,...').
     @no_reboot: a reset (a guest reboot or panic, but also QMP
     system_reset) makes QEMU exit; False for tests that reset the guest.
+    @disk: boot from this disk_image() (read-only virtio-blk) instead of
+    -kernel; its command line is the one it was written with, @append is
+    not used.
     """
     dev = f'virtio-balloon-pci,id={balloon_id}'
     if balloon_props:
@@ -68,9 +124,13 @@ def qemu_args(guest_dir, mem_mib, append, balloon_props='',
             '-nodefaults']
     if no_reboot:
         args.append('-no-reboot')
-    args += ['-kernel', os.path.join(guest_dir, 'vmlinuz'),
-             '-initrd', os.path.join(guest_dir, 'initramfs.cpio.gz'),
-             '-append', append, '-device', dev]
+    if disk:
+        args += ['-drive', f'file={disk},format=raw,if=virtio,readonly=on']
+    else:
+        args += ['-kernel', os.path.join(guest_dir, 'vmlinuz'),
+                 '-initrd', os.path.join(guest_dir, 'initramfs.cpio.gz'),
+                 '-append', append]
+    args += ['-device', dev]
     if firmware_dir:
         args += ['-L', firmware_dir]
     if serial_path:

@@ -6,9 +6,11 @@
 # commands that set a cgroup v2 directory up (against a directory laid
 # out like cgroupfs, since this machine's v2 hierarchy has no memory
 # controller), and, where the host has them as root, a real v1 memcg and
-# real v2 PSI triggers.  Prints TAP (pycotap).
+# real v2 PSI triggers; and the guest's boot disk image (guest.py).
+# Prints TAP (pycotap).
 
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -18,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 
 # pylint: disable=wrong-import-position
+from autoballoon import guest as G     # noqa: E402
 from autoballoon import host as H      # noqa: E402
 from autoballoon import tap_main       # noqa: E402
 
@@ -212,6 +215,66 @@ class TestCpuSplit(unittest.TestCase):
         its time counted as 'other'."""
         self.assertEqual(H.proc_cpu_split(os.getpid()),
                          {'vcpu': None, 'other': None})
+
+
+class TestDiskImage(unittest.TestCase):
+    """guest.disk_image(): a FAT image with syslinux, the kernel, the
+    initramfs and the command line; checked with mtools, booted by the
+    functional test test_boot_from_disk."""
+
+    def setUp(self):
+        missing = G.disk_tools_missing()
+        if missing:
+            self.skipTest('no ' + ', '.join(missing) + ' (install-deps.sh)')
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        for name, data in (('vmlinuz', b'kernel\x00' * 1000),
+                           ('initramfs.cpio.gz', b'initrd')):
+            with open(os.path.join(self.tmp.name, name), 'wb') as f:
+                f.write(data)
+        self.img = os.path.join(self.tmp.name, 'guest.img')
+
+    def mtype(self, name):
+        return subprocess.run(['mtype', '-i', self.img, '::' + name],
+                              check=True, capture_output=True,
+                              env=dict(os.environ, MTOOLS_SKIP_CHECK='1')
+                              ).stdout
+
+    def test_image_boots_the_guest_with_its_command_line(self):
+        G.disk_image(self.tmp.name, 'console=ttyS0 demo.phases=1:2', self.img)
+        self.assertEqual(os.path.getsize(self.img), G.DISK_IMAGE_KIB * 1024)
+        self.assertEqual(self.mtype('vmlinuz'), b'kernel\x00' * 1000)
+        self.assertEqual(self.mtype('initrd.gz'), b'initrd')
+        cfg = self.mtype('syslinux.cfg').decode()
+        self.assertIn('  APPEND console=ttyS0 demo.phases=1:2\n', cfg)
+        self.assertIn('  KERNEL vmlinuz\n', cfg)
+        # syslinux's loader is in the file system and its boot code in
+        # the first sector, which ends with the boot signature
+        self.assertTrue(self.mtype('ldlinux.sys'))
+        with open(self.img, 'rb') as f:
+            sector = f.read(512)
+        self.assertEqual(sector[510:], b'\x55\xaa')
+        self.assertIn(b'SYSLINUX', sector)
+
+    def test_written_again(self):
+        G.disk_image(self.tmp.name, 'first', self.img)
+        G.disk_image(self.tmp.name, 'second', self.img)
+        self.assertIn('APPEND second', self.mtype('syslinux.cfg').decode())
+
+    def test_missing_kernel_fails(self):
+        os.unlink(os.path.join(self.tmp.name, 'vmlinuz'))
+        with self.assertRaises(subprocess.CalledProcessError):
+            G.disk_image(self.tmp.name, 'x', self.img)
+
+    def test_qemu_args(self):
+        args = G.qemu_args('/g', 512, 'a=b', disk='/d/guest.img')
+        self.assertIn('file=/d/guest.img,format=raw,if=virtio,readonly=on',
+                      args)
+        for opt in ('-kernel', '-initrd', '-append'):
+            self.assertNotIn(opt, args)
+        args = G.qemu_args('/g', 512, 'a=b')
+        self.assertEqual(args[args.index('-append') + 1], 'a=b')
+        self.assertNotIn('-drive', args)
 
 
 class TestRealCgroups(unittest.TestCase):
