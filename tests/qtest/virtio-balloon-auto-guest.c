@@ -165,12 +165,17 @@ void ag_catch_up(AutoGuest *g)
     ag_set_actual(g, ag_target(g));
 }
 
-void ag_inject(AutoGuest *g, const char *level)
+void ag_inject_qts(QTestState *qts, const char *level)
 {
-    qtest_qmp_assert_success(g->qts,
+    qtest_qmp_assert_success(qts,
         "{ 'execute': 'qom-set', 'arguments': { 'path': %s,"
         " 'property': 'x-inject-host-pressure', 'value': %s } }",
         BACKEND, level);
+}
+
+void ag_inject(AutoGuest *g, const char *level)
+{
+    ag_inject_qts(g->qts, level);
 }
 
 void ag_inject_memory(AutoGuest *g, uint64_t usage, uint64_t limit,

@@ -80,6 +80,8 @@ uint32_t ag_send_huge(AutoGuest *g, int descs, uint32_t valid,
                       uint64_t *addr);
 void ag_catch_up(AutoGuest *g);
 void ag_inject(AutoGuest *g, const char *level);
+/* The same into any QEMU with the balloon, e.g. a migration's other end */
+void ag_inject_qts(QTestState *qts, const char *level);
 /*
  * The host memory state the qtest source reports from now on (bytes), as
  * if it had just been read: x-inject-host-memory

@@ -127,10 +127,7 @@ static void test_plain_to_auto(void)
 
 static void inject_no_action(QTestState *qts, const char *level)
 {
-    qtest_qmp_assert_success(qts,
-        "{ 'execute': 'qom-set', 'arguments': { 'path': %s,"
-        " 'property': 'x-inject-host-pressure', 'value': %s } }",
-        BACKEND, level);
+    ag_inject_qts(qts, level);
     g_assert_null(qtest_qmp_event_ref(qts, "AUTO_BALLOON_ACTION"));
     g_assert_cmpuint(ag_counter(qts, "not-resident"), ==, 0);
 }

@@ -62,9 +62,16 @@ DISK_TOOLS = (('mkfs.fat', 'dosfstools'), ('mcopy', 'mtools'),
 DISK_IMAGE_KIB = 32768
 
 
+def disk_tool_env():
+    """The environment disk_image() runs its tools in: mkfs.fat is in
+    /usr/sbin, which a user's PATH may lack."""
+    return dict(os.environ,
+                PATH=os.environ.get('PATH', '') + ':/usr/sbin:/sbin')
+
+
 def disk_tools_missing():
     """The Debian packages disk_image() needs that are not installed."""
-    path = os.environ.get('PATH', '') + ':/usr/sbin:/sbin'
+    path = disk_tool_env()['PATH']
     return [pkg for prog, pkg in DISK_TOOLS
             if not shutil.which(prog, path=path)]
 
@@ -80,12 +87,10 @@ def disk_image(guest_dir, append, path):
     as it runs, cold memory that a host under pressure swaps out first
     (bench/results/2026-12-01-owner).  Needs mkfs.fat, mcopy and syslinux
     (disk_tools_missing()); raises CalledProcessError when one fails."""
-    path_env = dict(os.environ,
-                    PATH=os.environ.get('PATH', '') + ':/usr/sbin:/sbin',
-                    MTOOLS_SKIP_CHECK='1')
+    env = disk_tool_env()
 
     def run(*cmd):
-        subprocess.run(cmd, check=True, env=path_env,
+        subprocess.run(cmd, check=True, env=env,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     if os.path.exists(path):

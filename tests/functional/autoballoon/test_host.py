@@ -237,8 +237,7 @@ class TestDiskImage(unittest.TestCase):
     def mtype(self, name):
         return subprocess.run(['mtype', '-i', self.img, '::' + name],
                               check=True, capture_output=True,
-                              env=dict(os.environ, MTOOLS_SKIP_CHECK='1')
-                              ).stdout
+                              env=G.disk_tool_env()).stdout
 
     def test_image_boots_the_guest_with_its_command_line(self):
         G.disk_image(self.tmp.name, 'console=ttyS0 demo.phases=1:2', self.img)
