@@ -634,7 +634,8 @@ def plot(run_dir, title, limit_mib, png):
     plt.close(fig)
 
 
-def parse_args():
+def arg_parser():
+    """The command line, without the checks that need the host"""
     ap = argparse.ArgumentParser(
         description='Over-commit benchmark: real guests, one memory cgroup, '
         'rows side by side.')
@@ -664,13 +665,22 @@ def parse_args():
                     help="QEMU trace events to log (QEMU's -trace enable=,"
                     " e.g. 'virtio_balloon_auto_*') into NAME.trace in"
                     " each run's directory; costs CPU, so not for figures")
-    ap.add_argument('--boot', choices=('kernel', 'disk'), default='kernel',
-                    help="kernel: QEMU's -kernel and -initrd (QEMU keeps"
-                    ' a copy of both, about 15 MiB of cold memory per'
-                    ' guest); disk: from a disk image with a boot loader,'
-                    ' as a guest boots from its own disk (needs dosfstools,'
-                    ' mtools and syslinux)')
+    # disk by default since 2026-12-01: under libvirt a guest boots from
+    # its disk, and -kernel's copy was most of what the balloon rows
+    # still swapped (bench/results/2026-12-01-owner and -disk)
+    ap.add_argument('--boot', choices=('disk', 'kernel'), default='disk',
+                    help='disk (default): from a disk image with a boot'
+                    ' loader, as a guest boots from its own disk (needs'
+                    " dosfstools, mtools and syslinux); kernel: QEMU's"
+                    ' -kernel and -initrd (QEMU keeps a copy of both,'
+                    ' about 15 MiB of cold memory per guest), as results'
+                    ' before 2026-12-01-disk were made')
     ap.add_argument('--out', required=True)
+    return ap
+
+
+def parse_args():
+    ap = arg_parser()
     args = ap.parse_args()
     args.memload = os.path.join(args.guest_dir, 'memload')
     rows = args.rows.split(',')

@@ -73,6 +73,20 @@ class TestScenarios(unittest.TestCase):
             O.scenario('nope', args())
 
 
+class TestCommandLine(unittest.TestCase):
+
+    required = ['--qemu', 'q', '--qemu-python', 'p', '--guest-dir', 'g',
+                '--out', 'o']
+
+    def test_guests_boot_from_disk_by_default(self):
+        self.assertEqual(O.arg_parser().parse_args(self.required).boot,
+                         'disk')
+
+    def test_kernel_boot_on_request(self):
+        a = O.arg_parser().parse_args(self.required + ['--boot', 'kernel'])
+        self.assertEqual(a.boot, 'kernel')
+
+
 def result(row, rep, swap_out, records=100):
     return {'scenario': 's', 'row': row, 'rep': rep, 'pswpout': swap_out,
             'pswpin': 0, 'records': records, 'guest_oom_kills': 0,
