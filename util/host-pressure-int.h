@@ -11,6 +11,8 @@
 
 #include "qemu/host-pressure.h"
 
+#define PSI_SYSTEM_MEMORY "/proc/pressure/memory"
+
 typedef struct HostPressureBackendOps {
     HostPressureBackend type;
     /*
@@ -58,6 +60,20 @@ void host_pressure_report_gone(HostPressureMonitor *m);
 #ifdef CONFIG_LINUX
 extern const HostPressureBackendOps host_pressure_vmpressure_ops;
 extern const HostPressureBackendOps host_pressure_psi_ops;
+
+/*
+ * What an open fd is, asked of the kernel (host-pressure.c).  A source
+ * named by a path is checked with these after opening and before QEMU
+ * writes anything to it: a path can name any file, and a regular file,
+ * FIFO or symlink called memory.pressure or cgroup.event_control would
+ * otherwise be written to.  Handed-over fds are checked the same way.
+ */
+/* The kernel's name for @fd (/proc/self/fd), or "?"; g_free() it */
+char *host_pressure_fd_name(int fd);
+/* memory.pressure of a cgroup v2 directory, or /proc/pressure/memory */
+bool host_pressure_fd_is_psi(int fd);
+/* The file called @file of a cgroup v1 hierarchy */
+bool host_pressure_fd_is_v1_file(int fd, const char *file);
 #endif
 
 #endif

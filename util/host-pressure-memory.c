@@ -25,7 +25,6 @@
 #include "trace.h"
 
 #define PROC_MEMINFO "/proc/meminfo"
-#define PSI_SYSTEM_MEMORY "/proc/pressure/memory"
 
 /*
  * cgroup v1 writes "no limit" as PAGE_COUNTER_MAX pages in bytes, which
@@ -341,8 +340,15 @@ bool host_pressure_monitor_set_threshold(HostPressureMonitor *m,
     line = g_strdup_printf("%d %d %" PRIu64,
                            event_notifier_get_fd(&t->notifier), usage_fd,
                            bytes);
-    if (usage_fd < 0 || control_fd < 0 ||
-        write(control_fd, line, strlen(line)) < 0) {
+    if (usage_fd >= 0 && control_fd >= 0 &&
+        (!host_pressure_fd_is_v1_file(usage_fd, "memory.usage_in_bytes") ||
+         !host_pressure_fd_is_v1_file(control_fd, "cgroup.event_control"))) {
+        /* Register only through the kernel's files: host-pressure-int.h */
+        error_setg(errp, "'%s' is no longer a cgroup v1 memory cgroup: no"
+                   " usage threshold registered", m->path);
+        ret = -1;
+    } else if (usage_fd < 0 || control_fd < 0 ||
+               write(control_fd, line, strlen(line)) < 0) {
         error_setg_errno(errp, errno, "the kernel refused a usage threshold"
                          " of %" PRIu64 " bytes for '%s'", bytes, m->path);
         ret = -1;

@@ -129,6 +129,18 @@ static bool psi_open_trigger(Psi *p, HostPressureLevel level,
         error_setg_errno(errp, errno, "cannot open '%s'", p->file);
         return false;
     }
+    /* Write a trigger only to the kernel's file: see host-pressure-int.h */
+    if (!host_pressure_fd_is_psi(t->fd)) {
+        g_autofree char *what = host_pressure_fd_name(t->fd);
+
+        g_autofree char *is = g_str_equal(what, p->file) ? g_strdup("") :
+                              g_strdup_printf(" (it is '%s')", what);
+
+        error_setg(errp, "'%s'%s is not the memory.pressure file of a"
+                   " cgroup v2 directory nor " PSI_SYSTEM_MEMORY ": QEMU"
+                   " writes PSI triggers only to those", p->file, is);
+        return false;
+    }
     /* The kernel wants the terminating NUL: it cuts the last byte */
     if (write(t->fd, text, strlen(text) + 1) < 0) {
         int err = errno;

@@ -265,6 +265,15 @@ static bool vmpressure_register(HostPressureMonitor *m, Error **errp)
         error_setg_errno(errp, errno, "cannot open '%s'", control_path);
         goto fail;
     }
+    /* Register only through the kernel's files: see host-pressure-int.h */
+    if (!host_pressure_fd_is_v1_file(v->level_fd, "memory.pressure_level") ||
+        !host_pressure_fd_is_v1_file(control_fd, "cgroup.event_control")) {
+        error_setg(errp, "'%s' is not a cgroup v1 memory cgroup: its"
+                   " memory.pressure_level or cgroup.event_control is not"
+                   " the kernel's (not on a cgroup file system); QEMU"
+                   " registers vmpressure notifications only there", m->path);
+        goto fail;
+    }
 
     /*
      * The kernel adds each registration at the head of its list and

@@ -16,7 +16,6 @@
 #include "trace.h"
 
 #define MEMCG_V1_ROOT "/sys/fs/cgroup/memory"
-#define PSI_SYSTEM_MEMORY "/proc/pressure/memory"
 
 #define PSI_WINDOW_MIN_US   HOST_PRESSURE_PSI_WINDOW_MIN_US
 #define PSI_WINDOW_MAX_US   HOST_PRESSURE_PSI_WINDOW_MAX_US
@@ -184,7 +183,7 @@ static const HostPressureBackendOps *backend_for(const char *path,
     " cgroup.event_control"
 
 /* What the kernel calls @fd, e.g. "anon_inode:[eventfd]", "pipe:[42]" */
-static char *fd_name(int fd)
+char *host_pressure_fd_name(int fd)
 {
     g_autofree char *link = g_strdup_printf("/proc/self/fd/%d", fd);
     char *name = g_file_read_link(link, NULL);
@@ -201,20 +200,28 @@ static bool fd_on_fs(int fd, long magic)
 
 static bool fd_is_eventfd(int fd)
 {
-    g_autofree char *name = fd_name(fd);
+    g_autofree char *name = host_pressure_fd_name(fd);
 
     return g_str_equal(name, "anon_inode:[eventfd]");
 }
 
-static bool fd_is_psi(int fd)
+bool host_pressure_fd_is_psi(int fd)
 {
-    g_autofree char *name = fd_name(fd);
+    g_autofree char *name = host_pressure_fd_name(fd);
     g_autofree char *base = g_path_get_basename(name);
 
     return (fd_on_fs(fd, CGROUP2_SUPER_MAGIC) &&
             g_str_equal(base, "memory.pressure")) ||
            (fd_on_fs(fd, PROC_SUPER_MAGIC) &&
             g_str_equal(name, PSI_SYSTEM_MEMORY));
+}
+
+bool host_pressure_fd_is_v1_file(int fd, const char *file)
+{
+    g_autofree char *name = host_pressure_fd_name(fd);
+    g_autofree char *base = g_path_get_basename(name);
+
+    return fd_on_fs(fd, CGROUP_SUPER_MAGIC) && g_str_equal(base, file);
 }
 
 /*
@@ -248,15 +255,15 @@ static const HostPressureBackendOps *backend_for_fds(const char *name,
             return NULL;
         }
         eventfd[l] = fd_is_eventfd(fd);
-        if (!eventfd[l] && !fd_is_psi(fd)) {
-            what = fd_name(fd);
+        if (!eventfd[l] && !host_pressure_fd_is_psi(fd)) {
+            what = host_pressure_fd_name(fd);
             error_setg(errp, "host pressure source '%s': the fd for level %s"
                        " is '%s': " FDS_EXPECTED, name,
                        host_pressure_level_str(l), what);
             return NULL;
         }
         if (!eventfd[l] && !psi_fd_armed(fd)) {
-            what = fd_name(fd);
+            what = host_pressure_fd_name(fd);
             error_setg(errp, "host pressure source '%s': the fd for level %s"
                        " ('%s') has no PSI trigger, or its cgroup is gone:"
                        " write the trigger before handing the fd over",
@@ -275,8 +282,7 @@ static const HostPressureBackendOps *backend_for_fds(const char *name,
         }
     }
     if (fds->pressure_level >= 0) {
-        g_autofree char *what = fd_name(fds->pressure_level);
-        g_autofree char *base = g_path_get_basename(what);
+        g_autofree char *what = host_pressure_fd_name(fds->pressure_level);
 
         if (!eventfd[0]) {
             error_setg(errp, "host pressure source '%s': a"
@@ -284,8 +290,8 @@ static const HostPressureBackendOps *backend_for_fds(const char *name,
                        " eventfds, not with PSI", name);
             return NULL;
         }
-        if (!fd_on_fs(fds->pressure_level, CGROUP_SUPER_MAGIC) ||
-            !g_str_equal(base, "memory.pressure_level")) {
+        if (!host_pressure_fd_is_v1_file(fds->pressure_level,
+                                         "memory.pressure_level")) {
             error_setg(errp, "host pressure source '%s': the"
                        " memory.pressure_level fd is '%s': expected the"
                        " memory.pressure_level file of the cgroup v1 memcg"

@@ -181,9 +181,9 @@ static void test_errors_other_cgroups(void)
 
 /*
  * What the user sees on a kernel without vmpressure, imitated in a
- * temporary directory: a memcg without memory.pressure_level, and one
- * whose cgroup.event_control refuses the registration (/dev/full fails
- * every write with ENOSPC, as the kernel would with EINVAL).
+ * temporary directory: a memcg without memory.pressure_level, one
+ * without cgroup.event_control, and one whose cgroup.event_control is
+ * not the kernel's (here /dev/full), which QEMU does not write to.
  */
 static void test_errors_no_vmpressure(void)
 {
@@ -201,12 +201,86 @@ static void test_errors_no_vmpressure(void)
 
     g_assert_true(g_file_set_contents(level, "", -1, NULL));
     expect_error(dir, "No such file");
+    /* Not the kernel's cgroup.event_control: never written to */
     g_assert_cmpint(symlink("/dev/full", control), ==, 0);
-    expect_error(dir, "refused vmpressure notifications");
+    expect_error(dir, "is not a cgroup v1 memory cgroup");
 
     unlink(control);
     unlink(level);
     unlink(usage);
+    rmdir(dir);
+}
+
+/* @path holds exactly @text */
+static void assert_contents(const char *path, const char *text)
+{
+    g_autofree char *got = NULL;
+
+    g_assert_true(g_file_get_contents(path, &got, NULL, NULL));
+    g_assert_cmpstr(got, ==, text);
+}
+
+/*
+ * A source named by a path is written to (PSI triggers, vmpressure
+ * registrations) only if the file is the kernel's: files that merely
+ * carry the kernel's names, in a directory that looks like a cgroup,
+ * behind a symlink or as a FIFO, are refused and left as they were.
+ */
+static void test_errors_not_kernel_files(void)
+{
+    static const char keep[] = "a user's data\n";
+    g_autofree char *dir = g_dir_make_tmp("host-pressure-XXXXXX", NULL);
+    g_autofree char *data = g_build_filename(dir, "data", NULL);
+    g_autofree char *psi = g_build_filename(dir, "memory.pressure", NULL);
+    g_autofree char *v2 = g_build_filename(dir, "v2", NULL);
+    g_autofree char *v2ctl = g_build_filename(v2, "cgroup.controllers", NULL);
+    g_autofree char *v2psi = g_build_filename(v2, "memory.pressure", NULL);
+    g_autofree char *v1 = g_build_filename(dir, "v1", NULL);
+    g_autofree char *v1lvl = g_build_filename(v1, "memory.pressure_level",
+                                              NULL);
+    g_autofree char *v1ctl = g_build_filename(v1, "cgroup.event_control",
+                                              NULL);
+
+    g_assert_nonnull(dir);
+    /* A regular file called memory.pressure */
+    g_assert_true(g_file_set_contents(psi, keep, -1, NULL));
+    expect_error(psi, "is not the memory.pressure file of a cgroup v2");
+    assert_contents(psi, keep);
+    unlink(psi);
+
+    /* A symlink called memory.pressure to the user's file */
+    g_assert_true(g_file_set_contents(data, keep, -1, NULL));
+    g_assert_cmpint(symlink(data, psi), ==, 0);
+    expect_error(psi, "is not the memory.pressure file of a cgroup v2");
+    assert_contents(data, keep);
+    unlink(psi);
+
+    /* A FIFO called memory.pressure */
+    g_assert_cmpint(mkfifo(psi, 0600), ==, 0);
+    expect_error(psi, "is not the memory.pressure file of a cgroup v2");
+    unlink(psi);
+
+    /* A directory that looks like cgroup v2 */
+    g_assert_cmpint(mkdir(v2, 0700), ==, 0);
+    g_assert_true(g_file_set_contents(v2ctl, "memory\n", -1, NULL));
+    g_assert_true(g_file_set_contents(v2psi, keep, -1, NULL));
+    expect_error(v2, "is not the memory.pressure file of a cgroup v2");
+    assert_contents(v2psi, keep);
+
+    /* A directory that looks like a cgroup v1 memcg */
+    g_assert_cmpint(mkdir(v1, 0700), ==, 0);
+    g_assert_true(g_file_set_contents(v1lvl, "", -1, NULL));
+    g_assert_true(g_file_set_contents(v1ctl, keep, -1, NULL));
+    expect_error(v1, "is not a cgroup v1 memory cgroup");
+    assert_contents(v1ctl, keep);
+
+    unlink(v1ctl);
+    unlink(v1lvl);
+    rmdir(v1);
+    unlink(v2psi);
+    unlink(v2ctl);
+    rmdir(v2);
+    unlink(data);
     rmdir(dir);
 }
 
@@ -847,10 +921,10 @@ static void test_psi_options(void)
 }
 
 /*
- * A trigger the kernel refuses: an error naming the file and the
- * trigger, and nothing left open.  Imitated with a memory.pressure that
- * is /dev/full (every write fails); then for real, a window the kernel
- * refuses without CAP_SYS_RESOURCE.
+ * A trigger that cannot be written: an error naming the file, and
+ * nothing left open.  A memory.pressure that is /dev/full is not the
+ * kernel's and is refused before any write; then for real, a window the
+ * kernel refuses without CAP_SYS_RESOURCE.
  */
 static void test_psi_refused(void)
 {
@@ -862,8 +936,9 @@ static void test_psi_refused(void)
     HostPressureMonitor *m;
     int fds = count_fds();
 
+    /* Not the kernel's memory.pressure: no trigger written */
     g_assert_cmpint(symlink("/dev/full", file), ==, 0);
-    expect_error(file, "refused the PSI trigger 'some 100000 2000000'");
+    expect_error(file, "(it is '/dev/full') is not the memory.pressure");
     unlink(file);
     rmdir(dir);
 
@@ -1542,6 +1617,8 @@ int main(int argc, char **argv)
                     test_errors_other_cgroups);
     g_test_add_func("/host-pressure/errors/no-vmpressure",
                     test_errors_no_vmpressure);
+    g_test_add_func("/host-pressure/errors/not-kernel-files",
+                    test_errors_not_kernel_files);
     g_test_add_func("/host-pressure/default-source", test_default_source);
     g_test_add_func("/host-pressure/vmpressure/no-permission",
                     test_no_permission);
