@@ -100,10 +100,17 @@ struct VirtIOBalloonAuto {
      */
     uint64_t threshold;
     bool threshold_failed;
-    /* staging area for migration */
+    /*
+     * Staging area for migration: the subsection loads into these, and
+     * they are applied only once the whole device state checked out
+     * (virtio_balloon_auto_post_load), so that a refused stream changes
+     * nothing.
+     */
     BalloonAutoTiming timing;
     VirtIOBalloonAutoProps mig_props;
-    /* the subsection was loaded: timing holds the source's timing state */
+    bool mig_enabled;
+    BalloonAutoConfig mig_cfg;
+    /* the subsection was loaded and checked: the staging area is valid */
     bool timing_loaded;
     /*
      * Pages in the balloon as the device saw them: valid pages received on
@@ -1746,6 +1753,7 @@ static int auto_pre_load(void *opaque)
     VirtIOBalloonAuto *a = opaque;
 
     a->mig_props = a->dev->auto_props;
+    a->timing_loaded = false;
     return 0;
 }
 
@@ -1755,6 +1763,7 @@ static int auto_pre_save(void *opaque)
 
     balloon_auto_get_timing(&a->policy, &a->timing);
     a->mig_props = a->dev->auto_props;
+    a->mig_enabled = a->enabled;
     return 0;
 }
 
@@ -1792,14 +1801,14 @@ static bool auto_timing_check(const BalloonAutoTiming *t,
 /*
  * The timing state is on QEMU_CLOCK_VIRTUAL, which migrates, so the
  * destination continues the same guest-pressure window, throttle and stall
- * detection.  It is applied with the balloon size, once the device's main
- * section is in (virtio_balloon_auto_post_load).
+ * detection.  Checked here; applied with the balloon size and the
+ * tunables once the device's main section is in too
+ * (virtio_balloon_auto_post_load).
  */
 static int auto_post_load(void *opaque, int version_id)
 {
     VirtIOBalloonAuto *a = opaque;
     VirtIOBalloon *s = a->dev;
-    BalloonAutoConfig cfg;
     Error *err = NULL;
 
     /*
@@ -1817,8 +1826,8 @@ static int auto_post_load(void *opaque, int version_id)
     a->mig_props.shares = s->auto_props.shares;
     if (!auto_props_to_config(&a->mig_props,
                               balloon_auto_ram_pages(&a->policy),
-                              auto_prop_names, &cfg, &err) ||
-        !auto_timing_check(&a->timing, cfg.hysteresis_ns, auto_now(),
+                              auto_prop_names, &a->mig_cfg, &err) ||
+        !auto_timing_check(&a->timing, a->mig_cfg.hysteresis_ns, auto_now(),
                            &err)) {
         error_prepend(&err, "virtio-balloon: migrated automatic ballooning"
                       " state: ");
@@ -1828,8 +1837,6 @@ static int auto_post_load(void *opaque, int version_id)
     a->mig_props.enabled = s->auto_props.enabled;
     a->mig_props.source = s->auto_props.source;
     a->mig_props.memory_source = s->auto_props.memory_source;
-    s->auto_props = a->mig_props;
-    balloon_auto_set_config(&a->policy, &cfg);
     a->timing_loaded = true;
     return 0;
 }
@@ -1854,14 +1861,29 @@ int virtio_balloon_auto_post_load(VirtIOBalloon *s)
         error_report("virtio-balloon: migrated balloon target of %u pages"
                      " is larger than guest RAM (%" PRIu64 " pages)",
                      s->num_pages, ram_pages);
+        a->timing_loaded = false;
         return -EINVAL;
+    }
+    /* Everything checked: from here on the stream's state is applied */
+    if (a->timing_loaded) {
+        s->auto_props = a->mig_props;
+        a->enabled = a->mig_enabled;
+        balloon_auto_set_config(&a->policy, &a->mig_cfg);
     }
     /*
      * The stream does not carry the pages the source received (a source
      * with automatic=off never counted them): believe the migrated
-     * 'actual' once, and count from there.
+     * 'actual' once, and count from there.  The guest wrote 'actual';
+     * one beyond guest RAM is hostile, as at run time
+     * (auto_believed_actual()): no page of it is believed received.
      */
-    a->inflated = s->actual;
+    if (s->actual > ram_pages) {
+        a->inflated = 0;
+        a->unbacked++;
+        trace_virtio_balloon_auto_unbacked(s->actual, a->inflated);
+    } else {
+        a->inflated = s->actual;
+    }
     balloon_auto_sync(&a->policy, s->num_pages, s->actual, auto_now());
     if (a->timing_loaded) {
         balloon_auto_set_timing(&a->policy, &a->timing);
@@ -1888,7 +1910,7 @@ static const VMStateDescription vmstate_auto_state = {
         VMSTATE_INT64(timing.last_inflate, VirtIOBalloonAuto),
         VMSTATE_INT64(timing.last_progress, VirtIOBalloonAuto),
         VMSTATE_BOOL(timing.stalled, VirtIOBalloonAuto),
-        VMSTATE_BOOL(enabled, VirtIOBalloonAuto),
+        VMSTATE_BOOL(mig_enabled, VirtIOBalloonAuto),
         VMSTATE_UINT64(mig_props.inflate_low, VirtIOBalloonAuto),
         VMSTATE_UINT64(mig_props.inflate_medium, VirtIOBalloonAuto),
         VMSTATE_UINT64(mig_props.inflate_critical, VirtIOBalloonAuto),

@@ -380,6 +380,211 @@ static void test_auto_to_plain(gconstpointer opaque)
 }
 
 /*
+ * Hostile streams.  A source's state is saved to a file, fields of it are
+ * changed as an attacker would, and a destination that stays up after a
+ * failed load (exit-on-error off) loads it.  The offsets follow the
+ * stream's layout: the device's main section ends with num_pages and
+ * actual (be32 each), then comes our subsection, marked by
+ * QEMU_VM_SUBSECTION, its name's length and name, and its version (be32),
+ * then the fields of vmstate_auto_state in order.
+ */
+#define SUB_NAME        "virtio-balloon-device/auto"
+#define SUB_WINDOW_END  0       /* be64 */
+#define SUB_ENABLED     25      /* u8, after the three times and stalled */
+#define SUB_INFLATE_LOW 26      /* be64 */
+
+typedef struct Stream {
+    char *dir;
+    char *path;
+    char *log;
+    uint8_t *buf;
+    size_t len;
+    size_t sub;             /* offset of the subsection's first field */
+    size_t actual;          /* offset of the main section's actual */
+    int64_t clock;          /* the source's virtual clock at the save */
+} Stream;
+
+static void put_be(uint8_t *p, uint64_t v, int bytes)
+{
+    int i;
+
+    for (i = bytes - 1; i >= 0; i--, v >>= 8) {
+        p[i] = v;
+    }
+}
+
+/* Save @g's state, with a balloon of a critical step, and find the fields */
+static Stream *stream_save(AutoGuest *g)
+{
+    static const char marker[] = "\x05\x1a" SUB_NAME;
+    Stream *st = g_new0(Stream, 1);
+    g_autofree char *uri = NULL;
+    g_autofree char *status = NULL;
+    uint8_t *at;
+
+    st->dir = g_dir_make_tmp("auto-balloon-stream-XXXXXX", NULL);
+    g_assert_nonnull(st->dir);
+    st->path = g_strdup_printf("%s/stream", st->dir);
+    st->log = g_strdup_printf("%s/stderr", st->dir);
+    uri = g_strdup_printf("file:%s", st->path);
+    ag_inject(g, "critical");
+    ag_catch_up(g);
+    st->clock = qtest_clock_step(g->qts, 1);
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'migrate',"
+                             " 'arguments': { 'uri': %s } }", uri);
+    do {
+        g_free(status);
+        g_usleep(10 * 1000);
+        status = migrate_status(g->qts);
+    } while (strcmp(status, "failed") && strcmp(status, "completed"));
+    g_assert_cmpstr(status, ==, "completed");
+    g_assert_true(g_file_get_contents(st->path, (char **)&st->buf, &st->len,
+                                      NULL));
+    at = memmem(st->buf, st->len, marker, sizeof(marker) - 1);
+    g_assert_nonnull(at);
+    st->sub = at - st->buf + sizeof(marker) - 1 + 4;
+    st->actual = at - st->buf - 4;
+    g_assert_cmpuint(st->sub + SUB_INFLATE_LOW + 8, <, st->len);
+    return st;
+}
+
+static void stream_free(Stream *st)
+{
+    unlink(st->path);
+    unlink(st->log);
+    rmdir(st->dir);
+    g_free(st->buf);
+    g_free(st->path);
+    g_free(st->log);
+    g_free(st->dir);
+    g_free(st);
+}
+
+/*
+ * Load the (changed) stream into a new automatic destination; return it
+ * with the migration's final status in @status.  @before: its
+ * query-auto-balloon before the load.
+ */
+static QOSState *stream_load(Stream *st, char **status, QDict **before)
+{
+    g_autofree char *uri = g_strdup_printf("file:%s", st->path);
+    QOSState *dst;
+
+    g_assert_true(g_file_set_contents(st->path, (char *)st->buf, st->len,
+                                      NULL));
+    dst = qtest_pc_boot(DEST_ARGS "," AUTO_ON " -incoming defer 2>%s",
+                        st->log);
+    qtest_clock_set(dst->qts, st->clock);
+    *before = ag_query(dst->qts);
+    qtest_qmp_assert_success(dst->qts,
+                             "{ 'execute': 'migrate-incoming', 'arguments':"
+                             " { 'uri': %s, 'exit-on-error': false } }",
+                             uri);
+    *status = NULL;
+    do {
+        g_free(*status);
+        g_usleep(10 * 1000);
+        *status = migrate_status(dst->qts);
+    } while (strcmp(*status, "failed") && strcmp(*status, "completed"));
+    return dst;
+}
+
+/*
+ * A refused stream leaves the destination's automatic mode as it was.
+ * (The balloon target is upstream's num_pages, loaded with the main
+ * section before anything is checked, as any field of a stream that
+ * fails later; a destination whose load failed does not run.)
+ */
+static void assert_unchanged(QTestState *qts, QDict *before)
+{
+    g_autoptr(QDict) after = ag_query(qts);
+
+    g_assert_cmpint(qdict_get_bool(after, "enabled"), ==,
+                    qdict_get_bool(before, "enabled"));
+    g_assert_true(qobject_is_equal(
+                      QOBJECT(qdict_get_qdict(after, "tunables")),
+                      QOBJECT(qdict_get_qdict(before, "tunables"))));
+}
+
+/*
+ * Refused in the subsection (a window ending before the clock's start):
+ * the 'enabled' of the same subsection, loaded before the check, does not
+ * switch the destination's automatic mode off.
+ */
+static void test_stream_bad_timing(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
+    Stream *st = stream_save(g);
+    g_autoptr(QDict) before = NULL;
+    g_autofree char *status = NULL;
+    QOSState *dst;
+
+    ag_stop(g);
+    st->buf[st->sub + SUB_ENABLED] = 0;
+    put_be(st->buf + st->sub + SUB_WINDOW_END, UINT64_MAX, 8);
+    dst = stream_load(st, &status, &before);
+    g_assert_cmpstr(status, ==, "failed");
+    g_assert_true(file_contains(st->log, "guest-pressure window"));
+    assert_unchanged(dst->qts, before);
+    qtest_shutdown(dst);
+    stream_free(st);
+}
+
+/*
+ * Refused after the subsection, by the device's main section (a balloon
+ * target beyond guest RAM): the subsection's valid tunables and
+ * 'enabled' are not applied either.
+ */
+static void test_stream_bad_target(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
+    Stream *st = stream_save(g);
+    g_autoptr(QDict) before = NULL;
+    g_autofree char *status = NULL;
+    QOSState *dst;
+
+    ag_stop(g);
+    st->buf[st->sub + SUB_ENABLED] = 0;
+    put_be(st->buf + st->sub + SUB_INFLATE_LOW, 4 * MiB, 8);
+    /* num_pages: the be32 before actual */
+    put_be(st->buf + st->actual - 4, RAM / 4096 + 1, 4);
+    dst = stream_load(st, &status, &before);
+    g_assert_cmpstr(status, ==, "failed");
+    g_assert_true(file_contains(st->log, "larger than guest RAM"));
+    assert_unchanged(dst->qts, before);
+    qtest_shutdown(dst);
+    stream_free(st);
+}
+
+/*
+ * An 'actual' beyond guest RAM (the guest wrote it; the stream carries
+ * it): the migration goes through, as at run time, but not one page of
+ * it is believed received.
+ */
+static void test_stream_hostile_actual(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
+    Stream *st = stream_save(g);
+    g_autoptr(QDict) before = NULL;
+    g_autoptr(QDict) after = NULL;
+    g_autofree char *status = NULL;
+    QOSState *dst;
+
+    ag_stop(g);
+    put_be(st->buf + st->actual, UINT32_MAX, 4);
+    dst = stream_load(st, &status, &before);
+    g_assert_cmpstr(status, ==, "completed");
+    after = ag_query(dst->qts);
+    g_assert_cmpint(qdict_get_int(after, "inflated"), ==, 0);
+    g_assert_cmpuint(ag_counter(dst->qts, "unbacked-actual"), ==, 1);
+    /* The migrated target still stands */
+    g_assert_cmpint(qdict_get_int(after, "target"), ==,
+                    RAM - STEP_CRITICAL * 4096ull);
+    qtest_shutdown(dst);
+    stream_free(st);
+}
+
+/*
  * A host pressure source belongs to its host and does not migrate: the
  * destination (here auto-source=none, as libvirt's domain XML gives it)
  * keeps the balloon the source left, gets no relief without a source,
@@ -448,6 +653,12 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
 
+    qtest_add_func("virtio-balloon-auto/migration/stream/bad-timing",
+                   test_stream_bad_timing);
+    qtest_add_func("virtio-balloon-auto/migration/stream/bad-target",
+                   test_stream_bad_target);
+    qtest_add_func("virtio-balloon-auto/migration/stream/hostile-actual",
+                   test_stream_hostile_actual);
     qtest_add_func("virtio-balloon-auto/migration/kept-element",
                    test_kept_element);
     qtest_add_func("virtio-balloon-auto/migration/plain-to-auto",
