@@ -378,6 +378,14 @@ void balloon_auto_reset(BalloonAutoPolicy *p, int64_t now)
     clean_state(p, now);
 }
 
+void balloon_auto_set_ram_pages(BalloonAutoPolicy *p, uint64_t ram_pages)
+{
+    p->ram_pages = ram_pages;
+    p->target = MIN(p->target, ram_pages);
+    p->actual = MIN(p->actual, ram_pages);
+    p->resident_pages = MIN(p->resident_pages, ram_pages);
+}
+
 void balloon_auto_sync(BalloonAutoPolicy *p, uint64_t target,
                        uint64_t actual, int64_t now)
 {

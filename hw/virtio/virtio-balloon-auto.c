@@ -22,6 +22,7 @@
 #include "hw/virtio/virtio-balloon.h"
 #include "hw/virtio/virtio-balloon-auto.h"
 #include "hw/virtio/virtio-balloon-auto-policy.h"
+#include "hw/boards.h"
 #include "exec/memory.h"
 #include "exec/ramblock.h"
 #include "system/hostmem.h"
@@ -451,6 +452,35 @@ static bool auto_in_transit(void)
            runstate_check(RUN_STATE_POSTMIGRATE);
 }
 
+/*
+ * Guest RAM as the guest has it now: boot RAM and the DIMMs plugged (hot,
+ * or on the command line after this device), counted as upstream's
+ * balloon counts it for each target it sets.
+ */
+static uint64_t auto_current_ram_pages(void)
+{
+    MachineState *ms = MACHINE(qdev_get_machine());
+    uint64_t bytes = ms->ram_size;
+
+    if (ms->device_memory) {
+        bytes += ms->device_memory->dimm_size;
+    }
+    return bytes >> VIRTIO_BALLOON_PFN_SHIFT;
+}
+
+/*
+ * Bring the policy's guest RAM up to date: called where the device acts
+ * or answers, since no notifier tells a device that DIMMs came or went.
+ */
+static void auto_ram_sync(VirtIOBalloonAuto *a)
+{
+    uint64_t pages = auto_current_ram_pages();
+
+    if (pages != balloon_auto_ram_pages(&a->policy)) {
+        balloon_auto_set_ram_pages(&a->policy, pages);
+    }
+}
+
 static void auto_host_event(VirtIOBalloonAuto *a, HostPressureLevel level)
 {
     BalloonAutoLevel l = (BalloonAutoLevel)level;
@@ -466,6 +496,7 @@ static void auto_host_event(VirtIOBalloonAuto *a, HostPressureLevel level)
         trace_virtio_balloon_auto_in_transit("host event");
         return;
     }
+    auto_ram_sync(a);
     auto_refresh_stats(a);
     /* Throttled events only coalesce: no need to measure for them */
     if (balloon_auto_inflate_due(&a->policy, auto_now())) {
@@ -492,6 +523,7 @@ static void auto_timer_cb(void *opaque)
 {
     VirtIOBalloonAuto *a = opaque;
 
+    auto_ram_sync(a);
     auto_read_memory(a);
     /* A coalesced host event or the watermark may inflate: measure */
     if ((balloon_auto_pending(&a->policy, NULL) ||
@@ -804,6 +836,7 @@ static bool auto_manual_check(void *opaque, ram_addr_t target, Error **errp)
     if (!a || !a->enabled || runstate_check(RUN_STATE_INMIGRATE)) {
         return true;
     }
+    auto_ram_sync(a);
     ram = balloon_auto_ram_pages(&a->policy) << VIRTIO_BALLOON_PFN_SHIFT;
     if ((ram - MIN(target, ram)) >> VIRTIO_BALLOON_PFN_SHIFT == s->num_pages) {
         return true;
@@ -1187,6 +1220,7 @@ bool virtio_balloon_auto_configure(VirtIOBalloon *s,
     BalloonAutoConfig cfg;
 
     assert(a);
+    auto_ram_sync(a);
     if (!auto_props_to_config(props, balloon_auto_ram_pages(&a->policy),
                               auto_arg_names, &cfg, errp)) {
         return false;
@@ -1252,6 +1286,7 @@ void virtio_balloon_auto_query(VirtIOBalloon *s, AutoBalloonInfo *info)
     uint64_t host = 0, off = 0;
     int l;
 
+    auto_ram_sync(a);
     info->enabled = a->enabled;
     info->source = g_strdup(a->source);
     if (a->monitor) {
@@ -1392,6 +1427,7 @@ void virtio_balloon_auto_reset(VirtIOBalloon *s)
     if (!a) {
         return;
     }
+    auto_ram_sync(a);
     balloon_auto_reset(&a->policy, auto_now());
     balloon_auto_stats_reset(&a->stats);
     /* The guest has all of its memory back, whatever the mode */
@@ -1439,6 +1475,7 @@ void virtio_balloon_auto_actual_changed(VirtIOBalloon *s)
     if (!a) {
         return;
     }
+    auto_ram_sync(a);
     believed = auto_believed_actual(a);
     if (believed < s->actual) {
         a->unbacked++;
@@ -1465,6 +1502,7 @@ void virtio_balloon_auto_pages(VirtIOBalloon *s, bool inflate,
     if (!a || !pages) {
         return;
     }
+    auto_ram_sync(a);
     if (inflate) {
         a->inflated = pages > UINT64_MAX - a->inflated ? UINT64_MAX :
                       a->inflated + pages;
@@ -1495,6 +1533,7 @@ void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
     if (!a) {
         return;
     }
+    auto_ram_sync(a);
     pressure = balloon_auto_stats_update(&a->stats, &a->stats_cfg, s->stats,
                                          auto_now(), &why);
     a->stats_seen = true;
@@ -1824,6 +1863,7 @@ static int auto_post_load(void *opaque, int version_id)
     a->mig_props.high_watermark_pct = s->auto_props.high_watermark_pct;
     a->mig_props.low_watermark_pct = s->auto_props.low_watermark_pct;
     a->mig_props.shares = s->auto_props.shares;
+    auto_ram_sync(a);
     if (!auto_props_to_config(&a->mig_props,
                               balloon_auto_ram_pages(&a->policy),
                               auto_prop_names, &a->mig_cfg, &err) ||
@@ -1856,6 +1896,8 @@ int virtio_balloon_auto_post_load(VirtIOBalloon *s)
     if (!a) {
         return 0;
     }
+    /* DIMMs on the command line after this device are in by now */
+    auto_ram_sync(a);
     ram_pages = balloon_auto_ram_pages(&a->policy);
     if (s->num_pages > ram_pages) {
         error_report("virtio-balloon: migrated balloon target of %u pages"

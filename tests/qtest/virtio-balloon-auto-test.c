@@ -444,6 +444,40 @@ static void test_hostile_actual(void)
     ag_stop(g);
 }
 
+/*
+ * DIMMs plugged after the balloon was created are guest RAM too: the
+ * query counts them, tunables may use them, and a manual 'balloon' that
+ * changes the balloon stays refused.
+ */
+static void test_dimm_plugged(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON " -m 1024,slots=2,maxmem=2G", true,
+                            MSG_VQ_OFFERED);
+    g_autoptr(QDict) info = NULL;
+    g_autoptr(QDict) rsp = NULL;
+
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'object-add',"
+                             " 'arguments': { 'qom-type':"
+                             " 'memory-backend-ram', 'id': 'm1',"
+                             " 'size': %" PRIu64 " } }", 512 * MiB);
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'device_add',"
+                             " 'arguments': { 'driver': 'pc-dimm',"
+                             " 'id': 'd1', 'memdev': 'm1' } }");
+    info = ag_query(g->qts);
+    g_assert_cmpint(qdict_get_int(info, "target"), ==, 1536 * MiB);
+    g_assert_cmpint(qdict_get_int(info, "actual"), ==, 1536 * MiB);
+    /* A step above the boot RAM fits the guest now */
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'inflate-critical': %" PRIu64
+                             " } }", 1280 * MiB);
+    /* The boot RAM's size is a real change of the balloon: refused */
+    rsp = qtest_qmp(g->qts, "{ 'execute': 'balloon', 'arguments':"
+                    " { 'value': %" PRIu64 " } }", 1024 * MiB);
+    g_assert_true(qdict_haskey(rsp, "error"));
+    g_assert_cmpuint(ag_target(g), ==, 0);
+    ag_stop(g);
+}
+
 /* Bad configuration is refused with a clear error */
 static void check_add_fails(QTestState *qts, const char *props,
                             const char *expect)
@@ -2287,6 +2321,8 @@ int main(int argc, char **argv)
                    test_malformed_messages);
     qtest_add_func("virtio-balloon-auto/guest/hostile-actual",
                    test_hostile_actual);
+    qtest_add_func("virtio-balloon-auto/guest/dimm-plugged",
+                   test_dimm_plugged);
     qtest_add_func("virtio-balloon-auto/guest/reset", test_reset);
     qtest_add_func("virtio-balloon-auto/config/errors", test_bad_config);
     qtest_add_func("virtio-balloon-auto/config/default-ram",

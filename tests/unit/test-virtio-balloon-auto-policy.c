@@ -1175,6 +1175,33 @@ static void test_sync(void)
     g_assert_cmpuint(balloon_auto_actual(&p), ==, RAM);
 }
 
+/*
+ * Guest RAM changes (DIMMs): the floor bound follows the new size, and
+ * target and actual stay within it.
+ */
+static void test_ram_pages(void)
+{
+    BalloonAutoPolicy p;
+
+    setup(&p);
+    balloon_auto_sync(&p, LIMIT, LIMIT, now);
+    now += SEC(2);
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "floor");
+    /* A DIMM as large as the boot RAM: the guest can give more */
+    balloon_auto_set_ram_pages(&p, 2 * RAM);
+    g_assert_cmpuint(balloon_auto_ram_pages(&p), ==, 2 * RAM);
+    g_assert_cmpuint(balloon_auto_target(&p), ==, LIMIT);
+    now += SEC(2);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL, LIMIT + CRITICAL);
+    /* Unplugged again, and smaller than the balloon: clamped */
+    balloon_auto_set_ram_pages(&p, RAM / 2);
+    g_assert_cmpuint(balloon_auto_target(&p), ==, RAM / 2);
+    g_assert_cmpuint(balloon_auto_actual(&p), ==, RAM / 2);
+    now += SEC(2);
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "floor");
+}
+
 /* Field by field: the struct has padding */
 static void assert_timing_eq(const BalloonAutoTiming *a,
                              const BalloonAutoTiming *b)
@@ -2986,6 +3013,7 @@ int main(int argc, char **argv)
     ADD("stall/drops-pending", test_stall_drops_pending);
     ADD("state/reset", test_reset);
     ADD("state/sync", test_sync);
+    ADD("state/ram-pages", test_ram_pages);
     ADD("state/timing-round-trip", test_timing_round_trip);
     ADD("state/overflow", test_overflow);
     ADD("strings", test_strings);

@@ -467,6 +467,14 @@ void balloon_auto_set_config(BalloonAutoPolicy *p,
 void balloon_auto_reset(BalloonAutoPolicy *p, int64_t now);
 
 /*
+ * Guest RAM is now @ram_pages (DIMMs plugged or unplugged): every bound
+ * that derives from it (floor, reserve, gain, tunable checks) follows.
+ * Target, actual and the measured residency are clamped to it; nothing
+ * else changes.
+ */
+void balloon_auto_set_ram_pages(BalloonAutoPolicy *p, uint64_t ram_pages);
+
+/*
  * Adopt the device's target and actual (automatic mode switched on at run
  * time, or after migration).  Values above ram_pages are clamped.  Stall
  * detection restarts from @now; nothing is pending; counters unchanged.
