@@ -89,6 +89,8 @@ bool host_pressure_options_check(const HostPressureOptions *o, Error **errp)
 #ifdef CONFIG_LINUX
 
 #include <sys/vfs.h>
+#include <sys/syscall.h>
+#include <linux/kcmp.h>
 #include <poll.h>
 
 #define PSI_SYSTEM_DIR "/proc/pressure/"
@@ -236,6 +238,23 @@ static bool psi_fd_armed(int fd)
     return poll(&pfd, 1, 0) >= 0 && !(pfd.revents & (POLLERR | POLLNVAL));
 }
 
+/*
+ * 1 if @a and @b are one open file (the same fd twice, or dup()s of one,
+ * as "-add-fd fd=6" given for two levels makes them), 0 if not, -1 if the
+ * kernel cannot tell (kcmp() needs CONFIG_CHECKPOINT_RESTORE).
+ */
+static int fds_same_file(int a, int b)
+{
+    pid_t pid = getpid();
+    long r;
+
+    if (a == b) {
+        return 1;
+    }
+    r = syscall(SYS_kcmp, pid, pid, KCMP_FILE, a, b);
+    return r == 0 ? 1 : r > 0 ? 0 : -1;
+}
+
 /* Check what the manager handed over; pick the backend */
 static const HostPressureBackendOps *backend_for_fds(const char *name,
                                                      const HostPressureFds *fds,
@@ -297,6 +316,27 @@ static const HostPressureBackendOps *backend_for_fds(const char *name,
                        " memory.pressure_level file of the cgroup v1 memcg"
                        " the eventfds are registered on", name, what);
             return NULL;
+        }
+    }
+    /*
+     * A trigger, or a registration, is per open file: with one file for
+     * two levels, each signal of either would wake both, and the higher
+     * would be reported for every stall of the lower.
+     */
+    for (l = 0; l < HOST_PRESSURE__MAX; l++) {
+        int k;
+
+        for (k = l + 1; k < HOST_PRESSURE__MAX; k++) {
+            if (fds_same_file(fds->level[l], fds->level[k]) == 1) {
+                error_setg(errp, "host pressure source '%s': the fds for"
+                           " levels %s and %s are one open file: each level"
+                           " needs its own (%s)", name,
+                           host_pressure_level_str(l),
+                           host_pressure_level_str(k),
+                           eventfd[0] ? "an eventfd registered for it" :
+                           "a file with its own trigger written");
+                return NULL;
+            }
         }
     }
     return eventfd[0] ? &host_pressure_vmpressure_ops : &host_pressure_psi_ops;

@@ -15,6 +15,8 @@
 #include "qemu/host-pressure.h"
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <linux/kcmp.h>
 
 #define MEMCG_ROOT "/sys/fs/cgroup/memory"
 #define CGROUP2_ROOT "/sys/fs/cgroup/unified"
@@ -1228,6 +1230,7 @@ static void test_fds_errors(void)
     int reg = g_file_open_tmp("test-host-pressure-XXXXXX", &file, NULL);
     int pipefd[2];
     int psi_armed, psi_bare;
+    bool kcmp_ok;
 
     g_assert_cmpint(reg, >=, 0);
     unlink(file);
@@ -1245,6 +1248,17 @@ static void test_fds_errors(void)
                      "has no fd for level medium: all of low, medium and"
                      " critical are needed");
     expect_fds_error(ev, reg, "the memory.pressure_level fd is '");
+    /* One eventfd (dup()s of it) for two levels; kcmp() tells */
+    kcmp_ok = syscall(SYS_kcmp, getpid(), getpid(), KCMP_FILE, ev[0],
+                      ev[0]) == 0;
+    if (kcmp_ok) {
+        expect_fds_error((int[]) { ev[0], ev[1], ev[0] }, -1,
+                         "the fds for levels low and critical are one"
+                         " open file");
+    } else {
+        g_test_message("one-file cases skipped: no kcmp() (%s)",
+                       strerror(errno));
+    }
 
     psi_armed = psi_fd("some 100000 2000000");
     psi_bare = psi_fd(NULL);
@@ -1260,6 +1274,12 @@ static void test_fds_errors(void)
                          " level medium is an eventfd");
         expect_fds_error((int[]) { psi_armed, psi_armed, psi_armed },
                          psi_armed, "only goes with vmpressure eventfds");
+        /* One PSI file, one trigger, for all three levels */
+        if (kcmp_ok) {
+            expect_fds_error((int[]) { psi_armed, psi_armed, psi_armed },
+                             -1, "the fds for levels low and medium are"
+                             " one open file");
+        }
     }
     if (psi_armed >= 0) {
         close(psi_armed);
