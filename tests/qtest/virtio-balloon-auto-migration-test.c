@@ -506,6 +506,30 @@ static void assert_unchanged(QTestState *qts, QDict *before)
                       QOBJECT(qdict_get_qdict(before, "tunables"))));
 }
 
+/* A stream of a source with a balloon of a critical step, to change */
+static Stream *stream_new(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
+    Stream *st = stream_save(g);
+
+    ag_stop(g);
+    return st;
+}
+
+/* The destination refuses @st, saying @words, and changes nothing */
+static void stream_expect_refused(Stream *st, const char *words)
+{
+    g_autoptr(QDict) before = NULL;
+    g_autofree char *status = NULL;
+    QOSState *dst = stream_load(st, &status, &before);
+
+    g_assert_cmpstr(status, ==, "failed");
+    g_assert_true(file_contains(st->log, words));
+    assert_unchanged(dst->qts, before);
+    qtest_shutdown(dst);
+    stream_free(st);
+}
+
 /*
  * Refused in the subsection (a window ending before the clock's start):
  * the 'enabled' of the same subsection, loaded before the check, does not
@@ -513,21 +537,11 @@ static void assert_unchanged(QTestState *qts, QDict *before)
  */
 static void test_stream_bad_timing(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
-    Stream *st = stream_save(g);
-    g_autoptr(QDict) before = NULL;
-    g_autofree char *status = NULL;
-    QOSState *dst;
+    Stream *st = stream_new();
 
-    ag_stop(g);
     st->buf[st->sub + SUB_ENABLED] = 0;
     put_be(st->buf + st->sub + SUB_WINDOW_END, UINT64_MAX, 8);
-    dst = stream_load(st, &status, &before);
-    g_assert_cmpstr(status, ==, "failed");
-    g_assert_true(file_contains(st->log, "guest-pressure window"));
-    assert_unchanged(dst->qts, before);
-    qtest_shutdown(dst);
-    stream_free(st);
+    stream_expect_refused(st, "guest-pressure window");
 }
 
 /*
@@ -537,23 +551,13 @@ static void test_stream_bad_timing(void)
  */
 static void test_stream_bad_target(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
-    Stream *st = stream_save(g);
-    g_autoptr(QDict) before = NULL;
-    g_autofree char *status = NULL;
-    QOSState *dst;
+    Stream *st = stream_new();
 
-    ag_stop(g);
     st->buf[st->sub + SUB_ENABLED] = 0;
     put_be(st->buf + st->sub + SUB_INFLATE_LOW, 4 * MiB, 8);
     /* num_pages: the be32 before actual */
     put_be(st->buf + st->actual - 4, RAM / 4096 + 1, 4);
-    dst = stream_load(st, &status, &before);
-    g_assert_cmpstr(status, ==, "failed");
-    g_assert_true(file_contains(st->log, "larger than guest RAM"));
-    assert_unchanged(dst->qts, before);
-    qtest_shutdown(dst);
-    stream_free(st);
+    stream_expect_refused(st, "larger than guest RAM");
 }
 
 /*
@@ -563,14 +567,12 @@ static void test_stream_bad_target(void)
  */
 static void test_stream_hostile_actual(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
-    Stream *st = stream_save(g);
+    Stream *st = stream_new();
     g_autoptr(QDict) before = NULL;
     g_autoptr(QDict) after = NULL;
     g_autofree char *status = NULL;
     QOSState *dst;
 
-    ag_stop(g);
     put_be(st->buf + st->actual, UINT32_MAX, 4);
     dst = stream_load(st, &status, &before);
     g_assert_cmpstr(status, ==, "completed");
