@@ -132,7 +132,6 @@ static bool psi_open_trigger(Psi *p, HostPressureLevel level,
     /* Write a trigger only to the kernel's file: see host-pressure-int.h */
     if (!host_pressure_fd_is_psi(t->fd)) {
         g_autofree char *what = host_pressure_fd_name(t->fd);
-
         g_autofree char *is = g_str_equal(what, p->file) ? g_strdup("") :
                               g_strdup_printf(" (it is '%s')", what);
 

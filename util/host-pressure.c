@@ -239,20 +239,15 @@ static bool psi_fd_armed(int fd)
 }
 
 /*
- * 1 if @a and @b are one open file (the same fd twice, or dup()s of one,
- * as "-add-fd fd=6" given for two levels makes them), 0 if not, -1 if the
- * kernel cannot tell (kcmp() needs CONFIG_CHECKPOINT_RESTORE).
+ * Whether @a and @b are known to be one open file (the same fd twice, or
+ * dup()s of one, as "-add-fd fd=6" given for two levels makes them).
+ * Without kcmp() (it needs CONFIG_CHECKPOINT_RESTORE) only the first.
  */
-static int fds_same_file(int a, int b)
+static bool fds_same_file(int a, int b)
 {
     pid_t pid = getpid();
-    long r;
 
-    if (a == b) {
-        return 1;
-    }
-    r = syscall(SYS_kcmp, pid, pid, KCMP_FILE, a, b);
-    return r == 0 ? 1 : r > 0 ? 0 : -1;
+    return a == b || syscall(SYS_kcmp, pid, pid, KCMP_FILE, a, b) == 0;
 }
 
 /* Check what the manager handed over; pick the backend */
@@ -327,7 +322,7 @@ static const HostPressureBackendOps *backend_for_fds(const char *name,
         int k;
 
         for (k = l + 1; k < HOST_PRESSURE__MAX; k++) {
-            if (fds_same_file(fds->level[l], fds->level[k]) == 1) {
+            if (fds_same_file(fds->level[l], fds->level[k])) {
                 error_setg(errp, "host pressure source '%s': the fds for"
                            " levels %s and %s are one open file: each level"
                            " needs its own (%s)", name,
