@@ -89,6 +89,19 @@ static char *migrate_status(QTestState *qts)
     return g_strdup(qdict_get_try_str(ret, "status"));
 }
 
+/* Wait until @qts's migration failed or completed; return which */
+static char *migrate_wait(QTestState *qts)
+{
+    char *st = NULL;
+
+    do {
+        g_free(st);
+        g_usleep(10 * 1000);
+        st = migrate_status(qts);
+    } while (strcmp(st, "failed") && strcmp(st, "completed"));
+    return st;
+}
+
 static bool vm_running(QTestState *qts)
 {
     g_autoptr(QDict) ret = qtest_qmp_assert_success_ref(qts,
@@ -341,11 +354,7 @@ static void test_auto_to_plain(gconstpointer opaque)
                              " 'return-path', 'state': true } ] } }");
     qtest_qmp_assert_success(g->qts, "{ 'execute': 'migrate',"
                              " 'arguments': { 'uri': %s } }", m->uri);
-    do {
-        g_free(st);
-        g_usleep(10 * 1000);
-        st = migrate_status(g->qts);
-    } while (strcmp(st, "failed") && strcmp(st, "completed"));
+    st = migrate_wait(g->qts);
     g_assert_cmpstr(st, ==, "failed");
     /* The source resumes the guest right after it marks the failure */
     for (i = 0; i < 500 && !vm_running(g->qts); i++) {
@@ -357,13 +366,8 @@ static void test_auto_to_plain(gconstpointer opaque)
         qtest_set_expected_status(m->dst->qts, 1);
         qtest_wait_qemu(m->dst->qts);
     } else {
-        g_autofree char *dst_st = NULL;
+        g_autofree char *dst_st = migrate_wait(m->dst->qts);
 
-        do {
-            g_free(dst_st);
-            g_usleep(10 * 1000);
-            dst_st = migrate_status(m->dst->qts);
-        } while (strcmp(dst_st, "failed") && strcmp(dst_st, "completed"));
         g_assert_cmpstr(dst_st, ==, "failed");
     }
     g_assert_true(file_contains(m->log, "automatic=off"));
@@ -432,11 +436,7 @@ static Stream *stream_save(AutoGuest *g)
     st->clock = qtest_clock_step(g->qts, 1);
     qtest_qmp_assert_success(g->qts, "{ 'execute': 'migrate',"
                              " 'arguments': { 'uri': %s } }", uri);
-    do {
-        g_free(status);
-        g_usleep(10 * 1000);
-        status = migrate_status(g->qts);
-    } while (strcmp(status, "failed") && strcmp(status, "completed"));
+    status = migrate_wait(g->qts);
     g_assert_cmpstr(status, ==, "completed");
     g_assert_true(g_file_get_contents(st->path, (char **)&st->buf, &st->len,
                                       NULL));
@@ -480,12 +480,7 @@ static QOSState *stream_load(Stream *st, char **status, QDict **before)
                              "{ 'execute': 'migrate-incoming', 'arguments':"
                              " { 'uri': %s, 'exit-on-error': false } }",
                              uri);
-    *status = NULL;
-    do {
-        g_free(*status);
-        g_usleep(10 * 1000);
-        *status = migrate_status(dst->qts);
-    } while (strcmp(*status, "failed") && strcmp(*status, "completed"));
+    *status = migrate_wait(dst->qts);
     return dst;
 }
 
