@@ -401,6 +401,21 @@ static void mark_inflated(Vbaf *f, uint32_t pfn)
 }
 
 /*
+ * A descriptor of @len bytes on the inflate or deflate queue names len / 4
+ * PFNs, and QEMU discards each: charge them to the input's page budget,
+ * and shorten the descriptor to what is left of it (keeping a length that
+ * is not a multiple of 4).  Without it, one OP_BUF of 4 descriptors of up
+ * to 64 KiB named 65,532 pages, and inputs of a few such took over 10 s.
+ */
+static uint32_t charge_pfn_bytes(Vbaf *f, uint32_t len)
+{
+    uint32_t pfns = MIN(len / 4, f->pages_left);
+
+    f->pages_left -= pfns;
+    return pfns * 4 + len % 4;
+}
+
+/*
  * OP_BUF: a chain of 1-4 descriptors on any queue, direct or indirect,
  * with the input's bytes, lengths, flags, addresses and next fields.
  */
@@ -454,13 +469,21 @@ static void op_buf(Vbaf *f, VbafIn *in)
         if (fl & 4) {
             len = in_u16(in);
         }
+        if (n == VBAF_IVQ || n == VBAF_DVQ) {
+            len = charge_pfn_bytes(f, len);
+        }
         if (i + 1 < ndesc) {
             flags |= VRING_DESC_F_NEXT;
         }
         if (fl & 8) {
             next = in_u8(in);
         }
-        if (fl & 16) {
+        /*
+         * A table the input points at names lengths this function did not
+         * write and cannot charge: on the inflate and deflate queues only
+         * the tables built above (@indirect) are indirect.
+         */
+        if ((fl & 16) && n != VBAF_IVQ && n != VBAF_DVQ) {
             flags ^= VRING_DESC_F_INDIRECT;
         }
         if (fl & 32) {
