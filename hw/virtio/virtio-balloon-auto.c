@@ -933,18 +933,48 @@ static bool auto_props_to_psi(const VirtIOBalloonAutoProps *p,
     return true;
 }
 
+/* Whether guest RAM @what, in host pages of @pagesize bytes, frees 4 KiB */
+static bool auto_page_size_check(const char *what, size_t pagesize,
+                                 Error **errp)
+{
+    if (pagesize > (1 << VIRTIO_BALLOON_PFN_SHIFT)) {
+        error_setg(errp, "%s is backed by host pages of %zu KiB (hugetlb?),"
+                   " which 4 KiB balloon pages cannot return to the host",
+                   what, pagesize / KiB);
+        return false;
+    }
+    return true;
+}
+
 static int auto_ram_block_check(RAMBlock *rb, void *opaque)
 {
-    Error **errp = opaque;
-    size_t pagesize = qemu_ram_pagesize(rb);
+    g_autofree char *what = g_strdup_printf("RAM block '%s'",
+                                            qemu_ram_get_idstr(rb));
 
-    if (pagesize > (1 << VIRTIO_BALLOON_PFN_SHIFT)) {
-        error_setg(errp, "RAM block '%s' is backed by host pages of %zu KiB"
-                   " (hugetlb?), which 4 KiB balloon pages cannot return to"
-                   " the host", qemu_ram_get_idstr(rb), pagesize / KiB);
-        return 1;
+    return !auto_page_size_check(what, qemu_ram_pagesize(rb), opaque);
+}
+
+/*
+ * A DIMM or virtio-mem device plugged while automatic mode is on is guest
+ * RAM the balloon may take pages from: refuse the backends that
+ * auto_ram_discardable() refuses at creation.
+ */
+static bool auto_plug_check(void *opaque, MemoryRegion *mr, Error **errp)
+{
+    VirtIOBalloon *s = opaque;
+    VirtIOBalloonAuto *a = s->auto_state;
+    g_autofree char *what = NULL;
+
+    if (!a || !a->enabled || !mr->ram_block) {
+        return true;
     }
-    return 0;
+    /* Not plugged yet, the RAM block has no name: name the backend */
+    what = g_strdup_printf("memory backend '%s'", memory_region_name(mr));
+    if (auto_page_size_check(what, qemu_ram_pagesize(mr->ram_block), errp)) {
+        return true;
+    }
+    error_prepend(errp, "automatic ballooning is on: ");
+    return false;
 }
 
 /*
@@ -1168,6 +1198,7 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
     a->timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, auto_timer_cb, a);
     s->auto_state = a;
     qemu_balloon_set_manual_check(s, auto_manual_check);
+    qemu_balloon_set_plug_check(s, auto_plug_check);
     /*
      * Unmodified guests tell their memory pressure only through the stats
      * they send when asked: ask regularly, unless the user set an interval,

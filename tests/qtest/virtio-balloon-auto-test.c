@@ -19,6 +19,7 @@
 #include "libqtest.h"
 #include "qobject/qdict.h"
 #include "qobject/qjson.h"
+#include "qobject/qlist.h"
 #include "qemu/bswap.h"
 #include "qapi/error.h"
 #include "libqos/libqos-pc.h"
@@ -948,38 +949,104 @@ static bool set_nr_hugepages(long n)
     return fclose(f) == 0 && ok;
 }
 
+/*
+ * Make @need huge pages of the default size free.  As root the pool is
+ * grown: *@grown says so, and the caller puts it back to *@pool with
+ * set_nr_hugepages() once QEMU holds its pages (they become surplus
+ * pages, freed when QEMU exits).  False, with the test skipped, if the
+ * pages cannot be had.
+ */
+static bool hugepages_reserve(long need, long *pool, bool *grown)
+{
+    *pool = nr_hugepages();
+    *grown = false;
+    if (free_huge_pages() < need && geteuid() == 0 && *pool >= 0) {
+        *grown = set_nr_hugepages(*pool + need - free_huge_pages());
+    }
+    if (free_huge_pages() >= need) {
+        return true;
+    }
+    if (*grown) {
+        set_nr_hugepages(*pool);
+    }
+    g_test_skip(geteuid() ? "needs 64 free huge pages (as root the test"
+                " reserves them): echo 64 > " NR_HUGEPAGES :
+                "the kernel could not reserve 64 huge pages");
+    return false;
+}
+
 static void test_hugetlb_refused(void)
 {
     /* 128 MiB of 2 MiB pages (more if the default size is smaller) */
-    const long need = 64;
-    long pool = nr_hugepages();
-    bool grown = false;
+    long pool;
+    bool grown;
     QTestState *qts;
 
-    /* As root, grow the pool for this test and put it back after */
-    if (free_huge_pages() < need && geteuid() == 0 && pool >= 0) {
-        grown = set_nr_hugepages(pool + need - free_huge_pages());
-    }
-    if (free_huge_pages() < need) {
-        if (grown) {
-            set_nr_hugepages(pool);
-        }
-        g_test_skip(geteuid() ? "needs 64 free huge pages (as root the test"
-                    " reserves them): echo 64 > " NR_HUGEPAGES :
-                    "the kernel could not reserve 64 huge pages");
+    if (!hugepages_reserve(64, &pool, &grown)) {
         return;
     }
     qts = qtest_init("-m 128 -nodefaults -object memory-backend-memfd,"
                      "id=ram,size=128M,hugetlb=on -machine memory-backend=ram");
-    /*
-     * Put the pool back at once, before anything can fail: the pages
-     * QEMU holds become surplus pages, freed when it exits.
-     */
+    /* Put the pool back at once, before anything can fail */
     if (grown) {
         g_assert_true(set_nr_hugepages(pool));
     }
     expect_realize_refused(qts, "'ram' is backed by host pages of");
     qtest_quit(qts);
+}
+
+/*
+ * A hugetlb DIMM plugged while automatic mode is on is refused as the
+ * same boot RAM is, and leaves the guest's RAM as it was; switched off,
+ * the DIMM plugs, and automatic mode then refuses to switch back on.
+ */
+static void test_hugetlb_dimm_refused(void)
+{
+    long pool;
+    bool grown;
+    AutoGuest *g;
+    g_autoptr(QDict) info = NULL;
+    g_autoptr(QDict) rsp = NULL;
+    g_autoptr(QDict) rsp2 = NULL;
+    g_autoptr(QDict) mem = NULL;
+
+    if (!hugepages_reserve(64, &pool, &grown)) {
+        return;
+    }
+    g = ag_start(AUTO_ON " -m 512,slots=2,maxmem=1G", true, MSG_VQ_OFFERED);
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'object-add',"
+                             " 'arguments': { 'qom-type':"
+                             " 'memory-backend-memfd', 'id': 'm1',"
+                             " 'hugetlb': true, 'size': %" PRIu64 " } }",
+                             128 * MiB);
+    if (grown) {
+        g_assert_true(set_nr_hugepages(pool));
+    }
+    rsp = qtest_qmp(g->qts, "{ 'execute': 'device_add', 'arguments':"
+                    " { 'driver': 'pc-dimm', 'id': 'd1', 'memdev': 'm1' } }");
+    g_assert_true(qdict_haskey(rsp, "error"));
+    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
+                                          "desc"),
+                            "automatic ballooning is on: memory backend"
+                            " 'm1' is backed by host pages of"));
+    info = ag_query(g->qts);
+    g_assert_cmpint(qdict_get_int(info, "actual"), ==, 512 * MiB);
+    mem = qtest_qmp(g->qts, "{ 'execute': 'query-memory-devices' }");
+    g_assert_true(qlist_empty(qdict_get_qlist(mem, "return")));
+
+    /* Switched off, the balloon leaves the choice to the user */
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'enabled': false } }");
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'device_add',"
+                             " 'arguments': { 'driver': 'pc-dimm',"
+                             " 'id': 'd1', 'memdev': 'm1' } }");
+    rsp2 = qtest_qmp(g->qts, "{ 'execute': 'set-auto-balloon',"
+                     " 'arguments': { 'enabled': true } }");
+    g_assert_true(qdict_haskey(rsp2, "error"));
+    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp2, "error"),
+                                          "desc"),
+                            "is backed by host pages of"));
+    ag_stop(g);
 }
 
 static int64_t run_real_pressure(const char *source, const char *backend,
@@ -2372,6 +2439,8 @@ int main(int argc, char **argv)
                    test_mem_lock_refused);
     qtest_add_func("virtio-balloon-auto/config/hugetlb-refused",
                    test_hugetlb_refused);
+    qtest_add_func("virtio-balloon-auto/config/hugetlb-dimm-refused",
+                   test_hugetlb_dimm_refused);
     qtest_add_func("virtio-balloon-auto/stats/refresh-on-pressure",
                    test_stats_refresh_on_pressure);
     qtest_add_func("virtio-balloon-auto/stats/refresh-user-interval",
