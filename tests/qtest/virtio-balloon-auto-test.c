@@ -2314,6 +2314,51 @@ static void test_budget_stop_cont(void)
     ag_stop(g);
 }
 
+/*
+ * A driver that publishes an avail index more than the queue size ahead
+ * of the device (it gave away the page of its own avail ring, which
+ * reads back as zeros, or it is hostile) is broken: the device stops and
+ * asks for a reset, instead of popping up to 65,535 stale entries that
+ * each named the pages of the last real buffer again.
+ */
+static void test_budget_avail_ahead(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
+    uint32_t pfns[4] = { 0x50, 0x51, 0x52, 0x53 };
+    uint16_t size = g->ivq->size, i, idx;
+    int64_t deadline = g_get_monotonic_time() + TIMEOUT_US;
+    uint64_t addr = guest_alloc(&g->qs->alloc, sizeof(pfns));
+    uint32_t head;
+    uint8_t status;
+
+    for (i = 0; i < ARRAY_SIZE(pfns); i++) {
+        pfns[i] = cpu_to_le32(pfns[i]);
+    }
+    qtest_memwrite(g->qts, addr, pfns, sizeof(pfns));
+    head = qvirtqueue_add(g->qts, g->ivq, addr, sizeof(pfns), false, false);
+    qvirtqueue_kick(g->qts, g->vdev, g->ivq, head);
+    qvirtio_wait_used_elem(g->qts, g->vdev, g->ivq, head, NULL, TIMEOUT_US);
+    g_assert_cmpint(budget_inflated_pages(g), ==, 4);
+
+    /* Every slot of the avail ring names that buffer; the index jumps */
+    for (i = 0; i < size; i++) {
+        qtest_writew(g->qts, g->ivq->avail + 4 + 2 * i, head);
+    }
+    idx = qtest_readw(g->qts, g->ivq->avail + 2);
+    qtest_writew(g->qts, g->ivq->avail + 2, idx + size + 1);
+    g->vdev->bus->virtqueue_kick(g->vdev, g->ivq);
+    do {
+        status = g->vdev->bus->get_status(g->vdev);
+    } while (!(status & VIRTIO_CONFIG_S_NEEDS_RESET) &&
+             g_get_monotonic_time() < deadline);
+    g_assert_cmphex(status & VIRTIO_CONFIG_S_NEEDS_RESET, ==,
+                    VIRTIO_CONFIG_S_NEEDS_RESET);
+    /* Nothing popped: the 4 pages counted once */
+    g_assert_cmpint(budget_inflated_pages(g), ==, 4);
+    guest_free(&g->qs->alloc, addr);
+    ag_stop(g);
+}
+
 /* A reset in the middle drops the work; the device is usable after it */
 static void test_budget_reset(void)
 {
@@ -2362,6 +2407,8 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto/budget/stop-cont",
                    test_budget_stop_cont);
     qtest_add_func("virtio-balloon-auto/budget/reset", test_budget_reset);
+    qtest_add_func("virtio-balloon-auto/budget/avail-ahead",
+                   test_budget_avail_ahead);
     qtest_add_func("virtio-balloon-auto/inflate/coalesce-storm",
                    test_coalesce_storm);
     qtest_add_func("virtio-balloon-auto/inflate/no-pile-up",
