@@ -32,6 +32,8 @@
 #include "system/runstate.h"
 #include "exec/cpu-common.h"
 #include "qemu/units.h"
+#include "qemu/host-utils.h"
+#include "qemu/bswap.h"
 #include "qapi/qapi-events-auto-balloon.h"
 #include "trace.h"
 
@@ -259,7 +261,7 @@ static int auto_resident_block(RAMBlock *rb, void *opaque)
     AutoResident *r = opaque;
     uint8_t *host = qemu_ram_get_host_addr(rb);
     uint64_t len = qemu_ram_get_used_length(rb);
-    uint64_t off, n, i;
+    uint64_t off, n, i, pages = 0;
 
     if (!host || !rb->mr ||
         !object_dynamic_cast(memory_region_owner(rb->mr),
@@ -273,10 +275,15 @@ static int auto_resident_block(RAMBlock *rb, void *opaque)
             r->failed = true;
             return 1;
         }
-        for (i = 0; i < n; i++) {
-            r->bytes += (r->vec[i] & 1) * r->host_page;
+        /* Bit 0 of each byte: resident; 8 bytes at a time */
+        for (i = 0; i + 8 <= n; i += 8) {
+            pages += ctpop64(ldq_he_p(r->vec + i) & 0x0101010101010101ull);
+        }
+        for (; i < n; i++) {
+            pages += r->vec[i] & 1;
         }
     }
+    r->bytes += pages * r->host_page;
     return 0;
 }
 
