@@ -32,6 +32,7 @@
 #include "system/runstate.h"
 #include "exec/cpu-common.h"
 #include "qemu/units.h"
+#include "qemu/cutils.h"
 #include "qemu/host-utils.h"
 #include "qemu/bswap.h"
 #include "qapi/qapi-events-auto-balloon.h"
@@ -1669,8 +1670,12 @@ static void auto_inject_memory_set(Object *obj, Visitor *v, const char *name,
         return;
     }
     if (*value) {
-        if (sscanf(value, "%" SCNu64 " %" SCNu64 " %" SCNu64, &st.usage,
-                   &st.limit, &st.available) != 3) {
+        g_auto(GStrv) f = g_strsplit(value, " ", 0);
+
+        /* Three decimal numbers, nothing else (sscanf took "-1", "1x") */
+        if (g_strv_length(f) != 3 || parse_uint_full(f[0], 10, &st.usage) ||
+            parse_uint_full(f[1], 10, &st.limit) ||
+            parse_uint_full(f[2], 10, &st.available)) {
             error_setg(errp, "'%s' expects 'USAGE LIMIT AVAILABLE' in bytes"
                        " or '', not '%s'", name, value);
             return;

@@ -1822,6 +1822,36 @@ static QDict *wm_host_memory(AutoGuest *g)
     return m;
 }
 
+/* A malformed memory state is refused and leaves the last one in place */
+static void test_inject_memory_bad(void)
+{
+    static const char *const bad[] = {
+        "-1 4194304000 0", "1 2", "1 2 3 4", "1 2 3x", "1  2 3", "0x10 2 3",
+        "18446744073709551616 2 3", " 1 2 3",
+    };
+    AutoGuest *g = ag_start(AUTO_ON, false, -1);
+    QDict *m;
+    size_t i;
+
+    wm_used(g, 100);
+    for (i = 0; i < ARRAY_SIZE(bad); i++) {
+        g_autoptr(QDict) rsp = qtest_qmp(g->qts,
+            "{ 'execute': 'qom-set', 'arguments': { 'path': %s,"
+            " 'property': 'x-inject-host-memory', 'value': %s } }",
+            BACKEND, bad[i]);
+        QDict *err = qdict_get_qdict(rsp, "error");
+
+        g_assert_nonnull(err);
+        g_assert_nonnull(strstr(qdict_get_str(err, "desc"),
+                                "expects 'USAGE LIMIT AVAILABLE'"));
+    }
+    m = wm_host_memory(g);
+    g_assert_cmpint(qdict_get_int(m, "usage"), ==, 100 * MiB);
+    g_assert_cmpint(qdict_get_int(m, "limit"), ==, WM_LIMIT);
+    qobject_unref(m);
+    ag_stop(g);
+}
+
 /* Above the high watermark the balloon inflates with no host event */
 static void test_watermark_inflate(void)
 {
@@ -2465,6 +2495,8 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto/stats/fast-polling",
                    test_stats_fast_polling);
     qtest_add_func("virtio-balloon-auto/relief/to-empty", test_relief);
+    qtest_add_func("virtio-balloon-auto/watermark/inject-bad",
+                   test_inject_memory_bad);
     qtest_add_func("virtio-balloon-auto/watermark/inflate",
                    test_watermark_inflate);
     qtest_add_func("virtio-balloon-auto/watermark/no-spare",
