@@ -248,6 +248,20 @@ static void auto_apply(VirtIOBalloonAuto *a, BalloonAutoAction act)
  */
 #define RESIDENT_CHUNK 16384
 
+/*
+ * The memory backend of RAM block @rb if it is guest RAM: a backend that
+ * is mapped (the machine's RAM, a plugged DIMM or virtio-mem device), not
+ * one that no device uses, nor ROMs and video RAM.  NULL otherwise.
+ */
+static HostMemoryBackend *auto_guest_ram_backend(RAMBlock *rb)
+{
+    Object *owner = rb->mr ? memory_region_owner(rb->mr) : NULL;
+    Object *b = owner ? object_dynamic_cast(owner, TYPE_MEMORY_BACKEND) : NULL;
+
+    return b && host_memory_backend_is_mapped(MEMORY_BACKEND(b)) ?
+           MEMORY_BACKEND(b) : NULL;
+}
+
 typedef struct AutoResident {
     unsigned char *vec;
     size_t host_page;
@@ -264,9 +278,7 @@ static int auto_resident_block(RAMBlock *rb, void *opaque)
     uint64_t len = qemu_ram_get_used_length(rb);
     uint64_t off, n, i, pages = 0;
 
-    if (!host || !rb->mr ||
-        !object_dynamic_cast(memory_region_owner(rb->mr),
-                             TYPE_MEMORY_BACKEND)) {
+    if (!host || !auto_guest_ram_backend(rb)) {
         return 0;
     }
     r->blocks++;
@@ -954,32 +966,66 @@ static bool auto_page_size_check(const char *what, size_t pagesize,
     return true;
 }
 
+/* @b's host pages, in the error, named by its id */
+static bool auto_backend_check(HostMemoryBackend *b, Error **errp)
+{
+    MemoryRegion *mr = host_memory_backend_get_memory(b);
+    g_autofree char *what = NULL;
+
+    if (!mr || !mr->ram_block) {
+        return true;
+    }
+    what = g_strdup_printf("memory backend '%s'",
+                           object_get_canonical_path_component(OBJECT(b)));
+    return auto_page_size_check(what, qemu_ram_pagesize(mr->ram_block),
+                                errp);
+}
+
 static int auto_ram_block_check(RAMBlock *rb, void *opaque)
 {
-    g_autofree char *what = g_strdup_printf("RAM block '%s'",
-                                            qemu_ram_get_idstr(rb));
+    HostMemoryBackend *b = auto_guest_ram_backend(rb);
 
-    return !auto_page_size_check(what, qemu_ram_pagesize(rb), opaque);
+    return b && !auto_backend_check(b, opaque);
 }
 
 /*
- * A DIMM or virtio-mem device plugged while automatic mode is on is guest
- * RAM the balloon may take pages from: refuse the backends that
- * auto_ram_discardable() refuses at creation.
+ * A DIMM, NVDIMM, virtio-mem or virtio-pmem device plugged while automatic
+ * mode is on is guest RAM the balloon may take pages from: refuse the
+ * backends that auto_ram_discardable() refuses at creation.  @mr is what
+ * the device maps, which may be an alias or a container of its backend's
+ * memory (nvdimm, virtio-mem with dynamic-memslots): look at the backend.
+ * An incoming migration checks once the stream has said whether automatic
+ * mode is on (virtio_balloon_auto_post_load()).
  */
-static bool auto_plug_check(void *opaque, MemoryRegion *mr, Error **errp)
+static bool auto_plug_check(void *opaque, Object *dev, MemoryRegion *mr,
+                            Error **errp)
 {
     VirtIOBalloon *s = opaque;
     VirtIOBalloonAuto *a = s->auto_state;
-    g_autofree char *what = NULL;
+    Object *memdev;
 
-    if (!a || !a->enabled || !mr->ram_block) {
+    if (!a || !a->enabled || runstate_check(RUN_STATE_INMIGRATE)) {
         return true;
     }
-    /* Not plugged yet, the RAM block has no name: name the backend */
-    what = g_strdup_printf("memory backend '%s'", memory_region_name(mr));
-    if (auto_page_size_check(what, qemu_ram_pagesize(mr->ram_block), errp)) {
-        return true;
+    memdev = object_property_get_link(dev, "memdev", NULL);
+    if (memdev && object_dynamic_cast(memdev, TYPE_MEMORY_BACKEND)) {
+        if (auto_backend_check(MEMORY_BACKEND(memdev), errp)) {
+            return true;
+        }
+    } else {
+        g_autofree char *what = NULL;
+
+        while (mr->alias) {
+            mr = mr->alias;
+        }
+        if (!mr->ram_block) {
+            return true;
+        }
+        what = g_strdup_printf("memory region '%s'", memory_region_name(mr));
+        if (auto_page_size_check(what, qemu_ram_pagesize(mr->ram_block),
+                                 errp)) {
+            return true;
+        }
     }
     error_prepend(errp, "automatic ballooning is on: ");
     return false;
@@ -1156,7 +1202,13 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
     if (!auto_props_to_config(p, ram_pages, auto_prop_names, &cfg, errp) ||
         !auto_props_to_stats(p, &stats_cfg, errp) ||
         !auto_props_to_psi(p, &psi_opts, errp) ||
-        !auto_ram_discardable(errp)) {
+        /*
+         * An incoming migration's stream says whether automatic mode is
+         * on: a source with it off may have plugged RAM that this check
+         * refuses (virtio_balloon_auto_post_load() checks then).
+         */
+        (!runstate_check(RUN_STATE_INMIGRATE) &&
+         !auto_ram_discardable(errp))) {
         error_prepend(errp, "automatic ballooning: ");
         return false;
     }
@@ -1934,6 +1986,7 @@ static int auto_post_load(void *opaque, int version_id)
 int virtio_balloon_auto_post_load(VirtIOBalloon *s)
 {
     VirtIOBalloonAuto *a = s->auto_state;
+    Error *err = NULL;
     uint64_t ram_pages;
 
     if (!a) {
@@ -1946,6 +1999,18 @@ int virtio_balloon_auto_post_load(VirtIOBalloon *s)
         error_report("virtio-balloon: migrated balloon target of %u pages"
                      " is larger than guest RAM (%" PRIu64 " pages)",
                      s->num_pages, ram_pages);
+        a->timing_loaded = false;
+        return -EINVAL;
+    }
+    /*
+     * Skipped at creation and plug (auto_plug_check()) while the stream
+     * could still switch automatic mode off: the RAM it is to balloon
+     */
+    if ((a->timing_loaded ? a->mig_enabled : a->enabled) &&
+        !auto_ram_discardable(&err)) {
+        error_reportf_err(err, "virtio-balloon: the migrated balloon is in"
+                          " automatic mode, which this destination's RAM"
+                          " cannot serve: ");
         a->timing_loaded = false;
         return -EINVAL;
     }

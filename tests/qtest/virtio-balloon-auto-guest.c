@@ -8,6 +8,7 @@
 
 #include "qemu/osdep.h"
 #include "qemu/bswap.h"
+#include "qemu/cutils.h"
 #include "qobject/qdict.h"
 #include "libqos/pci.h"
 #include "standard-headers/linux/virtio_balloon.h"
@@ -305,4 +306,74 @@ void ag_send_stats(AutoGuest *g, const uint64_t *vals)
     g->stats_head = qvirtqueue_add(g->qts, g->svq, g->stats_addr,
                                    n * sizeof(buf[0]), false, false);
     qvirtqueue_kick(g->qts, g->vdev, g->svq, g->stats_head);
+}
+
+/* Free huge pages of the default size, from /proc/meminfo */
+static long free_huge_pages(void)
+{
+    g_autofree char *text = NULL;
+    const char *p;
+    long n = 0;
+
+    if (!g_file_get_contents("/proc/meminfo", &text, NULL, NULL)) {
+        return 0;
+    }
+    p = strstr(text, "HugePages_Free:");
+    if (p) {
+        sscanf(p, "HugePages_Free: %ld", &n);
+    }
+    return n;
+}
+
+#define NR_HUGEPAGES "/proc/sys/vm/nr_hugepages"
+
+/* The pool size in NR_HUGEPAGES, -1 if it cannot be read */
+static long nr_hugepages(void)
+{
+    g_autofree char *text = NULL;
+    long n;
+
+    if (!g_file_get_contents(NR_HUGEPAGES, &text, NULL, NULL) ||
+        qemu_strtol(g_strstrip(text), NULL, 10, &n) < 0) {
+        return -1;
+    }
+    return n;
+}
+
+/* Written in place: g_file_set_contents() would rename a file over it */
+bool ag_hugepages_set(long n)
+{
+    g_autofree char *text = g_strdup_printf("%ld\n", n);
+    FILE *f = fopen(NR_HUGEPAGES, "w");
+    bool ok;
+
+    if (!f) {
+        return false;
+    }
+    ok = fputs(text, f) >= 0;
+    return fclose(f) == 0 && ok;
+}
+
+bool ag_hugepages_reserve(long need, long *pool, bool *grown)
+{
+    g_autofree char *msg = NULL;
+
+    *pool = nr_hugepages();
+    *grown = false;
+    if (free_huge_pages() < need && geteuid() == 0 && *pool >= 0) {
+        *grown = ag_hugepages_set(*pool + need - free_huge_pages());
+    }
+    if (free_huge_pages() >= need) {
+        return true;
+    }
+    if (*grown) {
+        ag_hugepages_set(*pool);
+    }
+    msg = geteuid() ?
+        g_strdup_printf("needs %ld free huge pages (as root the test"
+                        " reserves them): echo %ld > " NR_HUGEPAGES, need,
+                        MAX(*pool, 0) + need) :
+        g_strdup_printf("the kernel could not reserve %ld huge pages", need);
+    g_test_skip(msg);
+    return false;
 }

@@ -110,4 +110,15 @@ QDict *ag_query(QTestState *qts);
 uint64_t ag_query_target_pages(QTestState *qts, uint64_t ram);
 uint64_t ag_counter(QTestState *qts, const char *name);
 
+/*
+ * Make @need huge pages of the default size free, as root by growing the
+ * pool: *@grown says so, and the caller puts it back to *@pool with
+ * ag_hugepages_set() once QEMU holds its pages (they become surplus
+ * pages, freed when QEMU exits).  False, with the test skipped, if the
+ * pages cannot be had.
+ */
+bool ag_hugepages_reserve(long need, long *pool, bool *grown);
+/* Write @n to /proc/sys/vm/nr_hugepages */
+bool ag_hugepages_set(long n);
+
 #endif

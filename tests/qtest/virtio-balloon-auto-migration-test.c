@@ -384,6 +384,107 @@ static void test_auto_to_plain(gconstpointer opaque)
 }
 
 /*
+ * RAM that automatic mode refuses (hugetlb), plugged into a source while
+ * its automatic mode is off or absent, and on the destination's command
+ * line: the destination (automatic=on, -incoming) does not refuse it at
+ * creation, since the stream says whether automatic mode is on.
+ */
+#define HUGE_MEM    " -m 1024,slots=2,maxmem=2G"
+#define HUGE_DIMM   HUGE_MEM " -object memory-backend-memfd,id=m1," \
+                    "size=32M,hugetlb=on -device pc-dimm,id=d1,memdev=m1"
+
+static void plug_huge_dimm(AutoGuest *g)
+{
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'object-add',"
+                             " 'arguments': { 'qom-type':"
+                             " 'memory-backend-memfd', 'id': 'm1',"
+                             " 'hugetlb': true, 'size': %" PRIu64 " } }",
+                             32 * MiB);
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'device_add',"
+                             " 'arguments': { 'driver': 'pc-dimm',"
+                             " 'id': 'd1', 'memdev': 'm1' } }");
+}
+
+/* A stream with automatic mode off: taken, and it stays off */
+static void test_hugetlb_auto_off(void)
+{
+    long pool;
+    bool grown;
+    AutoGuest *g;
+    Mig *m;
+    g_autoptr(QDict) info = NULL;
+    g_autoptr(QDict) rsp = NULL;
+
+    if (!ag_hugepages_reserve(32, &pool, &grown)) {
+        return;
+    }
+    g = ag_start(AUTO_ON HUGE_MEM, true, MSG_VQ_OFFERED);
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'enabled': false } }");
+    plug_huge_dimm(g);
+    m = mig_prepare(g, AUTO_ON HUGE_DIMM, true);
+    if (grown) {
+        g_assert_true(ag_hugepages_set(pool));
+    }
+    mig_run(g, m);
+    info = ag_query(g->qts);
+    g_assert_false(qdict_get_bool(info, "enabled"));
+    g_assert_cmpint(qdict_get_int(info, "actual"), ==, RAM + 32 * MiB);
+    rsp = qtest_qmp(g->qts, "{ 'execute': 'set-auto-balloon',"
+                    " 'arguments': { 'enabled': true } }");
+    g_assert_nonnull(qdict_get_qdict(rsp, "error"));
+    ag_stop(g);
+}
+
+/*
+ * A plain source leaves the destination's automatic mode on, which its
+ * RAM cannot serve: the load fails with an error that says why, and the
+ * source keeps running.
+ */
+static void test_hugetlb_plain_to_auto(void)
+{
+    long pool;
+    bool grown;
+    AutoGuest *g;
+    Mig *m;
+    g_autofree char *st = NULL;
+    g_autofree char *dst_st = NULL;
+    int i;
+
+    if (!ag_hugepages_reserve(32, &pool, &grown)) {
+        return;
+    }
+    g = ag_start("automatic=off" HUGE_MEM, true, -1);
+    plug_huge_dimm(g);
+    m = mig_prepare(g, AUTO_ON HUGE_DIMM, false);
+    if (grown) {
+        g_assert_true(ag_hugepages_set(pool));
+    }
+    qtest_qmp_assert_success(g->qts, "{ 'execute':"
+                             " 'migrate-set-capabilities', 'arguments':"
+                             " { 'capabilities': [ { 'capability':"
+                             " 'return-path', 'state': true } ] } }");
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'migrate',"
+                             " 'arguments': { 'uri': %s } }", m->uri);
+    st = migrate_wait(g->qts);
+    g_assert_cmpstr(st, ==, "failed");
+    for (i = 0; i < 500 && !vm_running(g->qts); i++) {
+        g_usleep(10 * 1000);
+    }
+    g_assert_true(vm_running(g->qts));
+    dst_st = migrate_wait(m->dst->qts);
+    g_assert_cmpstr(dst_st, ==, "failed");
+    g_assert_true(file_contains(m->log, "the migrated balloon is in automatic"
+                                " mode, which this destination's RAM cannot"
+                                " serve: memory backend 'm1' is backed by"
+                                " host pages of"));
+    qtest_shutdown(m->dst);
+    m->dst = NULL;
+    mig_free(m);
+    ag_stop(g);
+}
+
+/*
  * Hostile streams.  A source's state is saved to a file, fields of it are
  * changed as an attacker would, and a destination that stays up after a
  * failed load (exit-on-error off) loads it.  The offsets follow the
@@ -658,6 +759,10 @@ int main(int argc, char **argv)
                    test_stream_hostile_actual);
     qtest_add_func("virtio-balloon-auto/migration/kept-element",
                    test_kept_element);
+    qtest_add_func("virtio-balloon-auto/migration/hugetlb/auto-off",
+                   test_hugetlb_auto_off);
+    qtest_add_func("virtio-balloon-auto/migration/hugetlb/plain-to-auto",
+                   test_hugetlb_plain_to_auto);
     qtest_add_func("virtio-balloon-auto/migration/plain-to-auto",
                    test_plain_to_auto);
     qtest_add_func("virtio-balloon-auto/migration/incoming-ignores-pressure",

@@ -903,78 +903,6 @@ static void test_mem_lock_refused(void)
     qtest_quit(qts);
 }
 
-/* Free huge pages of the default size, from /proc/meminfo */
-static long free_huge_pages(void)
-{
-    g_autofree char *text = NULL;
-    const char *p;
-    long n = 0;
-
-    if (!g_file_get_contents("/proc/meminfo", &text, NULL, NULL)) {
-        return 0;
-    }
-    p = strstr(text, "HugePages_Free:");
-    if (p) {
-        sscanf(p, "HugePages_Free: %ld", &n);
-    }
-    return n;
-}
-
-#define NR_HUGEPAGES "/proc/sys/vm/nr_hugepages"
-
-/* The pool size in NR_HUGEPAGES, -1 if it cannot be read */
-static long nr_hugepages(void)
-{
-    g_autofree char *text = NULL;
-    long n;
-
-    if (!g_file_get_contents(NR_HUGEPAGES, &text, NULL, NULL) ||
-        qemu_strtol(g_strstrip(text), NULL, 10, &n) < 0) {
-        return -1;
-    }
-    return n;
-}
-
-/* Written in place: g_file_set_contents() would rename a file over it */
-static bool set_nr_hugepages(long n)
-{
-    g_autofree char *text = g_strdup_printf("%ld\n", n);
-    FILE *f = fopen(NR_HUGEPAGES, "w");
-    bool ok;
-
-    if (!f) {
-        return false;
-    }
-    ok = fputs(text, f) >= 0;
-    return fclose(f) == 0 && ok;
-}
-
-/*
- * Make @need huge pages of the default size free.  As root the pool is
- * grown: *@grown says so, and the caller puts it back to *@pool with
- * set_nr_hugepages() once QEMU holds its pages (they become surplus
- * pages, freed when QEMU exits).  False, with the test skipped, if the
- * pages cannot be had.
- */
-static bool hugepages_reserve(long need, long *pool, bool *grown)
-{
-    *pool = nr_hugepages();
-    *grown = false;
-    if (free_huge_pages() < need && geteuid() == 0 && *pool >= 0) {
-        *grown = set_nr_hugepages(*pool + need - free_huge_pages());
-    }
-    if (free_huge_pages() >= need) {
-        return true;
-    }
-    if (*grown) {
-        set_nr_hugepages(*pool);
-    }
-    g_test_skip(geteuid() ? "needs 64 free huge pages (as root the test"
-                " reserves them): echo 64 > " NR_HUGEPAGES :
-                "the kernel could not reserve 64 huge pages");
-    return false;
-}
-
 static void test_hugetlb_refused(void)
 {
     /* 128 MiB of 2 MiB pages (more if the default size is smaller) */
@@ -982,57 +910,91 @@ static void test_hugetlb_refused(void)
     bool grown;
     QTestState *qts;
 
-    if (!hugepages_reserve(64, &pool, &grown)) {
+    if (!ag_hugepages_reserve(64, &pool, &grown)) {
         return;
     }
     qts = qtest_init("-m 128 -nodefaults -object memory-backend-memfd,"
                      "id=ram,size=128M,hugetlb=on -machine memory-backend=ram");
     /* Put the pool back at once, before anything can fail */
     if (grown) {
-        g_assert_true(set_nr_hugepages(pool));
+        g_assert_true(ag_hugepages_set(pool));
     }
     expect_realize_refused(qts, "'ram' is backed by host pages of");
     qtest_quit(qts);
 }
 
+/* @rsp is an error whose description holds @what */
+static void assert_error_has(QDict *rsp, const char *what)
+{
+    QDict *err = qdict_get_qdict(rsp, "error");
+
+    g_assert_nonnull(err);
+    if (!strstr(qdict_get_str(err, "desc"), what)) {
+        g_test_message("error '%s' lacks '%s'", qdict_get_str(err, "desc"),
+                       what);
+        g_assert_not_reached();
+    }
+}
+
 /*
- * A hugetlb DIMM plugged while automatic mode is on is refused as the
- * same boot RAM is, and leaves the guest's RAM as it was; switched off,
- * the DIMM plugs, and automatic mode then refuses to switch back on.
+ * A hugetlb memory device plugged while automatic mode is on is refused,
+ * as the same boot RAM is, whatever the device maps (the backend itself,
+ * an alias of it for an NVDIMM, a container for virtio-mem with dynamic
+ * memslots), and leaves the guest's RAM as it was.  A backend that no
+ * device uses is not guest RAM and does not stop automatic mode.
+ * Switched off, the DIMM plugs, and automatic mode then refuses to be
+ * switched on again.
  */
 static void test_hugetlb_dimm_refused(void)
 {
+    static const char *const devs[] = {
+        "'driver': 'pc-dimm'",
+        "'driver': 'nvdimm'",
+        "'driver': 'virtio-mem-pci', 'dynamic-memslots': true,"
+        " 'requested-size': 2097152",
+        "'driver': 'virtio-mem-pci', 'requested-size': 2097152",
+    };
     long pool;
     bool grown;
     AutoGuest *g;
     g_autoptr(QDict) info = NULL;
-    g_autoptr(QDict) rsp = NULL;
-    g_autoptr(QDict) rsp2 = NULL;
     g_autoptr(QDict) mem = NULL;
+    size_t i;
 
-    if (!hugepages_reserve(64, &pool, &grown)) {
+    if (!ag_hugepages_reserve(16, &pool, &grown)) {
         return;
     }
-    g = ag_start(AUTO_ON " -m 512,slots=2,maxmem=1G", true, MSG_VQ_OFFERED);
+    g = ag_start(AUTO_ON " -m 512,slots=4,maxmem=2G -machine nvdimm=on", true,
+                 MSG_VQ_OFFERED);
     qtest_qmp_assert_success(g->qts, "{ 'execute': 'object-add',"
                              " 'arguments': { 'qom-type':"
                              " 'memory-backend-memfd', 'id': 'm1',"
                              " 'hugetlb': true, 'size': %" PRIu64 " } }",
-                             128 * MiB);
+                             32 * MiB);
     if (grown) {
-        g_assert_true(set_nr_hugepages(pool));
+        g_assert_true(ag_hugepages_set(pool));
     }
-    rsp = qtest_qmp(g->qts, "{ 'execute': 'device_add', 'arguments':"
-                    " { 'driver': 'pc-dimm', 'id': 'd1', 'memdev': 'm1' } }");
-    g_assert_true(qdict_haskey(rsp, "error"));
-    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
-                                          "desc"),
-                            "automatic ballooning is on: memory backend"
-                            " 'm1' is backed by host pages of"));
+    for (i = 0; i < ARRAY_SIZE(devs); i++) {
+        g_autofree char *json = g_strdup_printf("{ %s, 'id': 'd1',"
+                                                " 'memdev': 'm1' }", devs[i]);
+        QObject *args = qobject_from_json(json, &error_abort);
+        g_autoptr(QDict) rsp = qtest_qmp(g->qts, "{ 'execute': 'device_add',"
+                                         " 'arguments': %p }", args);
+
+        g_test_message("%s", devs[i]);
+        assert_error_has(rsp, "automatic ballooning is on: memory backend"
+                         " 'm1' is backed by host pages of");
+    }
     info = ag_query(g->qts);
     g_assert_cmpint(qdict_get_int(info, "actual"), ==, 512 * MiB);
     mem = qtest_qmp(g->qts, "{ 'execute': 'query-memory-devices' }");
     g_assert_true(qlist_empty(qdict_get_qlist(mem, "return")));
+
+    /* m1 is no guest RAM: automatic mode switches off and on */
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'enabled': false } }");
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'enabled': true } }");
 
     /* Switched off, the balloon leaves the choice to the user */
     qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
@@ -1040,12 +1002,14 @@ static void test_hugetlb_dimm_refused(void)
     qtest_qmp_assert_success(g->qts, "{ 'execute': 'device_add',"
                              " 'arguments': { 'driver': 'pc-dimm',"
                              " 'id': 'd1', 'memdev': 'm1' } }");
-    rsp2 = qtest_qmp(g->qts, "{ 'execute': 'set-auto-balloon',"
-                     " 'arguments': { 'enabled': true } }");
-    g_assert_true(qdict_haskey(rsp2, "error"));
-    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp2, "error"),
-                                          "desc"),
-                            "is backed by host pages of"));
+    {
+        g_autoptr(QDict) rsp = qtest_qmp(g->qts,
+            "{ 'execute': 'set-auto-balloon', 'arguments':"
+            " { 'enabled': true } }");
+
+        assert_error_has(rsp, "memory backend 'm1' is backed by host pages"
+                         " of");
+    }
     ag_stop(g);
 }
 
