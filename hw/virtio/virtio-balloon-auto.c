@@ -1697,6 +1697,12 @@ static void auto_inject_set(Object *obj, Visitor *v, const char *name,
                name, value);
 }
 
+/* Whether @str is one or more decimal digits and nothing else */
+static bool auto_digits(const char *str)
+{
+    return *str && strspn(str, "0123456789") == strlen(str);
+}
+
 /*
  * Test hook: the memory state the qtest source reports, "USAGE LIMIT
  * AVAILABLE" in bytes (the limit counted as the source's own), or "" for
@@ -1715,7 +1721,7 @@ static void auto_inject_memory_set(Object *obj, Visitor *v, const char *name,
     if (!visit_type_str(v, name, &value, errp)) {
         return;
     }
-    if (!qtest_enabled() || !a || a->monitor) {
+    if (!qtest_enabled() || !a || strcmp(a->source, AUTO_QTEST_SOURCE)) {
         error_setg(errp, "'%s' is a test hook, only available with the"
                    " qtest accelerator and auto-source=" AUTO_QTEST_SOURCE,
                    name);
@@ -1724,10 +1730,19 @@ static void auto_inject_memory_set(Object *obj, Visitor *v, const char *name,
     if (*value) {
         g_auto(GStrv) f = g_strsplit(value, " ", 0);
 
-        /* Three decimal numbers, nothing else (sscanf took "-1", "1x") */
-        if (g_strv_length(f) != 3 || parse_uint_full(f[0], 10, &st.usage) ||
+        /*
+         * Three decimal numbers of digits only (sscanf() took "-1" and
+         * "1x", parse_uint() alone takes "+1" and leading blanks), a
+         * limit (if any) that holds the usage, and as much available
+         * memory at most: what a kernel could report.
+         */
+        if (g_strv_length(f) != 3 || !auto_digits(f[0]) ||
+            !auto_digits(f[1]) || !auto_digits(f[2]) ||
+            parse_uint_full(f[0], 10, &st.usage) ||
             parse_uint_full(f[1], 10, &st.limit) ||
-            parse_uint_full(f[2], 10, &st.available)) {
+            parse_uint_full(f[2], 10, &st.available) ||
+            (st.limit && (st.usage > st.limit ||
+                          st.available > st.limit))) {
             error_setg(errp, "'%s' expects 'USAGE LIMIT AVAILABLE' in bytes"
                        " or '', not '%s'", name, value);
             return;

@@ -1791,7 +1791,9 @@ static void test_inject_memory_bad(void)
 {
     static const char *const bad[] = {
         "-1 4194304000 0", "1 2", "1 2 3 4", "1 2 3x", "1  2 3", "0x10 2 3",
-        "18446744073709551616 2 3", " 1 2 3",
+        "18446744073709551616 2 3", " 1 2 3", "+1 +2 +3", "\t1 2 3",
+        /* more used or available than the limit: no kernel says so */
+        "5000 100 0", "10 100 1000",
     };
     AutoGuest *g = ag_start(AUTO_ON, false, -1);
     QDict *m;
@@ -1813,6 +1815,18 @@ static void test_inject_memory_bad(void)
     g_assert_cmpint(qdict_get_int(m, "usage"), ==, 100 * MiB);
     g_assert_cmpint(qdict_get_int(m, "limit"), ==, WM_LIMIT);
     qobject_unref(m);
+    ag_stop(g);
+
+    /* Only the qtest source reports what the test injects */
+    g = ag_start("automatic=on,auto-source=none", false, -1);
+    {
+        g_autoptr(QDict) rsp = qtest_qmp(g->qts,
+            "{ 'execute': 'qom-set', 'arguments': { 'path': %s,"
+            " 'property': 'x-inject-host-memory', 'value': '1 2 1' } }",
+            BACKEND);
+
+        assert_error_has(rsp, "auto-source=qtest");
+    }
     ag_stop(g);
 }
 
