@@ -1013,6 +1013,30 @@ static void test_hugetlb_dimm_refused(void)
     ag_stop(g);
 }
 
+/*
+ * A balloon whose realize fails after it registered the balloon handler
+ * (free-page-hint without an iothread) unregisters it: 'balloon' says
+ * there is no balloon instead of calling the freed device, and another
+ * balloon can be added.
+ */
+static void test_failed_realize_unregisters(void)
+{
+    QTestState *qts = qtest_init("-m 512 -nodefaults");
+    g_autoptr(QDict) rsp = NULL;
+    g_autoptr(QDict) rsp2 = NULL;
+
+    check_add_fails(qts, "'free-page-hint': true", "requires 'iothread'");
+    rsp = qtest_qmp(qts, "{ 'execute': 'balloon', 'arguments':"
+                    " { 'value': 268435456 } }");
+    assert_error_has(rsp, "No balloon device has been activated");
+    rsp2 = qtest_qmp(qts, "{ 'execute': 'query-balloon' }");
+    assert_error_has(rsp2, "No balloon device has been activated");
+    qtest_qmp_assert_success(qts, "{ 'execute': 'device_add', 'arguments':"
+                             " { 'driver': 'virtio-balloon-pci',"
+                             " 'id': 'b2' } }");
+    qtest_quit(qts);
+}
+
 static int64_t run_real_pressure(const char *source, const char *backend,
                                  const char *memcg, const char *cgroup2)
 {
@@ -2498,6 +2522,8 @@ int main(int argc, char **argv)
                    test_hugetlb_refused);
     qtest_add_func("virtio-balloon-auto/config/hugetlb-dimm-refused",
                    test_hugetlb_dimm_refused);
+    qtest_add_func("virtio-balloon-auto/config/failed-realize-unregisters",
+                   test_failed_realize_unregisters);
     qtest_add_func("virtio-balloon-auto/stats/refresh-on-pressure",
                    test_stats_refresh_on_pressure);
     qtest_add_func("virtio-balloon-auto/stats/refresh-user-interval",
