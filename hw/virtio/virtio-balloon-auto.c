@@ -959,7 +959,8 @@ static bool auto_page_size_check(const char *what, size_t pagesize,
 {
     if (pagesize > (1 << VIRTIO_BALLOON_PFN_SHIFT)) {
         error_setg(errp, "%s is backed by host pages of %zu KiB (hugetlb?),"
-                   " which 4 KiB balloon pages cannot return to the host",
+                   " which 4 KiB balloon pages cannot return to the host;"
+                   " give it 4 KiB pages, or leave automatic mode off",
                    what, pagesize / KiB);
         return false;
     }
@@ -1043,8 +1044,8 @@ static bool auto_ram_discardable(Error **errp)
     if (should_mlock(mlock_state)) {
         error_setg(errp, "guest RAM is locked in host memory (-overcommit"
                    " mem-lock=%s), so balloon pages cannot be returned to"
-                   " the host", is_mlock_on_fault(mlock_state) ?
-                   "on-fault" : "on");
+                   " the host; drop mem-lock, or leave automatic mode off",
+                   is_mlock_on_fault(mlock_state) ? "on-fault" : "on");
         return false;
     }
     return !qemu_ram_foreach_block(auto_ram_block_check, errp);
