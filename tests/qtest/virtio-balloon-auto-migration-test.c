@@ -335,19 +335,15 @@ static bool file_contains(const char *path, const char *what)
 }
 
 /*
- * Automatic -> plain: the destination refuses the stream, naming the
- * mismatch, and the source keeps running the guest, balloon unchanged.
+ * Migrate @g's source to @m's destination, which refuses the stream: the
+ * migration fails on the source too (return path), and the source
+ * resumes the guest.
  */
-static void test_auto_to_plain(gconstpointer opaque)
+static void migrate_refused(AutoGuest *g, Mig *m)
 {
-    bool exit_on_error = GPOINTER_TO_INT(opaque);
-    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
-    Mig *m = mig_prepare(g, "", exit_on_error);
     g_autofree char *st = NULL;
     int i;
 
-    ag_inject(g, "medium");
-    ag_catch_up(g);
     qtest_qmp_assert_success(g->qts, "{ 'execute':"
                              " 'migrate-set-capabilities', 'arguments':"
                              " { 'capabilities': [ { 'capability':"
@@ -361,6 +357,21 @@ static void test_auto_to_plain(gconstpointer opaque)
         g_usleep(10 * 1000);
     }
     g_assert_true(vm_running(g->qts));
+}
+
+/*
+ * Automatic -> plain: the destination refuses the stream, naming the
+ * mismatch, and the source keeps running the guest, balloon unchanged.
+ */
+static void test_auto_to_plain(gconstpointer opaque)
+{
+    bool exit_on_error = GPOINTER_TO_INT(opaque);
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
+    Mig *m = mig_prepare(g, "", exit_on_error);
+
+    ag_inject(g, "medium");
+    ag_catch_up(g);
+    migrate_refused(g, m);
 
     if (exit_on_error) {
         qtest_set_expected_status(m->dst->qts, 1);
@@ -447,9 +458,7 @@ static void test_hugetlb_plain_to_auto(void)
     bool grown;
     AutoGuest *g;
     Mig *m;
-    g_autofree char *st = NULL;
     g_autofree char *dst_st = NULL;
-    int i;
 
     if (!ag_hugepages_reserve(32, &pool, &grown)) {
         return;
@@ -460,18 +469,7 @@ static void test_hugetlb_plain_to_auto(void)
     if (grown) {
         g_assert_true(ag_hugepages_set(pool));
     }
-    qtest_qmp_assert_success(g->qts, "{ 'execute':"
-                             " 'migrate-set-capabilities', 'arguments':"
-                             " { 'capabilities': [ { 'capability':"
-                             " 'return-path', 'state': true } ] } }");
-    qtest_qmp_assert_success(g->qts, "{ 'execute': 'migrate',"
-                             " 'arguments': { 'uri': %s } }", m->uri);
-    st = migrate_wait(g->qts);
-    g_assert_cmpstr(st, ==, "failed");
-    for (i = 0; i < 500 && !vm_running(g->qts); i++) {
-        g_usleep(10 * 1000);
-    }
-    g_assert_true(vm_running(g->qts));
+    migrate_refused(g, m);
     dst_st = migrate_wait(m->dst->qts);
     g_assert_cmpstr(dst_st, ==, "failed");
     g_assert_true(file_contains(m->log, "the migrated balloon is in automatic"
