@@ -994,7 +994,8 @@ static int auto_ram_block_check(RAMBlock *rb, void *opaque)
  * mode is on is guest RAM the balloon may take pages from: refuse the
  * backends that auto_ram_discardable() refuses at creation.  @mr is what
  * the device maps, which may be an alias or a container of its backend's
- * memory (nvdimm, virtio-mem with dynamic-memslots): look at the backend.
+ * memory (nvdimm, virtio-mem with dynamic-memslots): look at the backend,
+ * its memdev (a device without one is not judged).
  * An incoming migration checks once the stream has said whether automatic
  * mode is on (virtio_balloon_auto_post_load()).
  */
@@ -1008,25 +1009,11 @@ static bool auto_plug_check(void *opaque, Object *dev, MemoryRegion *mr,
     if (!a || !a->enabled || runstate_check(RUN_STATE_INMIGRATE)) {
         return true;
     }
+    /* Every memory device QEMU has maps memory of its memdev */
     memdev = object_property_get_link(dev, "memdev", NULL);
-    if (memdev && object_dynamic_cast(memdev, TYPE_MEMORY_BACKEND)) {
-        if (auto_backend_check(MEMORY_BACKEND(memdev), errp)) {
-            return true;
-        }
-    } else {
-        g_autofree char *what = NULL;
-
-        while (mr->alias) {
-            mr = mr->alias;
-        }
-        if (!mr->ram_block) {
-            return true;
-        }
-        what = g_strdup_printf("memory region '%s'", memory_region_name(mr));
-        if (auto_page_size_check(what, qemu_ram_pagesize(mr->ram_block),
-                                 errp)) {
-            return true;
-        }
+    if (!memdev || !object_dynamic_cast(memdev, TYPE_MEMORY_BACKEND) ||
+        auto_backend_check(MEMORY_BACKEND(memdev), errp)) {
+        return true;
     }
     error_prepend(errp, "automatic ballooning is on: ");
     return false;
