@@ -1039,11 +1039,113 @@ static bool auto_ram_discardable(Error **errp)
 }
 
 /*
+ * The properties of automatic mode, with what `-device
+ * virtio-balloon-pci,help` says about each.  All but the first need
+ * automatic=on: their setters are wrapped (auto_recorded_set()) so that
+ * realize can refuse them without it (bit n of props_set is entry n).
+ */
+static const struct {
+    const char *name;
+    const char *desc;
+} auto_props_help[] = {
+    { "automatic", "size the balloon automatically from host and guest"
+      " memory pressure" },
+    { VIRTIO_BALLOON_AUTO_SOURCE_PROP, "host pressure source: cgroup v1"
+      " memory cgroup or cgroup v2 directory, memory PSI file,"
+      " /dev/fdset/N, or none (attached later with set-auto-balloon;"
+      " default: the host-wide source)" },
+    { VIRTIO_BALLOON_AUTO_MEMORY_SOURCE_PROP, "where the host memory"
+      " state (usage, limit) is read instead of the source: a cgroup v1"
+      " memory cgroup, a cgroup v2 directory or /proc/pressure/memory;"
+      " for a PSI source whose cgroup has no memory controller" },
+    { VIRTIO_BALLOON_AUTO_STATS_INTERVAL_PROP, "seconds between two guest"
+      " stats polls unless guest-stats-polling-interval is set (0: do not"
+      " poll)" },
+    { VIRTIO_BALLOON_AUTO_STATS_AVAIL_MIN_PROP, "guest pressure: available"
+      " memory below this (default: 64 MiB, RAM/8 under 512 MiB)" },
+    { VIRTIO_BALLOON_AUTO_STATS_AVAIL_MIN_PCT_PROP, "guest pressure:"
+      " available memory below this percentage of guest memory" },
+    { VIRTIO_BALLOON_AUTO_STATS_OOM_KILL_PROP, "guest pressure: OOM kills"
+      " per stats sample (0: ignore)" },
+    { VIRTIO_BALLOON_AUTO_STATS_ALLOC_STALL_PROP, "guest pressure:"
+      " allocation stalls per stats sample (0: ignore)" },
+    { VIRTIO_BALLOON_AUTO_STATS_DIRECT_RECLAIM_PROP, "guest pressure:"
+      " bytes reclaimed directly per stats sample (0: ignore; default:"
+      " 32 MiB, RAM/16 under 512 MiB)" },
+    { VIRTIO_BALLOON_AUTO_STATS_SWAP_IN_PROP, "guest pressure: bytes"
+      " swapped in per second (0: ignore)" },
+    { VIRTIO_BALLOON_AUTO_STATS_MAJOR_FAULTS_PROP, "guest pressure: major"
+      " faults per second (0: ignore)" },
+    { VIRTIO_BALLOON_AUTO_PSI_WINDOW_MS_PROP, "PSI trigger window"
+      " (multiple of 2 s without CAP_SYS_RESOURCE)" },
+    { VIRTIO_BALLOON_AUTO_PSI_LOW_MS_PROP, "PSI: 'some' memory stall per"
+      " window that means low host pressure" },
+    { VIRTIO_BALLOON_AUTO_PSI_MEDIUM_MS_PROP, "PSI: 'some' memory stall"
+      " per window that means medium host pressure" },
+    { VIRTIO_BALLOON_AUTO_PSI_CRITICAL_MS_PROP, "PSI: 'full' memory stall"
+      " per window that means critical host pressure" },
+    { VIRTIO_BALLOON_AUTO_INFLATE_LOW_PROP, "inflate step on host pressure"
+      " level low (default: 8 MiB, RAM/64 under 512 MiB)" },
+    { VIRTIO_BALLOON_AUTO_INFLATE_MEDIUM_PROP, "inflate step on host"
+      " pressure level medium (default: 32 MiB, RAM/16 under 512 MiB)" },
+    { VIRTIO_BALLOON_AUTO_INFLATE_CRITICAL_PROP, "inflate step on host"
+      " pressure level critical (default: 128 MiB, RAM/4 under 512 MiB)" },
+    { VIRTIO_BALLOON_AUTO_DEFLATE_PROP, "deflate step on guest memory"
+      " pressure (default: 32 MiB, RAM/16 under 512 MiB)" },
+    { VIRTIO_BALLOON_AUTO_THROTTLE_MS_PROP, "minimum interval between two"
+      " inflates" },
+    { VIRTIO_BALLOON_AUTO_HYSTERESIS_MS_PROP, "no inflate for this long"
+      " after guest memory pressure" },
+    { VIRTIO_BALLOON_AUTO_STALL_MS_PROP, "a guest with no inflate progress"
+      " for this long is left alone" },
+    { VIRTIO_BALLOON_AUTO_FLOOR_PROP, "host pressure never shrinks the"
+      " guest below this size (default: 256 MiB, RAM/2 under 512 MiB)" },
+    { VIRTIO_BALLOON_AUTO_RESERVE_PROP, "host pressure takes no memory the"
+      " guest needs to keep this much available (default: 128 MiB, RAM/4"
+      " under 512 MiB)" },
+    { VIRTIO_BALLOON_AUTO_RESERVE_PCT_PROP, "the reserve is at least this"
+      " percentage of guest RAM (default: 5)" },
+    { VIRTIO_BALLOON_AUTO_RELIEF_MS_PROP, "no host pressure for this long:"
+      " give memory back (0: never; default: 30000)" },
+    { VIRTIO_BALLOON_AUTO_RELIEF_STEP_PROP, "memory given back per second"
+      " once the host has recovered (default: 16 MiB, RAM/32 under"
+      " 512 MiB)" },
+    { VIRTIO_BALLOON_AUTO_HIGH_WATERMARK_PROP, "inflate without"
+      " waiting for host events while the source uses more than this"
+      " percentage of its limit (0: never; default: 90)" },
+    { VIRTIO_BALLOON_AUTO_LOW_WATERMARK_PROP, "relief only while the"
+      " source uses less than this percentage of its limit (0: at any"
+      " usage; default: 80)" },
+    { VIRTIO_BALLOON_AUTO_SHARES_PROP, "weight against other guests:"
+      " host pressure takes 1000/shares times what it takes by default,"
+      " within the same bounds (0: never; default: 1000, at most"
+      " 50000)" },
+};
+
+QEMU_BUILD_BUG_ON(ARRAY_SIZE(auto_props_help) > 64);
+
+/*
+ * Without automatic=on the device is the upstream one and nothing reads
+ * the auto-* properties: refuse one the user set rather than ignore it.
+ */
+static bool auto_props_unused(const VirtIOBalloonAutoProps *p, Error **errp)
+{
+    int i;
+
+    for (i = 1; i < ARRAY_SIZE(auto_props_help); i++) {
+        if (p->props_set & (1ull << i)) {
+            error_setg(errp, "'%s' is set, but automatic ballooning is off;"
+                       " add automatic=on, or drop '%s'",
+                       auto_props_help[i].name, auto_props_help[i].name);
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
  * Upstream features that automatic mode offers unless the user set them
- * (-device ...,deflate-on-oom=off, -global, or through the -pci proxy's
- * alias): their setters are wrapped to record that they were called.
- * Property defaults go through the same setters before instance_init,
- * which clears the record.
+ * (features_set, see auto_recorded_set()).
  *
  * - deflate-on-oom: no OOM kill because of the balloon.  A guest that
  *   runs out of memory takes it back from the balloon at once (and the
@@ -1065,33 +1167,6 @@ static const struct {
     { "free-page-reporting", VIRTIO_BALLOON_F_REPORTING },
 };
 
-static ObjectPropertyAccessor *auto_feature_set_upstream[
-    ARRAY_SIZE(auto_features)];
-
-static int auto_feature_index(const char *name)
-{
-    int i;
-
-    for (i = 0; i < ARRAY_SIZE(auto_features); i++) {
-        if (!strcmp(auto_features[i].name, name)) {
-            return i;
-        }
-    }
-    g_assert_not_reached();
-}
-
-static void auto_feature_set(Object *obj, Visitor *v, const char *name,
-                             void *opaque, Error **errp)
-{
-    ERRP_GUARD();
-    int i = auto_feature_index(name);
-
-    auto_feature_set_upstream[i](obj, v, name, opaque, errp);
-    if (!*errp) {
-        VIRTIO_BALLOON(obj)->auto_props.features_set |= 1u << i;
-    }
-}
-
 /* Offer each feature of auto_features[] the user did not set */
 static void auto_features_default(VirtIOBalloon *s)
 {
@@ -1102,6 +1177,52 @@ static void auto_features_default(VirtIOBalloon *s)
             s->host_features |= 1u << auto_features[i].bit;
         }
     }
+}
+
+/*
+ * The setters of auto_features[] and of auto_props_help[] but "automatic"
+ * are wrapped to record which ones the user set (-device, -global, or
+ * through the -pci proxy's alias).  Property defaults go through the same
+ * setters before instance_init, which clears the record.
+ * Property name -> the setter it had.
+ */
+static GHashTable *auto_set_upstream;
+
+static void auto_recorded_set(Object *obj, Visitor *v, const char *name,
+                              void *opaque, Error **errp)
+{
+    ERRP_GUARD();
+    VirtIOBalloonAutoProps *p = &VIRTIO_BALLOON(obj)->auto_props;
+    ObjectPropertyAccessor *set = g_hash_table_lookup(auto_set_upstream,
+                                                      name);
+    int i;
+
+    set(obj, v, name, opaque, errp);
+    if (*errp) {
+        return;
+    }
+    for (i = 0; i < ARRAY_SIZE(auto_features); i++) {
+        if (!strcmp(auto_features[i].name, name)) {
+            p->features_set |= 1u << i;
+            return;
+        }
+    }
+    for (i = 1; i < ARRAY_SIZE(auto_props_help); i++) {
+        if (!strcmp(auto_props_help[i].name, name)) {
+            p->props_set |= 1ull << i;
+            return;
+        }
+    }
+    g_assert_not_reached();
+}
+
+static void auto_record_setter(ObjectClass *klass, const char *name)
+{
+    ObjectProperty *op = object_class_property_find(klass, name);
+
+    assert(op && op->set);
+    g_hash_table_insert(auto_set_upstream, (gpointer)name, op->set);
+    op->set = auto_recorded_set;
 }
 
 /*
@@ -1184,7 +1305,7 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
     VirtIOBalloonAuto *a;
 
     if (!p->enabled) {
-        return true;
+        return auto_props_unused(p, errp);
     }
     auto_props_scale_defaults(p, ram_pages);
     if (!auto_props_to_config(p, ram_pages, auto_prop_names, &cfg, errp) ||
@@ -1751,106 +1872,30 @@ void virtio_balloon_auto_instance_init(Object *obj)
 
     /* The defaults were applied through the setters already: not the user */
     s->auto_props.features_set = 0;
+    s->auto_props.props_set = 0;
     object_property_add(obj, "x-inject-host-pressure", "str", NULL,
                         auto_inject_set, NULL, NULL);
     object_property_add(obj, "x-inject-host-memory", "str", NULL,
                         auto_inject_memory_set, NULL, NULL);
 }
 
-/* What `-device virtio-balloon-pci,help` says about each property */
+/* Hook the setters, describe the properties */
 void virtio_balloon_auto_class_init(ObjectClass *klass)
 {
-    static const struct {
-        const char *name;
-        const char *desc;
-    } props[] = {
-        { "automatic", "size the balloon automatically from host and guest"
-          " memory pressure" },
-        { VIRTIO_BALLOON_AUTO_SOURCE_PROP, "host pressure source: cgroup v1"
-          " memory cgroup or cgroup v2 directory, memory PSI file,"
-          " /dev/fdset/N, or none (attached later with set-auto-balloon;"
-          " default: the host-wide source)" },
-        { VIRTIO_BALLOON_AUTO_MEMORY_SOURCE_PROP, "where the host memory"
-          " state (usage, limit) is read instead of the source: a cgroup v1"
-          " memory cgroup, a cgroup v2 directory or /proc/pressure/memory;"
-          " for a PSI source whose cgroup has no memory controller" },
-        { VIRTIO_BALLOON_AUTO_STATS_INTERVAL_PROP, "seconds between two guest"
-          " stats polls unless guest-stats-polling-interval is set (0: do not"
-          " poll)" },
-        { VIRTIO_BALLOON_AUTO_STATS_AVAIL_MIN_PROP, "guest pressure: available"
-          " memory below this (default: 64 MiB, RAM/8 under 512 MiB)" },
-        { VIRTIO_BALLOON_AUTO_STATS_AVAIL_MIN_PCT_PROP, "guest pressure:"
-          " available memory below this percentage of guest memory" },
-        { VIRTIO_BALLOON_AUTO_STATS_OOM_KILL_PROP, "guest pressure: OOM kills"
-          " per stats sample (0: ignore)" },
-        { VIRTIO_BALLOON_AUTO_STATS_ALLOC_STALL_PROP, "guest pressure:"
-          " allocation stalls per stats sample (0: ignore)" },
-        { VIRTIO_BALLOON_AUTO_STATS_DIRECT_RECLAIM_PROP, "guest pressure:"
-          " bytes reclaimed directly per stats sample (0: ignore; default:"
-          " 32 MiB, RAM/16 under 512 MiB)" },
-        { VIRTIO_BALLOON_AUTO_STATS_SWAP_IN_PROP, "guest pressure: bytes"
-          " swapped in per second (0: ignore)" },
-        { VIRTIO_BALLOON_AUTO_STATS_MAJOR_FAULTS_PROP, "guest pressure: major"
-          " faults per second (0: ignore)" },
-        { VIRTIO_BALLOON_AUTO_PSI_WINDOW_MS_PROP, "PSI trigger window"
-          " (multiple of 2 s without CAP_SYS_RESOURCE)" },
-        { VIRTIO_BALLOON_AUTO_PSI_LOW_MS_PROP, "PSI: 'some' memory stall per"
-          " window that means low host pressure" },
-        { VIRTIO_BALLOON_AUTO_PSI_MEDIUM_MS_PROP, "PSI: 'some' memory stall"
-          " per window that means medium host pressure" },
-        { VIRTIO_BALLOON_AUTO_PSI_CRITICAL_MS_PROP, "PSI: 'full' memory stall"
-          " per window that means critical host pressure" },
-        { VIRTIO_BALLOON_AUTO_INFLATE_LOW_PROP, "inflate step on host pressure"
-          " level low (default: 8 MiB, RAM/64 under 512 MiB)" },
-        { VIRTIO_BALLOON_AUTO_INFLATE_MEDIUM_PROP, "inflate step on host"
-          " pressure level medium (default: 32 MiB, RAM/16 under 512 MiB)" },
-        { VIRTIO_BALLOON_AUTO_INFLATE_CRITICAL_PROP, "inflate step on host"
-          " pressure level critical (default: 128 MiB, RAM/4 under 512 MiB)" },
-        { VIRTIO_BALLOON_AUTO_DEFLATE_PROP, "deflate step on guest memory"
-          " pressure (default: 32 MiB, RAM/16 under 512 MiB)" },
-        { VIRTIO_BALLOON_AUTO_THROTTLE_MS_PROP, "minimum interval between two"
-          " inflates" },
-        { VIRTIO_BALLOON_AUTO_HYSTERESIS_MS_PROP, "no inflate for this long"
-          " after guest memory pressure" },
-        { VIRTIO_BALLOON_AUTO_STALL_MS_PROP, "a guest with no inflate progress"
-          " for this long is left alone" },
-        { VIRTIO_BALLOON_AUTO_FLOOR_PROP, "host pressure never shrinks the"
-          " guest below this size (default: 256 MiB, RAM/2 under 512 MiB)" },
-        { VIRTIO_BALLOON_AUTO_RESERVE_PROP, "host pressure takes no memory the"
-          " guest needs to keep this much available (default: 128 MiB, RAM/4"
-          " under 512 MiB)" },
-        { VIRTIO_BALLOON_AUTO_RESERVE_PCT_PROP, "the reserve is at least this"
-          " percentage of guest RAM (default: 5)" },
-        { VIRTIO_BALLOON_AUTO_RELIEF_MS_PROP, "no host pressure for this long:"
-          " give memory back (0: never; default: 30000)" },
-        { VIRTIO_BALLOON_AUTO_RELIEF_STEP_PROP, "memory given back per second"
-          " once the host has recovered (default: 16 MiB, RAM/32 under"
-          " 512 MiB)" },
-        { VIRTIO_BALLOON_AUTO_HIGH_WATERMARK_PROP, "inflate without"
-          " waiting for host events while the source uses more than this"
-          " percentage of its limit (0: never; default: 90)" },
-        { VIRTIO_BALLOON_AUTO_LOW_WATERMARK_PROP, "relief only while the"
-          " source uses less than this percentage of its limit (0: at any"
-          " usage; default: 80)" },
-        { VIRTIO_BALLOON_AUTO_SHARES_PROP, "weight against other guests:"
-          " host pressure takes 1000/shares times what it takes by default,"
-          " within the same bounds (0: never; default: 1000, at most"
-          " 50000)" },
-    };
     int i;
 
+    auto_set_upstream = g_hash_table_new(g_str_hash, g_str_equal);
     for (i = 0; i < ARRAY_SIZE(auto_features); i++) {
-        ObjectProperty *op = object_class_property_find(klass,
-                                                        auto_features[i].name);
-
-        assert(op && op->set);
-        auto_feature_set_upstream[i] = op->set;
-        op->set = auto_feature_set;
+        auto_record_setter(klass, auto_features[i].name);
     }
-
-    for (i = 0; i < ARRAY_SIZE(props); i++) {
-        object_class_property_set_description(klass, props[i].name,
-                                              props[i].desc);
+    /* "automatic" itself is the switch */
+    assert(!strcmp(auto_props_help[0].name, "automatic"));
+    for (i = 0; i < ARRAY_SIZE(auto_props_help); i++) {
+        object_class_property_set_description(klass, auto_props_help[i].name,
+                                              auto_props_help[i].desc);
+        if (i > 0) {
+            auto_record_setter(klass, auto_props_help[i].name);
+        }
     }
 }
 

@@ -612,6 +612,53 @@ static void test_bad_config(void)
     qtest_quit(qts);
 }
 
+/*
+ * Without automatic=on nothing reads the auto-* properties: each one,
+ * listed by QEMU itself, is refused by name rather than ignored, with
+ * automatic=off given or left out, and the failed device leaves nothing
+ * behind.
+ */
+static void test_props_need_automatic(void)
+{
+    QTestState *qts = qtest_init("-m 512 -nodefaults");
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'device-list-properties',"
+                           " 'arguments':"
+                           " { 'typename': 'virtio-balloon-pci' } }");
+    QListEntry *e;
+    int checked = 0;
+
+    QLIST_FOREACH_ENTRY(qdict_get_qlist(rsp, "return"), e) {
+        QDict *prop = qobject_to(QDict, qlist_entry_obj(e));
+        const char *name = qdict_get_str(prop, "name");
+        bool is_str = !strcmp(qdict_get_str(prop, "type"), "str");
+        g_autofree char *expect = NULL;
+        g_autofree char *props = NULL;
+
+        if (!g_str_has_prefix(name, "auto-")) {
+            continue;
+        }
+        expect = g_strdup_printf("'%s' is set, but automatic ballooning is"
+                                 " off; add automatic=on, or drop '%s'",
+                                 name, name);
+        props = g_strdup_printf("'%s': %s", name, is_str ? "'none'" : "4096");
+        check_add_fails(qts, props, expect);
+        g_free(props);
+        props = g_strdup_printf("'automatic': false, '%s': %s", name,
+                                is_str ? "'none'" : "4096");
+        check_add_fails(qts, props, expect);
+        checked++;
+    }
+    qobject_unref(rsp);
+    /* Every property of automatic mode was seen */
+    g_assert_cmpint(checked, ==, 29);
+    /* Nothing was left behind: the same properties work with automatic=on */
+    qtest_qmp_assert_success(qts, "{ 'execute': 'device_add', 'arguments':"
+                             " { 'driver': 'virtio-balloon-pci', 'id': 'b',"
+                             " 'automatic': true, 'auto-source': 'qtest',"
+                             " 'auto-floor': 268435456 } }");
+    qtest_quit(qts);
+}
+
 static void assert_tunables(QTestState *qts, uint64_t low, uint64_t medium,
                             uint64_t critical, uint64_t deflate,
                             uint64_t floor)
@@ -2471,6 +2518,8 @@ int main(int argc, char **argv)
                    test_dimm_plugged);
     qtest_add_func("virtio-balloon-auto/guest/reset", test_reset);
     qtest_add_func("virtio-balloon-auto/config/errors", test_bad_config);
+    qtest_add_func("virtio-balloon-auto/config/props-need-automatic",
+                   test_props_need_automatic);
     qtest_add_func("virtio-balloon-auto/config/default-ram",
                    test_default_ram);
     for (i = 0; i < ARRAY_SIZE(default_sizes); i++) {

@@ -173,6 +173,11 @@ typedef struct VirtIOBalloonAutoProps {
      * in virtio-balloon-auto.c: deflate-on-oom, free-page-reporting)
      */
     uint32_t features_set;
+    /*
+     * Not a property: bit n is set when the user set property n of
+     * auto_props_help[] (virtio-balloon-auto.c), which needs automatic=on
+     */
+    uint64_t props_set;
 } VirtIOBalloonAutoProps;
 
 /* Stats polling interval with automatic=on, unless set otherwise */
