@@ -3,7 +3,8 @@
 #
 # Run the tests listed in a manifest against a QEMU build directory and
 # close with one line "N passed, N failed[, N skipped]".  Every skipped
-# test is listed with the reason it gave.
+# test is listed with the reason it gave; each program's line ends with
+# the seconds it took, and the close with the total.
 #
 # Manifest lines: KIND BINARY [FILTER]
 #   KIND    qtest (needs QTEST_QEMU_BINARY) or unit: a GLib test program,
@@ -57,6 +58,7 @@ run_functional() {
 
 run_one() {
     local kind=$1 bin=$2 filter=${3:-} log paths=() args=() rc dir plan
+    local start=$SECONDS
     log=$logdir/$(basename "$bin").tap
     dir=$qbuild
     [ "$kind" = script ] && dir=$repo
@@ -111,6 +113,7 @@ run_one() {
         esac
     done < "$log"
     grep -E '^(ok|not ok) ' "$log" | sed 's/^/    /'
+    echo "    ($((SECONDS - start)) s)"
     if [ $rc -ne 0 ] && [ $f -eq 0 ]; then
         f=1
         failures+=("$bin: exited with status $rc (see $log)")
@@ -164,5 +167,5 @@ if [ ${#failures[@]} -gt 0 ]; then
 fi
 summary="$passed passed, $failed failed"
 [ $skipped -gt 0 ] && summary="$summary, $skipped skipped"
-echo "$summary"
+echo "$summary ($SECONDS s)"
 [ $failed -eq 0 ]
