@@ -756,72 +756,43 @@ static bool auto_props_to_config(const VirtIOBalloonAutoProps *p,
 }
 
 /*
- * The size properties whose default scales with the guest (bit n of
- * VirtIOBalloonAutoProps.scaled_set is auto_scaled[n]), with their
+ * The size properties whose default scales with the guest, with their
  * default for a guest of BALLOON_AUTO_DEFAULT_FULL_RAM or more.
  */
 static const struct {
+    const char *name;
     size_t offset;
     uint64_t full_default;
 } auto_scaled[] = {
-    { offsetof(VirtIOBalloonAutoProps, inflate_low),
+    { VIRTIO_BALLOON_AUTO_INFLATE_LOW_PROP,
+      offsetof(VirtIOBalloonAutoProps, inflate_low),
       BALLOON_AUTO_DEFAULT_INFLATE_LOW },
-    { offsetof(VirtIOBalloonAutoProps, inflate_medium),
+    { VIRTIO_BALLOON_AUTO_INFLATE_MEDIUM_PROP,
+      offsetof(VirtIOBalloonAutoProps, inflate_medium),
       BALLOON_AUTO_DEFAULT_INFLATE_MEDIUM },
-    { offsetof(VirtIOBalloonAutoProps, inflate_critical),
+    { VIRTIO_BALLOON_AUTO_INFLATE_CRITICAL_PROP,
+      offsetof(VirtIOBalloonAutoProps, inflate_critical),
       BALLOON_AUTO_DEFAULT_INFLATE_CRITICAL },
-    { offsetof(VirtIOBalloonAutoProps, deflate),
+    { VIRTIO_BALLOON_AUTO_DEFLATE_PROP,
+      offsetof(VirtIOBalloonAutoProps, deflate),
       BALLOON_AUTO_DEFAULT_DEFLATE },
-    { offsetof(VirtIOBalloonAutoProps, floor), BALLOON_AUTO_DEFAULT_FLOOR },
-    { offsetof(VirtIOBalloonAutoProps, stats_avail_min),
+    { VIRTIO_BALLOON_AUTO_FLOOR_PROP,
+      offsetof(VirtIOBalloonAutoProps, floor), BALLOON_AUTO_DEFAULT_FLOOR },
+    { VIRTIO_BALLOON_AUTO_STATS_AVAIL_MIN_PROP,
+      offsetof(VirtIOBalloonAutoProps, stats_avail_min),
       BALLOON_AUTO_STATS_DEFAULT_AVAIL_MIN },
-    { offsetof(VirtIOBalloonAutoProps, stats_direct_reclaim),
+    { VIRTIO_BALLOON_AUTO_STATS_DIRECT_RECLAIM_PROP,
+      offsetof(VirtIOBalloonAutoProps, stats_direct_reclaim),
       BALLOON_AUTO_STATS_DEFAULT_DIRECT_RECLAIM },
-    { offsetof(VirtIOBalloonAutoProps, reserve),
+    { VIRTIO_BALLOON_AUTO_RESERVE_PROP,
+      offsetof(VirtIOBalloonAutoProps, reserve),
       BALLOON_AUTO_DEFAULT_RESERVE },
-    { offsetof(VirtIOBalloonAutoProps, relief_step),
+    { VIRTIO_BALLOON_AUTO_RELIEF_STEP_PROP,
+      offsetof(VirtIOBalloonAutoProps, relief_step),
       BALLOON_AUTO_DEFAULT_RELIEF_STEP },
 };
 
-static int auto_scaled_index(const Property *prop)
-{
-    size_t offset = prop->offset - offsetof(VirtIOBalloon, auto_props);
-    int i;
-
-    for (i = 0; i < ARRAY_SIZE(auto_scaled); i++) {
-        if (auto_scaled[i].offset == offset) {
-            return i;
-        }
-    }
-    g_assert_not_reached();
-}
-
-static void auto_scaled_size_get(Object *obj, Visitor *v, const char *name,
-                                 void *opaque, Error **errp)
-{
-    uint64_t *ptr = object_field_prop_ptr(obj, opaque);
-
-    visit_type_size(v, name, ptr, errp);
-}
-
-static void auto_scaled_size_set(Object *obj, Visitor *v, const char *name,
-                                 void *opaque, Error **errp)
-{
-    VirtIOBalloon *s = VIRTIO_BALLOON(obj);
-    uint64_t *ptr = object_field_prop_ptr(obj, opaque);
-
-    if (visit_type_size(v, name, ptr, errp)) {
-        s->auto_props.scaled_set |= 1u << auto_scaled_index(opaque);
-    }
-}
-
-/* No set_default_value: a default would count as set by the user */
-const PropertyInfo virtio_balloon_auto_prop_scaled_size = {
-    .type = "size",
-    .description = "size; default scaled to guest RAM when under 512 MiB",
-    .get = auto_scaled_size_get,
-    .set = auto_scaled_size_set,
-};
+static bool auto_user_set(const VirtIOBalloonAutoProps *p, const char *name);
 
 /* Give every scaled size the user did not set its default for this guest */
 static void auto_props_scale_defaults(VirtIOBalloonAutoProps *p,
@@ -830,7 +801,7 @@ static void auto_props_scale_defaults(VirtIOBalloonAutoProps *p,
     int i;
 
     for (i = 0; i < ARRAY_SIZE(auto_scaled); i++) {
-        if (!(p->scaled_set & (1u << i))) {
+        if (!auto_user_set(p, auto_scaled[i].name)) {
             *(uint64_t *)((char *)p + auto_scaled[i].offset) =
                 balloon_auto_scale_default(auto_scaled[i].full_default,
                                            ram_pages);
@@ -1042,7 +1013,7 @@ static bool auto_ram_discardable(Error **errp)
  * The properties of automatic mode, with what `-device
  * virtio-balloon-pci,help` says about each.  All but the first need
  * automatic=on: their setters are wrapped (auto_recorded_set()) so that
- * realize can refuse them without it (bit n of props_set is entry n).
+ * realize can refuse them without it.
  */
 static const struct {
     const char *name;
@@ -1122,8 +1093,6 @@ static const struct {
       " 50000)" },
 };
 
-QEMU_BUILD_BUG_ON(ARRAY_SIZE(auto_props_help) > 64);
-
 /*
  * Without automatic=on the device is the upstream one and nothing reads
  * the auto-* properties: refuse one the user set rather than ignore it.
@@ -1133,7 +1102,7 @@ static bool auto_props_unused(const VirtIOBalloonAutoProps *p, Error **errp)
     int i;
 
     for (i = 1; i < ARRAY_SIZE(auto_props_help); i++) {
-        if (p->props_set & (1ull << i)) {
+        if (auto_user_set(p, auto_props_help[i].name)) {
             error_setg(errp, "'%s' is set, but automatic ballooning is off;"
                        " add automatic=on, or drop '%s'",
                        auto_props_help[i].name, auto_props_help[i].name);
@@ -1145,7 +1114,7 @@ static bool auto_props_unused(const VirtIOBalloonAutoProps *p, Error **errp)
 
 /*
  * Upstream features that automatic mode offers unless the user set them
- * (features_set, see auto_recorded_set()).
+ * (see auto_recorded_set()).
  *
  * - deflate-on-oom: no OOM kill because of the balloon.  A guest that
  *   runs out of memory takes it back from the balloon at once (and the
@@ -1173,7 +1142,7 @@ static void auto_features_default(VirtIOBalloon *s)
     int i;
 
     for (i = 0; i < ARRAY_SIZE(auto_features); i++) {
-        if (!(s->auto_props.features_set & (1u << i))) {
+        if (!auto_user_set(&s->auto_props, auto_features[i].name)) {
             s->host_features |= 1u << auto_features[i].bit;
         }
     }
@@ -1182,46 +1151,51 @@ static void auto_features_default(VirtIOBalloon *s)
 /*
  * The setters of auto_features[] and of auto_props_help[] but "automatic"
  * are wrapped to record which ones the user set (-device, -global, or
- * through the -pci proxy's alias).  Property defaults go through the same
- * setters before instance_init, which clears the record.
- * Property name -> the setter it had.
+ * through the -pci proxy's alias) in VirtIOBalloonAutoProps.user_set.
+ * Property defaults go through the same setters before instance_init,
+ * which clears the record.
  */
-static GHashTable *auto_set_upstream;
+typedef struct AutoRecorded {
+    ObjectPropertyAccessor *set;    /* the setter the property had */
+    unsigned bit;                   /* in VirtIOBalloonAutoProps.user_set */
+} AutoRecorded;
+
+/* Property name -> AutoRecorded, filled by class_init */
+static GHashTable *auto_recorded;
+
+QEMU_BUILD_BUG_ON(ARRAY_SIZE(auto_features) + ARRAY_SIZE(auto_props_help)
+                  > 64);
+
+/* Whether the user set @name, one of the recorded properties */
+static bool auto_user_set(const VirtIOBalloonAutoProps *p, const char *name)
+{
+    AutoRecorded *r = g_hash_table_lookup(auto_recorded, name);
+
+    assert(r);
+    return p->user_set & (1ull << r->bit);
+}
 
 static void auto_recorded_set(Object *obj, Visitor *v, const char *name,
                               void *opaque, Error **errp)
 {
     ERRP_GUARD();
-    VirtIOBalloonAutoProps *p = &VIRTIO_BALLOON(obj)->auto_props;
-    ObjectPropertyAccessor *set = g_hash_table_lookup(auto_set_upstream,
-                                                      name);
-    int i;
+    AutoRecorded *r = g_hash_table_lookup(auto_recorded, name);
 
-    set(obj, v, name, opaque, errp);
-    if (*errp) {
-        return;
+    r->set(obj, v, name, opaque, errp);
+    if (!*errp) {
+        VIRTIO_BALLOON(obj)->auto_props.user_set |= 1ull << r->bit;
     }
-    for (i = 0; i < ARRAY_SIZE(auto_features); i++) {
-        if (!strcmp(auto_features[i].name, name)) {
-            p->features_set |= 1u << i;
-            return;
-        }
-    }
-    for (i = 1; i < ARRAY_SIZE(auto_props_help); i++) {
-        if (!strcmp(auto_props_help[i].name, name)) {
-            p->props_set |= 1ull << i;
-            return;
-        }
-    }
-    g_assert_not_reached();
 }
 
 static void auto_record_setter(ObjectClass *klass, const char *name)
 {
     ObjectProperty *op = object_class_property_find(klass, name);
+    AutoRecorded *r = g_new(AutoRecorded, 1);
 
     assert(op && op->set);
-    g_hash_table_insert(auto_set_upstream, (gpointer)name, op->set);
+    r->set = op->set;
+    r->bit = g_hash_table_size(auto_recorded);
+    g_hash_table_insert(auto_recorded, (gpointer)name, r);
     op->set = auto_recorded_set;
 }
 
@@ -1871,8 +1845,7 @@ void virtio_balloon_auto_instance_init(Object *obj)
     VirtIOBalloon *s = VIRTIO_BALLOON(obj);
 
     /* The defaults were applied through the setters already: not the user */
-    s->auto_props.features_set = 0;
-    s->auto_props.props_set = 0;
+    s->auto_props.user_set = 0;
     object_property_add(obj, "x-inject-host-pressure", "str", NULL,
                         auto_inject_set, NULL, NULL);
     object_property_add(obj, "x-inject-host-memory", "str", NULL,
@@ -1884,7 +1857,7 @@ void virtio_balloon_auto_class_init(ObjectClass *klass)
 {
     int i;
 
-    auto_set_upstream = g_hash_table_new(g_str_hash, g_str_equal);
+    auto_recorded = g_hash_table_new(g_str_hash, g_str_equal);
     for (i = 0; i < ARRAY_SIZE(auto_features); i++) {
         auto_record_setter(klass, auto_features[i].name);
     }

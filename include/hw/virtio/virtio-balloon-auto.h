@@ -120,14 +120,12 @@ struct virtio_balloon_msg {
 
 /*
  * The size properties whose default scales with the guest (see
- * virtio-balloon-auto-policy.h): a property of this kind has no static
- * default and records that the user set it, so that realize can tell a
- * value the user gave (refused if it does not fit) from one to compute.
+ * virtio-balloon-auto-policy.h): no static default, realize computes one
+ * unless the user set the property (VirtIOBalloonAutoProps.user_set), and
+ * refuses a value the user gave that does not fit.
  */
-extern const PropertyInfo virtio_balloon_auto_prop_scaled_size;
 #define DEFINE_PROP_AUTO_SCALED_SIZE(_name, _field) \
-    DEFINE_PROP(_name, VirtIOBalloon, _field, \
-                virtio_balloon_auto_prop_scaled_size, uint64_t)
+    DEFINE_PROP(_name, VirtIOBalloon, _field, qdev_prop_size, uint64_t)
 
 /* User-visible properties, embedded in VirtIOBalloon */
 typedef struct VirtIOBalloonAutoProps {
@@ -165,19 +163,12 @@ typedef struct VirtIOBalloonAutoProps {
     uint64_t stats_direct_reclaim;
     uint64_t stats_swap_in;
     uint64_t stats_major_faults;
-    /* Bit n: scaled size property n (virtio-balloon-auto.c) was set */
-    uint32_t scaled_set;
     /*
-     * Not a property: bit n is set when the user set the upstream feature
-     * property n that automatic mode offers by default (auto_features[]
-     * in virtio-balloon-auto.c: deflate-on-oom, free-page-reporting)
+     * Not a property: one bit for each property the user set among those
+     * whose setter records it (auto_recorded_set() in virtio-balloon-auto.c:
+     * every auto-* property, deflate-on-oom, free-page-reporting)
      */
-    uint32_t features_set;
-    /*
-     * Not a property: bit n is set when the user set property n of
-     * auto_props_help[] (virtio-balloon-auto.c), which needs automatic=on
-     */
-    uint64_t props_set;
+    uint64_t user_set;
 } VirtIOBalloonAutoProps;
 
 /* Stats polling interval with automatic=on, unless set otherwise */
