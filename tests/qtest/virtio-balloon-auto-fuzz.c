@@ -25,6 +25,7 @@
 #include "standard-headers/linux/virtio_pci.h"
 #include "standard-headers/linux/virtio_ring.h"
 #include "virtio-balloon-auto-fuzz.h"
+#include "virtio-balloon-auto-ram.h"
 
 /* include/hw/virtio/virtio-balloon-auto.h, which a qtest cannot include */
 #define VBAF_F_MESSAGE_VQ   10
@@ -918,49 +919,22 @@ static void check(Vbaf *f)
     g_assert_cmpuint(cfg_num_pages(f), <=, VBAF_RAM_PAGES);
 }
 
-/*
- * Set guest RAM to @byte (0 or VBAF_TOUCH_BYTE).  In the fuzzer, the
- * in-process qtest_memset() mallocs a buffer as large as what it sets for
- * each call: write from a static buffer there; over a socket, one memset
- * command costs less than a write.
- */
+/* What the fuzz target writes to make guest RAM resident */
 #define VBAF_TOUCH_BYTE     0x5a
-
-static void fill(Vbaf *f, uint64_t addr, uint64_t len, uint8_t byte)
-{
-#ifdef CONFIG_FUZZ
-    static uint8_t *pattern[2];
-    uint8_t *p;
-    uint64_t n;
-
-    assert(byte == 0 || byte == VBAF_TOUCH_BYTE);
-    p = pattern[!!byte];
-    if (!p) {
-        p = pattern[!!byte] = g_malloc(MiB);
-        memset(p, byte, MiB);
-    }
-    for (; len; addr += n, len -= n) {
-        n = MIN(len, MiB);
-        qtest_memwrite(f->qts, addr, p, n);
-    }
-#else
-    qtest_memset(f->qts, addr, byte, len);
-#endif
-}
 
 /* Clear all rings, and the first @data_len bytes of the data area */
 static void clear_driver_memory(Vbaf *f, uint64_t data_len)
 {
-    fill(f, VBAF_RING_BASE, VBAF_QUEUES * VBAF_RING_STRIDE, 0);
+    vba_fill_ram(f->qts, VBAF_RING_BASE, VBAF_QUEUES * VBAF_RING_STRIDE, 0);
     if (data_len) {
-        fill(f, VBAF_DATA_BASE, data_len, 0);
+        vba_fill_ram(f->qts, VBAF_DATA_BASE, data_len, 0);
     }
 }
 
 /* Write guest RAM, so that the host holds it */
 static void touch(Vbaf *f, uint64_t addr, uint64_t len)
 {
-    fill(f, addr, len, VBAF_TOUCH_BYTE);
+    vba_fill_ram(f->qts, addr, len, VBAF_TOUCH_BYTE);
 }
 
 /* OP_TOUCH: make 1 MiB of guest RAM resident (as a guest using it) */

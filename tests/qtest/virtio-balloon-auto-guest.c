@@ -14,6 +14,7 @@
 #include "standard-headers/linux/virtio_balloon.h"
 #include "standard-headers/linux/virtio_config.h"
 #include "virtio-balloon-auto-guest.h"
+#include "virtio-balloon-auto-ram.h"
 
 /*
  * Write the guest's RAM above 1 MiB up to @size, so that it is resident
@@ -23,19 +24,7 @@
  */
 void ag_touch_ram(QTestState *qts, uint64_t size)
 {
-    /*
-     * In pieces: qtest's memset allocates a buffer as long as the request,
-     * and faulting in a fresh 1 GiB one took 7-8 s here, against 0.6 s
-     * for 16 MiB pieces, which glibc serves from one reused heap buffer
-     * (below its 32 MiB mmap threshold).  The guest RAM resident after
-     * either is the same.
-     */
-    const uint64_t piece = 16 * MiB;
-    uint64_t addr;
-
-    for (addr = MiB; addr < size; addr += piece) {
-        qtest_memset(qts, addr, 0x5a, MIN(piece, size - addr));
-    }
+    vba_fill_ram(qts, MiB, size - MiB, 0x5a);
 }
 
 /*
