@@ -23,6 +23,9 @@
 #           which has Debian's pycotap) and AUTOBALLOON_GUEST_DIR from the
 #           environment
 #
+# Each program or script is stopped, and fails, after
+# AUTOBALLOON_TEST_TIMEOUT seconds (default 900).
+#
 # Usage: run-tests.sh QEMU_BUILD_DIR MANIFEST
 
 set -uo pipefail
@@ -31,6 +34,12 @@ qbuild=$(cd "$1" && pwd)
 manifest=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 logdir=$qbuild/autoballoon-test-logs
 mkdir -p "$logdir"
+limit=${AUTOBALLOON_TEST_TIMEOUT:-900}
+if ! [[ $limit =~ ^[1-9][0-9]*$ ]]; then
+    echo "run-tests: AUTOBALLOON_TEST_TIMEOUT must be a number of seconds," \
+         "not '$limit'" >&2
+    exit 2
+fi
 
 export QTEST_QEMU_BINARY=$qbuild/qemu-system-x86_64
 export QTEST_QEMU_IMG=$qbuild/qemu-img
@@ -53,7 +62,7 @@ run_functional() {
      QEMU_BUILD_ROOT=$qbuild \
      PYTHONPATH=$tree/python:$tree/tests/functional \
      PYTHONDONTWRITEBYTECODE=1 \
-     timeout 900 "${PYTHON:-/usr/bin/python3}" "$tree/$1" < /dev/null)
+     timeout "$limit" "${PYTHON:-/usr/bin/python3}" "$tree/$1" < /dev/null)
 }
 
 run_one() {
@@ -94,10 +103,10 @@ run_one() {
     elif [ "$kind" = script ]; then
         # Debian's python3 first: pycotap (TAP for Python tests) is
         # installed for it, not for another python3 earlier in PATH.
-        (cd "$repo" && PATH=/usr/bin:$PATH timeout 900 "./$bin") \
+        (cd "$repo" && PATH=/usr/bin:$PATH timeout "$limit" "./$bin") \
             > "$log" 2>&1
     else
-        (cd "$qbuild" && timeout 900 "./$bin" --tap -k "${args[@]}") \
+        (cd "$qbuild" && timeout "$limit" "./$bin" --tap -k "${args[@]}") \
             > "$log" 2>&1
     fi
     rc=$?
