@@ -636,7 +636,9 @@ class VirtioBalloonAutoX86(QemuSystemTest):
         last = len(steps) + 1
         qlog = self.log_file('qemu-trace.log')
         traces = ('virtio_balloon_auto_msg_pressure',
-                  'virtio_balloon_auto_action', 'virtio_balloon_auto_pages')
+                  'virtio_balloon_auto_action',
+                  'virtio_balloon_auto_no_action',
+                  'virtio_balloon_auto_pages')
         extra = ['-msg', 'timestamp=on', '-D', qlog]
         for t in traces:
             extra += ['-trace', t]
@@ -695,10 +697,14 @@ class VirtioBalloonAutoX86(QemuSystemTest):
         # Every message deflated (or cancelled an inflate in flight),
         # by at least its level's step, and the guest followed; once a
         # message emptied the balloon, a later one has nothing to take
-        # back and causes no action.
+        # back, and the device says so ("nothing to do (empty)").
         empty = False
         for m in msgs:
-            if m['action'] is None and empty:
+            if m['action'] == 'none':
+                self.assertTrue(empty, 'no action before the balloon was'
+                                ' empty: ' + str(m))
+                self.assertEqual((m['why'], m['target']), ('empty', 0),
+                                 str(m))
                 continue
             self.assertIn(m['action'], ('deflate', 'cancel'), str(m))
             empty = empty or m['target_mib'] == GUEST_MIB
@@ -712,9 +718,10 @@ class VirtioBalloonAutoX86(QemuSystemTest):
 
     def trace_messages(self, path, target):
         """Pressure messages from QEMU's trace log: for each, its time
-        (s from the first), level, the action it caused, the target after
-        it and the step in MiB (@target: the balloon's size in pages
-        before the first), and how long the guest took to give the
+        (s from the first), level, the action it caused ('none' with its
+        reason in 'why' when the device had nothing to do), the target
+        after it and the step in MiB (@target: the balloon's size in
+        pages before the first), and how long the guest took to give the
         balloon pages back (None: it did not before the next message)."""
         ev = []
         with open(path, encoding='utf-8', errors='replace') as f:
@@ -735,6 +742,13 @@ class VirtioBalloonAutoX86(QemuSystemTest):
                                               target * 4096 // MIB)
                     msgs[-1]['step_mib'] = (old - target) * 4096 // MIB
                     msgs[-1]['target'] = target
+            if name == 'no_action' and msgs and msgs[-1]['action'] is None:
+                m = re.match(r'nothing to do \((\S+)\) target (\d+)', text)
+                msgs[-1]['action'] = 'none'
+                msgs[-1]['why'] = m.group(1)
+                msgs[-1]['target'] = int(m.group(2))
+                msgs[-1]['target_mib'] = (GUEST_MIB -
+                                          int(m.group(2)) * 4096 // MIB)
             if name != 'msg_pressure':
                 continue
             level = int(re.search(r'level (\d+)', text).group(1))
