@@ -84,6 +84,11 @@ echo "LSAN_OPTIONS=$LSAN_OPTIONS"
 echo "UBSAN_OPTIONS=$UBSAN_OPTIONS"
 export AUTOBALLOON_QEMU_EXTRA_MIB=128
 echo "AUTOBALLOON_QEMU_EXTRA_MIB=$AUTOBALLOON_QEMU_EXTRA_MIB"
+# The real-guest tests' growth phase, twice as long: with ASan a guest
+# that grows while the host swaps reaches its peak about four times later
+# (tests/functional/test_x86_64_virtio_balloon_auto.py, TIME_FACTOR).
+export AUTOBALLOON_TIME_FACTOR=2
+echo "AUTOBALLOON_TIME_FACTOR=$AUTOBALLOON_TIME_FACTOR"
 # Three times run-tests.sh's 900 s per program: with ASan a qtest case
 # that fills 1 GiB of guest RAM takes about five times as long (14.3
 # against 2.9 s for stats/full-healthy, mostly page faults and memset in

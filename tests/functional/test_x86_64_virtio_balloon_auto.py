@@ -24,6 +24,8 @@
 #                             memload (scripts/build-guest.sh DIR);
 #                             the tests skip when it is unset or incomplete
 #   AUTOBALLOON_FIRMWARE_DIR  -L for QEMU (default: the build's pc-bios)
+#   AUTOBALLOON_QEMU_EXTRA_MIB, AUTOBALLOON_TIME_FACTOR  room and time
+#                             for a sanitizer build (see below)
 # The tests skip, saying why, without root, without a memory cgroup
 # controller or without the swap tools.  The guest's virtio_balloon is the
 # stock module unless a test asks for the companion driver (patches/linux,
@@ -42,6 +44,22 @@ from autoballoon import guest
 from autoballoon import host
 
 MIB = 1 << 20
+
+
+def env_int(name, default, minimum):
+    """The whole number in environment variable @name (@default when it
+    is unset or empty), refused with a message naming it unless it is at
+    least @minimum."""
+    text = os.environ.get(name) or str(default)
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        raise ValueError(f'{name} must be a whole number of at least'
+                         f' {minimum}, not {text!r}')
+    return value
+
 
 # The guest and its host cgroup.  The guest fills FILL_MIB, then keeps
 # IDLE_MIB: what it freed stays resident in QEMU until the balloon takes
@@ -62,7 +80,16 @@ HOG_STEP_MIB = 160
 # with ASan's quarantine at 16 MiB, scripts/check-sanitizers.sh), which
 # would put the cgroup under pressure before a test's hog does; each QEMU
 # a test starts raises the limit by this much.  0 in `make check`.
-QEMU_EXTRA_MIB = int(os.environ.get('AUTOBALLOON_QEMU_EXTRA_MIB', '0'))
+QEMU_EXTRA_MIB = env_int('AUTOBALLOON_QEMU_EXTRA_MIB', 0, 0)
+
+# Such a QEMU also runs the guest slower where it matters here, in the
+# host page faults of a guest that grows while the host swaps: with ASan,
+# guest_growth()'s guest took 22 s from the start of its growth to its
+# first pressure message, against 5 s with a plain QEMU, and was still
+# growing when its 30 s phase ended.  A phase that the guest's workload
+# must get through within its own clock is stretched by this factor
+# (scripts/check-sanitizers.sh sets 2).  1 in `make check`.
+TIME_FACTOR = env_int('AUTOBALLOON_TIME_FACTOR', 1, 1)
 
 # Seconds, under TCG on a slow 2-core host.  memload's phases run on the
 # guest's clock from its start; FILL_S must cover growing to FILL_MIB.
@@ -459,7 +486,7 @@ class VirtioBalloonAutoX86(QemuSystemTest):
         # The guest's clock decides when it grows: the idle phase leaves
         # time for the hog to start and the balloon to inflate.
         idle_s = 30
-        grow_s = 30
+        grow_s = 30 * TIME_FACTOR
         # BALLOON: automatic mode offers deflate-on-oom by itself; no
         # free page reporting (the message queue is at index 3).
         vm = self.launch(f'{FILL_MIB}:{FILL_S},{IDLE_MIB}:{idle_s},'
