@@ -750,6 +750,10 @@ class VirtioBalloonAutoX86(QemuSystemTest):
         after it and the step in MiB (@target: the balloon's size in
         pages before the first), and how long the guest took to give the
         balloon pages back (None: it did not before the next message)."""
+        def guest_mib(pages):
+            # the guest's size with @pages (4 KiB) in the balloon
+            return GUEST_MIB - pages * 4096 // MIB
+
         ev = []
         with open(path, encoding='utf-8', errors='replace') as f:
             for line in f:
@@ -765,8 +769,7 @@ class VirtioBalloonAutoX86(QemuSystemTest):
                 target = int(m.group(2))
                 if msgs and msgs[-1]['action'] is None:
                     msgs[-1]['action'] = m.group(1)
-                    msgs[-1]['target_mib'] = (GUEST_MIB -
-                                              target * 4096 // MIB)
+                    msgs[-1]['target_mib'] = guest_mib(target)
                     msgs[-1]['step_mib'] = (old - target) * 4096 // MIB
                     msgs[-1]['target'] = target
             if name == 'no_action' and msgs and msgs[-1]['action'] is None:
@@ -774,8 +777,7 @@ class VirtioBalloonAutoX86(QemuSystemTest):
                 msgs[-1]['action'] = 'none'
                 msgs[-1]['why'] = m.group(1)
                 msgs[-1]['target'] = int(m.group(2))
-                msgs[-1]['target_mib'] = (GUEST_MIB -
-                                          int(m.group(2)) * 4096 // MIB)
+                msgs[-1]['target_mib'] = guest_mib(msgs[-1]['target'])
             if name != 'msg_pressure':
                 continue
             level = int(re.search(r'level (\d+)', text).group(1))
