@@ -35,6 +35,11 @@
 #   demo.delay=S                memload: wait S s first (default 0)
 #   demo.seed=N                 memload: its seed (default: time and pid)
 #   demo.report=S               print guest free memory every S s
+#   demo.cache=MiB              before "GUEST READY", read MiB of
+#                               demo.cachedev into the page cache (0, the
+#                               default: nothing), as a guest that has
+#                               read files holds them in memory
+#   demo.cachedev=DEV           that disk (default /dev/vdb)
 #   autoballoon.driver=stock | companion
 #                               which virtio_balloon to load (default
 #                               stock); the console's "GUEST READY" line
@@ -54,9 +59,10 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 debs=$out/debs
 
-# Virtio-pci transport plus the balloon driver; their dependencies are
+# Virtio-pci transport plus the balloon driver, and virtio-blk for a data
+# disk to fill the page cache from (demo.cache); their dependencies are
 # found from the modules themselves.
-WANTED_MODULES="virtio_pci virtio_balloon"
+WANTED_MODULES="virtio_pci virtio_balloon virtio_blk"
 
 for tool in apt-cache apt-get dpkg-deb cpio gzip sha256sum; do
     command -v "$tool" >/dev/null || die "$tool is missing"
@@ -338,6 +344,34 @@ fi
 
 mib() { awk -v k="$1" '$1 == k":" { print int($2 / 1024) }' /proc/meminfo; }
 up() { cut -d' ' -f1 /proc/uptime; }
+
+# demo.cache: page cache, which free page reporting cannot return and
+# the balloon can (the guest drops it to give the pages).  A block
+# device's pages are reclaimable page cache ("Buffers") like a file's.
+cache=$(param cache 0)
+cachedev=$(param cachedev /dev/vdb)
+case "$cache" in
+''|*[!0-9]*)
+    echo "init: demo.cache=$cache is not a number of MiB, reading nothing"
+    cache=0 ;;
+esac
+if [ "$cache" -gt 0 ] && [ ! -b "$cachedev" ]; then
+    echo "init: page cache: $cachedev is not a block device, reading nothing"
+    cache=0
+fi
+if [ "$cache" -gt 0 ]; then
+    # Linux drops a block device's page cache when its last opener
+    # closes it (kill_bdev()): init keeps it open on fd 3 for as long as
+    # it runs.  (A failed redirection of exec would end init: checked
+    # above.)
+    exec 3< "$cachedev"
+    if dd if="$cachedev" of=/dev/null bs=1M count="$cache" 2>/dev/null; then
+        echo "init: page cache: read $cache MiB of $cachedev (t=$(up)s)" \
+             "buffers=$(mib Buffers)MiB available=$(mib MemAvailable)MiB"
+    else
+        echo "init: page cache: reading $cachedev FAILED"
+    fi
+fi
 
 work=$(param work idle)
 hold=$(param hold 0)

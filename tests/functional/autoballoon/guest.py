@@ -32,11 +32,14 @@ _MSG_VQ = re.compile(r'message queue at index (\d+)')
 _PRESSURE = re.compile(r'guest memory pressure \(level (\d)\)')
 
 
-def kernel_args(phases=None, delay_s=0, seed=None, extra='', driver=None):
+def kernel_args(phases=None, delay_s=0, seed=None, extra='', driver=None,
+                cache_mib=0, cache_dev='/dev/vdb'):
     """Guest kernel command line: memload with @phases (MiB:seconds,...)
     after @delay_s seconds, or an idle guest when @phases is None.
     @driver: the guest's virtio_balloon, 'stock' or 'companion'
-    (patches/linux); None: the image's default (stock)."""
+    (patches/linux); None: the image's default (stock).
+    @cache_mib: MiB of the disk @cache_dev the guest reads into its page
+    cache before it says it is ready (qemu_args()'s @data_disk)."""
     # no_timer_check: under TCG on a loaded host the kernel's check that
     # the IO-APIC timer ticks can fail, and it then panics ("IO-APIC +
     # timer doesn't work!"); seen here while other guests ran.
@@ -50,6 +53,8 @@ def kernel_args(phases=None, delay_s=0, seed=None, extra='', driver=None):
         args.append('demo.work=idle')
     if driver:
         args.append(f'autoballoon.driver={driver}')
+    if cache_mib:
+        args += [f'demo.cache={cache_mib}', f'demo.cachedev={cache_dev}']
     if extra:
         args.append(extra)
     return ' '.join(args)
@@ -112,7 +117,7 @@ def disk_image(guest_dir, append, path):
 
 def qemu_args(guest_dir, mem_mib, append, balloon_props='',
               serial_path=None, firmware_dir=None, balloon_id='balloon0',
-              no_reboot=True, disk=None):
+              no_reboot=True, disk=None, data_disk=None):
     """Arguments for one test guest under TCG with a virtio-balloon-pci.
 
     @balloon_props: extra device properties ('automatic=on,...').
@@ -121,6 +126,10 @@ def qemu_args(guest_dir, mem_mib, append, balloon_props='',
     @disk: boot from this disk_image() (read-only virtio-blk) instead of
     -kernel; its command line is the one it was written with, @append is
     not used.
+    @data_disk: a raw file the guest sees as its next virtio disk
+    (/dev/vdb after a boot @disk, else /dev/vda), read-only and read
+    with O_DIRECT, so that what the guest reads is charged as its RAM
+    and not as host page cache.
     """
     dev = f'virtio-balloon-pci,id={balloon_id}'
     if balloon_props:
@@ -135,6 +144,9 @@ def qemu_args(guest_dir, mem_mib, append, balloon_props='',
         args += ['-kernel', os.path.join(guest_dir, 'vmlinuz'),
                  '-initrd', os.path.join(guest_dir, 'initramfs.cpio.gz'),
                  '-append', append]
+    if data_disk:
+        args += ['-drive', f'file={data_disk},format=raw,if=virtio,'
+                 'readonly=on,cache.direct=on']
     args += ['-device', dev]
     if firmware_dir:
         args += ['-L', firmware_dir]
