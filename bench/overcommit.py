@@ -31,6 +31,11 @@
 #   stagger  --guests (3) guests whose 600 MiB peaks come one after the
 #            other (a nightly batch on three VMs), the cgroup holding
 #            half of their RAM; each peak lasts two thirds of a phase
+#   cache    one guest that has read 700 MiB of its disk (page cache, as
+#            the memory of a Linux guest that has run a while mostly is)
+#            and works in 100 MiB, while a host process grows to 700 MiB
+#            in 100 MiB steps, as other guests and services fill a host;
+#            free page reporting returns free memory only, not cache
 #
 # Per row: host swap-in/out (pages, /proc/vmstat), each QEMU's major
 # faults, each guest's records (total and per phase), OOM kills inside the
@@ -71,6 +76,7 @@ MIB = 1 << 20
 # with results from before; auto-companion needs a guest image with the
 # companion driver and runs on request
 ROWS = ('none', 'fpr', 'mom', 'auto', 'auto-nofpr')
+SCENARIOS = ('rfc', 'idle', 'stagger', 'cache')
 ROW_PROPS = {
     'none': '',
     'fpr': 'free-page-reporting=on',
@@ -126,7 +132,38 @@ def scenario(name, args):
         # half of the guests' RAM, as with the default three
         limit = args.limit_mib or scaled(384 * n, k)
         return guests, limit, None
+    if name == 'cache':
+        guests = [('cache', args.guest_mib,
+                   [(scaled(100, k), p), (scaled(100, k), p + p // 2)])]
+        limit = args.limit_mib or scaled(1280, k)
+        # after a quarter phase the hog grows by 100 MiB (scaled) every
+        # 1/15 of a phase, 50 MiB/s at the defaults, to 700 MiB, and
+        # holds that to the end of the guest's schedule
+        total = sum(s for _, s in guests[0][2])
+        step_s = max(p // 15, 1)
+        hog = [(0, p // 4)] + [(scaled(100 * i, k), step_s)
+                               for i in range(1, 7)]
+        hog.append((scaled(700, k), total - sum(s for _, s in hog)))
+        return guests, limit, hog
     raise ValueError(f'unknown scenario {name}')
+
+
+def page_cache_mib(name, args):
+    """MiB of its data disk each guest of scenario @name reads into its
+    page cache before it starts its schedule: {guest name: MiB}, empty
+    where no guest does."""
+    if name == 'cache':
+        return {'cache': scaled(700, args.guest_mib / 1024)}
+    return {}
+
+
+def write_data_disk(path, mib):
+    """A raw file of @mib MiB of random bytes for the guests' page cache:
+    random, so that no layer can drop or merge the pages (zero-filled
+    pages are not written to swap, and same-filled ones can be merged)."""
+    with open(path, 'wb') as f:
+        for _ in range(mib):
+            f.write(os.urandom(MIB))
 
 
 class Run:
@@ -140,6 +177,7 @@ class Run:
         self.dir = os.path.join(outdir, 'runs', f'{scen}-{row}-{rep}')
         os.makedirs(self.dir, exist_ok=True)
         self.guests, self.limit_mib, self.hog_sched = scenario(scen, args)
+        self.cache_mib = page_cache_mib(scen, args)
         self.mem = {n: mem for n, mem, _ in self.guests}
         self.samples = []
         self.vms = {}
@@ -156,10 +194,14 @@ class Run:
         if self.row.startswith('auto') and self.args.auto_props:
             props += ',' + self.args.auto_props
         delay = self.args.start_delay_s
+        # the data disk comes after the boot disk, if any
+        cache_dev = '/dev/vdb' if self.args.boot == 'disk' else '/dev/vda'
         for name, mem, sched in self.guests:
+            cache = self.cache_mib.get(name, 0)
             append = G.kernel_args(phases_str(sched), delay,
                                    seed=hash((name, self.rep)) & 0xffff,
-                                   driver=ROW_DRIVER.get(self.row))
+                                   driver=ROW_DRIVER.get(self.row),
+                                   cache_mib=cache, cache_dev=cache_dev)
             serial = os.path.join(self.dir, f'{name}.console')
             disk = None
             if self.args.boot == 'disk':
@@ -171,7 +213,9 @@ class Run:
                 G.disk_image(self.args.guest_dir, append, disk)
             qargs = G.qemu_args(self.args.guest_dir, mem, append,
                                 balloon_props=props, serial_path=serial,
-                                firmware_dir=self.args.firmware, disk=disk)
+                                firmware_dir=self.args.firmware, disk=disk,
+                                data_disk=self.args.data_disk if cache
+                                else None)
             # thread names, for the vCPU / other CPU split
             qargs += ['-name', f'{name},debug-threads=on']
             if self.args.trace:
@@ -690,8 +734,8 @@ def parse_args():
     args.row_list = rows
     args.scen_list = args.scenarios.split(',')
     for s in args.scen_list:
-        if s not in ('rfc', 'idle', 'stagger'):
-            ap.error(f'unknown scenario {s!r} (rfc, idle, stagger)')
+        if s not in SCENARIOS:
+            ap.error(f'unknown scenario {s!r} ({", ".join(SCENARIOS)})')
     if (args.repeat < 1 or args.phase_s < 4 or args.guest_mib < 256 or
             not 2 <= args.guests <= 8):
         ap.error('--repeat >= 1, --phase-s >= 4, --guest-mib >= 256, '
@@ -716,7 +760,18 @@ def main():
     swap = H.SwapFile(args.swap_mib * MIB)
     args.swap_path = swap.path
     started = time.time()
+    # one data disk for every run: the largest page cache asked for; on
+    # disk (/var/tmp), not tmpfs, whose pages would be host memory
+    data_mib = max((m for scen in args.scen_list
+                    for m in page_cache_mib(scen, args).values()), default=0)
+    data_dir = None
+    args.data_disk = None
     try:
+        if data_mib:
+            data_dir = tempfile.mkdtemp(prefix='overcommit-data-',
+                                        dir='/var/tmp')
+            args.data_disk = os.path.join(data_dir, 'cache.raw')
+            write_data_disk(args.data_disk, data_mib)
         for rep in range(args.repeat):
             for scen in args.scen_list:
                 for row in args.row_list:
@@ -734,6 +789,8 @@ def main():
                         json.dump(results, f, indent=1)
     finally:
         swap.remove()
+        if data_dir is not None:
+            shutil.rmtree(data_dir, ignore_errors=True)
     report(args, results, started)
 
 
@@ -763,9 +820,12 @@ def report(args, results, started):
              'the cgroup to the first MiB a balloon took.', '']
     for scen in args.scen_list:
         guests, limit, hog = scenario(scen, args)
+        cache = page_cache_mib(scen, args)
         lines += [f'## {scen}', '',
                   'Guests: ' + '; '.join(
-                      f'{n} {m} MiB, phases {phases_str(p)}'
+                      f'{n} {m} MiB, '
+                      + (f'page cache {cache[n]} MiB, ' if n in cache
+                         else '') + f'phases {phases_str(p)}'
                       for n, m, p in guests) +
                   f'. Cgroup limit {limit} MiB.' +
                   (f' Host hog: {phases_str(hog)}.' if hog else ''), '',

@@ -11,6 +11,7 @@
 import argparse
 import os
 import sys
+import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -67,6 +68,44 @@ class TestScenarios(unittest.TestCase):
                 self.assertEqual(len(peaks), 1)
             # peaks of 20 s at the default 30 s phases
             self.assertEqual({s for g in guests for _, s in g[2]}, {20})
+
+    def test_cache_hog_ramps_while_the_guest_holds_cache(self):
+        guests, limit, hog = O.scenario('cache', args())
+        (name, mem, sched), = guests
+        cache = O.page_cache_mib('cache', args())[name]
+        self.assertEqual(cache, 700)
+        # cache and working set fit in the guest, guest and hog not in
+        # the cgroup
+        self.assertLess(cache + max(m for m, _ in sched), mem)
+        self.assertGreater(cache + hog[-1][0], limit)
+        # the hog starts idle, then grows in equal steps to its peak
+        self.assertEqual(hog[0][0], 0)
+        sizes = [m for m, _ in hog]
+        self.assertEqual(sizes, sorted(sizes))
+        self.assertEqual({b - a for a, b in zip(sizes, sizes[1:])}, {100})
+        self.assertEqual(sizes[-1], 700)
+        self.assertEqual(sum(s for _, s in hog), sum(s for _, s in sched))
+        # everything scales with the guest
+        _, limit2, hog2 = O.scenario('cache', args(guest_mib=2048))
+        self.assertEqual((limit2, hog2[-1][0]), (2560, 1400))
+        self.assertEqual(O.page_cache_mib('cache', args(guest_mib=2048)),
+                         {'cache': 1400})
+
+    def test_only_cache_reads_into_the_page_cache(self):
+        for scen in ('rfc', 'idle', 'stagger'):
+            self.assertEqual(O.page_cache_mib(scen, args()), {})
+
+    def test_data_disk_is_random(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, 'd.raw')
+            O.write_data_disk(path, 2)
+            with open(path, 'rb') as f:
+                data = f.read()
+        self.assertEqual(len(data), 2 * O.MIB)
+        # no zero page and no two equal pages
+        pages = {data[i:i + 4096] for i in range(0, len(data), 4096)}
+        self.assertEqual(len(pages), len(data) // 4096)
+        self.assertNotIn(bytes(4096), pages)
 
     def test_unknown(self):
         with self.assertRaises(ValueError):
