@@ -98,6 +98,9 @@ FILL_S = 10
 INFLATE_TIMEOUT_S = 60
 # How far host pressure must have inflated before a test goes on.
 INFLATED_MIB = 128
+# test_page_cache_inflates: the page cache the guest holds (read from a
+# data disk), as much as FILL_MIB
+CACHE_MIB = 600
 
 READY = 'GUEST READY'
 
@@ -225,7 +228,8 @@ class VirtioBalloonAutoX86(QemuSystemTest):
 
     def launch(self, phases, props='', reboot=False, balloon=None,
                driver=None, guest_mib=GUEST_MIB, kernel_extra='',
-               qemu_extra=(), name='guest', serial=None, disk=False):
+               qemu_extra=(), name='guest', serial=None, disk=False,
+               cache_mib=0, data_disk=None):
         """Start the guest with memload @phases, inside the cgroup.
 
         @props: more balloon device properties.  @reboot: a reset reboots
@@ -236,12 +240,17 @@ class VirtioBalloonAutoX86(QemuSystemTest):
         QEMU arguments.  @name: the VM's name, one per QEMU of a test.
         @serial: its console log (default: the test's serial.log).
         @disk: boot from a disk image (guest.disk_image()), not -kernel.
+        @data_disk: a second disk, of which the guest reads @cache_mib MiB
+        into its page cache before GUEST READY.
         """
         serial = serial or self.serial
         balloon = balloon or BALLOON.format(source=self.cg.source)
         if props:
             balloon += ',' + props
-        append = guest.kernel_args(phases, driver=driver, extra=kernel_extra)
+        append = guest.kernel_args(phases, driver=driver, extra=kernel_extra,
+                                   cache_mib=cache_mib,
+                                   cache_dev='/dev/vdb' if disk
+                                   else '/dev/vda')
         image = None
         if disk:
             image = self.scratch_file(f'{name}.img')
@@ -250,7 +259,8 @@ class VirtioBalloonAutoX86(QemuSystemTest):
                                balloon_props=balloon,
                                serial_path=serial,
                                firmware_dir=self.firmware_dir,
-                               no_reboot=not reboot, disk=image)
+                               no_reboot=not reboot, disk=image,
+                               data_disk=data_disk)
         vm = self.get_vm(*args, *qemu_extra, name=name)
         self.serials[vm] = serial
         # Stopped until it is in the cgroup, so that every guest page is
@@ -469,6 +479,56 @@ class VirtioBalloonAutoX86(QemuSystemTest):
         self.assertLessEqual(after.actual, GUEST_MIB - INFLATED_MIB + 8)
         self.assertGreaterEqual(after.target, 256,
                                 'inflated below the default floor')
+        self.assert_no_oom(vm, self.console())
+
+    def test_page_cache_inflates(self):
+        """A stock guest whose spare memory is page cache, with automatic
+        mode's defaults (free page reporting on): host pressure inflates
+        it past its free memory, which the host does not hold, into the
+        cache, which free page reporting cannot return.  Nothing is
+        OOM-killed."""
+        data = self.scratch_file('cache.raw')
+        with open(data, 'wb') as f:
+            for _ in range(CACHE_MIB):
+                f.write(os.urandom(MIB))
+        vm = self.launch(f'{IDLE_MIB}:3600',
+                         balloon=f'automatic=on,auto-source={self.cg.source}',
+                         cache_mib=CACHE_MIB, data_disk=data)
+        self.wait_ready(vm)
+        # said before GUEST READY
+        self.assertIn(f'page cache: read {CACHE_MIB} MiB',
+                      self.console(0, vm).text)
+        # A statistics sample from after memload has grown (the first
+        # comes when the driver starts, before the cache is read)
+        start = self.sample(vm)
+        self.wait(vm, lambda s, c: (s.c['stats-samples'] >=
+                                    start.c['stats-samples'] + 2),
+                  30, 'two more statistics samples')
+        stats = vm.cmd('qom-get', path='/machine/peripheral/balloon0',
+                       property='guest-stats')['stats']
+        free = stats['stat-free-memory'] // MIB
+        avail = stats['stat-available-memory'] // MIB
+        self.log.info('guest with its cache: %d MiB free, %d available',
+                      free, avail)
+        # The premise: most of what is available is the cache
+        self.assertGreater(avail - free, CACHE_MIB // 2,
+                           'the guest holds no page cache')
+        before = self.sample(vm)
+        self.hog = self.start_hog()
+        # Past the free memory by INFLATED_MIB: the rest came out of the
+        # cache (memload holds IDLE_MIB, checked below)
+        after = self.wait(
+            vm, lambda s, c: (s.target <= GUEST_MIB - free - INFLATED_MIB
+                              and s.actual <= s.target + 8),
+            INFLATE_TIMEOUT_S,
+            f'host pressure inflates the balloon by {INFLATED_MIB} MiB'
+            f' more than the guest\'s {free} MiB of free memory, and the'
+            ' guest follows')
+        self.log.info('inflated to %d MiB in %.1f s of hog', after.target,
+                      after.t - before.t)
+        self.assertEqual(before.target, GUEST_MIB,
+                         'the balloon inflated before the hog started')
+        self.assertGreater(after.c['inflates'], 0)
         self.assert_no_oom(vm, self.console())
 
     def guest_growth(self, driver, props=''):

@@ -2505,6 +2505,58 @@ static void test_resident_free_first(void)
     assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
                   BALLOON_AUTO_REASON_HOST_CRITICAL, CRITICAL);
 
+    /*
+     * Page cache behind free memory the host does not hold: 200 MiB free,
+     * none of it resident, 600 MiB of cache (800 available, 824
+     * resident).  The balloon goes through the free pages to a step of
+     * the cache; the free pages do not count against the step.
+     */
+    sample_of(&p, 824, 800, 200);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL,
+                  PAGES(200 * MiB) + CRITICAL);
+    /* The free pages are gone: the next event is a plain step */
+    catch_up(&p);
+    now += THROTTLE;
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL,
+                  PAGES(200 * MiB) + 2 * CRITICAL);
+    /* A low event: its own step of the cache */
+    sample_of(&p, 824, 800, 200);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_LOW), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_LOW, PAGES(200 * MiB) + LOW);
+    /* The same with free page reporting */
+    sample_of(&p, 824, 800, 200);
+    balloon_auto_free_page_reporting(&p, true);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL,
+                  PAGES(200 * MiB) + CRITICAL);
+    /*
+     * As much cache as free memory (200 MiB of each, 600 available, 624
+     * resident): still; 1 MiB less cache: nothing, the free pages would
+     * cost more than the cache gives
+     */
+    sample_of(&p, 624, 600, 200);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL,
+                  PAGES(200 * MiB) + CRITICAL);
+    sample_of(&p, 623, 600, 200);
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "not-resident");
+    g_assert_cmpuint(balloon_auto_target(&p), ==, 0);
+    /*
+     * Never past what the guest spares: 100 MiB free, 200 of cache, 300
+     * available less the 128 MiB reserve
+     */
+    sample_of(&p, 924, 300, 100);
+    assert_action(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), BALLOON_AUTO_INFLATE,
+                  BALLOON_AUTO_REASON_HOST_CRITICAL,
+                  PAGES(300 * MiB) - PAGES(BALLOON_AUTO_DEFAULT_RESERVE));
+    /* The watermark rule goes through them the same way */
+    sample_of(&p, 824, 800, 200);
+    host_used(&p, 3700);
+    g_assert(timer(&p).kind == BALLOON_AUTO_INFLATE);
+    g_assert_cmpuint(balloon_auto_target(&p), >, PAGES(200 * MiB));
+
     /* The watermark rule is bounded the same way */
     free_sample(&p, 424, 600);
     host_used(&p, 3700);

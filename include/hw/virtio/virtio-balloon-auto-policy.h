@@ -570,8 +570,13 @@ void balloon_auto_free_page_reporting(BalloonAutoPolicy *p, bool on);
  * host holds: guest RAM outside the balloon that is not resident is
  * counted as free memory, the rest of the free memory as resident, and
  * what was asked for since the sample as taken from the resident part
- * first.  Nothing left: NONE with why "not-resident".  The sample's
- * residency bounds inflates for BALLOON_AUTO_SAMPLE_RESIDENCY_NS.
+ * first.  Nothing left: NONE with why "not-resident".  Except where the
+ * guest holds at least as much reclaimable memory the host holds (page
+ * cache: balloon_auto_gain() less the free pages resident at the sample)
+ * as free memory the host does not: then the inflate goes through those
+ * free pages to a step of the cache, at most what the guest can spare;
+ * the free pages do not count against the step.  The sample's residency
+ * bounds inflates for BALLOON_AUTO_SAMPLE_RESIDENCY_NS.
  */
 BalloonAutoAction balloon_auto_guest_sample(BalloonAutoPolicy *p,
                                             uint64_t avail_pages,
