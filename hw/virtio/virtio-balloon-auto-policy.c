@@ -486,6 +486,33 @@ static uint64_t host_used(const BalloonAutoPolicy *p)
     return p->mem_limit - p->mem_avail;
 }
 
+uint64_t balloon_auto_usage_threshold(uint64_t limit, uint64_t usage,
+                                      uint64_t available, uint32_t high_pct)
+{
+    uint64_t high, used, cache;
+
+    if (!high_pct) {
+        return 0;
+    }
+    high_pct = MIN(high_pct, 100);
+    high = limit / 100 * high_pct + limit % 100 * high_pct / 100;
+    used = limit - MIN(available, limit);
+    cache = usage > used ? usage - used : 0;
+    return MIN(sat_add_u64(high, cache), limit);
+}
+
+bool balloon_auto_usage_threshold_rearm(uint64_t cur, uint64_t want,
+                                        uint64_t slack, bool crossed)
+{
+    if (cur == want) {
+        return false;
+    }
+    if (crossed || !cur || !want) {
+        return true;
+    }
+    return MAX(cur, want) - MIN(cur, want) >= slack;
+}
+
 uint64_t balloon_auto_host_deficit(const BalloonAutoPolicy *p)
 {
     uint64_t high;

@@ -2573,6 +2573,60 @@ static void test_resident_free_first(void)
 }
 
 /*
+ * The usage threshold at the high watermark: the watermark plus the page
+ * cache usage counts and used does not.  The cache benchmark's reading at
+ * a crossing: limit 1280 MiB, usage 1207967744, available 135401472, so
+ * 1.1 MiB of cache; used reaches the 1152 MiB watermark at usage 1152
+ * MiB plus it.
+ */
+static void test_usage_threshold(void)
+{
+    uint64_t limit = 1280 * MiB, high = 1152 * MiB;
+
+    /* No cache: the watermark itself */
+    g_assert_cmpuint(balloon_auto_usage_threshold(limit, 1000 * MiB,
+                                                  280 * MiB, 90), ==, high);
+    g_assert_cmpuint(balloon_auto_usage_threshold(limit, 1207967744,
+                                                  135401472, 90), ==,
+                     high + 1207967744 - (limit - 135401472));
+    /* 50 MiB of cache */
+    g_assert_cmpuint(balloon_auto_usage_threshold(limit, 1000 * MiB,
+                                                  330 * MiB, 90), ==,
+                     high + 50 * MiB);
+    /* Never past the limit, nor below the watermark */
+    g_assert_cmpuint(balloon_auto_usage_threshold(limit, limit,
+                                                  limit, 90), ==, limit);
+    g_assert_cmpuint(balloon_auto_usage_threshold(limit, 10 * MiB,
+                                                  0, 90), ==, high);
+    g_assert_cmpuint(balloon_auto_usage_threshold(UINT64_MAX, UINT64_MAX,
+                                                  UINT64_MAX, 100), ==,
+                     UINT64_MAX);
+    /* Not rounded up: 90 % of 1001 bytes */
+    g_assert_cmpuint(balloon_auto_usage_threshold(1001, 0, 1001, 90), ==,
+                     900);
+    /* No watermark, no threshold */
+    g_assert_cmpuint(balloon_auto_usage_threshold(limit, 1000 * MiB,
+                                                  330 * MiB, 0), ==, 0);
+
+    /* Re-armed when it moved by the slack, or after a crossing */
+    g_assert_false(balloon_auto_usage_threshold_rearm(high, high, MiB,
+                                                      true));
+    g_assert_false(balloon_auto_usage_threshold_rearm(high, high + MiB - 1,
+                                                      MiB, false));
+    g_assert_false(balloon_auto_usage_threshold_rearm(high, high - MiB + 1,
+                                                      MiB, false));
+    g_assert_true(balloon_auto_usage_threshold_rearm(high, high + MiB, MiB,
+                                                     false));
+    g_assert_true(balloon_auto_usage_threshold_rearm(high, high - MiB, MiB,
+                                                     false));
+    g_assert_true(balloon_auto_usage_threshold_rearm(high, high + 1, MiB,
+                                                     true));
+    /* To and from none */
+    g_assert_true(balloon_auto_usage_threshold_rearm(0, 1, MiB, false));
+    g_assert_true(balloon_auto_usage_threshold_rearm(1, 0, MiB, false));
+}
+
+/*
  * A coalesced event is dropped once used is back under the high
  * watermark; it is served while above it, and always without the rule.
  */
@@ -3086,6 +3140,7 @@ int main(int argc, char **argv)
     ADD("resident/untouched-guest", test_resident_untouched_guest);
     ADD("resident/used-with-balloon", test_resident_used_with_balloon);
     ADD("resident/free-first", test_resident_free_first);
+    ADD("watermark/usage-threshold", test_usage_threshold);
     ADD("resident/sample-expires", test_resident_sample_expires);
     ADD("resident/before-stats", test_resident_before_stats);
     ADD("resident/growing-since-sample", test_resident_growing_since_sample);

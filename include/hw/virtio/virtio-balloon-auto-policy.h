@@ -640,6 +640,26 @@ void balloon_auto_host_memory_unknown(BalloonAutoPolicy *p);
  */
 uint64_t balloon_auto_host_deficit(const BalloonAutoPolicy *p);
 
+/*
+ * The usage at which "used" (@limit - @available) reaches @high_pct % of
+ * @limit, all in bytes, from one reading of a source whose @usage counts
+ * page cache that used does not (a cgroup v1 memcg's inactive file
+ * pages): the watermark plus that cache, at most @limit; 0 with
+ * @high_pct 0 (no watermark).  For a usage threshold the kernel signals
+ * when crossed: at the watermark alone it fires while used is still
+ * below it by the cache, and fires no more while usage climbs on.
+ */
+uint64_t balloon_auto_usage_threshold(uint64_t limit, uint64_t usage,
+                                      uint64_t available, uint32_t high_pct);
+
+/*
+ * Whether a usage threshold of @cur bytes (0: none) is to be registered
+ * again at @want: when it differs by @slack bytes or more, or at all
+ * after a crossing (@crossed) or to or from 0.
+ */
+bool balloon_auto_usage_threshold_rearm(uint64_t cur, uint64_t want,
+                                        uint64_t slack, bool crossed);
+
 /* Used is below the low watermark, or that watermark does not apply */
 bool balloon_auto_host_below_low(const BalloonAutoPolicy *p);
 

@@ -181,6 +181,19 @@ typedef struct VirtIOBalloonAutoProps {
  */
 #define VIRTIO_BALLOON_AUTO_FAST_STATS_S 1
 
+/*
+ * The usage threshold at the high watermark (cgroup v1) includes the
+ * memcg's inactive page cache at the last reading; it is registered again
+ * when that moves by this many bytes or more, and after each crossing.
+ * A registration is an eventfd and two file opens; readings come every
+ * second while the balloon holds memory, and the cache moves by some
+ * pages between most of them.  With 1 MiB (a 128th of the over-commit
+ * benchmark's 128 MiB between the watermark and the limit) the threshold
+ * fires at most that much before "used" reaches the watermark, and the
+ * reading it causes re-arms it exactly.
+ */
+#define VIRTIO_BALLOON_AUTO_THRESHOLD_SLACK (1 * MiB)
+
 /* Run-time state, allocated at realize when automatic=on */
 typedef struct VirtIOBalloonAuto VirtIOBalloonAuto;
 typedef struct VirtIOBalloon VirtIOBalloon;
