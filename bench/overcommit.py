@@ -157,15 +157,6 @@ def page_cache_mib(name, args):
     return {}
 
 
-def write_data_disk(path, mib):
-    """A raw file of @mib MiB of random bytes for the guests' page cache:
-    random, so that no layer can drop or merge the pages (zero-filled
-    pages are not written to swap, and same-filled ones can be merged)."""
-    with open(path, 'wb') as f:
-        for _ in range(mib):
-            f.write(os.urandom(MIB))
-
-
 class Run:
     """One scenario under one row: guests, cgroup, samples, metrics."""
 
@@ -195,7 +186,7 @@ class Run:
             props += ',' + self.args.auto_props
         delay = self.args.start_delay_s
         # the data disk comes after the boot disk, if any
-        cache_dev = '/dev/vdb' if self.args.boot == 'disk' else '/dev/vda'
+        cache_dev = G.data_disk_device(self.args.boot == 'disk')
         for name, mem, sched in self.guests:
             cache = self.cache_mib.get(name, 0)
             append = G.kernel_args(phases_str(sched), delay,
@@ -771,7 +762,7 @@ def main():
             data_dir = tempfile.mkdtemp(prefix='overcommit-data-',
                                         dir='/var/tmp')
             args.data_disk = os.path.join(data_dir, 'cache.raw')
-            write_data_disk(args.data_disk, data_mib)
+            G.write_data_disk(args.data_disk, data_mib)
         for rep in range(args.repeat):
             for scen in args.scen_list:
                 for row in args.row_list:

@@ -98,7 +98,7 @@ class TestScenarios(unittest.TestCase):
     def test_data_disk_is_random(self):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, 'd.raw')
-            O.write_data_disk(path, 2)
+            O.G.write_data_disk(path, 2)
             with open(path, 'rb') as f:
                 data = f.read()
         self.assertEqual(len(data), 2 * O.MIB)

@@ -249,8 +249,7 @@ class VirtioBalloonAutoX86(QemuSystemTest):
             balloon += ',' + props
         append = guest.kernel_args(phases, driver=driver, extra=kernel_extra,
                                    cache_mib=cache_mib,
-                                   cache_dev='/dev/vdb' if disk
-                                   else '/dev/vda')
+                                   cache_dev=guest.data_disk_device(disk))
         image = None
         if disk:
             image = self.scratch_file(f'{name}.img')
@@ -488,9 +487,7 @@ class VirtioBalloonAutoX86(QemuSystemTest):
         cache, which free page reporting cannot return.  Nothing is
         OOM-killed."""
         data = self.scratch_file('cache.raw')
-        with open(data, 'wb') as f:
-            for _ in range(CACHE_MIB):
-                f.write(os.urandom(MIB))
+        guest.write_data_disk(data, CACHE_MIB)
         vm = self.launch(f'{IDLE_MIB}:3600',
                          balloon=f'automatic=on,auto-source={self.cg.source}',
                          cache_mib=CACHE_MIB, data_disk=data)

@@ -60,6 +60,23 @@ def kernel_args(phases=None, delay_s=0, seed=None, extra='', driver=None,
     return ' '.join(args)
 
 
+def data_disk_device(boot_disk):
+    """The guest's name of qemu_args()'s @data_disk: the next virtio disk
+    after the boot disk when it boots from one (@boot_disk), else the
+    first."""
+    return '/dev/vdb' if boot_disk else '/dev/vda'
+
+
+def write_data_disk(path, mib):
+    """A raw file of @mib MiB of random bytes, for a guest's page cache
+    (kernel_args()'s @cache_mib): random, so that no layer can drop or
+    merge the pages (zero-filled pages are not written to swap, and
+    same-filled ones can be merged)."""
+    with open(path, 'wb') as f:
+        for _ in range(mib):
+            f.write(os.urandom(MIB))
+
+
 # What disk_image() runs: (program, Debian package)
 DISK_TOOLS = (('mkfs.fat', 'dosfstools'), ('mcopy', 'mtools'),
               ('syslinux', 'syslinux'))
