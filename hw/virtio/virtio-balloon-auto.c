@@ -342,6 +342,7 @@ static void auto_threshold_cb(void *opaque)
         trace_virtio_balloon_auto_switched_off("usage threshold");
         return;
     }
+    trace_virtio_balloon_auto_threshold_crossed(a->threshold);
     a->threshold_crossed = true;
     auto_read_memory(a);
     a->threshold_crossed = false;
@@ -389,6 +390,7 @@ static void auto_update_threshold(VirtIOBalloonAuto *a)
         a->threshold = 0;
         return;
     }
+    trace_virtio_balloon_auto_threshold_set(want);
     a->threshold = want;
 }
 

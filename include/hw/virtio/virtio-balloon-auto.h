@@ -189,8 +189,9 @@ typedef struct VirtIOBalloonAutoProps {
  * second while the balloon holds memory, and the cache moves by some
  * pages between most of them.  With 1 MiB (a 128th of the over-commit
  * benchmark's 128 MiB between the watermark and the limit) the threshold
- * fires at most that much before "used" reaches the watermark, and the
- * reading it causes re-arms it exactly.
+ * fires within that much of where "used" reaches the watermark (before
+ * it when the cache grew since the last reading, after it when the cache
+ * shrank), and the reading it causes re-arms it exactly.
  */
 #define VIRTIO_BALLOON_AUTO_THRESHOLD_SLACK (1 * MiB)
 
