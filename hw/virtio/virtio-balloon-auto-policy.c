@@ -527,6 +527,27 @@ bool balloon_auto_stats_request_due(int64_t last_sample_ns,
            !younger(last_request_ns, interval_ns, now);
 }
 
+void balloon_auto_budget_init(BalloonAutoBudget *b)
+{
+    b->slice_start = NEVER;
+    b->used = 0;
+}
+
+bool balloon_auto_budget_take(BalloonAutoBudget *b, uint32_t rate,
+                              int64_t now)
+{
+    if (b->slice_start == NEVER || now < b->slice_start ||
+        (uint64_t)now - (uint64_t)b->slice_start >= 1000 * NS_PER_MS) {
+        b->slice_start = now;
+        b->used = 0;
+    }
+    if (b->used >= rate) {
+        return false;
+    }
+    b->used++;
+    return true;
+}
+
 uint64_t balloon_auto_host_deficit(const BalloonAutoPolicy *p)
 {
     uint64_t high;

@@ -91,6 +91,8 @@ struct VirtIOBalloonAuto {
     bool stats_seen;
     /* when auto_refresh_stats() last asked for one, INT64_MIN never */
     int64_t last_stats_request_ns;
+    /* residency measurements for samples: VIRTIO_BALLOON_AUTO_SAMPLE_... */
+    BalloonAutoBudget sample_measure;
     /* guest RAM resident in host memory at the last measurement, bytes */
     bool resident_known;
     uint64_t resident;
@@ -372,12 +374,18 @@ static void auto_threshold_cb(void *opaque)
 static void auto_update_threshold(VirtIOBalloonAuto *a)
 {
     g_autoptr(Error) err = NULL;
+    const char *mem_source = a->dev->auto_props.memory_source;
     uint64_t want;
 
     if (!a->monitor || a->threshold_failed || !a->mem_known) {
         return;
     }
-    want = balloon_auto_usage_threshold(a->mem.limit, a->mem.usage,
+    /*
+     * The state read from auto-memory-source is another cgroup's: a
+     * threshold on this source's usage would not describe it, so none
+     */
+    want = mem_source && *mem_source ? 0 :
+           balloon_auto_usage_threshold(a->mem.limit, a->mem.usage,
                                         a->mem.available,
                                         a->dev->auto_props.high_watermark_pct);
     if (!balloon_auto_usage_threshold_rearm(
@@ -1278,6 +1286,9 @@ static void auto_source_replace(VirtIOBalloonAuto *a, const char *source,
     trace_virtio_balloon_auto_source(a->source, source);
     host_pressure_monitor_free(a->monitor);
     a->monitor = monitor;
+    /* The old source's usage threshold went with it; the new one may have */
+    a->threshold = 0;
+    a->threshold_failed = false;
     g_free(a->source);
     a->source = g_strdup(source);
     /* qom-get auto-source tells the source in use */
@@ -1357,6 +1368,7 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
             goto fail;
         }
     }
+    balloon_auto_budget_init(&a->sample_measure);
     a->source = g_steal_pointer(&source);
     a->enabled = true;
     a->stats_cfg = stats_cfg;
@@ -1748,8 +1760,15 @@ void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
     auto_read_memory(a);
     /* Guest memory first: a low guest with a full balloon gets it back */
     if (avail != UINT64_MAX) {
-        /* used and resident of one moment: see balloon_auto_gain() */
-        auto_measure_resident(a);
+        /*
+         * used and resident of one moment (balloon_auto_gain()), within
+         * the guest's budget; beyond it the last measurement stands
+         */
+        if (balloon_auto_budget_take(&a->sample_measure,
+                                     VIRTIO_BALLOON_AUTO_SAMPLE_MEASURE_RATE,
+                                     auto_now())) {
+            auto_measure_resident(a);
+        }
         memfree = balloon_auto_stats_memfree(&a->stats);
         balloon_auto_free_page_reporting(&a->policy,
             virtio_vdev_has_feature(VIRTIO_DEVICE(s),

@@ -1117,6 +1117,21 @@ static int64_t run_real_pressure(const char *source, const char *backend,
     return value;
 }
 
+/* Lines of the trace file @path (-trace ...,file=) that hold @needle */
+static int trace_lines(const char *path, const char *needle)
+{
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    int i, n = 0;
+
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    lines = g_strsplit(text, "\n", -1);
+    for (i = 0; lines[i]; i++) {
+        n += strstr(lines[i], needle) != NULL;
+    }
+    return n;
+}
+
 static bool real_cgroups_usable(bool need_cgroup2)
 {
     if (geteuid() != 0) {
@@ -1133,6 +1148,62 @@ static bool real_cgroups_usable(bool need_cgroup2)
         return false;
     }
     return true;
+}
+
+/*
+ * The usage threshold at the high watermark is the source's: registered
+ * on a memcg source at realize (usage 0, no cache: 90 % of its 1 GiB
+ * limit), again on the new one when set-auto-balloon changes the source,
+ * even at the same value (the old registration went with the old
+ * source), and not at all with auto-memory-source, whose state is
+ * another cgroup's.  Seen in the trace, where each registration is a
+ * line.
+ */
+static void test_real_threshold_follows_source(void)
+{
+    g_autofree char *a = NULL, *b = NULL, *log = NULL, *props = NULL;
+    g_autofree char *props2 = NULL;
+    g_autofree char *la = NULL, *lb = NULL;
+    QTestState *qts;
+
+    if (!real_cgroups_usable(false)) {
+        return;
+    }
+    a = g_strdup_printf(MEMCG_ROOT "/qtest-auto-thr-a-%d", getpid());
+    b = g_strdup_printf(MEMCG_ROOT "/qtest-auto-thr-b-%d", getpid());
+    log = g_strdup_printf("/tmp/qtest-auto-thr-%d.log", getpid());
+    g_assert_cmpint(mkdir(a, 0755), ==, 0);
+    g_assert_cmpint(mkdir(b, 0755), ==, 0);
+    la = g_build_filename(a, "memory.limit_in_bytes", NULL);
+    lb = g_build_filename(b, "memory.limit_in_bytes", NULL);
+    g_assert_true(ag_cg_write(la, "1073741824"));
+    g_assert_true(ag_cg_write(lb, "1073741824"));
+
+    props = g_strdup_printf("-m 1024 -nodefaults -device virtio-balloon-pci,"
+                            "id=balloon0,automatic=on,auto-source=%s"
+                            " -trace enable=virtio_balloon_auto_threshold_set"
+                            ",file=%s", a, log);
+    qts = qtest_init(props);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'source': %s } }", b);
+    qtest_quit(qts);
+    /* Once on each: the same limit, so the same value */
+    g_assert_cmpint(trace_lines(log, "usage threshold at 966367641 "), ==,
+                    2);
+    unlink(log);
+
+    props2 = g_strdup_printf("-m 1024 -nodefaults -device virtio-balloon-pci,"
+                             "id=balloon0,automatic=on,auto-source=%s,"
+                             "auto-memory-source=%s"
+                             " -trace enable=virtio_balloon_auto_threshold_set"
+                             ",file=%s", a, b, log);
+    qts = qtest_init(props2);
+    qtest_quit(qts);
+    g_assert_cmpint(trace_lines(log, "virtio_balloon_auto_threshold_set"),
+                    ==, 0);
+    unlink(log);
+    rmdir(a);
+    rmdir(b);
 }
 
 /* Real vmpressure events of a real memcg v1 raise the target */
@@ -1774,6 +1845,43 @@ static void stats_refresh_case(const char *props, int age_s)
     qvirtio_wait_used_elem(g->qts, g->vdev, g->svq, g->stats_head, NULL,
                            TIMEOUT_US);
     ag_stop(g);
+}
+
+/*
+ * A guest that sends statistics back to back (a Linux guest sends one
+ * when asked) gets at most VIRTIO_BALLOON_AUTO_SAMPLE_MEASURE_RATE (8)
+ * residency measurements a second of its clock, each a pass over all of
+ * its RAM on the main thread: 100 samples without the clock moving are
+ * all received, but measured at most 8 times (counted in the trace).  A
+ * second later the next sample is measured again.
+ */
+static void test_stats_flood_budget(void)
+{
+    g_autofree char *log = g_strdup_printf("/tmp/qtest-auto-flood-%d.log",
+                                           getpid());
+    g_autofree char *props = g_strdup_printf(
+        AUTO_ON " -trace enable=virtio_balloon_auto_resident,file=%s", log);
+    AutoGuest *g = ag_start(props, false, -1);
+    Sample x = healthy();
+    int i, n;
+
+    for (i = 0; i < 100; i++) {
+        /* a new buffer each time, without waiting to be asked */
+        g->stats_addr = 0;
+        ag_send_stats(g, x.v);
+    }
+    g_assert_cmpuint(ag_counter(g->qts, "stats-samples"), ==, 100);
+    n = trace_lines(log, "virtio_balloon_auto_resident");
+    g_assert_cmpint(n, >=, 1);
+    g_assert_cmpint(n, <=, 8);
+    qtest_clock_step(g->qts, SEC);
+    g->stats_addr = 0;
+    ag_send_stats(g, x.v);
+    g_assert_cmpuint(ag_counter(g->qts, "stats-samples"), ==, 101);
+    g_assert_cmpint(trace_lines(log, "virtio_balloon_auto_resident"), ==,
+                    n + 1);
+    ag_stop(g);
+    unlink(log);
 }
 
 /* 2 s after a sample, 3 s before the next poll */
@@ -2579,6 +2687,10 @@ int main(int argc, char **argv)
                    test_stats_refresh_user_interval);
     qtest_add_func("virtio-balloon-auto/real/psi",
                    test_real_psi_pressure);
+    qtest_add_func("virtio-balloon-auto/real/threshold-follows-source",
+                   test_real_threshold_follows_source);
+    qtest_add_func("virtio-balloon-auto/stats/flood-budget",
+                   test_stats_flood_budget);
     qtest_add_func("virtio-balloon-auto/real/unplug-releases",
                    test_unplug_releases);
     if (g_test_perf()) {

@@ -2661,6 +2661,38 @@ static void test_stats_request_due(void)
                                                  INT64_MAX, 0));
 }
 
+/* A budget of 3 a second: fixed slices from the first event of each */
+static void test_budget(void)
+{
+    const int64_t s = 1000LL * 1000 * 1000, t = 100 * s;
+    BalloonAutoBudget b;
+    int i;
+
+    balloon_auto_budget_init(&b);
+    for (i = 0; i < 3; i++) {
+        g_assert_true(balloon_auto_budget_take(&b, 3, t + i));
+    }
+    /* Spent: nothing more in this slice, however often asked */
+    for (i = 0; i < 100; i++) {
+        g_assert_false(balloon_auto_budget_take(&b, 3, t + s - 1));
+    }
+    /* A second after the slice began: a new one */
+    g_assert_true(balloon_auto_budget_take(&b, 3, t + s));
+    g_assert_true(balloon_auto_budget_take(&b, 3, t + s));
+    g_assert_true(balloon_auto_budget_take(&b, 3, t + 2 * s - 1));
+    g_assert_false(balloon_auto_budget_take(&b, 3, t + 2 * s - 1));
+    /* A clock that went back starts a slice */
+    g_assert_true(balloon_auto_budget_take(&b, 3, t));
+    /* Rate 0: never */
+    balloon_auto_budget_init(&b);
+    g_assert_false(balloon_auto_budget_take(&b, 0, t));
+    /* Extremes: no overflow */
+    balloon_auto_budget_init(&b);
+    g_assert_true(balloon_auto_budget_take(&b, 1, INT64_MIN + 1));
+    g_assert_true(balloon_auto_budget_take(&b, 1, INT64_MAX));
+    g_assert_false(balloon_auto_budget_take(&b, 1, INT64_MAX));
+}
+
 /*
  * A coalesced event is dropped once used is back under the high
  * watermark; it is served while above it, and always without the rule.
@@ -3177,6 +3209,7 @@ int main(int argc, char **argv)
     ADD("resident/free-first", test_resident_free_first);
     ADD("watermark/usage-threshold", test_usage_threshold);
     ADD("stats/request-due", test_stats_request_due);
+    ADD("stats/budget", test_budget);
     ADD("resident/sample-expires", test_resident_sample_expires);
     ADD("resident/before-stats", test_resident_before_stats);
     ADD("resident/growing-since-sample", test_resident_growing_since_sample);

@@ -675,6 +675,27 @@ bool balloon_auto_stats_request_due(int64_t last_sample_ns,
                                     int64_t last_request_ns,
                                     int64_t interval_ns, int64_t now);
 
+/*
+ * A budget of events per second of a clock (ns, passed in): fixed slices
+ * of a second from the first event of each.  slice_start is INT64_MIN
+ * before the first.
+ */
+typedef struct BalloonAutoBudget {
+    int64_t slice_start;
+    uint32_t used;
+} BalloonAutoBudget;
+
+void balloon_auto_budget_init(BalloonAutoBudget *b);
+
+/*
+ * Take one event from @b at @now: true while its slice has had fewer than
+ * @rate, false (nothing taken) when it is spent.  A slice ends a second
+ * after it started, or when @now is before its start (a clock that went
+ * back).
+ */
+bool balloon_auto_budget_take(BalloonAutoBudget *b, uint32_t rate,
+                              int64_t now);
+
 /* Used is below the low watermark, or that watermark does not apply */
 bool balloon_auto_host_below_low(const BalloonAutoPolicy *p);
 

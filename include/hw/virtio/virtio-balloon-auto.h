@@ -182,6 +182,20 @@ typedef struct VirtIOBalloonAutoProps {
 #define VIRTIO_BALLOON_AUTO_FAST_STATS_S 1
 
 /*
+ * Residency measurements a second made for statistics samples (guest
+ * input): a sample is answered by one mincore() pass over all of guest
+ * RAM, about 0.1 ms per GiB here (3 to 8 ms for 16 GiB), on the main
+ * thread.  A Linux guest sends a sample only when asked, at most about
+ * twice a second (VIRTIO_BALLOON_AUTO_FAST_STATS_S polling plus a request
+ * on host pressure); a guest that sends them faster gets the last
+ * measurement with the rest of a second's samples.  Without this bound
+ * 300 samples a guest of 16 GiB sent back to back took 1.96 s of the
+ * main thread.  Counted on the guest's clock (QEMU_CLOCK_VIRTUAL, which
+ * stands still while the guest does not run) by balloon_auto_budget_take().
+ */
+#define VIRTIO_BALLOON_AUTO_SAMPLE_MEASURE_RATE 8
+
+/*
  * The usage threshold at the high watermark (cgroup v1) includes the
  * memcg's inactive page cache at the last reading; it is registered again
  * when that moves by this many bytes or more, and after each crossing.
