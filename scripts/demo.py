@@ -2,12 +2,15 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Automatic ballooning demo: a Debian guest under TCG inside a memory
-# cgroup with a limit, a host memory hog joins the same cgroup, the host
-# starts reclaiming and swapping, and the balloon inflates to give the
-# memory the guest has freed back to the host.  Free page reporting, on
-# by default with automatic=on, returns part of it before the hog starts.  One row per second shows
-# the balloon target and the guest's size, what the cgroup holds in RAM
-# and in swap, the hog and the host pressure events QEMU counted.
+# cgroup with a limit holds most of its memory as page cache (it has read
+# a data disk, as a Linux guest that has run a while has), a host memory
+# hog grows in the same cgroup, and the balloon inflates from the high
+# watermark on, so that the guest gives its cache back to the host
+# instead of the host swapping.  Free page reporting (on by default with
+# automatic=on) cannot do that: cache is not free memory.  One row per
+# second shows the balloon target and the guest's size, what the cgroup
+# holds in RAM and in swap, and the host pressure events QEMU counted.
+# It exits with status 1 when the balloon did not inflate.
 #
 # The cgroup is a v1 memcg (vmpressure source) where the host has the v1
 # memory controller, else a cgroup v2 directory with memory.max (PSI
@@ -19,8 +22,10 @@
 # Tunables (environment, sizes in MiB):
 #   DEMO_SECONDS=60   rows of the table, one per second, from hog start
 #   DEMO_MEM=1024     guest RAM
-#   DEMO_FILL=600     the guest's workload fills this much for 20 s, then
-#                     holds 100 MiB for 10 s, and again
+#   DEMO_CACHE=600    MiB of its data disk the guest reads into its page
+#                     cache at boot (0: none, and nothing to give back
+#                     that free page reporting does not return)
+#   DEMO_WORK=100     the guest's workload: a working set of this size
 #   DEMO_LIMIT        cgroup limit (default DEMO_MEM + 256)
 #   DEMO_HOG=768      host hog size, grown DEMO_HOG_STEP per second
 #   DEMO_HOG_STEP=64
@@ -46,12 +51,13 @@ from autoballoon import guest as G     # noqa: E402
 MIB = 1 << 20
 
 
-def env(name, default):
+def env(name, default, zero=False):
     val = os.environ.get(name, '')
     if not val:
         return default
-    if not val.isdigit() or int(val) == 0:
-        sys.exit(f'demo: {name}={val!r}: expected a positive number')
+    if not val.isdigit() or (int(val) == 0 and not zero):
+        sys.exit(f'demo: {name}={val!r}: expected a '
+                 f'{"non-negative" if zero else "positive"} number')
     return int(val)
 
 
@@ -64,7 +70,8 @@ class Demo:
         self.args = args
         self.seconds = env('DEMO_SECONDS', 60)
         self.mem = env('DEMO_MEM', 1024)
-        self.fill = env('DEMO_FILL', 600)
+        self.cache = env('DEMO_CACHE', 600, zero=True)
+        self.work = env('DEMO_WORK', 100)
         self.limit = env('DEMO_LIMIT', self.mem + 256)
         self.hog_mib = env('DEMO_HOG', 768)
         self.hog_step = env('DEMO_HOG_STEP', 64)
@@ -72,14 +79,15 @@ class Demo:
         self.logdir = os.environ.get('DEMO_LOGDIR') or os.path.join(
             REPO, 'build', 'demo')
         self.cg = self.swap = self.obs = self.vm = self.hog = None
+        self.data = None
+        if self.cache + self.work >= self.mem:
+            sys.exit(f'demo: DEMO_CACHE + DEMO_WORK ({self.cache} + '
+                     f'{self.work} MiB) must be below DEMO_MEM '
+                     f'({self.mem} MiB)')
 
     def guest_phases(self):
-        # fill for 20 s, back to 100 MiB for 10 s, for the whole run
-        total = 60 + self.seconds
-        pairs = []
-        while sum(s for _, s in pairs) < total:
-            pairs += [(self.fill, 20), (100, 10)]
-        return ','.join(f'{m}:{s}' for m, s in pairs)
+        # the working set, held for the whole run
+        return f'{self.work}:{60 + self.seconds}'
 
     def hog_phases(self):
         steps = list(range(self.hog_step, self.hog_mib, self.hog_step))
@@ -98,6 +106,10 @@ class Demo:
                 'pressure source: PSI (memory.pressure)')
         self.swap = H.SwapFile(self.swap_mib * MIB)
         log(f'swap file {self.swap.path}, {self.swap_mib} MiB')
+        if self.cache:
+            self.data = os.path.join(self.logdir, 'data.raw')
+            G.write_data_disk(self.data, self.cache)
+            log(f'data disk {self.data}, {self.cache} MiB of random bytes')
         self.obs = H.PressureObserver(self.cg)
 
     def launch(self):
@@ -106,13 +118,16 @@ class Demo:
         props = (os.environ.get('DEMO_AUTO_PROPS') or
                  'automatic=on,auto-source={cg}').format(cg=self.cg.source)
         append = G.kernel_args(self.guest_phases(), 0,
-                               extra=os.environ.get('DEMO_APPEND', ''))
+                               extra=os.environ.get('DEMO_APPEND', ''),
+                               cache_mib=self.cache,
+                               cache_dev=G.data_disk_device(False))
         self.serial = os.path.join(self.logdir, 'serial.log')
         if os.path.exists(self.serial):
             os.unlink(self.serial)
         qargs = G.qemu_args(self.args.guest_dir, self.mem, append,
                             balloon_props=props, serial_path=self.serial,
-                            firmware_dir=self.args.firmware)
+                            firmware_dir=self.args.firmware,
+                            data_disk=self.data)
         self.vm = QEMUMachine(self.args.qemu, args=qargs,
                               wrapper=self.cg.wrapper(), name='demo',
                               log_dir=self.logdir, base_temp_dir=self.logdir)
@@ -128,8 +143,8 @@ class Demo:
         log(f'guest ready {time.monotonic() - t0:.1f} s after QEMU start')
         if not G.Console.from_file(self.serial).balloon_bound:
             sys.exit("demo: the guest's balloon driver is not bound")
-        # one round of the workload: QEMU keeps what the guest touched
-        time.sleep(22)
+        # the workload touches its working set
+        time.sleep(5)
 
     def state(self):
         info = self.vm.cmd('query-auto-balloon')
@@ -199,6 +214,7 @@ class Demo:
         print(f'  at the end: target {s["target"]} MiB, guest '
               f'{s["guest"]} MiB (guest pressure: {s["gp"]})')
         print(f'  logs: {self.serial} {self.logdir}')
+        return t_rise is not None
 
     def cleanup(self):
         if self.hog:
@@ -215,6 +231,8 @@ class Demo:
         if self.cg:
             self.cg.remove()
             log(f'removed {self.cg.path} and the swap file')
+        if self.data and os.path.exists(self.data):
+            os.unlink(self.data)
 
 
 def main():
@@ -236,9 +254,11 @@ def main():
     try:
         demo.setup()
         demo.launch()
-        demo.run()
+        inflated = demo.run()
     finally:
         demo.cleanup()
+    if not inflated:
+        sys.exit('demo: FAILED: the balloon did not inflate')
 
 
 if __name__ == '__main__':
