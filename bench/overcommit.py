@@ -56,6 +56,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -727,10 +728,23 @@ def parse_args():
     for s in args.scen_list:
         if s not in SCENARIOS:
             ap.error(f'unknown scenario {s!r} ({", ".join(SCENARIOS)})')
-    if (args.repeat < 1 or args.phase_s < 4 or args.guest_mib < 256 or
+    if (args.repeat < 1 or args.phase_s < 4 or
+            not 256 <= args.guest_mib <= 65536 or
             not 2 <= args.guests <= 8):
-        ap.error('--repeat >= 1, --phase-s >= 4, --guest-mib >= 256, '
-                 '--guests from 2 to 8')
+        ap.error('--repeat >= 1, --phase-s >= 4, --guest-mib from 256 to '
+                 '65536, --guests from 2 to 8')
+    if args.swap_mib < 64 or args.start_delay_s < 0 or \
+            (args.limit_mib and args.limit_mib < 128) or args.limit_mib < 0:
+        ap.error('--swap-mib >= 64, --start-delay-s >= 0, --limit-mib 0 '
+                 '(the scenario\'s) or >= 128')
+    # the swap file and the data disk both go to /var/tmp
+    need = args.swap_mib + max(
+        (m for scen in args.scen_list
+         for m in page_cache_mib(scen, args).values()), default=0)
+    free = shutil.disk_usage('/var/tmp').free // MIB
+    if need + 256 > free:
+        ap.error(f'/var/tmp has {free} MiB free; the swap file and the '
+                 f'data disk need {need} MiB and 256 MiB to spare')
     ok, why = H.can_run()
     if not ok:
         ap.error(f'cannot run here: {why}')
@@ -744,8 +758,17 @@ def parse_args():
     return args
 
 
+def stop_on_signal(signum, _frame):
+    """SIGTERM and SIGHUP end the benchmark as Ctrl-C does: through the
+    finally clauses that stop QEMU and the hog and remove the cgroup, the
+    swap file and the data disk."""
+    raise SystemExit(f'overcommit: stopped by signal {signum}')
+
+
 def main():
     args = parse_args()
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    signal.signal(signal.SIGHUP, stop_on_signal)
     os.makedirs(args.out, exist_ok=True)
     results = []
     swap = H.SwapFile(args.swap_mib * MIB)

@@ -9,10 +9,12 @@
 # Prints TAP (pycotap).
 
 import argparse
+import io
 import os
 import sys
 import tempfile
 import unittest
+from unittest import mock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -124,6 +126,47 @@ class TestCommandLine(unittest.TestCase):
     def test_kernel_boot_on_request(self):
         a = O.arg_parser().parse_args(self.required + ['--boot', 'kernel'])
         self.assertEqual(a.boot, 'kernel')
+
+    def refused(self, extra):
+        """parse_args() with @extra exits with a usage error (status 2),
+        before anything is made: no --out directory."""
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, 'out')
+            argv = ['overcommit.py', '--qemu', 'q', '--qemu-python', 'p',
+                    '--guest-dir', 'g', '--out', out] + extra
+            with mock.patch.object(sys, 'argv', argv), \
+                    mock.patch.object(sys, 'stderr', io.StringIO()) as err, \
+                    self.assertRaises(SystemExit) as cm:
+                O.parse_args()
+            self.assertEqual(cm.exception.code, 2)
+            self.assertFalse(os.path.exists(out))
+            return err.getvalue()
+
+    def test_bad_values_refused_up_front(self):
+        # each refused for its own value, not for the missing guest 'g'
+        # (checked after them)
+        for extra, why in (
+                (['--swap-mib', '0'], '--swap-mib >= 64'),
+                (['--swap-mib', '-1'], '--swap-mib >= 64'),
+                (['--limit-mib', '-1'], '--limit-mib 0'),
+                (['--limit-mib', '5'], '--limit-mib 0'),
+                (['--start-delay-s', '-1'], '--start-delay-s >= 0'),
+                (['--guest-mib', '65537'], '--guest-mib from 256 to 65536'),
+                (['--guest-mib', '255'], '--guest-mib from 256 to 65536'),
+                (['--repeat', '0'], '--repeat >= 1'),
+                (['--phase-s', '3'], '--phase-s >= 4'),
+                (['--guests', '9'], '--guests from 2 to 8'),
+                (['--rows', 'none,nope'], "unknown row 'nope'"),
+                (['--scenarios', ''], "unknown scenario ''")):
+            with self.subTest(extra=extra):
+                self.assertIn(why, self.refused(extra))
+        # the values alone are fine: refused for the machine or the guest
+        self.assertRegex(self.refused([]),
+                         'no vmlinuz in g|cannot run here|--boot disk needs')
+
+    def test_disk_space_checked(self):
+        msg = self.refused(['--swap-mib', str(1 << 40)])
+        self.assertIn('/var/tmp has', msg)
 
 
 def result(row, rep, swap_out, records=100):
