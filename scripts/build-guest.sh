@@ -354,16 +354,39 @@ case "$cache" in
 ''|*[!0-9]*)
     echo "init: demo.cache=$cache is not a number of MiB, reading nothing"
     cache=0 ;;
+????????*)
+    # more than the shell's arithmetic is sure to hold, and than any disk
+    echo "init: demo.cache=$cache is more than 9999999 MiB, reading nothing"
+    cache=0 ;;
 esac
 if [ "$cache" -gt 0 ] && [ ! -b "$cachedev" ]; then
     echo "init: page cache: $cachedev is not a block device, reading nothing"
     cache=0
 fi
+# A failed redirection of exec would end init (and panic the kernel): try
+# the open in a subshell first
+if [ "$cache" -gt 0 ] && ! (exec 3< "$cachedev") 2>/dev/null; then
+    echo "init: page cache: cannot open $cachedev, reading nothing"
+    cache=0
+fi
+if [ "$cache" -gt 0 ]; then
+    # dd stops quietly at the end of the disk: read what there is, and
+    # say so
+    sectors=$(cat "/sys/class/block/${cachedev##*/}/size" 2>/dev/null)
+    case "$sectors" in
+    ''|*[!0-9]*) ;;
+    *)
+        if [ "$cache" -gt $((sectors / 2048)) ]; then
+            echo "init: page cache: demo.cache=$cache is more than" \
+                 "$cachedev's $((sectors / 2048)) MiB, reading that"
+            cache=$((sectors / 2048))
+        fi ;;
+    esac
+fi
 if [ "$cache" -gt 0 ]; then
     # Linux drops a block device's page cache when its last opener
     # closes it (kill_bdev()): init keeps it open on fd 3 for as long as
-    # it runs.  (A failed redirection of exec would end init: checked
-    # above.)
+    # it runs.
     exec 3< "$cachedev"
     if dd if="$cachedev" of=/dev/null bs=1M count="$cache" 2>/dev/null; then
         echo "init: page cache: read $cache MiB of $cachedev (t=$(up)s)" \
