@@ -737,10 +737,12 @@ def parse_args():
             (args.limit_mib and args.limit_mib < 128) or args.limit_mib < 0:
         ap.error('--swap-mib >= 64, --start-delay-s >= 0, --limit-mib 0 '
                  '(the scenario\'s) or >= 128')
+    # one data disk for every run: the largest page cache asked for
+    args.data_mib = max((m for scen in args.scen_list
+                         for m in page_cache_mib(scen, args).values()),
+                        default=0)
     # the swap file and the data disk both go to /var/tmp
-    need = args.swap_mib + max(
-        (m for scen in args.scen_list
-         for m in page_cache_mib(scen, args).values()), default=0)
+    need = args.swap_mib + args.data_mib
     free = shutil.disk_usage('/var/tmp').free // MIB
     if need + 256 > free:
         ap.error(f'/var/tmp has {free} MiB free; the swap file and the '
@@ -774,10 +776,9 @@ def main():
     swap = H.SwapFile(args.swap_mib * MIB)
     args.swap_path = swap.path
     started = time.time()
-    # one data disk for every run: the largest page cache asked for; on
-    # disk (/var/tmp), not tmpfs, whose pages would be host memory
-    data_mib = max((m for scen in args.scen_list
-                    for m in page_cache_mib(scen, args).values()), default=0)
+    # the data disk (parse_args()) on disk (/var/tmp), not tmpfs, whose
+    # pages would be host memory
+    data_mib = args.data_mib
     data_dir = None
     args.data_disk = None
     try:
