@@ -179,32 +179,39 @@ static uint64_t sat_add_u64(uint64_t a, uint64_t b)
     return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
-/* Values a guest with MEMTOT bytes of memory cannot report */
-static bool sizes_hostile(const uint64_t *stats)
+/*
+ * Values a guest with @ram_size bytes of RAM (0: not known) that reports
+ * MEMTOT bytes of it cannot report
+ */
+static bool sizes_hostile(const uint64_t *stats, uint64_t ram_size)
 {
     uint64_t total = stats[VIRTIO_BALLOON_S_MEMTOT];
+    uint64_t bound = ram_size ? ram_size : ABSENT;
     static const int sizes[] = {
         VIRTIO_BALLOON_S_AVAIL, VIRTIO_BALLOON_S_MEMFREE,
         VIRTIO_BALLOON_S_CACHES,
     };
     int i;
 
-    if (total == ABSENT) {
-        return false;
-    }
-    if (total == 0) {
-        return true;
+    if (total != ABSENT) {
+        if (total == 0 || total > bound) {
+            return true;
+        }
+        bound = total;
     }
     for (i = 0; i < ARRAY_SIZE(sizes); i++) {
-        if (stats[sizes[i]] != ABSENT && stats[sizes[i]] > total) {
+        if (stats[sizes[i]] != ABSENT && stats[sizes[i]] > bound) {
             return true;
         }
     }
     return false;
 }
 
-/* Available memory in bytes, or ABSENT when it cannot be computed */
-static uint64_t available(const uint64_t *stats)
+/*
+ * Available memory in bytes, or ABSENT when it cannot be computed; never
+ * more than MEMTOT, or than @ram_size (0: not known) without MEMTOT
+ */
+static uint64_t available(const uint64_t *stats, uint64_t ram_size)
 {
     uint64_t total = stats[VIRTIO_BALLOON_S_MEMTOT];
     uint64_t free = stats[VIRTIO_BALLOON_S_MEMFREE];
@@ -219,7 +226,10 @@ static uint64_t available(const uint64_t *stats)
     }
     /* ABSENT - 1 at most: never mistaken for "not computable" */
     avail = MIN(sat_add_u64(free, caches), ABSENT - 1);
-    return total != ABSENT ? MIN(avail, total) : avail;
+    if (total != ABSENT) {
+        return MIN(avail, total);
+    }
+    return ram_size ? MIN(avail, ram_size) : avail;
 }
 
 static bool low_available(const BalloonAutoStatsConfig *cfg,
@@ -318,7 +328,7 @@ bool balloon_auto_stats_update(BalloonAutoStatsState *s,
         }
     }
 
-    if (sizes_hostile(stats)) {
+    if (sizes_hostile(stats, cfg->ram_size)) {
         goto hostile;
     }
     if (!reset) {
@@ -330,7 +340,7 @@ bool balloon_auto_stats_update(BalloonAutoStatsState *s,
         }
     }
 
-    avail = available(stats);
+    avail = available(stats, cfg->ram_size);
     if (avail == ABSENT && !present) {
         drop_baselines(s);
         return result(false, "no-data", why);

@@ -2405,6 +2405,7 @@ static void test_stats_hostile(void)
 {
     AutoGuest *g = stats_guest_start("");
     Sample x = healthy();
+    QDict *info;
 
     ag_send_stats(g, x.v);
     x.v[VIRTIO_BALLOON_S_AVAIL] = 2 * x.v[VIRTIO_BALLOON_S_MEMTOT];
@@ -2413,6 +2414,25 @@ static void test_stats_hostile(void)
     g_assert_cmpuint(ag_target(g), ==, STEP_MEDIUM);
     g_assert_cmpuint(ag_counter(g->qts, "stats-hostile"), ==, 1);
     g_assert_cmpuint(ag_counter(g->qts, "guest-stats"), ==, 0);
+
+    /*
+     * Without MEMTOT the sizes are bounded by the guest's RAM (-m 1024):
+     * all of it is believed, 2^62 bytes available are not
+     */
+    x = healthy();
+    x.v[VIRTIO_BALLOON_S_MEMTOT] = STAT_ABSENT;
+    x.v[VIRTIO_BALLOON_S_AVAIL] = 1024 * MiB;
+    ag_send_stats(g, x.v);
+    info = ag_query(g->qts);
+    g_assert_cmpuint(qdict_get_int(info, "guest-available"), ==, 1024 * MiB);
+    qobject_unref(info);
+    x.v[VIRTIO_BALLOON_S_AVAIL] = 1ULL << 62;
+    ag_send_stats(g, x.v);
+    info = ag_query(g->qts);
+    g_assert_false(qdict_haskey(info, "guest-available"));
+    qobject_unref(info);
+    g_assert_cmpuint(ag_counter(g->qts, "stats-hostile"), ==, 2);
+    g_assert_cmpuint(ag_target(g), ==, STEP_MEDIUM);
     ag_stop(g);
 }
 

@@ -625,7 +625,10 @@ static void test_hostile_sizes(void)
     g_assert_cmpuint(f.s.hostile, ==, 4);
     g_assert_cmpuint(f.s.pressure, ==, 1);
 
-    /* Without MEMTOT nothing to check against: huge values are fine */
+    /*
+     * Without MEMTOT and without the guest's RAM size, nothing to check
+     * against: huge values are fine
+     */
     f.st[VIRTIO_BALLOON_S_MEMTOT] = ABSENT;
     f.st[VIRTIO_BALLOON_S_AVAIL] = UINT64_MAX - 1;
     expect(&f, false, "quiet");
@@ -639,6 +642,61 @@ static void test_hostile_sizes(void)
     f.st[VIRTIO_BALLOON_S_MEMFREE] = GUEST_RAM;
     f.st[VIRTIO_BALLOON_S_CACHES] = GUEST_RAM;
     expect(&f, false, "quiet");
+}
+
+/*
+ * With the guest's RAM size known, every size is bounded by it, whether
+ * the guest reports MEMTOT or leaves it out
+ */
+static void test_hostile_beyond_ram(void)
+{
+    static const int sizes[] = {
+        VIRTIO_BALLOON_S_AVAIL, VIRTIO_BALLOON_S_MEMFREE,
+        VIRTIO_BALLOON_S_CACHES, VIRTIO_BALLOON_S_MEMTOT,
+    };
+    Fixture f;
+    int i, with_memtot;
+
+    for (with_memtot = 0; with_memtot < 2; with_memtot++) {
+        for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+            if (!with_memtot && sizes[i] == VIRTIO_BALLOON_S_MEMTOT) {
+                continue;
+            }
+            setup(&f);
+            f.cfg.ram_size = GUEST_RAM;
+            if (!with_memtot) {
+                f.st[VIRTIO_BALLOON_S_MEMTOT] = ABSENT;
+            }
+            expect(&f, false, "first-sample");
+            /* All of RAM is a size a guest can report */
+            f.st[sizes[i]] = GUEST_RAM;
+            expect(&f, false, "quiet");
+            f.st[sizes[i]] = GUEST_RAM + 4096;
+            expect(&f, false, "hostile");
+            g_assert_cmpuint(f.s.hostile, ==, 1);
+            g_assert_cmpuint(balloon_auto_stats_available(&f.s), ==,
+                             UINT64_MAX);
+            g_assert_cmpuint(balloon_auto_stats_memfree(&f.s), ==,
+                             UINT64_MAX);
+            f.st[sizes[i]] = UINT64_MAX - 1;
+            expect(&f, false, "hostile");
+            g_assert_cmpuint(f.s.hostile, ==, 2);
+        }
+    }
+
+    /* Without MEMTOT, AVAIL of 2^62 from a 4 GiB guest is not believed */
+    setup(&f);
+    f.cfg.ram_size = GUEST_RAM;
+    f.st[VIRTIO_BALLOON_S_MEMTOT] = ABSENT;
+    f.st[VIRTIO_BALLOON_S_AVAIL] = 1ULL << 62;
+    expect(&f, false, "hostile");
+    g_assert_false(balloon_auto_stats_low(&f.s));
+    /* MEMFREE + CACHES within RAM each, their sum capped at RAM */
+    f.st[VIRTIO_BALLOON_S_AVAIL] = ABSENT;
+    f.st[VIRTIO_BALLOON_S_MEMFREE] = GUEST_RAM;
+    f.st[VIRTIO_BALLOON_S_CACHES] = GUEST_RAM;
+    expect(&f, false, "first-sample");
+    g_assert_cmpuint(balloon_auto_stats_available(&f.s), ==, GUEST_RAM);
 }
 
 static void test_hostile_deltas(void)
@@ -797,6 +855,8 @@ static void test_random(void)
 
     for (run = 0; run < 200; run++) {
         balloon_auto_stats_config_default(&cfg);
+        /* RAM not known, or more, as much as or less than MEMTOT below */
+        cfg.ram_size = (uint64_t)g_rand_int_range(r, 0, 4) * 2 * GiB;
         if (run % 2) {
             for (c = 0; c < BALLOON_AUTO_STATS_COUNTER__MAX; c++) {
                 cfg.min_delta[c] = g_rand_int_range(r, 0, 4) ?
@@ -816,7 +876,7 @@ static void test_random(void)
             const char *why = NULL;
             bool p, hostile = false, low = false, reset = false;
             bool counter_fires = false, absurd = false;
-            uint64_t total, avail, elapsed;
+            uint64_t total, bound, avail, elapsed;
             int tag;
 
             for (tag = 0; tag < VIRTIO_BALLOON_S_NR; tag++) {
@@ -843,15 +903,18 @@ static void test_random(void)
 
             /* The rule, recomputed */
             total = st[VIRTIO_BALLOON_S_MEMTOT];
+            bound = cfg.ram_size ? cfg.ram_size : ABSENT;
             if (total != ABSENT) {
-                hostile = total == 0 ||
-                    (st[VIRTIO_BALLOON_S_AVAIL] != ABSENT &&
-                     st[VIRTIO_BALLOON_S_AVAIL] > total) ||
-                    (st[VIRTIO_BALLOON_S_MEMFREE] != ABSENT &&
-                     st[VIRTIO_BALLOON_S_MEMFREE] > total) ||
-                    (st[VIRTIO_BALLOON_S_CACHES] != ABSENT &&
-                     st[VIRTIO_BALLOON_S_CACHES] > total);
+                hostile = total == 0 || total > bound;
+                bound = total;
             }
+            hostile = hostile ||
+                (st[VIRTIO_BALLOON_S_AVAIL] != ABSENT &&
+                 st[VIRTIO_BALLOON_S_AVAIL] > bound) ||
+                (st[VIRTIO_BALLOON_S_MEMFREE] != ABSENT &&
+                 st[VIRTIO_BALLOON_S_MEMFREE] > bound) ||
+                (st[VIRTIO_BALLOON_S_CACHES] != ABSENT &&
+                 st[VIRTIO_BALLOON_S_CACHES] > bound);
             avail = st[VIRTIO_BALLOON_S_AVAIL];
             if (avail == ABSENT && st[VIRTIO_BALLOON_S_MEMFREE] != ABSENT &&
                 st[VIRTIO_BALLOON_S_CACHES] != ABSENT) {
@@ -860,6 +923,8 @@ static void test_random(void)
                         st[VIRTIO_BALLOON_S_CACHES];
                 if (total != ABSENT) {
                     avail = MIN(avail, total);
+                } else if (cfg.ram_size) {
+                    avail = MIN(avail, cfg.ram_size);
                 }
             }
             if (avail != ABSENT) {
@@ -955,6 +1020,7 @@ int main(int argc, char **argv)
     ADD("reset/counter-reset", test_counter_reset);
     ADD("reset/state", test_reset_state);
     ADD("hostile/sizes", test_hostile_sizes);
+    ADD("hostile/beyond-ram", test_hostile_beyond_ram);
     ADD("hostile/deltas", test_hostile_deltas);
     ADD("hostile/tag-disappears", test_tag_disappears);
     ADD("random", test_random);

@@ -18,9 +18,9 @@
  *
  * 1. Available memory.  avail = AVAIL; if the guest does not report AVAIL
  *    (kernels before 4.16), MEMFREE + CACHES, capped at MEMTOT when MEMTOT
- *    is reported; if neither form is reported it is not known (MEMFREE
- *    alone would count the page cache as used and cry wolf).  The guest is
- *    "low" when
+ *    is reported, else at the guest's RAM when that is known; if neither
+ *    form is reported it is not known (MEMFREE alone would count the page
+ *    cache as used and cry wolf).  The guest is "low" when
  *        avail < max(avail_min, MEMTOT * avail_min_pct / 100)
  *    (the percentage term counts only when MEMTOT is reported).  Low is
  *    not pressure: a guest whose workload fills its memory, with no
@@ -66,8 +66,11 @@
  *    watched counter it reports, and only those.
  *
  * Hostile samples.  Any value can be garbage; a sample is hostile when
- *    - MEMTOT is reported as 0,
- *    - AVAIL, MEMFREE or CACHES is larger than a reported MEMTOT,
+ *    - MEMTOT is reported as 0, or larger than the guest's RAM
+ *      (BalloonAutoStatsConfig.ram_size, when known),
+ *    - AVAIL, MEMFREE or CACHES is larger than a reported MEMTOT, or,
+ *      whether MEMTOT is reported or not, than the guest's RAM: a guest
+ *      that leaves MEMTOT out cannot claim 2^62 bytes available,
  *    - a watched counter increased by more than its plausibility limit,
  *      BALLOON_AUTO_STATS_MAX_*_PER_S per second of elapsed time (counted
  *      as at least 1 s): a UINT64_MAX delta, or 2^40 OOM kills, cannot be
@@ -175,6 +178,13 @@ typedef enum BalloonAutoStatsCounter {
 #define BALLOON_AUTO_STATS_MAX_AVAIL_MIN_PCT        50
 
 typedef struct BalloonAutoStatsConfig {
+    /*
+     * Bytes of RAM the guest has: the machine's ram_size, which automatic
+     * mode does not let memory devices grow.  No size the guest reports
+     * can exceed it.  Not a tunable; 0: not known, sizes are then checked
+     * against MEMTOT only.
+     */
+    uint64_t ram_size;
     uint64_t avail_min;         /* bytes; 0: no absolute threshold */
     uint32_t avail_min_pct;     /* percent of MEMTOT; 0: none */
     /*
