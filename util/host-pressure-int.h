@@ -44,6 +44,8 @@ struct HostPressureMonitor {
     HostPressureFds fds;
     /* The usage threshold, see host_pressure_monitor_set_threshold() */
     struct HostPressureThreshold *threshold;
+    /* The kernel refused a usage threshold: not asked again */
+    bool threshold_refused;
 };
 
 /* Stop watching the usage threshold, if any (host-pressure-memory.c) */

@@ -290,13 +290,24 @@ static void threshold_handler(EventNotifier *n)
 {
     struct HostPressureThreshold *t =
         container_of(n, struct HostPressureThreshold, notifier);
+    HostPressureMonitor *m = t->m;
+    HostPressureThresholdFunc *cb = t->cb;
+    uint64_t bytes = t->bytes;
 
     if (!event_notifier_test_and_clear(n)) {
         return;
     }
-    trace_host_memory_threshold_crossed(t->m->path, t->bytes);
+    trace_host_memory_threshold_crossed(m->path, bytes);
+    /* One crossing each: this frees t */
+    host_pressure_threshold_stop(m);
     /* Last: the callback may free the monitor */
-    t->cb(t->m->opaque);
+    cb(m->opaque, bytes);
+}
+
+static bool threshold_supported(const HostPressureMonitor *m)
+{
+    return !m->handed_over && !m->gone && !m->threshold_refused &&
+           m->ops->type == HOST_PRESSURE_BACKEND_VMPRESSURE;
 }
 
 bool host_pressure_monitor_set_threshold(HostPressureMonitor *m,
@@ -314,8 +325,12 @@ bool host_pressure_monitor_set_threshold(HostPressureMonitor *m,
     if (!bytes) {
         return true;
     }
-    if (m->handed_over || m->gone ||
-        m->ops->type != HOST_PRESSURE_BACKEND_VMPRESSURE) {
+    if (m->threshold_refused) {
+        error_setg(errp, "the kernel refused a usage threshold for '%s'"
+                   " before: not asked again", m->path);
+        return false;
+    }
+    if (!threshold_supported(m)) {
         error_setg(errp, "host pressure source '%s' has no usage threshold"
                    " notifications (only a cgroup v1 memory cgroup opened"
                    " by QEMU has them)", m->path);
@@ -363,12 +378,23 @@ bool host_pressure_monitor_set_threshold(HostPressureMonitor *m,
     if (ret < 0) {
         event_notifier_cleanup(&t->notifier);
         g_free(t);
+        m->threshold_refused = true;
         return false;
     }
     event_notifier_set_handler(&t->notifier, threshold_handler);
     m->threshold = t;
     trace_host_memory_threshold(m->path, bytes);
     return true;
+}
+
+uint64_t host_pressure_monitor_threshold(const HostPressureMonitor *m)
+{
+    return m->threshold ? m->threshold->bytes : 0;
+}
+
+bool host_pressure_monitor_threshold_supported(const HostPressureMonitor *m)
+{
+    return threshold_supported(m);
 }
 
 #else
@@ -387,6 +413,16 @@ bool host_pressure_monitor_set_threshold(HostPressureMonitor *m,
     }
     error_setg(errp, "host pressure source '%s' has no usage threshold"
                " notifications: only on Linux", m->path);
+    return false;
+}
+
+uint64_t host_pressure_monitor_threshold(const HostPressureMonitor *m)
+{
+    return 0;
+}
+
+bool host_pressure_monitor_threshold_supported(const HostPressureMonitor *m)
+{
     return false;
 }
 

@@ -502,12 +502,12 @@ uint64_t balloon_auto_usage_threshold(uint64_t limit, uint64_t usage,
 }
 
 bool balloon_auto_usage_threshold_rearm(uint64_t cur, uint64_t want,
-                                        uint64_t slack, bool crossed)
+                                        uint64_t slack)
 {
     if (cur == want) {
         return false;
     }
-    if (crossed || !cur || !want) {
+    if (!cur || !want) {
         return true;
     }
     return MAX(cur, want) - MIN(cur, want) >= slack;

@@ -103,14 +103,6 @@ struct VirtIOBalloonAuto {
     bool test_mem_set;
     HostMemoryState test_mem;
     /*
-     * The usage threshold the kernel watches for us (cgroup v1), bytes, 0
-     * if none; threshold_failed: the source has none, do not ask again
-     */
-    uint64_t threshold;
-    bool threshold_failed;
-    /* The threshold fired: the reading it caused re-arms it exactly */
-    bool threshold_crossed;
-    /*
      * Staging area for migration: the subsection loads into these, and
      * they are applied only once the whole device state checked out
      * (virtio_balloon_auto_post_load), so that a refused stream changes
@@ -337,20 +329,29 @@ static bool auto_measure_resident(VirtIOBalloonAuto *a)
 
 static void auto_read_memory(VirtIOBalloonAuto *a);
 
-/* Usage crossed the threshold: look now, the watermark may start */
-static void auto_threshold_cb(void *opaque)
+/*
+ * Usage crossed the threshold: look now, the watermark may start.  The
+ * monitor has dropped the threshold; the reading sets the next one.
+ */
+static void auto_threshold_cb(void *opaque, uint64_t bytes)
 {
     VirtIOBalloonAuto *a = opaque;
 
+    trace_virtio_balloon_auto_threshold_crossed(bytes);
     if (!a->enabled) {
         trace_virtio_balloon_auto_switched_off("usage threshold");
         return;
     }
-    trace_virtio_balloon_auto_threshold_crossed(a->threshold);
-    a->threshold_crossed = true;
     auto_read_memory(a);
-    a->threshold_crossed = false;
     auto_rearm(a);
+}
+
+/* auto-memory-source, NULL when not set (or set to "") */
+static const char *auto_memory_source(VirtIOBalloonAuto *a)
+{
+    const char *path = a->dev->auto_props.memory_source;
+
+    return path && *path ? path : NULL;
 }
 
 /*
@@ -361,7 +362,9 @@ static void auto_threshold_cb(void *opaque)
  * memcg's inactive page cache, which "used" does not, so the threshold
  * is the watermark plus that cache at the last reading; it is re-armed
  * when that moves by VIRTIO_BALLOON_AUTO_THRESHOLD_SLACK or more, and
- * exactly after each crossing.  Without the cache the threshold fired at
+ * exactly after each crossing (the monitor drops a threshold that fired).
+ * The threshold is the monitor's: it goes with its source, and a new
+ * source starts without one.  Without the cache the threshold fired at
  * usage = watermark, and no second crossing came while usage climbed on
  * to the limit: in three traced runs of the over-commit benchmark's
  * cache case (2026-12-02) the reading at the crossing found "used" 0.7
@@ -374,34 +377,31 @@ static void auto_threshold_cb(void *opaque)
 static void auto_update_threshold(VirtIOBalloonAuto *a)
 {
     g_autoptr(Error) err = NULL;
-    const char *mem_source = a->dev->auto_props.memory_source;
     uint64_t want;
 
-    if (!a->monitor || a->threshold_failed || !a->mem_known) {
+    if (!a->monitor || !a->mem_known ||
+        !host_pressure_monitor_threshold_supported(a->monitor)) {
         return;
     }
     /*
      * The state read from auto-memory-source is another cgroup's: a
      * threshold on this source's usage would not describe it, so none
      */
-    want = mem_source && *mem_source ? 0 :
+    want = auto_memory_source(a) ? 0 :
            balloon_auto_usage_threshold(a->mem.limit, a->mem.usage,
                                         a->mem.available,
                                         a->dev->auto_props.high_watermark_pct);
     if (!balloon_auto_usage_threshold_rearm(
-            a->threshold, want, VIRTIO_BALLOON_AUTO_THRESHOLD_SLACK,
-            a->threshold_crossed)) {
+            host_pressure_monitor_threshold(a->monitor), want,
+            VIRTIO_BALLOON_AUTO_THRESHOLD_SLACK)) {
         return;
     }
     if (!host_pressure_monitor_set_threshold(a->monitor, want,
                                              auto_threshold_cb, &err)) {
         trace_virtio_balloon_auto_threshold_failed(error_get_pretty(err));
-        a->threshold_failed = true;
-        a->threshold = 0;
         return;
     }
     trace_virtio_balloon_auto_threshold_set(want);
-    a->threshold = want;
 }
 
 /*
@@ -426,11 +426,11 @@ static bool auto_source_attached(VirtIOBalloonAuto *a);
 static void auto_read_memory(VirtIOBalloonAuto *a)
 {
     g_autoptr(Error) err = NULL;
-    const char *mem_source = a->dev->auto_props.memory_source;
+    const char *mem_source = auto_memory_source(a);
     HostMemoryState st;
     bool ok;
 
-    if (mem_source && *mem_source && auto_source_attached(a)) {
+    if (mem_source && auto_source_attached(a)) {
         ok = host_memory_state_read(mem_source, &st, &err);
     } else if (a->monitor) {
         ok = host_pressure_monitor_memory_state(a->monitor, &st, &err);
@@ -1292,9 +1292,6 @@ static void auto_source_replace(VirtIOBalloonAuto *a, const char *source,
     trace_virtio_balloon_auto_source(a->source, source);
     host_pressure_monitor_free(a->monitor);
     a->monitor = monitor;
-    /* The old source's usage threshold went with it; the new one may have */
-    a->threshold = 0;
-    a->threshold_failed = false;
     g_free(a->source);
     a->source = g_strdup(source);
     /* qom-get auto-source tells the source in use */

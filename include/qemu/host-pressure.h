@@ -297,16 +297,17 @@ bool host_pressure_monitor_memory_state(const HostPressureMonitor *m,
 
 /*
  * Called from the main loop when the source's usage crossed the threshold
- * of host_pressure_monitor_set_threshold(), upward or downward.  The
- * callback may free the monitor.
+ * of host_pressure_monitor_set_threshold() (@bytes), upward or downward.
+ * The monitor has stopped watching it by then.  The callback may free the
+ * monitor.
  */
-typedef void HostPressureThresholdFunc(void *opaque);
+typedef void HostPressureThresholdFunc(void *opaque, uint64_t bytes);
 
 /**
  * host_pressure_monitor_set_threshold:
  * @m: the monitor
  * @bytes: the usage threshold in bytes; 0 to stop watching
- * @cb: called, with the monitor's opaque, each time usage crosses @bytes
+ * @cb: called, with the monitor's opaque, when usage crosses @bytes
  * @errp: error object
  *
  * Have the kernel tell when the source's usage (HostMemoryState.usage)
@@ -314,18 +315,37 @@ typedef void HostPressureThresholdFunc(void *opaque);
  * thresholds (an eventfd registered on memory.usage_in_bytes through
  * cgroup.event_control, Documentation/admin-guide/cgroup-v1/memory.rst,
  * "Memory thresholds").  The kernel checks them as memory is charged, so
- * watching costs no wake-up until usage crosses.  The memcg's removal
- * signals the eventfd once more; the monitor stops watching when it
- * reports the source gone.
+ * watching costs no wake-up until usage crosses.
+ *
+ * One crossing each: the monitor stops watching before it calls @cb, and
+ * the caller sets the next threshold from what it then reads.  The kernel
+ * signals every crossing, both ways; a caller that wants the next one at
+ * the same place sets it again.  The memcg's removal signals the eventfd
+ * too; the monitor stops watching when it reports the source gone.
  *
  * Returns: true when the kernel watches @bytes (or with @bytes 0); false
  * with @errp set when the source has no such notification (cgroup v2, the
  * whole host, a source handed over as fds) or the kernel refuses it.
+ * After a refusal host_pressure_monitor_threshold_supported() is false.
  */
 bool host_pressure_monitor_set_threshold(HostPressureMonitor *m,
                                          uint64_t bytes,
                                          HostPressureThresholdFunc *cb,
                                          Error **errp);
+
+/*
+ * The usage threshold the kernel watches for @m, in bytes; 0 when none
+ * (never set, crossed, stopped, or the source gone)
+ */
+uint64_t host_pressure_monitor_threshold(const HostPressureMonitor *m);
+
+/*
+ * Whether host_pressure_monitor_set_threshold() can succeed on @m: a
+ * cgroup v1 memcg QEMU opened itself, not gone, whose kernel has not
+ * refused a threshold.  A caller asks this instead of keeping its own
+ * record of a failure, which would outlive the monitor.
+ */
+bool host_pressure_monitor_threshold_supported(const HostPressureMonitor *m);
 
 /**
  * host_pressure_default_source:

@@ -1142,6 +1142,7 @@ static void test_fds_eventfd(void)
         g_assert_nonnull(strstr(error_get_pretty(err), "handed over"));
         error_free(err);
         err = NULL;
+        g_assert_false(host_pressure_monitor_threshold_supported(m));
         g_assert_false(host_pressure_monitor_set_threshold(m, MiB, NULL,
                                                            &err));
         g_assert_nonnull(strstr(error_get_pretty(err),
@@ -1539,9 +1540,11 @@ static pid_t start_holder(const char *memcg, size_t bytes, int *ready)
     return pid;
 }
 
-static void crossed_cb(void *opaque)
+static void crossed_cb(void *opaque, uint64_t bytes)
 {
     Seen *s = opaque;
+
+    g_assert_cmpuint(bytes, ==, 16 * MiB);
 
     s->crossed++;
     s->in_iteration++;
@@ -1592,9 +1595,12 @@ static void test_state_real_v1(void)
     /* Usage crossing 16 MiB is signalled, and nothing before */
     m = host_pressure_monitor_new(memcg, NULL, seen_cb, gone_cb, &s,
                                   &error_abort);
+    g_assert_true(host_pressure_monitor_threshold_supported(m));
+    g_assert_cmpuint(host_pressure_monitor_threshold(m), ==, 0);
     g_assert_true(host_pressure_monitor_set_threshold(m, 16 * MiB,
                                                       crossed_cb,
                                                       &error_abort));
+    g_assert_cmpuint(host_pressure_monitor_threshold(m), ==, 16 * MiB);
     run_loop_for(G_USEC_PER_SEC / 2, got_crossing, &s);
     g_assert_cmpint(s.crossed, ==, 0);
 
@@ -1610,13 +1616,19 @@ static void test_state_real_v1(void)
     g_assert_cmpuint(st.usage, <=, MEMCG_LIMIT);
     g_assert_cmpuint(st.available, <=, MEMCG_LIMIT - 32 * MiB);
     g_assert_cmpuint(st.available, >=, MEMCG_LIMIT - st.usage);
+    /* One crossing each: the threshold is gone */
+    g_assert_cmpuint(host_pressure_monitor_threshold(m), ==, 0);
 
+    /* Set again, above usage: freed, it is crossed downward */
+    g_assert_true(host_pressure_monitor_set_threshold(m, 16 * MiB,
+                                                      crossed_cb,
+                                                      &error_abort));
     kill(pid, SIGKILL);
     g_assert_cmpint(waitpid(pid, NULL, 0), ==, pid);
     close(ready);
-    /* Freed: crossed downward */
     run_loop_for(5 * G_USEC_PER_SEC, got_two_crossings, &s);
     g_assert_cmpint(s.crossed, ==, 2);
+    g_assert_cmpuint(host_pressure_monitor_threshold(m), ==, 0);
     host_pressure_monitor_free(m);
     g_assert_cmpint(count_fds(), ==, fds);
     g_assert_cmpint(rmdir(memcg), ==, 0);

@@ -2608,22 +2608,22 @@ static void test_usage_threshold(void)
     g_assert_cmpuint(balloon_auto_usage_threshold(limit, 1000 * MiB,
                                                   330 * MiB, 0), ==, 0);
 
-    /* Re-armed when it moved by the slack, or after a crossing */
-    g_assert_false(balloon_auto_usage_threshold_rearm(high, high, MiB,
-                                                      true));
+    /*
+     * Re-armed when it moved by the slack, or after a crossing, which
+     * leaves none
+     */
+    g_assert_false(balloon_auto_usage_threshold_rearm(high, high, MiB));
     g_assert_false(balloon_auto_usage_threshold_rearm(high, high + MiB - 1,
-                                                      MiB, false));
+                                                      MiB));
     g_assert_false(balloon_auto_usage_threshold_rearm(high, high - MiB + 1,
-                                                      MiB, false));
-    g_assert_true(balloon_auto_usage_threshold_rearm(high, high + MiB, MiB,
-                                                     false));
-    g_assert_true(balloon_auto_usage_threshold_rearm(high, high - MiB, MiB,
-                                                     false));
-    g_assert_true(balloon_auto_usage_threshold_rearm(high, high + 1, MiB,
-                                                     true));
+                                                      MiB));
+    g_assert_true(balloon_auto_usage_threshold_rearm(high, high + MiB, MiB));
+    g_assert_true(balloon_auto_usage_threshold_rearm(high, high - MiB, MiB));
+    g_assert_true(balloon_auto_usage_threshold_rearm(0, high, MiB));
     /* To and from none */
-    g_assert_true(balloon_auto_usage_threshold_rearm(0, 1, MiB, false));
-    g_assert_true(balloon_auto_usage_threshold_rearm(1, 0, MiB, false));
+    g_assert_true(balloon_auto_usage_threshold_rearm(0, 1, MiB));
+    g_assert_true(balloon_auto_usage_threshold_rearm(1, 0, MiB));
+    g_assert_false(balloon_auto_usage_threshold_rearm(0, 0, MiB));
 }
 
 /*

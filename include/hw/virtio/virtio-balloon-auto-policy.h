@@ -653,12 +653,12 @@ uint64_t balloon_auto_usage_threshold(uint64_t limit, uint64_t usage,
                                       uint64_t available, uint32_t high_pct);
 
 /*
- * Whether a usage threshold of @cur bytes (0: none) is to be registered
- * again at @want: when it differs by @slack bytes or more, or at all
- * after a crossing (@crossed) or to or from 0.
+ * Whether a usage threshold of @cur bytes (0: none, as after a crossing,
+ * which drops it) is to be registered again at @want: when it differs by
+ * @slack bytes or more, or to or from 0.
  */
 bool balloon_auto_usage_threshold_rearm(uint64_t cur, uint64_t want,
-                                        uint64_t slack, bool crossed);
+                                        uint64_t slack);
 
 /*
  * Whether to ask the guest for a statistics sample now, on host pressure
