@@ -17,6 +17,7 @@
 #include "qapi/error.h"
 #include "qemu/event_notifier.h"
 #include "qemu/main-loop.h"
+#include "qemu/throttle.h"
 #include "qemu/timer.h"
 #include <glib-unix.h>
 #include "host-pressure-int.h"
@@ -29,30 +30,32 @@ typedef struct VmpressureLevel {
 } VmpressureLevel;
 
 /*
- * Wake-up budget: a token bucket of VMPRESSURE_BURST wake-ups, refilled at
- * VMPRESSURE_RATE a second.  The kernel computes vmpressure once per 512
- * pages scanned (mm/vmpressure.c, vmpressure_win), so a host reclaiming
- * gigabytes a second can signal thousands of times a second, while the
- * policy acts at most once per throttle interval (a second by default).
- * With the bucket empty, the eventfds are not watched for
- * VMPRESSURE_HOLD_OFF_MS; the signals that arrive meanwhile are counted
- * by the eventfds and reported as one, with their highest level, when
- * watching resumes.  Below the rate nothing is delayed, so event-to-config
- * latency is unchanged.  A storm of 10,000 signals a second (make bench)
- * becomes about 1020 wake-ups a second; at 2000 a second it was 2020, and
- * its cost 4.1 % [3.9-5.3] of a CPU (5 runs), 2.1 % [2.0-2.8] at 1000,
- * against a budget of 5 %.  The policy acts at most once per throttle
- * interval (a second by default), so a thousand reports a second lose it
- * nothing.
+ * Wake-up budget: QEMU's leaky bucket (include/qemu/throttle.h, the block
+ * layer's I/O throttling) of VMPRESSURE_BURST wake-ups, leaking
+ * VMPRESSURE_RATE a second on QEMU_CLOCK_REALTIME.  The kernel computes
+ * vmpressure once per 512 pages scanned (mm/vmpressure.c,
+ * vmpressure_win), so a host reclaiming gigabytes a second can signal
+ * thousands of times a second, while the policy acts at most once per
+ * throttle interval (a second by default).  With the bucket full, the
+ * eventfds are not watched for VMPRESSURE_HOLD_OFF_MS (or until the
+ * bucket allows a wake-up again, if later); the signals that arrive
+ * meanwhile are counted by the eventfds and reported as one, with their
+ * highest level, when watching resumes.  Below the rate nothing is
+ * delayed, so event-to-config latency is unchanged.  A storm of 10,000
+ * signals a second (make bench) becomes about 1020 wake-ups a second; at
+ * 2000 a second it was 2020, and its cost 4.1 % [3.9-5.3] of a CPU (5
+ * runs), 2.1 % [2.0-2.8] at 1000, against a budget of 5 %.  The policy
+ * acts at most once per throttle interval (a second by default), so a
+ * thousand reports a second lose it nothing.
  */
 #define VMPRESSURE_BURST        200
 #define VMPRESSURE_RATE         1000
 #define VMPRESSURE_HOLD_OFF_MS  10
 
 typedef struct Vmpressure {
-    /* Wake-ups left, refilled from tokens_ns (QEMU_CLOCK_REALTIME) */
-    int64_t tokens;
-    int64_t tokens_ns;
+    /* The wake-up budget, last leaked at leak_ns (QEMU_CLOCK_REALTIME) */
+    LeakyBucket budget;
+    int64_t leak_ns;
     /* Armed while the eventfds are not watched */
     QEMUTimer *hold_off;
     /*
@@ -87,26 +90,30 @@ static void vmpressure_hold_off_end(void *opaque)
 static void vmpressure_spend(Vmpressure *v)
 {
     int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
-    int64_t per_token = NANOSECONDS_PER_SECOND / VMPRESSURE_RATE;
-    int64_t earned = (now - v->tokens_ns) / per_token;
+    int64_t wait;
 
-    if (earned > 0) {
-        v->tokens = MIN(v->tokens + earned, VMPRESSURE_BURST);
-        v->tokens_ns += earned * per_token;
+    if (now > v->leak_ns) {
+        throttle_leak_bucket(&v->budget, now - v->leak_ns);
+        v->leak_ns = now;
     }
-    if (--v->tokens > 0) {
+    v->budget.level += 1;
+    wait = throttle_compute_wait(&v->budget);
+    if (!wait) {
         return;
     }
     vmpressure_watch(v, false);
-    timer_mod(v->hold_off, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
-              VMPRESSURE_HOLD_OFF_MS);
+    timer_mod(v->hold_off, now + MAX(wait, VMPRESSURE_HOLD_OFF_MS * SCALE_MS));
 }
 
 static void vmpressure_budget_init(Vmpressure *v)
 {
-    v->tokens = VMPRESSURE_BURST;
-    v->tokens_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
-    v->hold_off = timer_new_ms(QEMU_CLOCK_REALTIME, vmpressure_hold_off_end,
+    v->budget = (LeakyBucket) {
+        .avg = VMPRESSURE_RATE,
+        .max = VMPRESSURE_BURST,
+        .burst_length = 1,
+    };
+    v->leak_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    v->hold_off = timer_new_ns(QEMU_CLOCK_REALTIME, vmpressure_hold_off_end,
                                v);
 }
 

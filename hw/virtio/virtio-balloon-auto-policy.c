@@ -527,24 +527,31 @@ bool balloon_auto_stats_request_due(int64_t last_sample_ns,
            !younger(last_request_ns, interval_ns, now);
 }
 
-void balloon_auto_budget_init(BalloonAutoBudget *b)
+void balloon_auto_budget_init(BalloonAutoBudget *b, uint32_t rate)
 {
-    b->slice_start = NEVER;
-    b->used = 0;
+    *b = (BalloonAutoBudget) {
+        .bucket = { .avg = rate, .max = rate, .burst_length = 1 },
+        .last_ns = NEVER,
+    };
 }
 
-bool balloon_auto_budget_take(BalloonAutoBudget *b, uint32_t rate,
-                              int64_t now)
+bool balloon_auto_budget_take(BalloonAutoBudget *b, int64_t now)
 {
-    if (b->slice_start == NEVER || now < b->slice_start ||
-        (uint64_t)now - (uint64_t)b->slice_start >= 1000 * NS_PER_MS) {
-        b->slice_start = now;
-        b->used = 0;
-    }
-    if (b->used >= rate) {
+    if (!b->bucket.avg) {
+        /* throttle_compute_wait() never holds back a bucket without one */
         return false;
     }
-    b->used++;
+    if (b->last_ns != NEVER && now > b->last_ns) {
+        throttle_leak_bucket(&b->bucket,
+                             MIN((uint64_t)now - (uint64_t)b->last_ns,
+                                 INT64_MAX));
+    }
+    b->last_ns = now;
+    b->bucket.level += 1;
+    if (throttle_compute_wait(&b->bucket) > 0) {
+        b->bucket.level -= 1;
+        return false;
+    }
     return true;
 }
 

@@ -1371,7 +1371,8 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
             goto fail;
         }
     }
-    balloon_auto_budget_init(&a->sample_measure);
+    balloon_auto_budget_init(&a->sample_measure,
+                             VIRTIO_BALLOON_AUTO_SAMPLE_MEASURE_RATE);
     a->source = g_steal_pointer(&source);
     a->enabled = true;
     a->stats_cfg = stats_cfg;
@@ -1768,9 +1769,7 @@ void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
          * used and resident of one moment (balloon_auto_gain()), within
          * the guest's budget; beyond it the last measurement stands
          */
-        if (balloon_auto_budget_take(&a->sample_measure,
-                                     VIRTIO_BALLOON_AUTO_SAMPLE_MEASURE_RATE,
-                                     auto_now())) {
+        if (balloon_auto_budget_take(&a->sample_measure, auto_now())) {
             auto_measure_resident(a);
         }
         memfree = balloon_auto_stats_memfree(&a->stats);

@@ -1172,6 +1172,63 @@ static void test_fds_eventfd(void)
     close_all(src);
 }
 
+/*
+ * The vmpressure wake-up budget (util/host-pressure-vmpressure.c): a
+ * burst of 200, then 1000 wake-ups a second.  A storm signalled as fast
+ * as the main loop turns is reported at most that often; what arrives
+ * while the eventfds are not watched is reported once, at its highest
+ * level, when watching resumes.
+ */
+#define VMPRESSURE_BURST    200
+#define VMPRESSURE_RATE     1000
+
+static bool got_critical(Seen *s)
+{
+    return s->events[HOST_PRESSURE_CRITICAL] > 0;
+}
+
+static void test_fds_budget(void)
+{
+    int src[HOST_PRESSURE__MAX] = { eventfd(0, EFD_NONBLOCK),
+                                    eventfd(0, EFD_NONBLOCK),
+                                    eventfd(0, EFD_NONBLOCK) };
+    HostPressureFds fds;
+    HostPressureMonitor *m;
+    Seen s = { 0 };
+    int64_t start, elapsed_us;
+    int signals = 0, critical;
+
+    fds_dup(&fds, src);
+    m = host_pressure_monitor_new_fds("/dev/fdset/3", &fds, seen_cb, gone_cb,
+                                      &s, &error_abort);
+    start = g_get_monotonic_time();
+    while (g_get_monotonic_time() - start < G_USEC_PER_SEC / 2) {
+        eventfd_signal(src[HOST_PRESSURE_LOW]);
+        signals++;
+        main_loop_wait(false);
+    }
+    elapsed_us = g_get_monotonic_time() - start;
+    g_test_message("%d signals, %d reports in %" PRId64 " us", signals,
+                   s.total, elapsed_us);
+    g_assert_cmpint(s.total, >=, VMPRESSURE_BURST);
+    g_assert_cmpint(s.total, <=, VMPRESSURE_BURST + 1 +
+                    VMPRESSURE_RATE * elapsed_us / G_USEC_PER_SEC);
+    /* The loop went on while the eventfds were not watched */
+    g_assert_cmpint(signals, >, s.total);
+
+    /* Nothing is lost: a critical signal amid low ones is reported */
+    critical = s.events[HOST_PRESSURE_CRITICAL];
+    g_assert_cmpint(critical, ==, 0);
+    eventfd_signal(src[HOST_PRESSURE_LOW]);
+    eventfd_signal(src[HOST_PRESSURE_CRITICAL]);
+    eventfd_signal(src[HOST_PRESSURE_LOW]);
+    run_loop_for(5 * G_USEC_PER_SEC, got_critical, &s);
+    g_assert_cmpint(s.events[HOST_PRESSURE_CRITICAL], ==, 1);
+    g_assert_cmpint(s.gone, ==, 0);
+    host_pressure_monitor_free(m);
+    close_all(src);
+}
+
 static void test_fds_psi(void)
 {
     int src[HOST_PRESSURE__MAX] = {
@@ -1670,6 +1727,7 @@ int main(int argc, char **argv)
     g_test_add_func("/host-pressure/psi/real-events", test_psi_real_events);
     g_test_add_func("/host-pressure/psi/gone", test_psi_gone);
     g_test_add_func("/host-pressure/fds/eventfd", test_fds_eventfd);
+    g_test_add_func("/host-pressure/fds/budget", test_fds_budget);
     g_test_add_func("/host-pressure/fds/psi", test_fds_psi);
     g_test_add_func("/host-pressure/fds/errors", test_fds_errors);
     g_test_add_func("/host-pressure/memory-state/fake-v1",

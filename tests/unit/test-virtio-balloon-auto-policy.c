@@ -2661,36 +2661,44 @@ static void test_stats_request_due(void)
                                                  INT64_MAX, 0));
 }
 
-/* A budget of 3 a second: fixed slices from the first event of each */
+/* A budget of 3 a second: 3 at once, then one every third of a second */
 static void test_budget(void)
 {
     const int64_t s = 1000LL * 1000 * 1000, t = 100 * s;
     BalloonAutoBudget b;
     int i;
 
-    balloon_auto_budget_init(&b);
+    balloon_auto_budget_init(&b, 3);
     for (i = 0; i < 3; i++) {
-        g_assert_true(balloon_auto_budget_take(&b, 3, t + i));
+        g_assert_true(balloon_auto_budget_take(&b, t));
     }
-    /* Spent: nothing more in this slice, however often asked */
+    /* Spent: nothing more until a third of a second passed */
     for (i = 0; i < 100; i++) {
-        g_assert_false(balloon_auto_budget_take(&b, 3, t + s - 1));
+        g_assert_false(balloon_auto_budget_take(&b, t + s / 3 - 1));
     }
-    /* A second after the slice began: a new one */
-    g_assert_true(balloon_auto_budget_take(&b, 3, t + s));
-    g_assert_true(balloon_auto_budget_take(&b, 3, t + s));
-    g_assert_true(balloon_auto_budget_take(&b, 3, t + 2 * s - 1));
-    g_assert_false(balloon_auto_budget_take(&b, 3, t + 2 * s - 1));
-    /* A clock that went back starts a slice */
-    g_assert_true(balloon_auto_budget_take(&b, 3, t));
+    g_assert_true(balloon_auto_budget_take(&b, t + s / 3));
+    g_assert_false(balloon_auto_budget_take(&b, t + s / 3));
+    /* Two thirds more: two more */
+    g_assert_true(balloon_auto_budget_take(&b, t + s));
+    g_assert_true(balloon_auto_budget_take(&b, t + s));
+    g_assert_false(balloon_auto_budget_take(&b, t + s));
+    /* Long idle: the full budget, never more */
+    for (i = 0; i < 3; i++) {
+        g_assert_true(balloon_auto_budget_take(&b, t + 100 * s));
+    }
+    g_assert_false(balloon_auto_budget_take(&b, t + 100 * s));
+    /* A clock that went back gives nothing back, nor does it take */
+    g_assert_false(balloon_auto_budget_take(&b, t));
+    g_assert_true(balloon_auto_budget_take(&b, t + s / 3));
     /* Rate 0: never */
-    balloon_auto_budget_init(&b);
-    g_assert_false(balloon_auto_budget_take(&b, 0, t));
+    balloon_auto_budget_init(&b, 0);
+    g_assert_false(balloon_auto_budget_take(&b, t));
+    g_assert_false(balloon_auto_budget_take(&b, t + 100 * s));
     /* Extremes: no overflow */
-    balloon_auto_budget_init(&b);
-    g_assert_true(balloon_auto_budget_take(&b, 1, INT64_MIN + 1));
-    g_assert_true(balloon_auto_budget_take(&b, 1, INT64_MAX));
-    g_assert_false(balloon_auto_budget_take(&b, 1, INT64_MAX));
+    balloon_auto_budget_init(&b, 1);
+    g_assert_true(balloon_auto_budget_take(&b, INT64_MIN + 1));
+    g_assert_true(balloon_auto_budget_take(&b, INT64_MAX));
+    g_assert_false(balloon_auto_budget_take(&b, INT64_MAX));
 }
 
 /*

@@ -26,6 +26,7 @@
 #ifndef HW_VIRTIO_BALLOON_AUTO_POLICY_H
 #define HW_VIRTIO_BALLOON_AUTO_POLICY_H
 
+#include "qemu/throttle.h"
 #include "qemu/units.h"
 #include "standard-headers/linux/virtio_balloon.h"
 
@@ -676,25 +677,26 @@ bool balloon_auto_stats_request_due(int64_t last_sample_ns,
                                     int64_t interval_ns, int64_t now);
 
 /*
- * A budget of events per second of a clock (ns, passed in): fixed slices
- * of a second from the first event of each.  slice_start is INT64_MIN
- * before the first.
+ * A budget of events per second on a clock passed in (ns): QEMU's leaky
+ * bucket (include/qemu/throttle.h, the block layer's I/O throttling), as
+ * the vmpressure wake-up budget (util/host-pressure-vmpressure.c) uses
+ * it.  Up to @rate events at once, then one every 1/@rate s.  last_ns is
+ * INT64_MIN before the first event.
  */
 typedef struct BalloonAutoBudget {
-    int64_t slice_start;
-    uint32_t used;
+    LeakyBucket bucket;
+    int64_t last_ns;
 } BalloonAutoBudget;
 
-void balloon_auto_budget_init(BalloonAutoBudget *b);
+/* A full budget of @rate events a second; 0: no event is ever allowed */
+void balloon_auto_budget_init(BalloonAutoBudget *b, uint32_t rate);
 
 /*
- * Take one event from @b at @now: true while its slice has had fewer than
- * @rate, false (nothing taken) when it is spent.  A slice ends a second
- * after it started, or when @now is before its start (a clock that went
- * back).
+ * Take one event from @b at @now: true while the budget allows it, false
+ * (nothing taken) when it is spent.  A clock that went back gives nothing
+ * back.
  */
-bool balloon_auto_budget_take(BalloonAutoBudget *b, uint32_t rate,
-                              int64_t now);
+bool balloon_auto_budget_take(BalloonAutoBudget *b, int64_t now);
 
 /* Used is below the low watermark, or that watermark does not apply */
 bool balloon_auto_host_below_low(const BalloonAutoPolicy *p);
