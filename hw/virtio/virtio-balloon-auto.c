@@ -86,9 +86,8 @@ struct VirtIOBalloonAuto {
      */
     int64_t poll_interval_s;
     int64_t poll_base_s;
-    /* when the last statistics sample arrived (auto_now()), or never */
+    /* when the last statistics sample arrived (auto_now()), INT64_MIN never */
     int64_t last_stats_ns;
-    bool stats_seen;
     /* when auto_refresh_stats() last asked for one, INT64_MIN never */
     int64_t last_stats_request_ns;
     /* residency measurements for samples: VIRTIO_BALLOON_AUTO_SAMPLE_... */
@@ -473,8 +472,7 @@ static void auto_refresh_stats(VirtIOBalloonAuto *a)
 
     if (!s->stats_timer || s->stats_poll_interval <= 0 ||
         !balloon_auto_stats_request_due(
-            a->stats_seen ? a->last_stats_ns : INT64_MIN,
-            a->last_stats_request_ns,
+            a->last_stats_ns, a->last_stats_request_ns,
             VIRTIO_BALLOON_AUTO_FAST_STATS_S * NANOSECONDS_PER_SECOND, now) ||
         timer_expire_time_ns(s->stats_timer) <= now_ms * SCALE_MS) {
         return;
@@ -1353,6 +1351,7 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
 
     a = g_new0(VirtIOBalloonAuto, 1);
     a->dev = s;
+    a->last_stats_ns = INT64_MIN;
     a->last_stats_request_ns = INT64_MIN;
     a->psi_opts = psi_opts;
     if (!auto_source_open(a, VIRTIO_BALLOON_AUTO_SOURCE_PROP, source,
@@ -1649,7 +1648,7 @@ void virtio_balloon_auto_reset(VirtIOBalloon *s)
     /* The guest has all of its memory back, whatever the mode */
     a->inflated = 0;
     a->resident_known = false;
-    a->stats_seen = false;
+    a->last_stats_ns = INT64_MIN;
     a->last_stats_request_ns = INT64_MIN;
     if (a->enabled) {
         s->num_pages = 0;
@@ -1753,7 +1752,6 @@ void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
     auto_ram_sync(a);
     pressure = balloon_auto_stats_update(&a->stats, &a->stats_cfg, s->stats,
                                          auto_now(), &why);
-    a->stats_seen = true;
     a->last_stats_ns = auto_now();
     avail = balloon_auto_stats_available(&a->stats);
     trace_virtio_balloon_auto_stats(pressure, why, avail);
