@@ -158,6 +158,15 @@ def page_cache_mib(name, args):
     return {}
 
 
+def cache_read_ok(asked, guests):
+    """Whether every guest of @asked ({name: MiB}) read that much into its
+    page cache, by @guests' 'page_cache_mib'; None when none was asked."""
+    if not asked:
+        return None
+    return all(guests.get(n, {}).get('page_cache_mib', 0) >= mib
+               for n, mib in asked.items())
+
+
 class Run:
     """One scenario under one row: guests, cgroup, samples, metrics."""
 
@@ -403,12 +412,16 @@ class Run:
                 'records': c.total_records, 'done': c.done,
                 'oom_kills': c.workload_oom_kills,
                 'kernel_oom_kills': c.kernel_oom_kills,
+                'page_cache_mib': c.page_cache_mib,
                 'phases': [c.phases[i]['records'] if i in c.phases else None
                            for i in range(1, 1 + max(c.phases or [0]))]}
         m['records'] = sum(g['records'] for g in m['guests'].values())
         m['guest_oom_kills'] = sum(g['oom_kills']
                                    for g in m['guests'].values())
         m['all_done'] = all(g['done'] for g in m['guests'].values())
+        # the scenario as designed: each guest read the page cache it was
+        # asked to (init says how much it read); None where none was
+        m['cache_read'] = cache_read_ok(self.cache_mib, m['guests'])
         for n in self.vms:
             for k in ('ram_swap', 'other_swap'):
                 m['guests'][n][f'peak_{k}_mib'] = max(
@@ -530,6 +543,15 @@ def ratio(a, b):
     return a / b
 
 
+def cache_cell(oks):
+    """'n/m' runs whose guests read their page cache; '-' where no run
+    asked for any (results older than the column count as none)."""
+    asked = [ok for ok in oks if ok is not None]
+    if not asked:
+        return '-'
+    return '%d/%d' % (sum(asked), len(asked))
+
+
 def table(results, scen, rows):
     """Markdown table for one scenario: medians [min-max] over repeats;
     ratios against the 'none' row of the same repeat."""
@@ -540,7 +562,7 @@ def table(results, scen, rows):
            'cgroup major faults | cgroup peak swap MiB | '
            'QEMU major faults | pressure->return (s) | inflated MiB | '
            'deflated MiB | moved MiB | guest pressure->deflate (s) | '
-           'guest messages | elapsed (s) | all done | '
+           'guest messages | elapsed (s) | all done | page cache read | '
            'QEMU died | host quiet |')
     out = [hdr, '|' + '---|' * (hdr.count('|') - 1)]
     for row in rows:
@@ -573,6 +595,7 @@ def table(results, scen, rows):
             fmt_spread([r.get('guest_messages') for r in rs]),
             fmt_spread(col('elapsed_s')),
             '%d/%d' % (sum(r['all_done'] for r in rs), len(rs)),
+            cache_cell([r.get('cache_read') for r in rs]),
             '%d/%d' % (sum(bool(r.get('qemu_exited')) for r in rs), len(rs)),
             '%d/%d' % (sum(r['host_quiet'] for r in rs), len(rs))]) + ' |')
     return '\n'.join(out)
@@ -799,6 +822,15 @@ def main():
                           f' records {r["records"]} guest OOM kills '
                           f'{r["guest_oom_kills"]} done {r["all_done"]} '
                           f'({time.monotonic() - t:.0f} s)', flush=True)
+                    if r['cache_read'] is False:
+                        print('  WARNING: a guest read less page cache than'
+                              ' the scenario asks for: '
+                              + ', '.join(
+                                  f'{n} {g["page_cache_mib"]} of '
+                                  f'{page_cache_mib(scen, args)[n]} MiB'
+                                  for n, g in r['guests'].items()
+                                  if n in page_cache_mib(scen, args)),
+                              flush=True)
                     with open(os.path.join(args.out, 'results.json'), 'w',
                               encoding='ascii') as f:
                         json.dump(results, f, indent=1)

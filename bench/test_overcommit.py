@@ -207,11 +207,39 @@ class TestTable(unittest.TestCase):
         cells = [c.strip() for c in auto.split('|')]
         self.assertEqual(cells[2], '1025 [50-2000]')
         self.assertEqual(cells[3], '1.25x [0.50x-2.00x]')
-        # all done, no QEMU died, host quiet
-        self.assertTrue(auto.endswith('| 2/2 | 0/2 | 2/2 |'))
+        # all done, no page cache asked, no QEMU died, host quiet
+        self.assertTrue(auto.endswith('| 2/2 | - | 0/2 | 2/2 |'))
         res[1]['qemu_exited'] = ['vm-up']
         table = O.table(res, 's', ['none', 'auto'])
-        self.assertIn('| 2/2 | 1/2 | 2/2 |', table)
+        self.assertIn('| 2/2 | - | 1/2 | 2/2 |', table)
+        # of auto's two runs, one whose guest read less page cache than
+        # asked; none's runs asked for none
+        res[1]['cache_read'] = True
+        res[3]['cache_read'] = False
+        table = O.table(res, 's', ['none', 'auto'])
+        self.assertIn('| auto ', table)
+        self.assertTrue(table.endswith('| 2/2 | 1/2 | 1/2 | 2/2 |'))
+        self.assertIn('| 2/2 | - | 0/2 | 2/2 |', table)
+
+    def test_page_cache_read(self):
+        from autoballoon import guest as G
+        c = G.Console('init: page cache: read 700 MiB of /dev/vdb (t=3.1s)'
+                      ' buffers=702MiB available=790MiB\n')
+        self.assertEqual(c.page_cache_mib, 700)
+        self.assertEqual(G.Console('init: page cache: reading /dev/vdb'
+                                   ' FAILED\n').page_cache_mib, 0)
+        self.assertEqual(G.Console('').page_cache_mib, 0)
+        asked = {'cache': 700}
+        self.assertIsNone(O.cache_read_ok({}, {}))
+        self.assertTrue(O.cache_read_ok(asked,
+                                        {'cache': {'page_cache_mib': 700}}))
+        self.assertFalse(O.cache_read_ok(asked,
+                                         {'cache': {'page_cache_mib': 512}}))
+        # a guest that said nothing read nothing
+        self.assertFalse(O.cache_read_ok(asked, {'cache': {}}))
+        self.assertFalse(O.cache_read_ok(asked, {}))
+        self.assertEqual(O.cache_cell([None, None]), '-')
+        self.assertEqual(O.cache_cell([True, False, None]), '1/2')
 
     def test_guest_pressure_to_deflate(self):
         def smp(t, **guests):

@@ -25,6 +25,8 @@ _PHASE = re.compile(r'(\w+): phase (\d+)/(\d+) ws=(\d+)(?:MiB)? secs=(\d+) '
 _OOM = re.compile(r'(\w+): oom-killed phase=(\d+)')
 _DONE = re.compile(r'(\w+): done records=(\d+) oom_kills=(\d+)')
 _KERNEL_OOM = re.compile(r'Out of memory: Killed process \d+ \((\S+)\)')
+# init's line once it has read demo.cache MiB of its data disk
+_CACHE_READ = re.compile(r'init: page cache: read (\d+) MiB')
 # scripts/build-guest.sh's init and the companion driver (patches/linux)
 _DRIVER = re.compile(r'balloon-driver=(\w+)')
 _FEATURES = re.compile(r'balloon-features=([01]+)')
@@ -196,6 +198,9 @@ class Console:
                 'n': int(m.group(3)), 'ws_mib': int(m.group(4)),
                 'secs': int(m.group(5)), 'records': int(m.group(6)),
                 'rate': int(m.group(7)), 'oom_kills': int(m.group(8))}
+        # MiB init read into the page cache (demo.cache), 0 if none
+        m = _CACHE_READ.search(text)
+        self.page_cache_mib = int(m.group(1)) if m else 0
         self.workload_oom_kills = len(_OOM.findall(text))
         self.kernel_oom_kills = len(_KERNEL_OOM.findall(text))
         m = _DONE.search(text)
