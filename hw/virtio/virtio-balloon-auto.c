@@ -529,12 +529,6 @@ static void auto_ram_sync(VirtIOBalloonAuto *a)
     if (pages != balloon_auto_ram_pages(&a->policy)) {
         balloon_auto_set_ram_pages(&a->policy, pages);
     }
-    /*
-     * No size in the guest's statistics can exceed it.  A sample the guest
-     * took before a DIMM went away may, once: it is then dropped as
-     * hostile, and the next one is a new baseline.
-     */
-    a->stats_cfg.ram_size = pages << VIRTIO_BALLOON_PFN_SHIFT;
 }
 
 static void auto_host_event(VirtIOBalloonAuto *a, HostPressureLevel level)
@@ -1375,7 +1369,12 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
     a->source = g_steal_pointer(&source);
     a->enabled = true;
     a->stats_cfg = stats_cfg;
-    a->stats_cfg.ram_size = ram_size;
+    /*
+     * No size in the guest's statistics can exceed the most RAM the
+     * machine can ever give it: boot RAM and every memory device (DIMMs,
+     * virtio-mem) up to maxmem, whatever is plugged when a sample comes
+     */
+    a->stats_cfg.ram_size = MACHINE(qdev_get_machine())->maxram_size;
     balloon_auto_stats_reset(&a->stats);
     balloon_auto_init(&a->policy, &cfg, ram_pages, auto_now());
     balloon_auto_host_source(&a->policy, auto_source_attached(a), auto_now());

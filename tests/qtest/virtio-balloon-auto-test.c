@@ -2436,6 +2436,34 @@ static void test_stats_hostile(void)
     ag_stop(g);
 }
 
+/*
+ * The bound is the most RAM the machine can give the guest (maxmem), not
+ * its boot RAM: memory devices, virtio-mem's too, grow MEMTOT past -m
+ */
+static void test_stats_bound_maxmem(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON " -m 1024,slots=2,maxmem=2G", false,
+                            -1);
+    Sample x = healthy();
+    QDict *info;
+
+    x.v[VIRTIO_BALLOON_S_MEMTOT] = 1536 * MiB;
+    x.v[VIRTIO_BALLOON_S_AVAIL] = 1200 * MiB;
+    ag_send_stats(g, x.v);
+    g_assert_cmpuint(ag_counter(g->qts, "stats-hostile"), ==, 0);
+    info = ag_query(g->qts);
+    g_assert_cmpuint(qdict_get_int(info, "guest-available"), ==, 1200 * MiB);
+    qobject_unref(info);
+    /* All of maxmem is believed, a page more is not */
+    x.v[VIRTIO_BALLOON_S_MEMTOT] = 2 * GiB;
+    ag_send_stats(g, x.v);
+    g_assert_cmpuint(ag_counter(g->qts, "stats-hostile"), ==, 0);
+    x.v[VIRTIO_BALLOON_S_MEMTOT] = 2 * GiB + 4096;
+    ag_send_stats(g, x.v);
+    g_assert_cmpuint(ag_counter(g->qts, "stats-hostile"), ==, 1);
+    ag_stop(g);
+}
+
 /* About 1000 runs of the inflate queue, see ag_send_huge() */
 #define BUDGET_DESCS        64
 #define BUDGET_VALID        1000
@@ -2691,6 +2719,8 @@ int main(int argc, char **argv)
                    test_relief_no_source);
     qtest_add_func("virtio-balloon-auto/stats/old-tags", test_stats_old_tags);
     qtest_add_func("virtio-balloon-auto/stats/hostile", test_stats_hostile);
+    qtest_add_func("virtio-balloon-auto/stats/bound-maxmem",
+                   test_stats_bound_maxmem);
     qtest_add_func("virtio-balloon-auto/config/discard-pinning-refused",
                    test_discard_pinning_refused);
     qtest_add_func("virtio-balloon-auto/config/mem-lock-refused",

@@ -646,7 +646,9 @@ static void test_hostile_sizes(void)
 
 /*
  * With the guest's RAM size known, every size is bounded by it, whether
- * the guest reports MEMTOT or leaves it out
+ * the guest reports MEMTOT or leaves it out.  With MEMTOT = RAM, AVAIL,
+ * MEMFREE and CACHES above RAM are above MEMTOT too: the cases the RAM
+ * bound adds are MEMTOT itself and every size without MEMTOT.
  */
 static void test_hostile_beyond_ram(void)
 {

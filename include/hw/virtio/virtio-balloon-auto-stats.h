@@ -179,10 +179,12 @@ typedef enum BalloonAutoStatsCounter {
 
 typedef struct BalloonAutoStatsConfig {
     /*
-     * Bytes of RAM the guest has: the machine's ram_size, which automatic
-     * mode does not let memory devices grow.  No size the guest reports
-     * can exceed it.  Not a tunable; 0: not known, sizes are then checked
-     * against MEMTOT only.
+     * The most RAM the guest can have, in bytes: the machine's
+     * maxram_size (-m maxmem, boot RAM alone without it), so that memory
+     * devices plugged or unplugged at any time (DIMMs, virtio-mem, whose
+     * memory the machine's ram_size does not count) never make an honest
+     * sample hostile.  No size the guest reports can exceed it.  Not a
+     * tunable; 0: not known, sizes are then checked against MEMTOT only.
      */
     uint64_t ram_size;
     uint64_t avail_min;         /* bytes; 0: no absolute threshold */
