@@ -31,24 +31,25 @@ typedef struct VmpressureLevel {
 
 /*
  * Wake-up budget: QEMU's leaky bucket (include/qemu/throttle.h, the block
- * layer's I/O throttling) of VMPRESSURE_BURST wake-ups, leaking
- * VMPRESSURE_RATE a second on QEMU_CLOCK_REALTIME.  The kernel computes
- * vmpressure once per 512 pages scanned (mm/vmpressure.c,
- * vmpressure_win), so a host reclaiming gigabytes a second can signal
- * thousands of times a second, while the policy acts at most once per
- * throttle interval (a second by default).  With the bucket full, the
- * eventfds are not watched for VMPRESSURE_HOLD_OFF_MS (or until the
- * bucket allows a wake-up again, if later); the signals that arrive
- * meanwhile are counted by the eventfds and reported as one, with their
- * highest level, when watching resumes.  Below the rate nothing is
- * delayed, so event-to-config latency is unchanged.  A storm of 10,000
- * signals a second (make bench) becomes about 1020 wake-ups a second; at
- * 2000 a second it was 2020, and its cost 4.1 % [3.9-5.3] of a CPU (5
- * runs), 2.1 % [2.0-2.8] at 1000, against a budget of 5 %.  The policy
- * acts at most once per throttle interval (a second by default), so a
- * thousand reports a second lose it nothing.
+ * layer's I/O throttling) leaking VMPRESSURE_RATE wake-ups a second on
+ * QEMU_CLOCK_REALTIME, configured as QEMU's throttling accepts it
+ * (throttle_is_valid()): a rate, no burst rate, a burst length of 1 s, which
+ * allows bursts of a tenth of a second's worth (throttle_compute_wait()), 100
+ * wake-ups and the one that fills the bucket.  The kernel computes vmpressure
+ * once per 512 pages scanned (mm/vmpressure.c, vmpressure_win), so a host
+ * reclaiming gigabytes a second can signal thousands of times a second, while
+ * the policy acts at most once per throttle interval (a second by default).
+ * With the bucket full, the eventfds are not watched for
+ * VMPRESSURE_HOLD_OFF_MS; the signals that arrive meanwhile are counted by
+ * the eventfds and reported as one, with their highest level, when watching
+ * resumes.  Below the rate nothing is delayed, so event-to-config latency is
+ * unchanged.  A storm of 10,000 signals a second (make bench) becomes about
+ * 1020 wake-ups a second; at 2000 a second it was 2020, and its cost 4.1 %
+ * [3.9-5.3] of a CPU (5 runs), 2.1 % [2.0-2.8] at 1000 (with bursts of 200,
+ * before the bucket was QEMU's), against a budget of 5 %.  The policy acts at
+ * most once per throttle interval, so a thousand reports a second lose it
+ * nothing.
  */
-#define VMPRESSURE_BURST        200
 #define VMPRESSURE_RATE         1000
 #define VMPRESSURE_HOLD_OFF_MS  10
 
@@ -90,26 +91,23 @@ static void vmpressure_hold_off_end(void *opaque)
 static void vmpressure_spend(Vmpressure *v)
 {
     int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
-    int64_t wait;
 
     if (now > v->leak_ns) {
         throttle_leak_bucket(&v->budget, now - v->leak_ns);
         v->leak_ns = now;
     }
     v->budget.level += 1;
-    wait = throttle_compute_wait(&v->budget);
-    if (!wait) {
+    if (!throttle_compute_wait(&v->budget)) {
         return;
     }
     vmpressure_watch(v, false);
-    timer_mod(v->hold_off, now + MAX(wait, VMPRESSURE_HOLD_OFF_MS * SCALE_MS));
+    timer_mod(v->hold_off, now + VMPRESSURE_HOLD_OFF_MS * SCALE_MS);
 }
 
 static void vmpressure_budget_init(Vmpressure *v)
 {
     v->budget = (LeakyBucket) {
         .avg = VMPRESSURE_RATE,
-        .max = VMPRESSURE_BURST,
         .burst_length = 1,
     };
     v->leak_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);

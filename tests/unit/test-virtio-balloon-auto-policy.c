@@ -2665,8 +2665,15 @@ static void test_stats_request_due(void)
 static void test_budget(void)
 {
     const int64_t s = 1000LL * 1000 * 1000, t = 100 * s;
+    ThrottleConfig cfg;
     BalloonAutoBudget b;
     int i;
+
+    /* A bucket QEMU's throttling accepts (max is a rate, at least avg) */
+    balloon_auto_budget_init(&b, 8);
+    throttle_config_init(&cfg);
+    cfg.buckets[THROTTLE_OPS_TOTAL] = b.bucket;
+    g_assert_true(throttle_is_valid(&cfg, &error_abort));
 
     balloon_auto_budget_init(&b, 3);
     for (i = 0; i < 3; i++) {
@@ -2687,9 +2694,14 @@ static void test_budget(void)
         g_assert_true(balloon_auto_budget_take(&b, t + 100 * s));
     }
     g_assert_false(balloon_auto_budget_take(&b, t + 100 * s));
-    /* A clock that went back gives nothing back, nor does it take */
+    /*
+     * A clock that went back gives nothing back, then or when it runs
+     * forward again over the same time
+     */
     g_assert_false(balloon_auto_budget_take(&b, t));
-    g_assert_true(balloon_auto_budget_take(&b, t + s / 3));
+    g_assert_false(balloon_auto_budget_take(&b, t + 100 * s));
+    g_assert_true(balloon_auto_budget_take(&b, t + 100 * s + s / 3));
+    g_assert_false(balloon_auto_budget_take(&b, t + 100 * s + s / 3));
     /* Rate 0: never */
     balloon_auto_budget_init(&b, 0);
     g_assert_false(balloon_auto_budget_take(&b, t));

@@ -187,8 +187,8 @@ typedef struct VirtIOBalloonAutoProps {
  * RAM, about 0.1 ms per GiB here (3 to 8 ms for 16 GiB), on the main
  * thread.  A Linux guest sends a sample only when asked, at most about
  * twice a second (VIRTIO_BALLOON_AUTO_FAST_STATS_S polling plus a request
- * on host pressure); a guest that sends them faster gets the last
- * measurement with the rest of a second's samples.  Without this bound
+ * on host pressure); samples beyond 8 at once, then one every 125 ms
+ * (QEMU's leaky bucket), get the last measurement.  Without this bound
  * 300 samples a guest of 16 GiB sent back to back took 1.96 s of the
  * main thread.  Counted on the guest's clock (QEMU_CLOCK_VIRTUAL, which
  * stands still while the guest does not run) by balloon_auto_budget_take().
