@@ -1417,6 +1417,11 @@ static void auto_switch(VirtIOBalloonAuto *a, bool enable)
     if (enable) {
         /* Continue from wherever manual control left the balloon */
         balloon_auto_sync(&a->policy, s->num_pages, s->actual, auto_now());
+        /*
+         * A fresh memory state, and the usage threshold again if one was
+         * crossed while switched off (the monitor dropped it)
+         */
+        auto_read_memory(a);
         auto_rearm(a);
     } else {
         timer_del(a->timer);

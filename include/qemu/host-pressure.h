@@ -321,7 +321,8 @@ typedef void HostPressureThresholdFunc(void *opaque, uint64_t bytes);
  * the caller sets the next threshold from what it then reads.  The kernel
  * signals every crossing, both ways; a caller that wants the next one at
  * the same place sets it again.  The memcg's removal signals the eventfd
- * too; the monitor stops watching when it reports the source gone.
+ * too, and may come as a crossing before the monitor reports the source
+ * gone.
  *
  * Returns: true when the kernel watches @bytes (or with @bytes 0); false
  * with @errp set when the source has no such notification (cgroup v2, the
@@ -333,15 +334,21 @@ bool host_pressure_monitor_set_threshold(HostPressureMonitor *m,
                                          HostPressureThresholdFunc *cb,
                                          Error **errp);
 
-/*
- * The usage threshold the kernel watches for @m, in bytes; 0 when none
- * (never set, crossed, stopped, or the source gone)
+/**
+ * host_pressure_monitor_threshold:
+ * @m: the monitor
+ *
+ * Returns: the usage threshold the kernel watches for @m, in bytes; 0
+ * when none (never set, crossed, stopped, or the source gone).
  */
 uint64_t host_pressure_monitor_threshold(const HostPressureMonitor *m);
 
-/*
- * Whether host_pressure_monitor_set_threshold() can succeed on @m: a
- * cgroup v1 memcg QEMU opened itself, not gone, whose kernel has not
+/**
+ * host_pressure_monitor_threshold_supported:
+ * @m: the monitor
+ *
+ * Returns: whether host_pressure_monitor_set_threshold() can succeed on
+ * @m: a cgroup v1 memcg QEMU opened itself, not gone, whose kernel has not
  * refused a threshold.  A caller asks this instead of keeping its own
  * record of a failure, which would outlive the monitor.
  */

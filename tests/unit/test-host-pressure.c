@@ -1680,7 +1680,7 @@ static void test_state_real_v1(void)
     /* One crossing each: the threshold is gone */
     g_assert_cmpuint(host_pressure_monitor_threshold(m), ==, 0);
 
-    /* Set again, above usage: freed, it is crossed downward */
+    /* Set again, below usage: freed, it is crossed downward */
     g_assert_true(host_pressure_monitor_set_threshold(m, 16 * MiB,
                                                       crossed_cb,
                                                       &error_abort));
