@@ -180,24 +180,34 @@ static uint64_t sat_add_u64(uint64_t a, uint64_t b)
 }
 
 /*
+ * The most memory a size in @stats can be: MEMTOT when reported, else
+ * @ram_size when known (not 0), else ABSENT (no bound)
+ */
+static uint64_t size_bound(const uint64_t *stats, uint64_t ram_size)
+{
+    if (stats[VIRTIO_BALLOON_S_MEMTOT] != ABSENT) {
+        return stats[VIRTIO_BALLOON_S_MEMTOT];
+    }
+    return ram_size ? ram_size : ABSENT;
+}
+
+/*
  * Values a guest with @ram_size bytes of RAM (0: not known) that reports
  * MEMTOT bytes of it cannot report
  */
 static bool sizes_hostile(const uint64_t *stats, uint64_t ram_size)
 {
     uint64_t total = stats[VIRTIO_BALLOON_S_MEMTOT];
-    uint64_t bound = ram_size ? ram_size : ABSENT;
+    uint64_t bound = size_bound(stats, ram_size);
     static const int sizes[] = {
         VIRTIO_BALLOON_S_AVAIL, VIRTIO_BALLOON_S_MEMFREE,
         VIRTIO_BALLOON_S_CACHES,
     };
     int i;
 
-    if (total != ABSENT) {
-        if (total == 0 || total > bound) {
-            return true;
-        }
-        bound = total;
+    if (total != ABSENT &&
+        (total == 0 || (ram_size && total > ram_size))) {
+        return true;
     }
     for (i = 0; i < ARRAY_SIZE(sizes); i++) {
         if (stats[sizes[i]] != ABSENT && stats[sizes[i]] > bound) {
@@ -213,7 +223,6 @@ static bool sizes_hostile(const uint64_t *stats, uint64_t ram_size)
  */
 static uint64_t available(const uint64_t *stats, uint64_t ram_size)
 {
-    uint64_t total = stats[VIRTIO_BALLOON_S_MEMTOT];
     uint64_t free = stats[VIRTIO_BALLOON_S_MEMFREE];
     uint64_t caches = stats[VIRTIO_BALLOON_S_CACHES];
     uint64_t avail;
@@ -226,10 +235,7 @@ static uint64_t available(const uint64_t *stats, uint64_t ram_size)
     }
     /* ABSENT - 1 at most: never mistaken for "not computable" */
     avail = MIN(sat_add_u64(free, caches), ABSENT - 1);
-    if (total != ABSENT) {
-        return MIN(avail, total);
-    }
-    return ram_size ? MIN(avail, ram_size) : avail;
+    return MIN(avail, size_bound(stats, ram_size));
 }
 
 static bool low_available(const BalloonAutoStatsConfig *cfg,
