@@ -823,13 +823,13 @@ def main():
                           f'{r["guest_oom_kills"]} done {r["all_done"]} '
                           f'({time.monotonic() - t:.0f} s)', flush=True)
                     if r['cache_read'] is False:
+                        asked = page_cache_mib(scen, args)
+                        read = {n: r['guests'].get(n, {}).get(
+                                    'page_cache_mib', 0) for n in asked}
                         print('  WARNING: a guest read less page cache than'
                               ' the scenario asks for: '
-                              + ', '.join(
-                                  f'{n} {g["page_cache_mib"]} of '
-                                  f'{page_cache_mib(scen, args)[n]} MiB'
-                                  for n, g in r['guests'].items()
-                                  if n in page_cache_mib(scen, args)),
+                              + ', '.join(f'{n} {read[n]} of {mib} MiB'
+                                          for n, mib in asked.items()),
                               flush=True)
                     with open(os.path.join(args.out, 'results.json'), 'w',
                               encoding='ascii') as f:
