@@ -1206,6 +1206,134 @@ static void test_real_threshold_follows_source(void)
     rmdir(b);
 }
 
+/*
+ * A child in @memcg that holds @size of anonymous memory it has touched;
+ * returns once the memory is charged.  Killed with SIGKILL by the caller
+ * (or when the test dies).
+ */
+static pid_t start_resident(const char *memcg, size_t size)
+{
+    int ready[2];
+    pid_t pid;
+    char c;
+
+    g_assert_cmpint(pipe(ready), ==, 0);
+    pid = fork();
+    g_assert_cmpint(pid, >=, 0);
+    if (pid == 0) {
+        g_autofree char *procs = g_build_filename(memcg, "cgroup.procs", NULL);
+        g_autofree char *me = g_strdup_printf("%d", getpid());
+        void *p;
+
+        close(ready[0]);
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1 ||
+            !ag_cg_write(procs, me)) {
+            _exit(1);
+        }
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) {
+            _exit(1);
+        }
+        memset(p, 0x5a, size);
+        if (write(ready[1], "r", 1) != 1) {
+            _exit(1);
+        }
+        for (;;) {
+            pause();
+        }
+    }
+    close(ready[1]);
+    g_assert_cmpint(read(ready[0], &c, 1), ==, 1);
+    close(ready[0]);
+    return pid;
+}
+
+/* host-memory.usage of query-auto-balloon, in bytes */
+static uint64_t query_host_usage(QTestState *qts)
+{
+    g_autoptr(QDict) info = ag_query(qts);
+
+    g_assert_true(qdict_haskey(info, "host-memory"));
+    return qdict_get_int(qdict_get_qdict(info, "host-memory"), "usage");
+}
+
+/*
+ * Usage that crosses the threshold while automatic mode is switched off
+ * is not acted on, and the crossing drops the threshold (it is one
+ * crossing).  Switching on reads the memory state again and so arms a
+ * new one: the reading shows the usage of the switch-off, and when the
+ * usage falls back the new threshold reports that crossing too.
+ * Real memcg v1, limit 128 MiB (threshold at 90 %), a child holding
+ * 124 MiB.
+ */
+static void test_real_threshold_while_off(void)
+{
+    g_autofree char *memcg = NULL, *limit = NULL, *log = NULL;
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    QTestState *qts;
+    int64_t deadline;
+    int crossed = 0, set_after_crossing = 0, i;
+    pid_t child;
+
+    if (!real_cgroups_usable(false)) {
+        return;
+    }
+    memcg = g_strdup_printf(MEMCG_ROOT "/qtest-auto-thr-off-%d", getpid());
+    log = g_strdup_printf("/tmp/qtest-auto-thr-off-%d.log", getpid());
+    g_assert_cmpint(mkdir(memcg, 0755), ==, 0);
+    limit = g_build_filename(memcg, "memory.limit_in_bytes", NULL);
+    g_assert_true(ag_cg_write(limit, "134217728"));
+
+    qts = qtest_initf("-m 1024 -nodefaults -device virtio-balloon-pci,"
+                      "id=balloon0,automatic=on,auto-source=%s"
+                      " -trace enable=virtio_balloon_auto_threshold_*"
+                      ",file=%s", memcg, log);
+    g_assert_cmpuint(query_host_usage(qts), <, 16 * MiB);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'enabled': false } }");
+
+    child = start_resident(memcg, 124 * MiB);
+    /* Switched off: the crossing is not read, the state stays the old */
+    g_usleep(500 * 1000);
+    g_assert_cmpuint(query_host_usage(qts), <, 16 * MiB);
+
+    qtest_qmp_assert_success(qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'enabled': true } }");
+    g_assert_cmpuint(query_host_usage(qts), >=, 124 * MiB);
+
+    /*
+     * Falling back below the new threshold is seen at once: the reading
+     * at the crossing (the kernel signals it while it uncharges, so not
+     * necessarily the final usage) is below the threshold
+     */
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    while (query_host_usage(qts) >= 124 * MiB &&
+           g_get_monotonic_time() < deadline) {
+        g_usleep(50 * 1000);
+    }
+    g_assert_cmpuint(query_host_usage(qts), <, 128 * MiB / 10 * 9);
+    qtest_quit(qts);
+
+    /* set (realize), crossed (up, off), set (switch on), crossed (down) */
+    g_assert_true(g_file_get_contents(log, &text, NULL, NULL));
+    lines = g_strsplit(text, "\n", -1);
+    for (i = 0; lines[i]; i++) {
+        if (strstr(lines[i], "usage crossed the threshold")) {
+            crossed++;
+        } else if (crossed && strstr(lines[i], "usage threshold at")) {
+            set_after_crossing++;
+        }
+    }
+    g_assert_cmpint(crossed, ==, 2);
+    g_assert_cmpint(set_after_crossing, >=, 1);
+    unlink(log);
+    g_assert_cmpint(rmdir(memcg), ==, 0);
+}
+
 /* Real vmpressure events of a real memcg v1 raise the target */
 static void test_real_memcg_pressure(void)
 {
@@ -2739,6 +2867,8 @@ int main(int argc, char **argv)
                    test_real_psi_pressure);
     qtest_add_func("virtio-balloon-auto/real/threshold-follows-source",
                    test_real_threshold_follows_source);
+    qtest_add_func("virtio-balloon-auto/real/threshold-while-off",
+                   test_real_threshold_while_off);
     qtest_add_func("virtio-balloon-auto/stats/flood-budget",
                    test_stats_flood_budget);
     qtest_add_func("virtio-balloon-auto/real/unplug-releases",
