@@ -17,7 +17,7 @@
 #include "qapi/error.h"
 #include "qemu/event_notifier.h"
 #include "qemu/main-loop.h"
-#include "qemu/throttle.h"
+#include "qemu/leaky-bucket.h"
 #include "qemu/timer.h"
 #include <glib-unix.h>
 #include "host-pressure-int.h"
@@ -92,12 +92,7 @@ static void vmpressure_spend(Vmpressure *v)
 {
     int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
 
-    if (now > v->leak_ns) {
-        throttle_leak_bucket(&v->budget, now - v->leak_ns);
-        v->leak_ns = now;
-    }
-    v->budget.level += 1;
-    if (!throttle_compute_wait(&v->budget)) {
+    if (!leaky_bucket_add_one(&v->budget, &v->leak_ns, now)) {
         return;
     }
     vmpressure_watch(v, false);

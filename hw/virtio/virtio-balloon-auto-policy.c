@@ -541,16 +541,7 @@ bool balloon_auto_budget_take(BalloonAutoBudget *b, int64_t now)
         /* throttle_compute_wait() never holds back a bucket without one */
         return false;
     }
-    if (b->last_ns == NEVER) {
-        b->last_ns = now;
-    } else if (now > b->last_ns) {
-        throttle_leak_bucket(&b->bucket,
-                             MIN((uint64_t)now - (uint64_t)b->last_ns,
-                                 INT64_MAX));
-        b->last_ns = now;
-    }
-    b->bucket.level += 1;
-    if (throttle_compute_wait(&b->bucket) > 0) {
+    if (leaky_bucket_add_one(&b->bucket, &b->last_ns, now) > 0) {
         b->bucket.level -= 1;
         return false;
     }

@@ -26,7 +26,7 @@
 #ifndef HW_VIRTIO_BALLOON_AUTO_POLICY_H
 #define HW_VIRTIO_BALLOON_AUTO_POLICY_H
 
-#include "qemu/throttle.h"
+#include "qemu/leaky-bucket.h"
 #include "qemu/units.h"
 #include "standard-headers/linux/virtio_balloon.h"
 
