@@ -76,6 +76,11 @@ char *host_pressure_fd_name(int fd);
 bool host_pressure_fd_is_psi(int fd);
 /* The file called @file of a cgroup v1 hierarchy */
 bool host_pressure_fd_is_v1_file(int fd, const char *file);
+/*
+ * @level_fd, an open memory.pressure_level, belongs to a memcg that was
+ * removed (host-pressure-vmpressure.c)
+ */
+bool host_pressure_memcg_removed(int level_fd);
 #endif
 
 #endif

@@ -151,15 +151,17 @@ static void vmpressure_stop(Vmpressure *v)
  * reported as one critical event and then nothing would ever fire again:
  * a missed gone_cb, never a busy loop.
  */
-static bool vmpressure_removed(Vmpressure *v)
+bool host_pressure_memcg_removed(int level_fd)
 {
     char c;
 
+    return pread(level_fd, &c, 1, 0) < 0 && errno == ENODEV;
+}
+
+static bool vmpressure_removed(Vmpressure *v)
+{
     /* Handed over without it: removal cannot be told from pressure */
-    if (v->level_fd < 0) {
-        return false;
-    }
-    return pread(v->level_fd, &c, 1, 0) < 0 && errno == ENODEV;
+    return v->level_fd >= 0 && host_pressure_memcg_removed(v->level_fd);
 }
 
 /*

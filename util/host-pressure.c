@@ -312,6 +312,17 @@ static const HostPressureBackendOps *backend_for_fds(const char *name,
                        " the eventfds are registered on", name, what);
             return NULL;
         }
+        /*
+         * The kernel signalled the eventfds one last time when the memcg
+         * went, and a monitor that held them before may have drained
+         * that: nothing would ever tell this one.
+         */
+        if (host_pressure_memcg_removed(fds->pressure_level)) {
+            error_setg(errp, "host pressure source '%s': the memory cgroup"
+                       " of its memory.pressure_level fd ('%s') is gone",
+                       name, what);
+            return NULL;
+        }
     }
     /*
      * A trigger, or a registration, is per open file: with one file for

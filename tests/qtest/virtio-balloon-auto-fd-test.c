@@ -394,6 +394,80 @@ static void test_refused(void)
                   " level medium is an eventfd");
 }
 
+#define MEMCG_ROOT "/sys/fs/cgroup/memory"
+
+/*
+ * A vmpressure fdset whose memcg is gone: the kernel's last signal on
+ * removal tells the device that first holds it (source-gone), but the
+ * eventfds' counts are drained then, so a source attached afterwards
+ * would never hear of it.  It is refused, at run time and at creation,
+ * as the same memcg named by its path is (ENOENT), and nothing changes.
+ */
+static void test_memcg_gone(void)
+{
+    g_autofree char *memcg = NULL, *level_path = NULL, *ctl_path = NULL;
+    g_autofree char *args = NULL, *plevel = NULL;
+    int fds[3], level_fd, ctl_fd, l;
+    int64_t deadline;
+    QTestState *qts;
+    QDict *info;
+
+    if (geteuid() != 0 ||
+        !g_file_test(MEMCG_ROOT "/cgroup.event_control", G_FILE_TEST_EXISTS)) {
+        g_test_skip("needs root and a cgroup v1 memory controller at "
+                    MEMCG_ROOT);
+        return;
+    }
+    memcg = g_strdup_printf(MEMCG_ROOT "/qtest-auto-fd-gone-%d", getpid());
+    g_assert_cmpint(mkdir(memcg, 0755), ==, 0);
+    level_path = g_build_filename(memcg, "memory.pressure_level", NULL);
+    ctl_path = g_build_filename(memcg, "cgroup.event_control", NULL);
+    level_fd = inherited(open(level_path, O_RDONLY));
+    ctl_fd = open(ctl_path, O_WRONLY | O_CLOEXEC);
+    g_assert_cmpint(ctl_fd, >=, 0);
+    /* As a manager registers them: critical first (see the docs) */
+    for (l = 2; l >= 0; l--) {
+        g_autofree char *line = NULL;
+
+        fds[l] = new_eventfd();
+        line = g_strdup_printf("%d %d %s", fds[l], level_fd, levels[l]);
+        g_assert_cmpint(write(ctl_fd, line, strlen(line) + 1), >, 0);
+    }
+    close(ctl_fd);
+    args = add_fds(7, fds);
+    plevel = g_strdup_printf(" -add-fd fd=%d,set=7,opaque=pressure_level",
+                             level_fd);
+
+    qts = qtest_initf("-m 1024 -nodefaults%s%s -device virtio-balloon-pci,"
+                      "id=balloon0,automatic=on,auto-source=/dev/fdset/7",
+                      args, plevel);
+    assert_source(qts, 7, "vmpressure");
+    g_assert_cmpint(rmdir(memcg), ==, 0);
+    deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    for (;;) {
+        info = ag_query(qts);
+        if (qdict_get_bool(info, "source-gone")) {
+            break;
+        }
+        qobject_unref(info);
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(20 * 1000);
+    }
+    qobject_unref(info);
+
+    assert_error_with(set_source(qts, "/dev/fdset/7"),
+                      "the memory cgroup of its memory.pressure_level fd");
+    info = ag_query(qts);
+    g_assert_true(qdict_get_bool(info, "source-gone"));
+    qobject_unref(info);
+    qtest_quit(qts);
+
+    /* At creation too */
+    check_refused(7, fds, plevel,
+                  "the memory cgroup of its memory.pressure_level fd");
+    close(level_fd);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -410,6 +484,8 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto-fd/psi/command-line",
                    test_psi_command_line);
     qtest_add_func("virtio-balloon-auto-fd/refused", test_refused);
+    qtest_add_func("virtio-balloon-auto-fd/eventfd/memcg-gone",
+                   test_memcg_gone);
     qtest_add_func("virtio-balloon-auto-fd/attach/at-run-time",
                    test_attach_at_run_time);
     return g_test_run();
