@@ -156,9 +156,11 @@ class Demo:
             'events': '%d/%d/%d' % (c['host-events-low'],
                                     c['host-events-medium'],
                                     c['host-events-critical']),
-            'gp': 'stats:%d,messages:%d,own-deflates:%d,deflates:%d' % (
-                c['guest-stats'], c['guest-messages'], c['guest-deflates'],
-                c['deflates'] + c['cancels']),
+            'gp': ('%d times from its statistics, %d messages, %d'
+                   ' deflates of its own; %d deflates or cancelled'
+                   ' inflates for it' % (
+                       c['guest-stats'], c['guest-messages'],
+                       c['guest-deflates'], c['deflates'] + c['cancels'])),
             'usage': self.cg.usage() // MIB,
             'swap': (self.cg.swap_usage() or 0) // MIB,
         }
@@ -209,12 +211,14 @@ class Demo:
         else:
             print(f'  balloon inflated: yes, first at t={t_rise:.1f} s, '
                   f'largest {peak_balloon} MiB')
-            print('  guest followed: ' + (
+            print('  guest reached the balloon target: ' + (
                 f'yes, {t_follow - t_rise:.1f} s after the first inflate'
-                if t_follow is not None else 'NO'))
+                ' request' if t_follow is not None else 'NO'))
         print(f'  at the end: target {s["target"]} MiB, guest '
-              f'{s["guest"]} MiB (guest pressure: {s["gp"]})')
-        print(f'  logs: {self.serial} {self.logdir}')
+              f'{s["guest"]} MiB')
+        print(f'  guest memory pressure seen: {s["gp"]}')
+        print(f'  logs in {self.logdir}: serial.log (guest console), '
+              'hog.log (host hog), QEMU\'s own output')
         return t_rise is not None
 
     def cleanup(self):
@@ -234,6 +238,7 @@ class Demo:
             log(f'removed {self.cg.path} and the swap file')
         if self.data and os.path.exists(self.data):
             os.unlink(self.data)
+            log(f'removed the data disk {self.data}')
 
 
 def main():
