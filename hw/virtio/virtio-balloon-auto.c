@@ -707,14 +707,15 @@ static const char *const auto_arg_names[BALLOON_AUTO_TUNABLE__MAX] = {
 };
 
 /*
- * A size as the user wrote it.  Sizes above INT64_MAX only come from a
- * negative number (QMP and -device accept -1 for a size), so print them
- * as that number rather than as 18446744073709551615.
+ * A size as the user wrote it.  QMP and -device take a negative number
+ * for a size as its two's complement, so a size above INT64_MAX was
+ * written either way: print both (18446744073709551615 (-1)).
  */
 static char *auto_size_str(uint64_t bytes)
 {
     if (bytes > INT64_MAX) {
-        return g_strdup_printf("%" PRId64, (int64_t)bytes);
+        return g_strdup_printf("%" PRIu64 " (%" PRId64 ")", bytes,
+                               (int64_t)bytes);
     }
     return g_strdup_printf("%" PRIu64, bytes);
 }

@@ -230,7 +230,10 @@ static void test_set_errors(void)
           "'inflate-low' is 1 bytes; it must be a multiple of the balloon"
           " page size (4096 bytes)" },
         { "{ 'floor': 5000 }", "GenericError", "'floor' is 5000 bytes;" },
-        { "{ 'floor': -1 }", "GenericError", "'floor' is -1 bytes;" },
+        { "{ 'floor': -1 }", "GenericError",
+          "'floor' is 18446744073709551615 (-1) bytes;" },
+        { "{ 'floor': 18446744073709551615 }", "GenericError",
+          "'floor' is 18446744073709551615 (-1) bytes;" },
         { "{ 'deflate': 12287 }", "GenericError", "'deflate' is 12287" },
         { "{ 'inflate-medium': 0 }", "GenericError",
           "'inflate-medium' is 0 bytes; it must be at least 4 KiB" },
@@ -268,7 +271,8 @@ static void test_set_errors(void)
           " page size" },
         { "{ 'relief-step': 0 }", "GenericError",
           "'relief-step' is 0 bytes; it must be at least 4 KiB" },
-        { "{ 'relief-step': -1 }", "GenericError", "'relief-step' is -1" },
+        { "{ 'relief-step': -1 }", "GenericError", "'relief-step' is"
+          " 18446744073709551615 (-1)" },
         { "{ 'shares': 50001 }", "GenericError",
           "'shares' is 50001; it must be between 0 (never inflated for host"
           " pressure) and 50000 (default 1000)" },

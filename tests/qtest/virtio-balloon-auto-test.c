@@ -511,7 +511,8 @@ static void test_bad_config(void)
         { "'auto-reserve': 1073741824", "'auto-reserve' is 1073741824"
           " bytes; it must be at most the guest RAM size (536870912"
           " bytes)" },
-        { "'auto-reserve': -1", "'auto-reserve' is -1 bytes" },
+        { "'auto-reserve': -1", "'auto-reserve' is 18446744073709551615"
+          " (-1) bytes" },
         { "'auto-reserve-pct': 91", "'auto-reserve-pct' is 91 % of the"
           " guest RAM; it must be at most 90 %" },
         { "'auto-relief-ms': 86400001", "'auto-relief-ms' is 86400001 ms;"
@@ -596,7 +597,8 @@ static void test_bad_config(void)
     check_add_fails(qts, "'automatic': true, 'auto-source': 'qtest',"
                     " 'auto-deflate': 4097", "'auto-deflate' is 4097 bytes");
     check_add_fails(qts, "'automatic': true, 'auto-source': 'qtest',"
-                    " 'auto-floor': -1", "'auto-floor' is -1 bytes");
+                    " 'auto-floor': -1",
+                    "'auto-floor' is 18446744073709551615 (-1) bytes");
     /* Every other property of automatic mode, as written */
     for (i = 0; i < ARRAY_SIZE(bad); i++) {
         g_autofree char *props =
