@@ -518,18 +518,8 @@ static uint64_t auto_current_ram_pages(void)
     return bytes >> VIRTIO_BALLOON_PFN_SHIFT;
 }
 
-/*
- * Bring the policy's guest RAM up to date: called where the device acts
- * or answers, since no notifier tells a device that DIMMs came or went.
- */
-static void auto_ram_sync(VirtIOBalloonAuto *a)
-{
-    uint64_t pages = auto_current_ram_pages();
-
-    if (pages != balloon_auto_ram_pages(&a->policy)) {
-        balloon_auto_set_ram_pages(&a->policy, pages);
-    }
-}
+/* Bring the policy's guest RAM up to date (after auto_props_to_config()) */
+static void auto_ram_sync(VirtIOBalloonAuto *a);
 
 static void auto_host_event(VirtIOBalloonAuto *a, HostPressureLevel level)
 {
@@ -784,6 +774,63 @@ static bool auto_props_to_config(const VirtIOBalloonAutoProps *p,
     cfg->low_pct = p->low_watermark_pct;
     cfg->shares = p->shares;
     return balloon_auto_config_check_named(cfg, ram_pages, names, errp);
+}
+
+/*
+ * Sizes bounded by the guest's RAM (balloon_auto_config_check_named())
+ * that a DIMM unplug left above it act as the whole RAM, which is what
+ * the policy makes of them anyway (a floor or reserve of all RAM never
+ * inflates, a step of all RAM is no bound).  They become that, so that
+ * the tunables stay valid: set-auto-balloon checks every tunable, the
+ * ones it is not given too, and without this one set above the new RAM
+ * made every later call fail, even {'enabled': false}.  Returns whether
+ * any changed.
+ */
+static bool auto_props_clamp_to_ram(VirtIOBalloonAutoProps *p,
+                                    uint64_t ram_pages)
+{
+    uint64_t *sizes[] = {
+        &p->inflate_low, &p->inflate_medium, &p->inflate_critical,
+        &p->deflate, &p->floor, &p->reserve, &p->relief_step,
+    };
+    uint64_t ram = ram_pages << VIRTIO_BALLOON_PFN_SHIFT;
+    bool changed = false;
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+        if (*sizes[i] > ram) {
+            *sizes[i] = ram;
+            changed = true;
+        }
+    }
+    return changed;
+}
+
+/*
+ * Bring the policy's guest RAM up to date: called where the device acts
+ * or answers, since no notifier tells a device that DIMMs came or went.
+ */
+static void auto_ram_sync(VirtIOBalloonAuto *a)
+{
+    VirtIOBalloonAutoProps *p = &a->dev->auto_props;
+    uint64_t pages = auto_current_ram_pages();
+    BalloonAutoConfig cfg;
+
+    if (pages == balloon_auto_ram_pages(&a->policy)) {
+        return;
+    }
+    balloon_auto_set_ram_pages(&a->policy, pages);
+    if (auto_props_clamp_to_ram(p, pages)) {
+        /* Every size is now within RAM, and nothing else changed */
+        auto_props_to_config(p, pages, auto_prop_names, &cfg, &error_abort);
+        balloon_auto_set_config(&a->policy, &cfg);
+        trace_virtio_balloon_auto_configure(p->inflate_low,
+                                            p->inflate_medium,
+                                            p->inflate_critical,
+                                            p->deflate, p->throttle_ms,
+                                            p->hysteresis_ms, p->stall_ms,
+                                            p->floor);
+    }
 }
 
 /*

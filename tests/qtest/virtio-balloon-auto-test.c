@@ -479,6 +479,71 @@ static void test_dimm_plugged(void)
     ag_stop(g);
 }
 
+/* PIIX4's ACPI memory hotplug registers (hw/acpi/memory_hotplug.c) */
+#define MHP_BASE 0x0a00
+#define MHP_SLOT_SEL (MHP_BASE + 0x0)
+#define MHP_STATUS (MHP_BASE + 0x14)
+#define MHP_EJECT 0x8
+
+/*
+ * A DIMM unplugged under sizes that only it made fit: they become the
+ * guest's RAM, the query shows that, and set-auto-balloon keeps working
+ * (before, every later call failed on them, even { 'enabled': false },
+ * and the balloon could be neither switched off nor steered).
+ */
+static void test_dimm_unplugged(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON " -m 1024,slots=2,maxmem=2G", true,
+                            MSG_VQ_OFFERED);
+    g_autoptr(QDict) info = NULL;
+    QDict *t;
+    int64_t deadline;
+
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'object-add',"
+                             " 'arguments': { 'qom-type':"
+                             " 'memory-backend-ram', 'id': 'm1',"
+                             " 'size': %" PRIu64 " } }", 512 * MiB);
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'device_add',"
+                             " 'arguments': { 'driver': 'pc-dimm',"
+                             " 'id': 'd1', 'memdev': 'm1' } }");
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'floor': %" PRIu64 ","
+                             " 'reserve': %" PRIu64 ","
+                             " 'inflate-critical': %" PRIu64 " } }",
+                             1280 * MiB, 1536 * MiB, 1280 * MiB);
+
+    /* The guest's side of the unplug: select slot 0 and eject it */
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'device_del',"
+                             " 'arguments': { 'id': 'd1' } }");
+    qtest_outl(g->qts, MHP_SLOT_SEL, 0);
+    qtest_outb(g->qts, MHP_STATUS, MHP_EJECT);
+    deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+    for (;;) {
+        info = ag_query(g->qts);
+        if (qdict_get_int(info, "actual") == 1024 * MiB) {
+            break;
+        }
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        qobject_unref(info);
+        g_usleep(20 * 1000);
+    }
+    t = qdict_get_qdict(info, "tunables");
+    g_assert_cmpuint(qdict_get_int(t, "floor"), ==, 1024 * MiB);
+    g_assert_cmpuint(qdict_get_int(t, "reserve"), ==, 1024 * MiB);
+    g_assert_cmpuint(qdict_get_int(t, "inflate-critical"), ==, 1024 * MiB);
+    /* Untouched ones stay */
+    g_assert_cmpuint(qdict_get_int(t, "inflate-low"), ==, 8 * MiB);
+
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'throttle-ms': 2000 } }");
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'enabled': false } }");
+    qobject_unref(info);
+    info = ag_query(g->qts);
+    g_assert_false(qdict_get_bool(info, "enabled"));
+    ag_stop(g);
+}
+
 /* Bad configuration is refused with a clear error */
 static void check_add_fails(QTestState *qts, const char *props,
                             const char *expect)
@@ -2802,6 +2867,8 @@ int main(int argc, char **argv)
                    test_hostile_actual);
     qtest_add_func("virtio-balloon-auto/guest/dimm-plugged",
                    test_dimm_plugged);
+    qtest_add_func("virtio-balloon-auto/guest/dimm-unplugged",
+                   test_dimm_unplugged);
     qtest_add_func("virtio-balloon-auto/guest/reset", test_reset);
     qtest_add_func("virtio-balloon-auto/config/errors", test_bad_config);
     qtest_add_func("virtio-balloon-auto/config/props-need-automatic",
