@@ -345,12 +345,10 @@ static void auto_threshold_cb(void *opaque, uint64_t bytes)
     auto_rearm(a);
 }
 
-/* auto-memory-source, NULL when not set (or set to "") */
+/* auto-memory-source, NULL when not set (realize refuses "") */
 static const char *auto_memory_source(VirtIOBalloonAuto *a)
 {
-    const char *path = a->dev->auto_props.memory_source;
-
-    return path && *path ? path : NULL;
+    return a->dev->auto_props.memory_source;
 }
 
 /*
@@ -831,6 +829,20 @@ static void auto_ram_sync(VirtIOBalloonAuto *a)
                                             p->hysteresis_ms, p->stall_ms,
                                             p->floor);
     }
+}
+
+/* An empty path is a mistake, as for auto-source, not "unset" */
+static bool auto_props_check_memory_source(const VirtIOBalloonAutoProps *p,
+                                           Error **errp)
+{
+    if (p->memory_source && !*p->memory_source) {
+        error_setg(errp, "'%s' is empty: give a cgroup directory or"
+                   " /proc/pressure/memory, or leave it out to read the"
+                   " memory state from the source itself",
+                   VIRTIO_BALLOON_AUTO_MEMORY_SOURCE_PROP);
+        return false;
+    }
+    return true;
 }
 
 /*
@@ -1363,6 +1375,7 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
     if (!auto_props_to_config(p, ram_pages, auto_prop_names, &cfg, errp) ||
         !auto_props_to_stats(p, &stats_cfg, errp) ||
         !auto_props_to_psi(p, &psi_opts, errp) ||
+        !auto_props_check_memory_source(p, errp) ||
         /*
          * An incoming migration's stream says whether automatic mode is
          * on: a source with it off may have plugged RAM that this check
@@ -1401,7 +1414,7 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
         g_free(a);
         goto fail;
     }
-    if (p->memory_source && *p->memory_source) {
+    if (p->memory_source) {
         HostMemoryState st;
 
         if (!host_memory_state_read(p->memory_source, &st, errp)) {

@@ -578,6 +578,7 @@ static void test_bad_config(void)
           " bytes)" },
         { "'auto-reserve': -1", "'auto-reserve' is 18446744073709551615"
           " (-1) bytes" },
+        { "'auto-memory-source': ''", "'auto-memory-source' is empty" },
         { "'auto-reserve-pct': 91", "'auto-reserve-pct' is 91 % of the"
           " guest RAM; it must be at most 90 %" },
         { "'auto-relief-ms': 86400001", "'auto-relief-ms' is 86400001 ms;"
