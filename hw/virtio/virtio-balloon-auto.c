@@ -774,6 +774,14 @@ static bool auto_props_to_config(const VirtIOBalloonAutoProps *p,
     return balloon_auto_config_check_named(cfg, ram_pages, names, errp);
 }
 
+static void auto_trace_config(const VirtIOBalloonAutoProps *p)
+{
+    trace_virtio_balloon_auto_configure(p->inflate_low, p->inflate_medium,
+                                        p->inflate_critical, p->deflate,
+                                        p->throttle_ms, p->hysteresis_ms,
+                                        p->stall_ms, p->floor);
+}
+
 /*
  * Sizes bounded by the guest's RAM (balloon_auto_config_check_named())
  * that a DIMM unplug left above it act as the whole RAM, which is what
@@ -822,12 +830,7 @@ static void auto_ram_sync(VirtIOBalloonAuto *a)
         /* Every size is now within RAM, and nothing else changed */
         auto_props_to_config(p, pages, auto_prop_names, &cfg, &error_abort);
         balloon_auto_set_config(&a->policy, &cfg);
-        trace_virtio_balloon_auto_configure(p->inflate_low,
-                                            p->inflate_medium,
-                                            p->inflate_critical,
-                                            p->deflate, p->throttle_ms,
-                                            p->hysteresis_ms, p->stall_ms,
-                                            p->floor);
+        auto_trace_config(p);
     }
 }
 
@@ -1537,12 +1540,7 @@ bool virtio_balloon_auto_configure(VirtIOBalloon *s,
     s->auto_props.shares = props->shares;
     balloon_auto_set_config(&a->policy, &cfg);
     auto_update_threshold(a);
-    trace_virtio_balloon_auto_configure(props->inflate_low,
-                                        props->inflate_medium,
-                                        props->inflate_critical,
-                                        props->deflate, props->throttle_ms,
-                                        props->hysteresis_ms, props->stall_ms,
-                                        props->floor);
+    auto_trace_config(props);
     auto_switch(a, enable);
     if (a->enabled) {
         auto_rearm(a);

@@ -445,6 +445,18 @@ static void test_hostile_actual(void)
     ag_stop(g);
 }
 
+/* Hot-plug a 512 MiB pc-dimm 'd1' (memdev 'm1') */
+static void plug_dimm_512m(QTestState *qts)
+{
+    qtest_qmp_assert_success(qts, "{ 'execute': 'object-add',"
+                             " 'arguments': { 'qom-type':"
+                             " 'memory-backend-ram', 'id': 'm1',"
+                             " 'size': %" PRIu64 " } }", 512 * MiB);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'device_add',"
+                             " 'arguments': { 'driver': 'pc-dimm',"
+                             " 'id': 'd1', 'memdev': 'm1' } }");
+}
+
 /*
  * DIMMs plugged after the balloon was created are guest RAM too: the
  * query counts them, tunables may use them, and a manual 'balloon' that
@@ -457,13 +469,7 @@ static void test_dimm_plugged(void)
     g_autoptr(QDict) info = NULL;
     g_autoptr(QDict) rsp = NULL;
 
-    qtest_qmp_assert_success(g->qts, "{ 'execute': 'object-add',"
-                             " 'arguments': { 'qom-type':"
-                             " 'memory-backend-ram', 'id': 'm1',"
-                             " 'size': %" PRIu64 " } }", 512 * MiB);
-    qtest_qmp_assert_success(g->qts, "{ 'execute': 'device_add',"
-                             " 'arguments': { 'driver': 'pc-dimm',"
-                             " 'id': 'd1', 'memdev': 'm1' } }");
+    plug_dimm_512m(g->qts);
     info = ag_query(g->qts);
     g_assert_cmpint(qdict_get_int(info, "target"), ==, 1536 * MiB);
     g_assert_cmpint(qdict_get_int(info, "actual"), ==, 1536 * MiB);
@@ -499,13 +505,7 @@ static void test_dimm_unplugged(void)
     QDict *t;
     int64_t deadline;
 
-    qtest_qmp_assert_success(g->qts, "{ 'execute': 'object-add',"
-                             " 'arguments': { 'qom-type':"
-                             " 'memory-backend-ram', 'id': 'm1',"
-                             " 'size': %" PRIu64 " } }", 512 * MiB);
-    qtest_qmp_assert_success(g->qts, "{ 'execute': 'device_add',"
-                             " 'arguments': { 'driver': 'pc-dimm',"
-                             " 'id': 'd1', 'memdev': 'm1' } }");
+    plug_dimm_512m(g->qts);
     qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
                              " 'arguments': { 'floor': %" PRIu64 ","
                              " 'reserve': %" PRIu64 ","
