@@ -1275,9 +1275,10 @@ static void test_real_threshold_follows_source(void)
 }
 
 /*
- * A child in @memcg that holds @size of anonymous memory it has touched;
- * returns once the memory is charged.  Killed with SIGKILL by the caller
- * (or when the test dies).
+ * A child in @memcg that holds @size of memory (a memfd it wrote, so
+ * swap-backed like anonymous memory, and written by the kernel: no
+ * sanitizer shadow grows with it); returns once the memory is charged.
+ * Killed with SIGKILL by the caller (or when the test dies).
  */
 static pid_t start_resident(const char *memcg, size_t size)
 {
@@ -1291,19 +1292,25 @@ static pid_t start_resident(const char *memcg, size_t size)
     if (pid == 0) {
         g_autofree char *procs = g_build_filename(memcg, "cgroup.procs", NULL);
         g_autofree char *me = g_strdup_printf("%d", getpid());
-        void *p;
+        static char buf[1 * MiB];
+        size_t off;
+        int fd;
 
         close(ready[0]);
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1 ||
             !ag_cg_write(procs, me)) {
             _exit(1);
         }
-        p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED) {
+        fd = memfd_create("qtest-resident", 0);
+        if (fd < 0) {
             _exit(1);
         }
-        memset(p, 0x5a, size);
+        memset(buf, 0x5a, sizeof(buf));
+        for (off = 0; off < size; off += sizeof(buf)) {
+            if (pwrite(fd, buf, sizeof(buf), off) != sizeof(buf)) {
+                _exit(1);
+            }
+        }
         if (write(ready[1], "r", 1) != 1) {
             _exit(1);
         }
