@@ -23,6 +23,8 @@
 #include "hw/virtio/virtio-balloon-auto.h"
 #include "hw/virtio/virtio-balloon-auto-policy.h"
 #include "hw/boards.h"
+#include "hw/mem/memory-device.h"
+#include "system/numa.h"
 #include "exec/memory.h"
 #include "exec/ramblock.h"
 #include "system/hostmem.h"
@@ -238,25 +240,52 @@ static void auto_apply(VirtIOBalloonAuto *a, BalloonAutoAction act)
 
 /*
  * Residency of guest RAM in host memory, with mincore() over the host
- * mapping of every RAM block that belongs to a memory backend (the
- * machine's RAM and DIMMs; ROMs, video RAM and firmware are not guest RAM
- * the balloon can take).  The vector is filled RESIDENT_CHUNK pages at a
- * time, so the cost in memory is one small buffer whatever the guest size.
+ * mapping of every RAM block of guest RAM (auto_guest_ram_backend(): the
+ * machine's RAM and memory devices; ROMs, video RAM, firmware and other
+ * devices' memory are not guest RAM the balloon can take).  The vector is
+ * filled RESIDENT_CHUNK pages at a time, so the cost in memory is one
+ * small buffer whatever the guest size.
  */
 #define RESIDENT_CHUNK 16384
 
+/* object_child_foreach_recursive(): is @obj a memory device of @opaque? */
+static int auto_memory_device_of(Object *obj, void *opaque)
+{
+    return object_dynamic_cast(obj, TYPE_MEMORY_DEVICE) &&
+           object_property_get_link(obj, "memdev", NULL) == opaque;
+}
+
 /*
- * The memory backend of RAM block @rb if it is guest RAM: a backend that
- * is mapped (the machine's RAM, a plugged DIMM or virtio-mem device), not
- * one that no device uses, nor ROMs and video RAM.  NULL otherwise.
+ * The memory backend of RAM block @rb if it is guest RAM: the machine's
+ * RAM (its memory-backend, or a NUMA node's memdev) or the memdev of a
+ * memory device (DIMM, NVDIMM, virtio-mem, virtio-pmem: what
+ * auto_plug_check() judges).  NULL otherwise: ROMs and video RAM, a
+ * backend no device uses, and one another device maps that is not
+ * guest RAM the balloon can take (ivshmem's shared memory, an NVMe
+ * persistent memory region, SGX EPC), although QEMU marks those mapped
+ * too.
  */
 static HostMemoryBackend *auto_guest_ram_backend(RAMBlock *rb)
 {
+    MachineState *ms = MACHINE(qdev_get_machine());
     Object *owner = rb->mr ? memory_region_owner(rb->mr) : NULL;
-    Object *b = owner ? object_dynamic_cast(owner, TYPE_MEMORY_BACKEND) : NULL;
+    Object *o = owner ? object_dynamic_cast(owner, TYPE_MEMORY_BACKEND) : NULL;
+    HostMemoryBackend *b = o ? MEMORY_BACKEND(o) : NULL;
+    int i;
 
-    return b && host_memory_backend_is_mapped(MEMORY_BACKEND(b)) ?
-           MEMORY_BACKEND(b) : NULL;
+    if (!b || !host_memory_backend_is_mapped(b)) {
+        return NULL;
+    }
+    if (b == ms->memdev) {
+        return b;
+    }
+    for (i = 0; ms->numa_state && i < ms->numa_state->num_nodes; i++) {
+        if (ms->numa_state->nodes[i].node_memdev == b) {
+            return b;
+        }
+    }
+    return object_child_foreach_recursive(OBJECT(ms), auto_memory_device_of,
+                                          b) ? b : NULL;
 }
 
 typedef struct AutoResident {

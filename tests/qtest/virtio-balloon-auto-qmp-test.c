@@ -508,6 +508,31 @@ static void test_host_resident(void)
     qtest_quit(qts);
 }
 
+/*
+ * Memory another device maps is no guest RAM: 256 MiB of ivshmem shared
+ * memory, all of it resident, is not counted (QEMU marks its backend
+ * mapped, as it marks the machine's RAM).
+ */
+static void test_host_resident_ivshmem(void)
+{
+    QTestState *qts = qtest_init("-m 1024 -nodefaults -object"
+                                 " memory-backend-memfd,id=shm,size=256M,"
+                                 "prealloc=on -device ivshmem-plain,"
+                                 "memdev=shm -device virtio-balloon-pci,"
+                                 "id=balloon0,automatic=on,"
+                                 "auto-source=qtest");
+    g_autoptr(QDict) info = NULL;
+
+    qtest_qmp_assert_success(qts, "{ 'execute': 'qom-set', 'arguments':"
+                             " { 'path': %s, 'property':"
+                             " 'x-inject-host-pressure', 'value':"
+                             " 'critical' } }", BACKEND);
+    info = ag_query(qts);
+    g_assert_cmpint(qdict_get_int(info, "host-resident"), <, 64 * MiB);
+    g_assert_cmpint(qdict_get_int(info, "target"), ==, RAM);
+    qtest_quit(qts);
+}
+
 /* HMP: info auto-balloon and auto_balloon on|off */
 static void test_hmp(void)
 {
@@ -634,6 +659,13 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto-qmp/hmp", test_hmp);
     qtest_add_func("virtio-balloon-auto-qmp/host-resident",
                    test_host_resident);
+    if (qtest_has_device("ivshmem-plain")) {
+        qtest_add_func("virtio-balloon-auto-qmp/host-resident-ivshmem",
+                       test_host_resident_ivshmem);
+    } else {
+        g_test_message("no ivshmem-plain in this QEMU: skipping"
+                       " host-resident-ivshmem");
+    }
     qtest_add_func("virtio-balloon-auto-qmp/real/source-gone/vmpressure",
                    test_source_gone_vmpressure);
     qtest_add_func("virtio-balloon-auto-qmp/real/source-gone/psi",

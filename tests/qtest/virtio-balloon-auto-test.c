@@ -1056,7 +1056,8 @@ static void assert_error_has(QDict *rsp, const char *what)
  * as the same boot RAM is, whatever the device maps (the backend itself,
  * an alias of it for an NVDIMM, a container for virtio-mem with dynamic
  * memslots), and leaves the guest's RAM as it was.  A backend that no
- * device uses is not guest RAM and does not stop automatic mode.
+ * device uses is not guest RAM and does not stop automatic mode, nor does
+ * one another device (ivshmem) maps.
  * Switched off, the DIMM plugs, and automatic mode then refuses to be
  * switched on again.
  */
@@ -1076,7 +1077,7 @@ static void test_hugetlb_dimm_refused(void)
     g_autoptr(QDict) mem = NULL;
     size_t i;
 
-    if (!ag_hugepages_reserve(16, &pool, &grown)) {
+    if (!ag_hugepages_reserve(17, &pool, &grown)) {
         return;
     }
     g = ag_start(AUTO_ON " -m 512,slots=4,maxmem=2G -machine nvdimm=on", true,
@@ -1086,6 +1087,11 @@ static void test_hugetlb_dimm_refused(void)
                              " 'memory-backend-memfd', 'id': 'm1',"
                              " 'hugetlb': true, 'size': %" PRIu64 " } }",
                              32 * MiB);
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'object-add',"
+                             " 'arguments': { 'qom-type':"
+                             " 'memory-backend-memfd', 'id': 'm2',"
+                             " 'hugetlb': true, 'size': %" PRIu64 " } }",
+                             2 * MiB);
     if (grown) {
         g_assert_true(ag_hugepages_set(pool));
     }
@@ -1106,6 +1112,18 @@ static void test_hugetlb_dimm_refused(void)
     g_assert_true(qlist_empty(qdict_get_qlist(mem, "return")));
 
     /* m1 is no guest RAM: automatic mode switches off and on */
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'enabled': false } }");
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'enabled': true } }");
+    /*
+     * Nor is memory another device maps, although QEMU marks its backend
+     * mapped: a hugetlb ivshmem region plugs, and automatic mode still
+     * switches off and on
+     */
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'device_add',"
+                             " 'arguments': { 'driver': 'ivshmem-plain',"
+                             " 'id': 'shm', 'memdev': 'm2' } }");
     qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
                              " 'arguments': { 'enabled': false } }");
     qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
