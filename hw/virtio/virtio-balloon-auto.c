@@ -94,6 +94,9 @@ struct VirtIOBalloonAuto {
     int64_t last_stats_request_ns;
     /* residency measurements for samples: VIRTIO_BALLOON_AUTO_SAMPLE_... */
     BalloonAutoBudget sample_measure;
+    BalloonAutoBudget sample_read;
+    /* no sample is measured before (QEMU_CLOCK_VIRTUAL ns) */
+    int64_t sample_measure_next_ns;
     /* guest RAM resident in host memory at the last measurement, bytes */
     bool resident_known;
     uint64_t resident;
@@ -1459,6 +1462,8 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
     }
     balloon_auto_budget_init(&a->sample_measure,
                              VIRTIO_BALLOON_AUTO_SAMPLE_MEASURE_RATE);
+    balloon_auto_budget_init(&a->sample_read,
+                             VIRTIO_BALLOON_AUTO_SAMPLE_MEASURE_RATE);
     a->source = g_steal_pointer(&source);
     a->enabled = true;
     a->stats_cfg = stats_cfg;
@@ -1851,16 +1856,30 @@ void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
         trace_virtio_balloon_auto_switched_off("guest stats");
         return;
     }
-    /* A reading comes cheaply here: it may start the watermark check */
-    auto_read_memory(a);
+    /*
+     * A reading comes cheaply here (some files, tens of microseconds): it
+     * may start the watermark check.  Within the same budget of samples
+     * a second as measurements, so that a guest that floods samples does
+     * not make QEMU read the files for each.
+     */
+    if (balloon_auto_budget_take(&a->sample_read, auto_now())) {
+        auto_read_memory(a);
+    }
     /* Guest memory first: a low guest with a full balloon gets it back */
     if (avail != UINT64_MAX) {
         /*
          * used and resident of one moment (balloon_auto_gain()), within
          * the guest's budget; beyond it the last measurement stands
          */
-        if (balloon_auto_budget_take(&a->sample_measure, auto_now())) {
+        if (auto_now() >= a->sample_measure_next_ns &&
+            balloon_auto_budget_take(&a->sample_measure, auto_now())) {
             auto_measure_resident(a);
+            /* in pages, as muldiv64() divides by 32 bits */
+            a->sample_measure_next_ns = auto_now() +
+                muldiv64(balloon_auto_ram_pages(&a->policy),
+                         NANOSECONDS_PER_SECOND,
+                         VIRTIO_BALLOON_AUTO_SAMPLE_MEASURE_BYTES_PER_S >>
+                         VIRTIO_BALLOON_PFN_SHIFT);
         }
         memfree = balloon_auto_stats_memfree(&a->stats);
         balloon_auto_free_page_reporting(&a->policy,

@@ -2105,6 +2105,41 @@ static void test_stats_flood_budget(void)
     unlink(log);
 }
 
+/*
+ * A large guest's samples are measured less often: at most 64 GiB of RAM
+ * measured a second (VIRTIO_BALLOON_AUTO_SAMPLE_MEASURE_BYTES_PER_S), so
+ * a 32 GiB guest gets one measurement per 500 ms of its clock, however
+ * many samples the count budget (8 a second) would allow.
+ */
+static void test_stats_measure_large_guest(void)
+{
+    g_autofree char *log = g_strdup_printf("/tmp/qtest-auto-large-%d.log",
+                                           getpid());
+    g_autofree char *props = g_strdup_printf(
+        AUTO_ON " -m 32G -object memory-backend-ram,id=big,size=32G,"
+        "reserve=off -machine memory-backend=big"
+        " -trace enable=virtio_balloon_auto_resident,file=%s", log);
+    AutoGuest *g = ag_start(props, false, -1);
+    Sample x = healthy();
+
+    /* each query waits for the sample sent before it to be received */
+    ag_send_stats(g, x.v);
+    g_assert_cmpuint(ag_counter(g->qts, "stats-samples"), ==, 1);
+    g_assert_cmpint(trace_lines(log, "virtio_balloon_auto_resident"), ==, 1);
+    qtest_clock_step(g->qts, SEC / 5 * 2);
+    g->stats_addr = 0;
+    ag_send_stats(g, x.v);
+    g_assert_cmpuint(ag_counter(g->qts, "stats-samples"), ==, 2);
+    g_assert_cmpint(trace_lines(log, "virtio_balloon_auto_resident"), ==, 1);
+    qtest_clock_step(g->qts, SEC / 10);
+    g->stats_addr = 0;
+    ag_send_stats(g, x.v);
+    g_assert_cmpuint(ag_counter(g->qts, "stats-samples"), ==, 3);
+    g_assert_cmpint(trace_lines(log, "virtio_balloon_auto_resident"), ==, 2);
+    ag_stop(g);
+    unlink(log);
+}
+
 /* 2 s after a sample, 3 s before the next poll */
 static void test_stats_refresh_on_pressure(void)
 {
@@ -2922,6 +2957,8 @@ int main(int argc, char **argv)
                    test_stats_free_first);
     qtest_add_func("virtio-balloon-auto/stats/full-healthy",
                    test_stats_full_healthy);
+    qtest_add_func("virtio-balloon-auto/stats/measure-large-guest",
+                   test_stats_measure_large_guest);
     qtest_add_func("virtio-balloon-auto/stats/fast-polling",
                    test_stats_fast_polling);
     qtest_add_func("virtio-balloon-auto/relief/to-empty", test_relief);
