@@ -1503,6 +1503,23 @@ fail:
     return false;
 }
 
+/*
+ * The balloon size the policy believes: 'actual' as far as the pages the
+ * guest gave back it up, plus the slack.  A guest that writes 'actual'
+ * without giving its pages makes no progress as far as the policy is
+ * concerned, so stall detection deals with it.  An 'actual' beyond guest
+ * RAM is passed on as it is: the policy drops it as hostile.
+ */
+static uint64_t auto_believed_actual(VirtIOBalloonAuto *a)
+{
+    uint64_t actual = a->dev->actual;
+
+    if (actual > balloon_auto_ram_pages(&a->policy)) {
+        return actual;
+    }
+    return MIN(actual, a->inflated + AUTO_UNBACKED_SLACK_PAGES);
+}
+
 static void auto_switch(VirtIOBalloonAuto *a, bool enable)
 {
     VirtIOBalloon *s = a->dev;
@@ -1513,8 +1530,13 @@ static void auto_switch(VirtIOBalloonAuto *a, bool enable)
     a->enabled = enable;
     trace_virtio_balloon_auto_switch(enable, s->num_pages, s->actual);
     if (enable) {
-        /* Continue from wherever manual control left the balloon */
-        balloon_auto_sync(&a->policy, s->num_pages, s->actual, auto_now());
+        /*
+         * Continue from wherever manual control left the balloon, as far
+         * as the pages the guest gave back its 'actual' (counted while
+         * off too: virtio_balloon_auto_pages())
+         */
+        balloon_auto_sync(&a->policy, s->num_pages, auto_believed_actual(a),
+                          auto_now());
         /*
          * A fresh memory state, and the usage threshold again if one was
          * crossed while switched off (the monitor dropped it)
@@ -1523,6 +1545,8 @@ static void auto_switch(VirtIOBalloonAuto *a, bool enable)
         auto_rearm(a);
     } else {
         timer_del(a->timer);
+        /* Fast polling is automatic mode's: back to the normal interval */
+        auto_update_polling(a);
     }
 }
 
@@ -1761,23 +1785,6 @@ void virtio_balloon_auto_get_features(VirtIOBalloon *s, uint64_t *features)
     if (s->auto_props.enabled) {
         virtio_add_feature(features, VIRTIO_BALLOON_F_MESSAGE_VQ);
     }
-}
-
-/*
- * The balloon size the policy believes: 'actual' as far as the pages the
- * guest gave back it up, plus the slack.  A guest that writes 'actual'
- * without giving its pages makes no progress as far as the policy is
- * concerned, so stall detection deals with it.  An 'actual' beyond guest
- * RAM is passed on as it is: the policy drops it as hostile.
- */
-static uint64_t auto_believed_actual(VirtIOBalloonAuto *a)
-{
-    uint64_t actual = a->dev->actual;
-
-    if (actual > balloon_auto_ram_pages(&a->policy)) {
-        return actual;
-    }
-    return MIN(actual, a->inflated + AUTO_UNBACKED_SLACK_PAGES);
 }
 
 void virtio_balloon_auto_actual_changed(VirtIOBalloon *s)

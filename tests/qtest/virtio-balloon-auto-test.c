@@ -375,6 +375,39 @@ static void test_lying_guest(void)
     ag_stop(g);
 }
 
+/*
+ * A guest that wrote an 'actual' without its pages while automatic mode
+ * was off: switching on starts from the pages it gave, so the balloon is
+ * still to be filled (and stalls), and the guest writing the same
+ * 'actual' again is no guest-initiated deflate.
+ */
+static void test_lying_guest_while_off(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON ",auto-stall-ms=5000",
+                            true, MSG_VQ_OFFERED);
+    g_autoptr(QDict) info = NULL;
+
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'enabled': false } }");
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'balloon', 'arguments':"
+                             " { 'value': %" PRIu64 " } }",
+                             GiB - STEP_CRITICAL * (uint64_t)PAGE);
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL);
+    ag_set_actual_unbacked(g, STEP_CRITICAL);
+    g_assert_cmpuint(ag_counter(g->qts, "unbacked-actual"), ==, 1);
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'enabled': true } }");
+    ag_set_actual_unbacked(g, STEP_CRITICAL);
+    g_assert_cmpuint(ag_counter(g->qts, "guest-deflates"), ==, 0);
+    g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL);
+    ag_step(g, 6 * SEC);
+    info = ag_query(g->qts);
+    g_assert_true(qdict_get_bool(info, "stalled"));
+    g_assert_cmpint(qdict_get_int(info, "inflated"), ==, 0);
+    g_assert_cmpuint(ag_counter(g->qts, "stalls"), ==, 1);
+    ag_stop(g);
+}
+
 /* Within the slack of one buffer, 'actual' may run ahead of the pages */
 static void test_unbacked_slack(void)
 {
@@ -2175,6 +2208,20 @@ static void test_stats_fast_polling(void)
     g = stats_guest_start(",guest-stats-polling-interval=7");
     g_assert_cmpint(ag_poll_interval(g->qts), ==, 7);
     ag_stop(g);
+
+    /*
+     * Fast polling is automatic mode's: switched off with memory in the
+     * balloon, the normal interval is back; switched on, fast again
+     */
+    g = stats_guest_start("");
+    g_assert_cmpint(ag_poll_interval(g->qts), ==, 1);
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'enabled': false } }");
+    g_assert_cmpint(ag_poll_interval(g->qts), ==, STATS_INTERVAL_S);
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'enabled': true } }");
+    g_assert_cmpint(ag_poll_interval(g->qts), ==, 1);
+    ag_stop(g);
 }
 
 /* After the relief interval without host pressure, the balloon empties */
@@ -2913,6 +2960,8 @@ int main(int argc, char **argv)
                    test_lying_guest);
     qtest_add_func("virtio-balloon-auto/inflate/unbacked-slack",
                    test_unbacked_slack);
+    qtest_add_func("virtio-balloon-auto/inflate/lying-guest-while-off",
+                   test_lying_guest_while_off);
     qtest_add_func("virtio-balloon-auto/guest/message-deflates",
                    test_message_deflates);
     qtest_add_func("virtio-balloon-auto/guest/message-level",
