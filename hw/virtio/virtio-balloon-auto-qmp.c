@@ -14,10 +14,10 @@
 #include "hw/virtio/virtio-balloon-auto.h"
 
 /*
- * The balloon device with automatic=on.  Errors are of the class
- * query-balloon uses when there is no balloon, so that management can
- * treat "no automatic ballooning here" like "no balloon here".  QEMU
- * accepts one balloon device at most.
+ * The balloon device with automatic=on.  Errors are GenericError, as
+ * include/qapi/error.h asks of new commands; query-balloon's
+ * DeviceNotActive is kept there for compatibility only.  QEMU accepts one
+ * balloon device at most.
  */
 static VirtIOBalloon *auto_balloon_find(Error **errp)
 {
@@ -25,13 +25,12 @@ static VirtIOBalloon *auto_balloon_find(Error **errp)
     VirtIOBalloon *s = obj ? VIRTIO_BALLOON(obj) : NULL;
 
     if (!s || !DEVICE(s)->realized) {
-        error_set(errp, ERROR_CLASS_DEVICE_NOT_ACTIVE,
-                  "No balloon device has been activated");
+        error_setg(errp, "No balloon device has been activated");
         return NULL;
     }
     if (!s->auto_state) {
-        error_set(errp, ERROR_CLASS_DEVICE_NOT_ACTIVE,
-                  "The balloon device was not created with automatic=on");
+        error_setg(errp,
+                   "The balloon device was not created with automatic=on");
         return NULL;
     }
     return s;

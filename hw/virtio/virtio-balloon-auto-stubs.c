@@ -13,8 +13,7 @@
 
 static void auto_balloon_unavailable(Error **errp)
 {
-    error_set(errp, ERROR_CLASS_DEVICE_NOT_ACTIVE,
-              "No balloon device has been activated");
+    error_setg(errp, "No balloon device has been activated");
 }
 
 AutoBalloonInfo *qmp_query_auto_balloon(Error **errp)
