@@ -46,9 +46,10 @@ typedef struct VmpressureLevel {
  * unchanged.  A storm of 10,000 signals a second (make bench) becomes about
  * 1020 wake-ups a second; at 2000 a second it was 2020, and its cost 4.1 %
  * [3.9-5.3] of a CPU (5 runs), 2.1 % [2.0-2.8] at 1000 (with bursts of 200,
- * before the bucket was QEMU's), against a budget of 5 %.  The policy acts at
- * most once per throttle interval, so a thousand reports a second lose it
- * nothing.
+ * before the bucket was QEMU's), and 2.2 % [2.1-4.6] with this bucket
+ * (bench/results/README.md, 2026-12-02-eve), against a budget of 5 %.  The
+ * policy acts at most once per throttle interval, so a thousand reports a
+ * second lose it nothing.
  */
 #define VMPRESSURE_RATE         1000
 #define VMPRESSURE_HOLD_OFF_MS  10

@@ -745,7 +745,7 @@ static BalloonAutoAction inflate(BalloonAutoPolicy *p, uint64_t bound,
      * The bound is an upper bound; the guest gives no more than it spares,
      * and the host gains no more than the guest RAM it holds unused.
      */
-    uint64_t spare, gain, step, limit = inflate_limit(p);
+    uint64_t spare, gain, step, new_target, limit = inflate_limit(p);
 
     spare = balloon_auto_spare(p);
     gain = balloon_auto_gain(p, now);
@@ -766,11 +766,10 @@ static BalloonAutoAction inflate(BalloonAutoPolicy *p, uint64_t bound,
      * gets no more than one step outstanding; asking for more would only
      * make it inflate past the moment pressure is over.
      */
-    uint64_t new = MIN(sat_add_u64(p->target, step),
-                       sat_add_u64(p->actual, step));
-
-    new = MIN(new, limit);
-    if (new <= p->target) {
+    new_target = MIN(sat_add_u64(p->target, step),
+                     sat_add_u64(p->actual, step));
+    new_target = MIN(new_target, limit);
+    if (new_target <= p->target) {
         if (p->target >= limit) {
             return nothing(p, "floor");
         }
@@ -785,7 +784,7 @@ static BalloonAutoAction inflate(BalloonAutoPolicy *p, uint64_t bound,
         }
         return nothing(p, "not-resident");
     }
-    p->target = new;
+    p->target = new_target;
     p->last_inflate = now;
     p->counters.inflates++;
     return action(p, BALLOON_AUTO_INFLATE, reason, note);

@@ -1098,6 +1098,7 @@ static int auto_ram_block_check(RAMBlock *rb, void *opaque)
 static bool auto_plug_check(void *opaque, Object *dev, MemoryRegion *mr,
                             Error **errp)
 {
+    ERRP_GUARD();
     VirtIOBalloon *s = opaque;
     VirtIOBalloonAuto *a = s->auto_state;
     Object *memdev;

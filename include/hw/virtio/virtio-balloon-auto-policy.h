@@ -432,10 +432,13 @@ void balloon_auto_config_default_for(BalloonAutoConfig *cfg,
  * set @errp to a message that names the tunable and the bad value:
  * an inflate or deflate step of 0 or larger than RAM, a throttle outside
  * [0, 1 hour], a hysteresis outside [0, 1 day], a floor larger than RAM,
- * a stall timeout outside (0, 1 hour], shares above
- * BALLOON_AUTO_MAX_SHARES.  The inflate steps need not grow
- * with the level.  A floor equal to RAM is accepted: host pressure then
- * never inflates, only management does.
+ * a stall timeout outside (0, 1 hour], a reserve larger than RAM, a
+ * reserve percentage above BALLOON_AUTO_MAX_RESERVE_PCT, a relief
+ * interval outside [0, 1 day], a relief step of 0 or larger than RAM, a
+ * watermark above 100 %, a low watermark not below a high one that is
+ * on, shares above BALLOON_AUTO_MAX_SHARES.  The inflate steps need not
+ * grow with the level.  A floor equal to RAM is accepted: host pressure
+ * then never inflates, only management does.
  */
 bool balloon_auto_config_check(const BalloonAutoConfig *cfg,
                                uint64_t ram_pages, Error **errp);

@@ -31,7 +31,7 @@
  *    balloon holds some (balloon_auto_guest_sample()), sized by its
  *    shortfall.  This check needs no history, so it also applies to the
  *    first sample and to the sample that shows a counter reset.
-
+ *
  * 2. Counters.  For each watched counter the guest reports in this sample
  *    and in the previous one, with a minimum delta that is not 0, the
  *    increase since the previous sample is compared with that minimum:

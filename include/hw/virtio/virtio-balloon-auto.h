@@ -230,6 +230,14 @@ typedef struct VirtIOBalloon VirtIOBalloon;
  * Hooks called by virtio-balloon.c.  All are no-ops when automatic mode
  * is off, so that the device stays exactly what it was.
  */
+/*
+ * Set up automatic mode for a guest of @ram_size bytes of boot RAM when
+ * the device was created with automatic=on.  Returns true when it is set
+ * up, or when automatic=on was not given and no automatic-mode property
+ * was set either; false with @errp set and nothing acquired otherwise
+ * (a bad property, a property without automatic=on, RAM that cannot be
+ * discarded, a source that cannot be opened).
+ */
 bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
                                  Error **errp);
 void virtio_balloon_auto_add_queues(VirtIOBalloon *s);
@@ -244,7 +252,11 @@ void virtio_balloon_auto_actual_changed(VirtIOBalloon *s);
  */
 void virtio_balloon_auto_pages(VirtIOBalloon *s, bool inflate,
                                uint64_t pages);
-/* Incoming migration loaded the device's state (num_pages, actual...) */
+/*
+ * Incoming migration loaded the device's state (num_pages, actual...).
+ * Returns 0, or -EINVAL after error_report() when the stream's state is
+ * refused (the migration then fails).
+ */
 int virtio_balloon_auto_post_load(VirtIOBalloon *s);
 /* The guest returned a stats buffer; s->stats holds its values */
 void virtio_balloon_auto_stats_received(VirtIOBalloon *s);
