@@ -67,6 +67,23 @@ static uint64_t page_bytes(uint64_t pages)
 }
 
 /*
+ * @pages in bytes as the user wrote them: QMP and -device take a negative
+ * size as its two's complement, so a size above INT64_MAX was written
+ * either way: print both (18446744073709547520 (-4096)), as the device
+ * does for sizes it refuses itself.
+ */
+static char *size_str(uint64_t pages)
+{
+    uint64_t bytes = page_bytes(pages);
+
+    if (bytes > INT64_MAX) {
+        return g_strdup_printf("%" PRIu64 " (%" PRId64 ")", bytes,
+                               (int64_t)bytes);
+    }
+    return g_strdup_printf("%" PRIu64, bytes);
+}
+
+/*
  * @pages * @num / @den rounded down, without overflow in between for
  * @num and @den below 2^32; UINT64_MAX when the result does not fit
  */
@@ -205,19 +222,19 @@ bool balloon_auto_config_check_named(const BalloonAutoConfig *cfg,
     for (l = 0; l < BALLOON_AUTO_LEVEL__MAX; l++) {
         if (!cfg->inflate_pages[l] || cfg->inflate_pages[l] > ram_pages) {
             what = tunable_str(names, BALLOON_AUTO_TUNABLE_INFLATE_LOW + l);
-            error_setg(errp, "%s is %" PRIu64 " bytes; it must be at least"
+            val = size_str(cfg->inflate_pages[l]);
+            error_setg(errp, "%s is %s bytes; it must be at least"
                        " 4 KiB and at most the guest RAM size (%" PRIu64
-                       " bytes)", what, page_bytes(cfg->inflate_pages[l]),
-                       page_bytes(ram_pages));
+                       " bytes)", what, val, page_bytes(ram_pages));
             return false;
         }
     }
     if (!cfg->deflate_pages || cfg->deflate_pages > ram_pages) {
         what = tunable_str(names, BALLOON_AUTO_TUNABLE_DEFLATE);
-        error_setg(errp, "%s is %" PRIu64 " bytes; it must be at least"
+        val = size_str(cfg->deflate_pages);
+        error_setg(errp, "%s is %s bytes; it must be at least"
                    " 4 KiB and at most the guest RAM size (%" PRIu64
-                   " bytes)", what, page_bytes(cfg->deflate_pages),
-                   page_bytes(ram_pages));
+                   " bytes)", what, val, page_bytes(ram_pages));
         return false;
     }
     if (cfg->throttle_ns < 0 || cfg->throttle_ns > MAX_THROTTLE_NS) {
@@ -237,9 +254,10 @@ bool balloon_auto_config_check_named(const BalloonAutoConfig *cfg,
     /* floor == RAM is a way to say "host pressure never inflates" */
     if (cfg->floor_pages > ram_pages) {
         what = tunable_str(names, BALLOON_AUTO_TUNABLE_FLOOR);
-        error_setg(errp, "%s is %" PRIu64 " bytes; it must be at most"
+        val = size_str(cfg->floor_pages);
+        error_setg(errp, "%s is %s bytes; it must be at most"
                    " the guest RAM size (%" PRIu64 " bytes)", what,
-                   page_bytes(cfg->floor_pages), page_bytes(ram_pages));
+                   val, page_bytes(ram_pages));
         return false;
     }
     if (cfg->stall_ns <= 0 || cfg->stall_ns > MAX_STALL_NS) {
@@ -251,9 +269,10 @@ bool balloon_auto_config_check_named(const BalloonAutoConfig *cfg,
     }
     if (cfg->reserve_pages > ram_pages) {
         what = tunable_str(names, BALLOON_AUTO_TUNABLE_RESERVE);
-        error_setg(errp, "%s is %" PRIu64 " bytes; it must be at most"
+        val = size_str(cfg->reserve_pages);
+        error_setg(errp, "%s is %s bytes; it must be at most"
                    " the guest RAM size (%" PRIu64 " bytes)", what,
-                   page_bytes(cfg->reserve_pages), page_bytes(ram_pages));
+                   val, page_bytes(ram_pages));
         return false;
     }
     if (cfg->reserve_pct > BALLOON_AUTO_MAX_RESERVE_PCT) {
@@ -272,10 +291,10 @@ bool balloon_auto_config_check_named(const BalloonAutoConfig *cfg,
     }
     if (!cfg->relief_pages || cfg->relief_pages > ram_pages) {
         what = tunable_str(names, BALLOON_AUTO_TUNABLE_RELIEF_STEP);
-        error_setg(errp, "%s is %" PRIu64 " bytes; it must be at least"
+        val = size_str(cfg->relief_pages);
+        error_setg(errp, "%s is %s bytes; it must be at least"
                    " 4 KiB and at most the guest RAM size (%" PRIu64
-                   " bytes)", what, page_bytes(cfg->relief_pages),
-                   page_bytes(ram_pages));
+                   " bytes)", what, val, page_bytes(ram_pages));
         return false;
     }
     if (cfg->high_pct > 100) {

@@ -92,6 +92,14 @@ bool balloon_auto_stats_config_check_named(const BalloonAutoStatsConfig *cfg,
     if (cfg->avail_min > BALLOON_AUTO_STATS_MAX_AVAIL_MIN) {
         what = stats_name(names ? names->avail_min : NULL,
                           "available-memory threshold");
+        /* a negative size as written too, as the device's messages do */
+        if (cfg->avail_min > INT64_MAX) {
+            error_setg(errp, "%s is %" PRIu64 " (%" PRId64 ") bytes; it"
+                       " must be at most %" PRIu64 " bytes (4 PiB)", what,
+                       cfg->avail_min, (int64_t)cfg->avail_min,
+                       (uint64_t)BALLOON_AUTO_STATS_MAX_AVAIL_MIN);
+            return false;
+        }
         error_setg(errp, "%s is %" PRIu64 " bytes; it must be at most %"
                    PRIu64 " bytes (4 PiB)", what, cfg->avail_min,
                    (uint64_t)BALLOON_AUTO_STATS_MAX_AVAIL_MIN);

@@ -237,6 +237,18 @@ static void test_set_errors(void)
           "'floor' is 18446744073709551615 (-1) bytes;" },
         { "{ 'floor': 18446744073709551615 }", "GenericError",
           "'floor' is 18446744073709551615 (-1) bytes;" },
+        /* page multiples the policy refuses, the same way */
+        { "{ 'floor': -4096 }", "GenericError",
+          "'floor' is 18446744073709547520 (-4096) bytes; it must be at"
+          " most the guest RAM size" },
+        { "{ 'reserve': -4096 }", "GenericError",
+          "'reserve' is 18446744073709547520 (-4096) bytes;" },
+        { "{ 'inflate-low': -4096 }", "GenericError",
+          "'inflate-low' is 18446744073709547520 (-4096) bytes;" },
+        { "{ 'deflate': -4096 }", "GenericError",
+          "'deflate' is 18446744073709547520 (-4096) bytes;" },
+        { "{ 'relief-step': -4096 }", "GenericError",
+          "'relief-step' is 18446744073709547520 (-4096) bytes;" },
         { "{ 'deflate': 12287 }", "GenericError", "'deflate' is 12287" },
         { "{ 'inflate-medium': 0 }", "GenericError",
           "'inflate-medium' is 0 bytes; it must be at least 4 KiB" },

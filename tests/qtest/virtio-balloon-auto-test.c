@@ -628,6 +628,11 @@ static void test_bad_config(void)
         { "'auto-stats-avail-min': 9007199254740992",
           "'auto-stats-avail-min' is 9007199254740992 bytes; it must be at"
           " most 4503599627370496 bytes (4 PiB)" },
+        { "'auto-stats-avail-min': -4096",
+          "'auto-stats-avail-min' is 18446744073709547520 (-4096) bytes;"
+          " it must be at most 4503599627370496 bytes (4 PiB)" },
+        { "'auto-floor': -4096", "'auto-floor' is 18446744073709547520"
+          " (-4096) bytes; it must be at most the guest RAM size" },
         { "'auto-stats-avail-min-pct': 51", "'auto-stats-avail-min-pct' is"
           " 51 % of the guest memory; it must be at most 50 %" },
         { "'auto-stats-oom-kill': 1001", "'auto-stats-oom-kill' is 1001"
