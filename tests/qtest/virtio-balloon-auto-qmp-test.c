@@ -499,10 +499,7 @@ static void test_host_resident(void)
     QDict *k;
 
     g_assert_false(qdict_haskey(before, "host-resident"));
-    qtest_qmp_assert_success(qts, "{ 'execute': 'qom-set', 'arguments':"
-                             " { 'path': %s, 'property':"
-                             " 'x-inject-host-pressure', 'value':"
-                             " 'critical' } }", BACKEND);
+    ag_inject_qts(qts, "critical");
     info = ag_query(qts);
     g_assert_cmpint(qdict_get_int(info, "host-resident"), <, 64 * MiB);
     g_assert_cmpint(qdict_get_int(info, "target"), ==, RAM);
@@ -513,10 +510,7 @@ static void test_host_resident(void)
 
     /* The guest wrote 512 MiB: the host holds it, the step applies */
     ag_touch_ram(qts, 512 * MiB);
-    qtest_qmp_assert_success(qts, "{ 'execute': 'qom-set', 'arguments':"
-                             " { 'path': %s, 'property':"
-                             " 'x-inject-host-pressure', 'value':"
-                             " 'critical' } }", BACKEND);
+    ag_inject_qts(qts, "critical");
     info = ag_query(qts);
     g_assert_cmpint(qdict_get_int(info, "host-resident"), >=, 511 * MiB);
     g_assert_cmpint(qdict_get_int(info, "target"), ==, RAM - 128 * MiB);
@@ -538,10 +532,7 @@ static void test_host_resident_ivshmem(void)
                                  "auto-source=qtest");
     g_autoptr(QDict) info = NULL;
 
-    qtest_qmp_assert_success(qts, "{ 'execute': 'qom-set', 'arguments':"
-                             " { 'path': %s, 'property':"
-                             " 'x-inject-host-pressure', 'value':"
-                             " 'critical' } }", BACKEND);
+    ag_inject_qts(qts, "critical");
     info = ag_query(qts);
     g_assert_cmpint(qdict_get_int(info, "host-resident"), <, 64 * MiB);
     g_assert_cmpint(qdict_get_int(info, "target"), ==, RAM);
