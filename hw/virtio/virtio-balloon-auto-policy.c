@@ -66,21 +66,18 @@ static uint64_t page_bytes(uint64_t pages)
            UINT64_MAX : pages << BALLOON_AUTO_PAGE_SHIFT;
 }
 
-/*
- * @pages in bytes as the user wrote them: QMP and -device take a negative
- * size as its two's complement, so a size above INT64_MAX was written
- * either way: print both (18446744073709547520 (-4096)), as the device
- * does for sizes it refuses itself.
- */
-static char *size_str(uint64_t pages)
+char *balloon_auto_size_str(uint64_t bytes)
 {
-    uint64_t bytes = page_bytes(pages);
-
     if (bytes > INT64_MAX) {
         return g_strdup_printf("%" PRIu64 " (%" PRId64 ")", bytes,
                                (int64_t)bytes);
     }
     return g_strdup_printf("%" PRIu64, bytes);
+}
+
+static char *balloon_auto_size_str_pages(uint64_t pages)
+{
+    return balloon_auto_size_str(page_bytes(pages));
 }
 
 /*
@@ -222,7 +219,7 @@ bool balloon_auto_config_check_named(const BalloonAutoConfig *cfg,
     for (l = 0; l < BALLOON_AUTO_LEVEL__MAX; l++) {
         if (!cfg->inflate_pages[l] || cfg->inflate_pages[l] > ram_pages) {
             what = tunable_str(names, BALLOON_AUTO_TUNABLE_INFLATE_LOW + l);
-            val = size_str(cfg->inflate_pages[l]);
+            val = balloon_auto_size_str_pages(cfg->inflate_pages[l]);
             error_setg(errp, "%s is %s bytes; it must be at least"
                        " 4 KiB and at most the guest RAM size (%" PRIu64
                        " bytes)", what, val, page_bytes(ram_pages));
@@ -231,7 +228,7 @@ bool balloon_auto_config_check_named(const BalloonAutoConfig *cfg,
     }
     if (!cfg->deflate_pages || cfg->deflate_pages > ram_pages) {
         what = tunable_str(names, BALLOON_AUTO_TUNABLE_DEFLATE);
-        val = size_str(cfg->deflate_pages);
+        val = balloon_auto_size_str_pages(cfg->deflate_pages);
         error_setg(errp, "%s is %s bytes; it must be at least"
                    " 4 KiB and at most the guest RAM size (%" PRIu64
                    " bytes)", what, val, page_bytes(ram_pages));
@@ -254,7 +251,7 @@ bool balloon_auto_config_check_named(const BalloonAutoConfig *cfg,
     /* floor == RAM is a way to say "host pressure never inflates" */
     if (cfg->floor_pages > ram_pages) {
         what = tunable_str(names, BALLOON_AUTO_TUNABLE_FLOOR);
-        val = size_str(cfg->floor_pages);
+        val = balloon_auto_size_str_pages(cfg->floor_pages);
         error_setg(errp, "%s is %s bytes; it must be at most"
                    " the guest RAM size (%" PRIu64 " bytes)", what,
                    val, page_bytes(ram_pages));
@@ -269,7 +266,7 @@ bool balloon_auto_config_check_named(const BalloonAutoConfig *cfg,
     }
     if (cfg->reserve_pages > ram_pages) {
         what = tunable_str(names, BALLOON_AUTO_TUNABLE_RESERVE);
-        val = size_str(cfg->reserve_pages);
+        val = balloon_auto_size_str_pages(cfg->reserve_pages);
         error_setg(errp, "%s is %s bytes; it must be at most"
                    " the guest RAM size (%" PRIu64 " bytes)", what,
                    val, page_bytes(ram_pages));
@@ -291,7 +288,7 @@ bool balloon_auto_config_check_named(const BalloonAutoConfig *cfg,
     }
     if (!cfg->relief_pages || cfg->relief_pages > ram_pages) {
         what = tunable_str(names, BALLOON_AUTO_TUNABLE_RELIEF_STEP);
-        val = size_str(cfg->relief_pages);
+        val = balloon_auto_size_str_pages(cfg->relief_pages);
         error_setg(errp, "%s is %s bytes; it must be at least"
                    " 4 KiB and at most the guest RAM size (%" PRIu64
                    " bytes)", what, val, page_bytes(ram_pages));

@@ -94,7 +94,6 @@ struct VirtIOBalloonAuto {
     int64_t last_stats_request_ns;
     /* residency measurements for samples: VIRTIO_BALLOON_AUTO_SAMPLE_... */
     BalloonAutoBudget sample_measure;
-    BalloonAutoBudget sample_read;
     /* no sample is measured before (QEMU_CLOCK_VIRTUAL ns) */
     int64_t sample_measure_next_ns;
     /* guest RAM resident in host memory at the last measurement, bytes */
@@ -726,20 +725,6 @@ static const char *const auto_arg_names[BALLOON_AUTO_TUNABLE__MAX] = {
     [BALLOON_AUTO_TUNABLE_SHARES] = VIRTIO_BALLOON_AUTO_SHARES,
 };
 
-/*
- * A size as the user wrote it.  QMP and -device take a negative number
- * for a size as its two's complement, so a size above INT64_MAX was
- * written either way: print both (18446744073709551615 (-1)).
- */
-static char *auto_size_str(uint64_t bytes)
-{
-    if (bytes > INT64_MAX) {
-        return g_strdup_printf("%" PRIu64 " (%" PRId64 ")", bytes,
-                               (int64_t)bytes);
-    }
-    return g_strdup_printf("%" PRIu64, bytes);
-}
-
 /* Refuse a size the balloon cannot hold exactly instead of truncating it */
 static bool auto_check_page_multiple(const char *name, uint64_t bytes,
                                      Error **errp)
@@ -749,7 +734,7 @@ static bool auto_check_page_multiple(const char *name, uint64_t bytes,
     if (QEMU_IS_ALIGNED(bytes, BALLOON_AUTO_PAGE_SIZE)) {
         return true;
     }
-    val = auto_size_str(bytes);
+    val = balloon_auto_size_str(bytes);
     error_setg(errp, "'%s' is %s bytes; it must be a multiple of the balloon"
                " page size (%llu bytes)", name, val, BALLOON_AUTO_PAGE_SIZE);
     return false;
@@ -1463,8 +1448,6 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
     }
     balloon_auto_budget_init(&a->sample_measure,
                              VIRTIO_BALLOON_AUTO_SAMPLE_MEASURE_RATE);
-    balloon_auto_budget_init(&a->sample_read,
-                             VIRTIO_BALLOON_AUTO_SAMPLE_MEASURE_RATE);
     a->source = g_steal_pointer(&source);
     a->enabled = true;
     a->stats_cfg = stats_cfg;
@@ -1849,7 +1832,7 @@ void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
     const char *why = NULL;
     BalloonAutoAction act;
     uint64_t avail, memfree;
-    bool pressure;
+    bool pressure, within;
 
     if (!a) {
         return;
@@ -1865,22 +1848,19 @@ void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
         return;
     }
     /*
-     * A reading comes cheaply here (some files, tens of microseconds): it
-     * may start the watermark check.  Within the same budget of samples
-     * a second as measurements, so that a guest that floods samples does
-     * not make QEMU read the files for each.
+     * The work a sample causes is within the guest's budget of samples a
+     * second; beyond it the last reading and measurement stand.  A reading
+     * comes cheaply (some files, tens of microseconds) and may start the
+     * watermark check.
      */
-    if (balloon_auto_budget_take(&a->sample_read, auto_now())) {
+    within = balloon_auto_budget_take(&a->sample_measure, auto_now());
+    if (within) {
         auto_read_memory(a);
     }
     /* Guest memory first: a low guest with a full balloon gets it back */
     if (avail != UINT64_MAX) {
-        /*
-         * used and resident of one moment (balloon_auto_gain()), within
-         * the guest's budget; beyond it the last measurement stands
-         */
-        if (auto_now() >= a->sample_measure_next_ns &&
-            balloon_auto_budget_take(&a->sample_measure, auto_now())) {
+        /* used and resident of one moment (balloon_auto_gain()) */
+        if (within && auto_now() >= a->sample_measure_next_ns) {
             auto_measure_resident(a);
             /* in pages, as muldiv64() divides by 32 bits */
             a->sample_measure_next_ns = auto_now() +
