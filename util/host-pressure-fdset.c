@@ -15,7 +15,7 @@
 #include "qapi/error.h"
 #include "qapi/qapi-commands-misc.h"
 #include "qemu/cutils.h"
-#include "qemu/host-pressure.h"
+#include "host-pressure-int.h"
 #include "trace.h"
 
 /* The fd slot the opaque string @role names, NULL if none */
@@ -77,6 +77,9 @@ host_pressure_monitor_new_fdset(const char *path, HostPressureFunc *cb,
     HostPressureFds fds;
     int64_t id;
 
+    if (!host_pressure_check_path("host pressure source", path, errp)) {
+        return NULL;
+    }
     if (!g_str_has_prefix(path, HOST_PRESSURE_FDSET_PREFIX) ||
         qemu_strtoi64(path + strlen(HOST_PRESSURE_FDSET_PREFIX), NULL, 10,
                       &id) < 0 || id < 0) {

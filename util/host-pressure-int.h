@@ -59,6 +59,18 @@ void host_pressure_threshold_stop(HostPressureMonitor *m);
 void host_pressure_report(HostPressureMonitor *m, HostPressureLevel level);
 void host_pressure_report_gone(HostPressureMonitor *m);
 
+/*
+ * Whether @path, which names @what in messages ("host pressure source"),
+ * is short enough to name a file: at most PATH_MAX - 1 bytes (PATH_MAX
+ * counts the terminating NUL; 4096 on Linux).  A longer one is refused
+ * with its length only: every later message quotes the path, and a
+ * mistaken or hostile value of any size must not become a message, a
+ * QMP reply or a trace line of that size.  Called first by each entry
+ * point that takes a path from the user.
+ */
+bool host_pressure_check_path(const char *what, const char *path,
+                              Error **errp);
+
 #ifdef CONFIG_LINUX
 extern const HostPressureBackendOps host_pressure_vmpressure_ops;
 extern const HostPressureBackendOps host_pressure_psi_ops;

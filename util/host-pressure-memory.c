@@ -223,7 +223,8 @@ bool host_memory_state_read_from(const char *path, const char *meminfo,
     HostMemoryKind kind;
     HostMemoryState host;
 
-    if (!state_kind(path, &kind, &dir, errp) ||
+    if (!host_pressure_check_path("host memory state source", path, errp) ||
+        !state_kind(path, &kind, &dir, errp) ||
         !read_host(meminfo, &host, errp)) {
         return false;
     }

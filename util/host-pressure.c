@@ -86,6 +86,19 @@ bool host_pressure_options_check(const HostPressureOptions *o, Error **errp)
     return true;
 }
 
+bool host_pressure_check_path(const char *what, const char *path,
+                              Error **errp)
+{
+    size_t len = strlen(path);
+
+    if (len < PATH_MAX) {
+        return true;
+    }
+    error_setg(errp, "%s is a path of %zu bytes; a path has at most %d",
+               what, len, PATH_MAX - 1);
+    return false;
+}
+
 #ifdef CONFIG_LINUX
 
 #include <sys/vfs.h>
@@ -410,7 +423,8 @@ HostPressureMonitor *host_pressure_monitor_new(const char *path,
         host_pressure_options_default(&defaults);
         opts = &defaults;
     }
-    if (!host_pressure_options_check(opts, errp)) {
+    if (!host_pressure_check_path("host pressure source", path, errp) ||
+        !host_pressure_options_check(opts, errp)) {
         return NULL;
     }
     ops = backend_for(path, &file, errp);

@@ -317,6 +317,27 @@ static void test_set_errors(void)
                                " 'arguments': %p }", args),
                      bad[i].class, bad[i].text);
     }
+    /*
+     * A source longer than any path, named as a path or as an fdset, is
+     * refused by its length: the reply quotes none of its 100 KiB
+     */
+    for (i = 0; i < 2; i++) {
+        g_autoptr(GString) src = g_string_new(i ? "/dev/fdset/" : "/");
+        QDict *resp;
+        const char *desc;
+
+        while (src->len < 100 * KiB) {
+            g_string_append_c(src, i ? '0' : 'a');
+        }
+        resp = qtest_qmp(g->qts, "{ 'execute': 'set-auto-balloon',"
+                         " 'arguments': { 'source': %s } }", src->str);
+        g_assert(qdict_haskey(resp, "error"));
+        desc = qdict_get_str(qdict_get_qdict(resp, "error"), "desc");
+        g_assert_cmpstr(desc, ==, "automatic ballooning: host pressure"
+                        " source is a path of 102400 bytes; a path has at"
+                        " most 4095");
+        qobject_unref(resp);
+    }
     after = ag_query(g->qts);
     b = qobject_to_json(QOBJECT(before));
     a = qobject_to_json(QOBJECT(after));

@@ -161,6 +161,68 @@ static void test_errors(void)
     unlink(file);
 }
 
+/* A path of @len bytes, "/aaa...": components too long for any file */
+static char *path_of(size_t len)
+{
+    char *p = g_malloc(len + 1);
+
+    memset(p, 'a', len);
+    p[0] = '/';
+    p[len] = '\0';
+    return p;
+}
+
+static void expect_length_refused(const char *path, const char *what)
+{
+    Seen s = { 0 };
+    Error *err = NULL;
+    HostMemoryState st;
+    g_autofree char *words = g_strdup_printf("%s is a path of %zu bytes;"
+                                             " a path has at most %d", what,
+                                             strlen(path), PATH_MAX - 1);
+    int fds = count_fds();
+
+    if (g_str_equal(what, "host pressure source")) {
+        g_assert_null(host_pressure_monitor_new(path, NULL, seen_cb, gone_cb,
+                                                &s, &err));
+    } else {
+        g_assert_false(host_memory_state_read(path, &st, &err));
+    }
+    g_assert_cmpint(count_fds(), ==, fds);
+    g_assert_nonnull(err);
+    g_assert_cmpstr(error_get_pretty(err), ==, words);
+    error_free(err);
+}
+
+/*
+ * A path longer than any file's is refused by its length: the message
+ * quotes no part of it, so a value of any size gives a short message
+ */
+static void test_errors_long_path(void)
+{
+    g_autofree char *huge = path_of(100 * KiB);
+    g_autofree char *limit = path_of(PATH_MAX);
+    g_autofree char *longest = path_of(PATH_MAX - 1);
+    Error *err = NULL;
+    HostMemoryState st;
+    Seen s = { 0 };
+
+    expect_length_refused(huge, "host pressure source");
+    expect_length_refused(limit, "host pressure source");
+    expect_length_refused(huge, "host memory state source");
+    expect_length_refused(limit, "host memory state source");
+    /* One byte shorter is a path: the kernel says why it names nothing */
+    g_assert_null(host_pressure_monitor_new(longest, NULL, seen_cb, gone_cb,
+                                            &s, &err));
+    g_assert_nonnull(strstr(error_get_pretty(err), "File name too long"));
+    g_assert_nonnull(strstr(error_get_pretty(err), longest));
+    error_free(err);
+    err = NULL;
+    g_assert_false(host_memory_state_read(longest, &st, &err));
+    g_assert_nonnull(strstr(error_get_pretty(err), "File name too long"));
+    error_free(err);
+}
+
 /* PSI of other resources, v1 cgroups of other kinds, v2 without PSI */
 static void test_errors_other_cgroups(void)
 {
@@ -1706,6 +1768,8 @@ int main(int argc, char **argv)
 
     g_test_add_func("/host-pressure/strings", test_strings);
     g_test_add_func("/host-pressure/errors", test_errors);
+    g_test_add_func("/host-pressure/errors/long-path",
+                    test_errors_long_path);
     g_test_add_func("/host-pressure/errors/other-cgroups",
                     test_errors_other_cgroups);
     g_test_add_func("/host-pressure/errors/no-vmpressure",
