@@ -66,15 +66,6 @@ static uint64_t page_bytes(uint64_t pages)
            UINT64_MAX : pages << BALLOON_AUTO_PAGE_SHIFT;
 }
 
-char *balloon_auto_size_str(uint64_t bytes)
-{
-    if (bytes > INT64_MAX) {
-        return g_strdup_printf("%" PRIu64 " (%" PRId64 ")", bytes,
-                               (int64_t)bytes);
-    }
-    return g_strdup_printf("%" PRIu64, bytes);
-}
-
 static char *balloon_auto_size_str_pages(uint64_t pages)
 {
     return balloon_auto_size_str(page_bytes(pages));

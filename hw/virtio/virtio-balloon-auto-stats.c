@@ -15,6 +15,7 @@
 #include "qemu/host-utils.h"
 #include "qapi/error.h"
 #include "hw/virtio/virtio-balloon-auto-stats.h"
+#include "hw/virtio/virtio-balloon-auto-size.h"
 
 #define NS_PER_S        ((int64_t)1000 * 1000 * 1000)
 #define ABSENT          ((uint64_t)-1)
@@ -87,21 +88,15 @@ bool balloon_auto_stats_config_check_named(const BalloonAutoStatsConfig *cfg,
                                            Error **errp)
 {
     g_autofree char *what = NULL;
+    g_autofree char *size = NULL;
     int c;
 
     if (cfg->avail_min > BALLOON_AUTO_STATS_MAX_AVAIL_MIN) {
         what = stats_name(names ? names->avail_min : NULL,
                           "available-memory threshold");
-        /* a negative size as written too, as the device's messages do */
-        if (cfg->avail_min > INT64_MAX) {
-            error_setg(errp, "%s is %" PRIu64 " (%" PRId64 ") bytes; it"
-                       " must be at most %" PRIu64 " bytes (4 PiB)", what,
-                       cfg->avail_min, (int64_t)cfg->avail_min,
-                       (uint64_t)BALLOON_AUTO_STATS_MAX_AVAIL_MIN);
-            return false;
-        }
-        error_setg(errp, "%s is %" PRIu64 " bytes; it must be at most %"
-                   PRIu64 " bytes (4 PiB)", what, cfg->avail_min,
+        size = balloon_auto_size_str(cfg->avail_min);
+        error_setg(errp, "%s is %s bytes; it must be at most %" PRIu64
+                   " bytes (4 PiB)", what, size,
                    (uint64_t)BALLOON_AUTO_STATS_MAX_AVAIL_MIN);
         return false;
     }

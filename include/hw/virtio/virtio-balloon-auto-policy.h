@@ -28,6 +28,7 @@
 
 #include "qemu/leaky-bucket.h"
 #include "qemu/units.h"
+#include "hw/virtio/virtio-balloon-auto-size.h"
 #include "standard-headers/linux/virtio_balloon.h"
 
 /* Sizes are counted in the unit of the balloon's num_pages and actual */
@@ -442,14 +443,6 @@ void balloon_auto_config_default_for(BalloonAutoConfig *cfg,
  */
 bool balloon_auto_config_check(const BalloonAutoConfig *cfg,
                                uint64_t ram_pages, Error **errp);
-
-/*
- * @bytes as the user wrote them, for error messages (g_free() it): QMP
- * and -device take a negative size as its two's complement, so a size
- * above INT64_MAX was written either way and both are printed
- * ("18446744073709547520 (-4096)").
- */
-char *balloon_auto_size_str(uint64_t bytes);
 
 /*
  * The same check, with messages that name each tunable by @names (indexed
