@@ -375,9 +375,12 @@ static void test_refused(void)
     /* No such set */
     check_refused(16, (int[3]) { -1, -1, -1 }, "",
                   "fdset '/dev/fdset/16' does not exist");
+}
+
+static void test_refused_psi(void)
+{
     if (!psi_usable()) {
-        g_test_message("PSI cases skipped: cannot write a PSI trigger on "
-                       PSI_SYSTEM);
+        g_test_skip("cannot write a PSI trigger on " PSI_SYSTEM);
         return;
     }
     /* PSI without its trigger */
@@ -484,6 +487,7 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto-fd/psi/command-line",
                    test_psi_command_line);
     qtest_add_func("virtio-balloon-auto-fd/refused", test_refused);
+    qtest_add_func("virtio-balloon-auto-fd/refused/psi", test_refused_psi);
     qtest_add_func("virtio-balloon-auto-fd/eventfd/memcg-gone",
                    test_memcg_gone);
     qtest_add_func("virtio-balloon-auto-fd/attach/at-run-time",

@@ -1353,8 +1353,6 @@ static void test_fds_errors(void)
                                    eventfd(0, 0) };
     int reg = g_file_open_tmp("test-host-pressure-XXXXXX", &file, NULL);
     int pipefd[2];
-    int psi_armed, psi_bare;
-    bool kcmp_ok;
 
     g_assert_cmpint(reg, >=, 0);
     unlink(file);
@@ -1372,49 +1370,91 @@ static void test_fds_errors(void)
                      "has no fd for level medium: all of low, medium and"
                      " critical are needed");
     expect_fds_error(ev, reg, "the memory.pressure_level fd is '");
-    /* One eventfd (dup()s of it) for two levels; kcmp() tells */
-    kcmp_ok = syscall(SYS_kcmp, getpid(), getpid(), KCMP_FILE, ev[0],
-                      ev[0]) == 0;
-    if (kcmp_ok) {
-        expect_fds_error((int[]) { ev[0], ev[1], ev[0] }, -1,
-                         "the fds for levels low and critical are one"
-                         " open file");
-    } else {
-        g_test_message("one-file cases skipped: no kcmp() (%s)",
-                       strerror(errno));
-    }
-
-    psi_armed = psi_fd("some 100000 2000000");
-    psi_bare = psi_fd(NULL);
-    if (psi_armed < 0 || psi_bare < 0) {
-        g_test_message("PSI cases skipped: cannot write a PSI trigger on "
-                       PSI_SYSTEM);
-    } else {
-        expect_fds_error((int[]) { psi_armed, psi_bare, psi_armed }, -1,
-                         "the fd for level medium ('" PSI_SYSTEM "') has no"
-                         " PSI trigger");
-        expect_fds_error((int[]) { psi_armed, ev[1], psi_armed }, -1,
-                         "the fd for level low is a PSI file but the fd for"
-                         " level medium is an eventfd");
-        expect_fds_error((int[]) { psi_armed, psi_armed, psi_armed },
-                         psi_armed, "only goes with vmpressure eventfds");
-        /* One PSI file, one trigger, for all three levels */
-        if (kcmp_ok) {
-            expect_fds_error((int[]) { psi_armed, psi_armed, psi_armed },
-                             -1, "the fds for levels low and medium are"
-                             " one open file");
-        }
-    }
-    if (psi_armed >= 0) {
-        close(psi_armed);
-    }
-    if (psi_bare >= 0) {
-        close(psi_bare);
-    }
     close(reg);
     close(pipefd[0]);
     close(pipefd[1]);
     close_all(ev);
+}
+
+/* Whether kcmp() can tell two fds are one open file; else skip the test */
+static bool kcmp_usable(void)
+{
+    int fd = eventfd(0, 0);
+    bool ok = syscall(SYS_kcmp, getpid(), getpid(), KCMP_FILE, fd, fd) == 0;
+    g_autofree char *why = ok ? NULL :
+        g_strdup_printf("no kcmp() (%s)", strerror(errno));
+
+    close(fd);
+    if (!ok) {
+        g_test_skip(why);
+    }
+    return ok;
+}
+
+/* An armed and a bare PSI fd on PSI_SYSTEM, or skip the test */
+static bool psi_fds(int *armed, int *bare)
+{
+    *armed = psi_fd("some 100000 2000000");
+    *bare = psi_fd(NULL);
+    if (*armed < 0 || *bare < 0) {
+        if (*armed >= 0) {
+            close(*armed);
+        }
+        if (*bare >= 0) {
+            close(*bare);
+        }
+        g_test_skip("cannot write a PSI trigger on " PSI_SYSTEM);
+        return false;
+    }
+    return true;
+}
+
+/* One eventfd (dup()s of it) for two levels; kcmp() tells */
+static void test_fds_errors_one_file(void)
+{
+    int ev[HOST_PRESSURE__MAX] = { eventfd(0, 0), eventfd(0, 0),
+                                   eventfd(0, 0) };
+
+    if (kcmp_usable()) {
+        expect_fds_error((int[]) { ev[0], ev[1], ev[0] }, -1,
+                         "the fds for levels low and critical are one"
+                         " open file");
+    }
+    close_all(ev);
+}
+
+static void test_fds_errors_psi(void)
+{
+    int ev = eventfd(0, 0);
+    int psi_armed, psi_bare;
+
+    if (psi_fds(&psi_armed, &psi_bare)) {
+        expect_fds_error((int[]) { psi_armed, psi_bare, psi_armed }, -1,
+                         "the fd for level medium ('" PSI_SYSTEM "') has no"
+                         " PSI trigger");
+        expect_fds_error((int[]) { psi_armed, ev, psi_armed }, -1,
+                         "the fd for level low is a PSI file but the fd for"
+                         " level medium is an eventfd");
+        expect_fds_error((int[]) { psi_armed, psi_armed, psi_armed },
+                         psi_armed, "only goes with vmpressure eventfds");
+        close(psi_armed);
+        close(psi_bare);
+    }
+    close(ev);
+}
+
+/* One PSI file, one trigger, for all three levels */
+static void test_fds_errors_psi_one_file(void)
+{
+    int psi_armed, psi_bare;
+
+    if (kcmp_usable() && psi_fds(&psi_armed, &psi_bare)) {
+        expect_fds_error((int[]) { psi_armed, psi_armed, psi_armed },
+                         -1, "the fds for levels low and medium are"
+                         " one open file");
+        close(psi_armed);
+        close(psi_bare);
+    }
 }
 
 /*
@@ -1798,6 +1838,11 @@ int main(int argc, char **argv)
     g_test_add_func("/host-pressure/fds/budget", test_fds_budget);
     g_test_add_func("/host-pressure/fds/psi", test_fds_psi);
     g_test_add_func("/host-pressure/fds/errors", test_fds_errors);
+    g_test_add_func("/host-pressure/fds/errors/one-file",
+                    test_fds_errors_one_file);
+    g_test_add_func("/host-pressure/fds/errors/psi", test_fds_errors_psi);
+    g_test_add_func("/host-pressure/fds/errors/psi-one-file",
+                    test_fds_errors_psi_one_file);
     g_test_add_func("/host-pressure/memory-state/fake-v1",
                     test_state_fake_v1);
     g_test_add_func("/host-pressure/memory-state/fake-v2",
