@@ -18,6 +18,13 @@
 #include "host-pressure-int.h"
 #include "trace.h"
 
+/*
+ * An opaque string that names no role is quoted in the error only up to
+ * this length, and told by its length beyond: add-fd takes any string,
+ * and a message must not grow with it.  Twice the longest role.
+ */
+#define FDSET_ROLE_QUOTE_MAX 32
+
 /* The fd slot the opaque string @role names, NULL if none */
 static int *fdset_role_slot(HostPressureFds *fds, const char *role)
 {
@@ -44,11 +51,16 @@ static bool fdset_collect(const char *path, FdsetInfo *set,
         int *slot = role ? fdset_role_slot(fds, role) : NULL;
 
         if (!slot) {
-            error_setg(errp, "fd %" PRId64 " of '%s' has %s%s%s: each fd's"
+            g_autofree char *what =
+                !role ? g_strdup("no opaque") :
+                strlen(role) <= FDSET_ROLE_QUOTE_MAX ?
+                g_strdup_printf("opaque '%s'", role) :
+                g_strdup_printf("an opaque of %zu bytes", strlen(role));
+
+            error_setg(errp, "fd %" PRId64 " of '%s' has %s: each fd's"
                        " opaque must name its level (low, medium,"
                        " critical) or be " HOST_PRESSURE_FDSET_PRESSURE_LEVEL,
-                       e->value->fd, path, role ? "opaque '" : "no opaque",
-                       role ? role : "", role ? "'" : "");
+                       e->value->fd, path, what);
             return false;
         }
         if (*slot >= 0) {

@@ -94,8 +94,8 @@ bool host_pressure_check_path(const char *what, const char *path,
     if (len < PATH_MAX) {
         return true;
     }
-    error_setg(errp, "%s is a path of %zu bytes; a path has at most %d",
-               what, len, PATH_MAX - 1);
+    error_setg(errp, "%s is a path of %zu bytes; a path has at most %d"
+               " bytes", what, len, PATH_MAX - 1);
     return false;
 }
 
@@ -459,7 +459,8 @@ host_pressure_monitor_new_fds(const char *name, HostPressureFds *fds,
     HostPressureMonitor *m;
 
     assert(name && fds && cb);
-    ops = backend_for_fds(name, fds, errp);
+    ops = host_pressure_check_path("host pressure source", name, errp) ?
+          backend_for_fds(name, fds, errp) : NULL;
     if (!ops) {
         host_pressure_fds_close(fds);
         return NULL;

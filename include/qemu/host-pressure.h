@@ -135,9 +135,10 @@ typedef void HostPressureGoneFunc(void *opaque);
  * Start watching @path from the main loop.
  *
  * Returns: the monitor, or NULL with @errp set when @opts are invalid,
- * @path is missing, is none of the above, cannot be opened, when the
- * kernel refuses pressure notifications or a PSI trigger there, or on
- * hosts other than Linux.
+ * @path is longer than any path (PATH_MAX bytes or more: the message
+ * gives its length, not the path), is missing, is none of the above,
+ * cannot be opened, when the kernel refuses pressure notifications or a
+ * PSI trigger there, or on hosts other than Linux.
  */
 HostPressureMonitor *host_pressure_monitor_new(const char *path,
                                                const HostPressureOptions *opts,
@@ -185,7 +186,8 @@ void host_pressure_fds_close(HostPressureFds *fds);
  * follows from what the fds are.
  *
  * Returns: the monitor, or NULL with @errp set, naming @name, the level
- * and what was expected, when a level is missing, an fd is of the wrong
+ * and what was expected, when @name is PATH_MAX bytes or longer (as for
+ * host_pressure_monitor_new()), a level is missing, an fd is of the wrong
  * kind, a PSI file has no trigger, the levels mix kinds, or on hosts
  * other than Linux.
  */
@@ -214,8 +216,10 @@ host_pressure_monitor_new_fds(const char *name, HostPressureFds *fds,
  * stay in the set, and the manager may remove them once the device
  * exists.  Only in QEMU system emulators.
  *
- * Returns: the monitor, or NULL with @errp set when the set does not
- * exist, an fd's opaque names no role or one already taken, or as for
+ * Returns: the monitor, or NULL with @errp set when @path is PATH_MAX
+ * bytes or longer (as for host_pressure_monitor_new()), the set does not
+ * exist, an fd's opaque names no role (quoted up to 32 bytes, told by its
+ * length beyond) or one already taken, or as for
  * host_pressure_monitor_new_fds().
  */
 HostPressureMonitor *
@@ -271,7 +275,8 @@ typedef struct HostMemoryState {
  * closed on each call: a few tens of microseconds, nothing in between.
  *
  * Returns: true on success; false with @errp set, naming the file, when
- * @path is none of the above, a cgroup v2 directory has no memory
+ * @path is PATH_MAX bytes or longer (the message gives its length, not
+ * the path), is none of the above, a cgroup v2 directory has no memory
  * controller (no memory.current), or a file cannot be read or parsed.
  */
 bool host_memory_state_read(const char *path, HostMemoryState *st,

@@ -337,6 +337,8 @@ static void test_refused(void)
     g_autofree char *file = NULL;
     g_autofree char *unknown = NULL;
     g_autofree char *twice = NULL;
+    g_autofree char *huge = NULL;
+    g_autofree char *unknown_long = NULL;
     int pipefd[2];
     int fd;
 
@@ -375,6 +377,20 @@ static void test_refused(void)
     /* No such set */
     check_refused(16, (int[3]) { -1, -1, -1 }, "",
                   "fdset '/dev/fdset/16' does not exist");
+    /*
+     * An opaque of any size is told by its length, not quoted: add-fd
+     * takes any string (64 KiB: the command line is one argument to sh,
+     * at most 128 KiB)
+     */
+    fd = new_eventfd();
+    huge = g_strnfill(64 * KiB, 'x');
+    unknown_long = g_strdup_printf(" -add-fd fd=%d,set=19,opaque=%s", fd,
+                                   huge);
+    check_refused(19, (int[3]) { new_eventfd(), new_eventfd(),
+                                 new_eventfd() }, unknown_long,
+                  "has an opaque of 65536 bytes: each fd's opaque must name"
+                  " its level");
+    close(fd);
 }
 
 static void test_refused_psi(void)

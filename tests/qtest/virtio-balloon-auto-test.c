@@ -711,6 +711,24 @@ static void test_bad_config(void)
 
         check_add_fails(qts, props, bad[i].expect);
     }
+    /* Paths longer than any file's are told by their length */
+    for (i = 0; i < 2; i++) {
+        g_autofree char *path = g_strnfill(100 * KiB, 'a');
+        g_autofree char *props = NULL;
+        g_autofree char *expect = NULL;
+
+        path[0] = '/';
+        props = g_strdup_printf(i ? "'automatic': true, 'auto-source':"
+                                " 'qtest', 'auto-memory-source': '%s'" :
+                                "'automatic': true, 'auto-source': '%s'",
+                                path);
+        expect = g_strdup_printf("%s is a path of 102400 bytes; a path has"
+                                 " at most %d bytes", i ?
+                                 "'auto-memory-source': host memory state"
+                                 " source" : "host pressure source",
+                                 PATH_MAX - 1);
+        check_add_fails(qts, props, expect);
+    }
     /* Nothing was left behind: a good device can still be added */
     qtest_qmp_assert_success(qts, "{ 'execute': 'device_add', 'arguments':"
                              " { 'driver': 'virtio-balloon-pci', 'id': 'b',"

@@ -161,32 +161,42 @@ static void test_errors(void)
     unlink(file);
 }
 
-/* A path of @len bytes, "/aaa...": components too long for any file */
+/*
+ * A path of @len bytes, "/nonexistent-qemu-hp/aaa.../aaa...": components
+ * of at most NAME_MAX bytes, so that only its length can be wrong
+ */
 static char *path_of(size_t len)
 {
+    const char *top = "/nonexistent-qemu-hp";
     char *p = g_malloc(len + 1);
+    size_t i;
 
-    memset(p, 'a', len);
-    p[0] = '/';
+    g_assert_cmpuint(len, >, strlen(top) + 1);
+    memcpy(p, top, strlen(top));
+    for (i = strlen(top); i < len; i++) {
+        p[i] = (i - strlen(top)) % (NAME_MAX + 1) ? 'a' : '/';
+    }
+    p[len - 1] = 'a';
     p[len] = '\0';
     return p;
 }
 
-static void expect_length_refused(const char *path, const char *what)
+static void expect_length_refused(const char *path, bool memory_state)
 {
     Seen s = { 0 };
     Error *err = NULL;
     HostMemoryState st;
-    g_autofree char *words = g_strdup_printf("%s is a path of %zu bytes;"
-                                             " a path has at most %d", what,
-                                             strlen(path), PATH_MAX - 1);
+    g_autofree char *words =
+        g_strdup_printf("%s is a path of %zu bytes; a path has at most %d"
+                        " bytes", memory_state ? "host memory state source" :
+                        "host pressure source", strlen(path), PATH_MAX - 1);
     int fds = count_fds();
 
-    if (g_str_equal(what, "host pressure source")) {
+    if (memory_state) {
+        g_assert_false(host_memory_state_read(path, &st, &err));
+    } else {
         g_assert_null(host_pressure_monitor_new(path, NULL, seen_cb, gone_cb,
                                                 &s, &err));
-    } else {
-        g_assert_false(host_memory_state_read(path, &st, &err));
     }
     g_assert_cmpint(count_fds(), ==, fds);
     g_assert_nonnull(err);
@@ -207,19 +217,20 @@ static void test_errors_long_path(void)
     HostMemoryState st;
     Seen s = { 0 };
 
-    expect_length_refused(huge, "host pressure source");
-    expect_length_refused(limit, "host pressure source");
-    expect_length_refused(huge, "host memory state source");
-    expect_length_refused(limit, "host memory state source");
-    /* One byte shorter is a path: the kernel says why it names nothing */
+    expect_length_refused(huge, false);
+    expect_length_refused(limit, false);
+    expect_length_refused(huge, true);
+    expect_length_refused(limit, true);
+    /* One byte shorter is a path, of nothing here: the kernel says so */
     g_assert_null(host_pressure_monitor_new(longest, NULL, seen_cb, gone_cb,
                                             &s, &err));
-    g_assert_nonnull(strstr(error_get_pretty(err), "File name too long"));
+    g_assert_nonnull(strstr(error_get_pretty(err), "No such file"));
     g_assert_nonnull(strstr(error_get_pretty(err), longest));
     error_free(err);
     err = NULL;
     g_assert_false(host_memory_state_read(longest, &st, &err));
-    g_assert_nonnull(strstr(error_get_pretty(err), "File name too long"));
+    g_assert_nonnull(strstr(error_get_pretty(err), "No such file"));
+    g_assert_nonnull(strstr(error_get_pretty(err), longest));
     error_free(err);
 }
 
