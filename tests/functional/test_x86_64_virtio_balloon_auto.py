@@ -658,31 +658,33 @@ class VirtioBalloonAutoX86(QemuSystemTest):
         # 512 MiB guest, memload asks for more than it has: reclaim, OOM
         # kills of memload's worker, and messages.
         for n, (name, props, kargs, index, bits) in enumerate(cases):
-            with self.subTest(name):
-                self.samples = []
-                self.serial = self.log_file(f'serial-{n}.log')
-                # these properties, not BALLOON's: each case says whether
-                # it wants free page reporting
-                vm = self.launch('440:3600', driver='companion',
-                                 balloon=f'automatic=on,'
-                                 f'auto-source={self.cg.source},{props}',
-                                 guest_mib=512, kernel_extra=kargs,
-                                 qemu_extra=('-object', 'iothread,id=iot0'),
-                                 name=f'guest{n}')
-                self.wait_ready(vm, driver='companion')
-                con = self.console()
-                self.log.info('%s: index %s, features %s', name,
-                              con.msg_vq_index, con.balloon_features)
-                self.assertEqual(con.msg_vq_index, index)
-                self.assertEqual(con.balloon_features[10], '1')
-                for bit, on in bits.items():
-                    self.assertEqual(con.balloon_features[bit],
-                                     '1' if on else '0', f'feature bit {bit}')
-                got = self.wait(vm, lambda s, c: s.c['guest-messages'] > 0,
-                                90, f'{name}: a pressure message arrives')
-                self.assertEqual(got.c['malformed-messages'], 0)
-                vm.shutdown()
-                self.guest_vm = None
+            # no subTest(): the TAP runner does not report a failed
+            # subtest, so each assertion names its case instead
+            self.samples = []
+            self.serial = self.log_file(f'serial-{n}.log')
+            # these properties, not BALLOON's: each case says whether
+            # it wants free page reporting
+            vm = self.launch('440:3600', driver='companion',
+                             balloon=f'automatic=on,'
+                             f'auto-source={self.cg.source},{props}',
+                             guest_mib=512, kernel_extra=kargs,
+                             qemu_extra=('-object', 'iothread,id=iot0'),
+                             name=f'guest{n}')
+            self.wait_ready(vm, driver='companion')
+            con = self.console()
+            self.log.info('%s: index %s, features %s', name,
+                          con.msg_vq_index, con.balloon_features)
+            self.assertEqual(con.msg_vq_index, index, name)
+            self.assertEqual(con.balloon_features[10], '1', name)
+            for bit, on in bits.items():
+                self.assertEqual(con.balloon_features[bit],
+                                 '1' if on else '0',
+                                 f'{name}: feature bit {bit}')
+            got = self.wait(vm, lambda s, c: s.c['guest-messages'] > 0,
+                            90, f'{name}: a pressure message arrives')
+            self.assertEqual(got.c['malformed-messages'], 0, name)
+            vm.shutdown()
+            self.guest_vm = None
 
     def test_companion_pressure_escalates(self):
         """The companion driver's level rises as the guest's reclaim gets
