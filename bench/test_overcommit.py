@@ -158,8 +158,8 @@ class TestCommandLine(unittest.TestCase):
                 (['--guests', '9'], '--guests from 2 to 8'),
                 (['--rows', 'none,nope'], "unknown row 'nope'"),
                 (['--scenarios', ''], "unknown scenario ''")):
-            with self.subTest(extra=extra):
-                self.assertIn(why, self.refused(extra))
+            # no subTest(): the TAP runner does not report a failed one
+            self.assertIn(why, self.refused(extra), extra)
         # the values alone are fine: refused for the machine or the guest
         self.assertRegex(self.refused([]),
                          'no vmlinuz in g|cannot run here|--boot disk needs')
