@@ -1892,6 +1892,21 @@ void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
 }
 
 /*
+ * A test hook's refused value as its error gives it: quoted up to
+ * AUTO_HOOK_QUOTE_MAX bytes (more than any value a hook takes), told by
+ * its length beyond, so that no message grows with what qom-set was sent.
+ */
+#define AUTO_HOOK_QUOTE_MAX 64
+
+static char *auto_hook_value_str(const char *value)
+{
+    size_t len = strlen(value);
+
+    return len <= AUTO_HOOK_QUOTE_MAX ? g_strdup_printf("'%s'", value) :
+           g_strdup_printf("a value of %zu bytes", len);
+}
+
+/*
  * Test hook: inject a host pressure event as if the monitor had reported
  * it, so that qtests can drive the policy deterministically.  Only
  * available with the qtest accelerator.
@@ -1901,6 +1916,7 @@ static void auto_inject_set(Object *obj, Visitor *v, const char *name,
 {
     VirtIOBalloon *s = VIRTIO_BALLOON(obj);
     g_autofree char *value = NULL;
+    g_autofree char *what = NULL;
     int level;
 
     if (!visit_type_str(v, name, &value, errp)) {
@@ -1921,8 +1937,9 @@ static void auto_inject_set(Object *obj, Visitor *v, const char *name,
             return;
         }
     }
-    error_setg(errp, "'%s' expects low, medium or critical, not '%s'",
-               name, value);
+    what = auto_hook_value_str(value);
+    error_setg(errp, "'%s' expects low, medium or critical, not %s", name,
+               what);
 }
 
 /* Whether @str is one or more decimal digits and nothing else */
@@ -1971,8 +1988,10 @@ static void auto_inject_memory_set(Object *obj, Visitor *v, const char *name,
             parse_uint_full(f[2], 10, &st.available) ||
             (st.limit && (st.usage > st.limit ||
                           st.available > st.limit))) {
+            g_autofree char *what = auto_hook_value_str(value);
+
             error_setg(errp, "'%s' expects 'USAGE LIMIT AVAILABLE' in bytes"
-                       " or '', not '%s'", name, value);
+                       " or '', not %s", name, what);
             return;
         }
         set = true;

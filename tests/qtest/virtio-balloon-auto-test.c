@@ -2335,6 +2335,56 @@ static void test_inject_memory_bad(void)
     ag_stop(g);
 }
 
+/*
+ * The test hooks refuse a value they do not take with a message that
+ * quotes a short one and gives a long one's length only, and change
+ * nothing.
+ */
+static void test_inject_value_refused(void)
+{
+    static const char *const hooks[] = {
+        "x-inject-host-pressure", "x-inject-host-memory",
+    };
+    AutoGuest *g = ag_start(AUTO_ON, false, -1);
+    g_autofree char *huge = g_strnfill(100 * KiB, 'x');
+    g_autoptr(QDict) before = NULL;
+    g_autoptr(QDict) after = NULL;
+    g_autoptr(GString) b = NULL;
+    g_autoptr(GString) a = NULL;
+    size_t i;
+
+    wm_used(g, 100);
+    before = ag_query(g->qts);
+    for (i = 0; i < ARRAY_SIZE(hooks); i++) {
+        g_autofree char *expects = g_strdup_printf(
+            "'%s' expects %s", hooks[i],
+            i ? "'USAGE LIMIT AVAILABLE' in bytes or ''" :
+            "low, medium or critical");
+        g_autofree char *want_short = g_strdup_printf("%s, not 'high'",
+                                                      expects);
+        g_autofree char *want_long = g_strdup_printf(
+            "%s, not a value of 102400 bytes", expects);
+        g_autoptr(QDict) rsp = NULL;
+        g_autoptr(QDict) rsp2 = NULL;
+
+        rsp = qtest_qmp(g->qts, "{ 'execute': 'qom-set', 'arguments':"
+                        " { 'path': %s, 'property': %s, 'value': 'high' } }",
+                        BACKEND, hooks[i]);
+        g_assert_cmpstr(qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"),
+                        ==, want_short);
+        rsp2 = qtest_qmp(g->qts, "{ 'execute': 'qom-set', 'arguments':"
+                         " { 'path': %s, 'property': %s, 'value': %s } }",
+                         BACKEND, hooks[i], huge);
+        g_assert_cmpstr(qdict_get_str(qdict_get_qdict(rsp2, "error"),
+                                      "desc"), ==, want_long);
+    }
+    after = ag_query(g->qts);
+    b = qobject_to_json(QOBJECT(before));
+    a = qobject_to_json(QOBJECT(after));
+    g_assert_cmpstr(a->str, ==, b->str);
+    ag_stop(g);
+}
+
 /* Above the high watermark the balloon inflates with no host event */
 static void test_watermark_inflate(void)
 {
@@ -3036,6 +3086,8 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto/relief/to-empty", test_relief);
     qtest_add_func("virtio-balloon-auto/watermark/inject-bad",
                    test_inject_memory_bad);
+    qtest_add_func("virtio-balloon-auto/inject/value-refused",
+                   test_inject_value_refused);
     qtest_add_func("virtio-balloon-auto/watermark/inflate",
                    test_watermark_inflate);
     qtest_add_func("virtio-balloon-auto/watermark/no-spare",
