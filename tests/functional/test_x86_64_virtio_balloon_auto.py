@@ -74,6 +74,14 @@ IDLE_MIB = 100
 HOG_MIB = 640
 HOG_STEP_MIB = 160
 
+# The guests keep time with the HPET, not the TSC.  Under TCG a guest's
+# TSC is the host's raw rdtsc (cpu_get_host_ticks()), which QEMU guards
+# against going backwards only; on a host whose TSC can jump (a virtual
+# machine booted with tsc=unstable), the guest's clock jumped 454965 s
+# once, memload's phases ended at once and a test timed out.  The HPET
+# counts QEMU's virtual clock, which follows the host's CLOCK_MONOTONIC.
+GUEST_CLOCK_ARGS = 'clocksource=hpet'
+
 # The limits above are sized for a plain QEMU.  One built with the
 # sanitizers needs more host memory besides its guest's (shadow memory,
 # allocator metadata, the freed-memory quarantine: measured 36 MiB more
@@ -247,7 +255,8 @@ class VirtioBalloonAutoX86(QemuSystemTest):
         balloon = balloon or BALLOON.format(source=self.cg.source)
         if props:
             balloon += ',' + props
-        append = guest.kernel_args(phases, driver=driver, extra=kernel_extra,
+        extra = ' '.join(a for a in (GUEST_CLOCK_ARGS, kernel_extra) if a)
+        append = guest.kernel_args(phases, driver=driver, extra=extra,
                                    cache_mib=cache_mib,
                                    cache_dev=guest.data_disk_device(disk))
         image = None
@@ -360,6 +369,12 @@ class VirtioBalloonAutoX86(QemuSystemTest):
         if driver:
             self.assertEqual(con.balloon_driver, driver,
                              "the guest's console names another driver")
+        # The kernel's messages of this boot: before its GUEST READY
+        booted = self.console(0, vm).text.split(READY)[boot - 1]
+        clocks = re.findall(r'clocksource: Switched to clocksource (\w+)',
+                            booted)
+        self.assertEqual(clocks[-1:], [GUEST_CLOCK_ARGS.split('=')[1]],
+                         'the guest keeps time with another clocksource')
         self.log.info('guest ready after %.1f s',
                       time.monotonic() - self.t0)
 
@@ -1080,7 +1095,8 @@ class VirtioBalloonAutoX86(QemuSystemTest):
         balloon = BALLOON.format(source=self.cg.source)
         args = guest.qemu_args(self.guest_dir, GUEST_MIB,
                                guest.kernel_args(
-                                   f'{FILL_MIB}:{FILL_S},{IDLE_MIB}:3600'),
+                                   f'{FILL_MIB}:{FILL_S},{IDLE_MIB}:3600',
+                                   extra=GUEST_CLOCK_ARGS),
                                balloon_props=balloon, serial_path=serial,
                                firmware_dir=self.firmware_dir)
         dst = self.get_vm(*args, name='dst')
