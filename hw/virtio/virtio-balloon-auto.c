@@ -22,17 +22,13 @@
 #include "hw/virtio/virtio-balloon.h"
 #include "hw/virtio/virtio-balloon-auto.h"
 #include "hw/virtio/virtio-balloon-auto-policy.h"
+#include "hw/virtio/virtio-balloon-auto-ram.h"
 #include "hw/boards.h"
-#include "hw/mem/memory-device.h"
-#include "system/numa.h"
 #include "exec/memory.h"
-#include "exec/ramblock.h"
 #include "system/hostmem.h"
 #include "system/balloon.h"
 #include "system/qtest.h"
-#include "system/system.h"
 #include "system/runstate.h"
-#include "exec/cpu-common.h"
 #include "qemu/units.h"
 #include "qemu/cutils.h"
 #include "qemu/host-utils.h"
@@ -240,122 +236,19 @@ static void auto_apply(VirtIOBalloonAuto *a, BalloonAutoAction act)
     auto_rearm(a);
 }
 
-/*
- * Residency of guest RAM in host memory, with mincore() over the host
- * mapping of every RAM block of guest RAM (auto_guest_ram_backend(): the
- * machine's RAM and memory devices; ROMs, video RAM, firmware and other
- * devices' memory are not guest RAM the balloon can take).  The vector is
- * filled RESIDENT_CHUNK pages at a time, so the cost in memory is one
- * small buffer whatever the guest size.
- */
-#define RESIDENT_CHUNK 16384
-
-/* object_child_foreach_recursive(): is @obj a memory device of @opaque? */
-static int auto_memory_device_of(Object *obj, void *opaque)
-{
-    return object_dynamic_cast(obj, TYPE_MEMORY_DEVICE) &&
-           object_property_get_link(obj, "memdev", NULL) == opaque;
-}
-
-/*
- * The memory backend of RAM block @rb if it is guest RAM: the machine's
- * RAM (its memory-backend, or a NUMA node's memdev) or the memdev of a
- * memory device (DIMM, NVDIMM, virtio-mem, virtio-pmem: what
- * auto_plug_check() judges).  NULL otherwise: ROMs and video RAM, a
- * backend no device uses, and one another device maps that is not
- * guest RAM the balloon can take (ivshmem's shared memory, an NVMe
- * persistent memory region, SGX EPC), although QEMU marks those mapped
- * too.
- */
-static HostMemoryBackend *auto_guest_ram_backend(RAMBlock *rb)
-{
-    MachineState *ms = MACHINE(qdev_get_machine());
-    Object *owner = rb->mr ? memory_region_owner(rb->mr) : NULL;
-    Object *o = owner ? object_dynamic_cast(owner, TYPE_MEMORY_BACKEND) : NULL;
-    HostMemoryBackend *b = o ? MEMORY_BACKEND(o) : NULL;
-    int i;
-
-    if (!b || !host_memory_backend_is_mapped(b)) {
-        return NULL;
-    }
-    if (b == ms->memdev) {
-        return b;
-    }
-    for (i = 0; ms->numa_state && i < ms->numa_state->num_nodes; i++) {
-        if (ms->numa_state->nodes[i].node_memdev == b) {
-            return b;
-        }
-    }
-    return object_child_foreach_recursive(OBJECT(ms), auto_memory_device_of,
-                                          b) ? b : NULL;
-}
-
-typedef struct AutoResident {
-    unsigned char *vec;
-    size_t host_page;
-    uint64_t bytes;
-    uint32_t blocks;
-    bool failed;
-} AutoResident;
-
-#ifdef CONFIG_LINUX
-static int auto_resident_block(RAMBlock *rb, void *opaque)
-{
-    AutoResident *r = opaque;
-    uint8_t *host = qemu_ram_get_host_addr(rb);
-    uint64_t len = qemu_ram_get_used_length(rb);
-    uint64_t off, n, i, pages = 0;
-
-    if (!host || !auto_guest_ram_backend(rb)) {
-        return 0;
-    }
-    r->blocks++;
-    for (off = 0; off < len; off += n * r->host_page) {
-        n = MIN(RESIDENT_CHUNK, DIV_ROUND_UP(len - off, r->host_page));
-        if (mincore(host + off, n * r->host_page, r->vec)) {
-            r->failed = true;
-            return 1;
-        }
-        /* Bit 0 of each byte: resident; 8 bytes at a time */
-        for (i = 0; i + 8 <= n; i += 8) {
-            pages += ctpop64(ldq_he_p(r->vec + i) & 0x0101010101010101ull);
-        }
-        for (; i < n; i++) {
-            pages += r->vec[i] & 1;
-        }
-    }
-    r->bytes += pages * r->host_page;
-    return 0;
-}
-
-/* Measure and record in @a; false when it cannot be measured */
+/* Measure guest RAM's residency and record it; false if it cannot be */
 static bool auto_measure_resident(VirtIOBalloonAuto *a)
 {
-    g_autofree unsigned char *vec = g_malloc(RESIDENT_CHUNK);
-    AutoResident r = {
-        .vec = vec,
-        .host_page = qemu_real_host_page_size(),
-    };
-    int64_t start = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    uint64_t bytes;
 
-    qemu_ram_foreach_block(auto_resident_block, &r);
-    trace_virtio_balloon_auto_resident(r.bytes, r.blocks,
-        (qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - start) / SCALE_US);
-    if (r.failed || !r.blocks) {
+    if (!virtio_balloon_auto_ram_resident(&bytes)) {
         return false;
     }
     a->resident_known = true;
-    a->resident = r.bytes;
-    balloon_auto_host_resident(&a->policy,
-                               r.bytes >> VIRTIO_BALLOON_PFN_SHIFT);
+    a->resident = bytes;
+    balloon_auto_host_resident(&a->policy, bytes >> VIRTIO_BALLOON_PFN_SHIFT);
     return true;
 }
-#else
-static bool auto_measure_resident(VirtIOBalloonAuto *a)
-{
-    return false;
-}
-#endif
 
 static void auto_read_memory(VirtIOBalloonAuto *a);
 
@@ -1034,49 +927,14 @@ static bool auto_props_to_psi(const VirtIOBalloonAutoProps *p,
     return true;
 }
 
-/* Whether guest RAM @what, in host pages of @pagesize bytes, frees 4 KiB */
-static bool auto_page_size_check(const char *what, size_t pagesize,
-                                 Error **errp)
-{
-    if (pagesize > (1 << VIRTIO_BALLOON_PFN_SHIFT)) {
-        error_setg(errp, "%s is backed by host pages of %zu KiB (hugetlb?),"
-                   " which 4 KiB balloon pages cannot return to the host;"
-                   " give it 4 KiB pages, or leave automatic mode off",
-                   what, pagesize / KiB);
-        return false;
-    }
-    return true;
-}
-
-/* @b's host pages, in the error, named by its id */
-static bool auto_backend_check(HostMemoryBackend *b, Error **errp)
-{
-    MemoryRegion *mr = host_memory_backend_get_memory(b);
-    g_autofree char *what = NULL;
-
-    if (!mr || !mr->ram_block) {
-        return true;
-    }
-    what = g_strdup_printf("memory backend '%s'",
-                           object_get_canonical_path_component(OBJECT(b)));
-    return auto_page_size_check(what, qemu_ram_pagesize(mr->ram_block),
-                                errp);
-}
-
-static int auto_ram_block_check(RAMBlock *rb, void *opaque)
-{
-    HostMemoryBackend *b = auto_guest_ram_backend(rb);
-
-    return b && !auto_backend_check(b, opaque);
-}
-
 /*
  * A DIMM, NVDIMM, virtio-mem or virtio-pmem device plugged while automatic
  * mode is on is guest RAM the balloon may take pages from: refuse the
- * backends that auto_ram_discardable() refuses at creation.  @mr is what
- * the device maps, which may be an alias or a container of its backend's
- * memory (nvdimm, virtio-mem with dynamic-memslots): look at the backend,
- * its memdev (a device without one is not judged).
+ * backends that virtio_balloon_auto_ram_discardable() refuses at
+ * creation.  @mr is what the device maps, which may be an alias or a
+ * container of its backend's memory (nvdimm, virtio-mem with
+ * dynamic-memslots): look at the backend, its memdev (a device without
+ * one is not judged).
  * An incoming migration checks once the stream has said whether automatic
  * mode is on (virtio_balloon_auto_post_load()).
  */
@@ -1094,30 +952,11 @@ static bool auto_plug_check(void *opaque, Object *dev, MemoryRegion *mr,
     /* Every memory device QEMU has maps memory of its memdev */
     memdev = object_property_get_link(dev, "memdev", NULL);
     if (!memdev || !object_dynamic_cast(memdev, TYPE_MEMORY_BACKEND) ||
-        auto_backend_check(MEMORY_BACKEND(memdev), errp)) {
+        virtio_balloon_auto_backend_check(MEMORY_BACKEND(memdev), errp)) {
         return true;
     }
     error_prepend(errp, "automatic ballooning is on: ");
     return false;
-}
-
-/*
- * Inflating only helps the host if each 4 KiB balloon page can be
- * discarded on its own.  Locked memory (-overcommit mem-lock) refuses
- * MADV_DONTNEED, and a page of a larger host page (hugetlb) frees nothing
- * until its whole host page is ballooned: with either, automatic mode
- * would shrink the guest for no gain.
- */
-static bool auto_ram_discardable(Error **errp)
-{
-    if (should_mlock(mlock_state)) {
-        error_setg(errp, "guest RAM is locked in host memory (-overcommit"
-                   " mem-lock=%s), so balloon pages cannot be returned to"
-                   " the host; drop mem-lock, or leave automatic mode off",
-                   is_mlock_on_fault(mlock_state) ? "on-fault" : "on");
-        return false;
-    }
-    return !qemu_ram_foreach_block(auto_ram_block_check, errp);
 }
 
 /*
@@ -1403,7 +1242,7 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
          * refuses (virtio_balloon_auto_post_load() checks then).
          */
         (!runstate_check(RUN_STATE_INMIGRATE) &&
-         !auto_ram_discardable(errp))) {
+         !virtio_balloon_auto_ram_discardable(errp))) {
         error_prepend(errp, "automatic ballooning: ");
         return false;
     }
@@ -1551,7 +1390,7 @@ bool virtio_balloon_auto_configure(VirtIOBalloon *s,
         return false;
     }
     /* RAM plugged while switched off may not be discardable */
-    if (enable && !a->enabled && !auto_ram_discardable(errp)) {
+    if (enable && !a->enabled && !virtio_balloon_auto_ram_discardable(errp)) {
         error_prepend(errp, "automatic ballooning: ");
         return false;
     }
@@ -2192,7 +2031,7 @@ int virtio_balloon_auto_post_load(VirtIOBalloon *s)
      * could still switch automatic mode off: the RAM it is to balloon
      */
     if ((a->timing_loaded ? a->mig_enabled : a->enabled) &&
-        !auto_ram_discardable(&err)) {
+        !virtio_balloon_auto_ram_discardable(&err)) {
         error_reportf_err(err, "virtio-balloon: the migrated balloon is in"
                           " automatic mode, which this destination's RAM"
                           " cannot serve: ");
