@@ -410,6 +410,9 @@ class Run:
             c = G.Console.from_file(self._console(n))
             m['guests'][n] = {
                 'records': c.total_records, 'done': c.done,
+                'clock_jump_s': c.clock_jump_s,
+                'unstable_clocksources': c.unstable_clocksources,
+                'clock_sound': c.clock_sound,
                 'oom_kills': c.workload_oom_kills,
                 'kernel_oom_kills': c.kernel_oom_kills,
                 'page_cache_mib': c.page_cache_mib,
@@ -419,6 +422,10 @@ class Run:
         m['guest_oom_kills'] = sum(g['oom_kills']
                                    for g in m['guests'].values())
         m['all_done'] = all(g['done'] for g in m['guests'].values())
+        # every guest's clock ran on: a jump ends memload's timed phases
+        # early and makes the run's records and swap meaningless
+        m['guest_clock_sound'] = all(g['clock_sound']
+                                     for g in m['guests'].values())
         # the scenario as designed: each guest read the page cache it was
         # asked to (init says how much it read); None where none was
         m['cache_read'] = cache_read_ok(self.cache_mib, m['guests'])
@@ -543,9 +550,10 @@ def ratio(a, b):
     return a / b
 
 
-def cache_cell(oks):
-    """'n/m' runs whose guests read their page cache; '-' where no run
-    asked for any (results older than the column count as none)."""
+def runs_cell(oks):
+    """'n/m': of the m runs with a verdict (True or False), the n with
+    True; '-' where no run has one (a page cache no run asked for, or
+    results older than the column)."""
     asked = [ok for ok in oks if ok is not None]
     if not asked:
         return '-'
@@ -563,7 +571,7 @@ def table(results, scen, rows):
            'QEMU major faults | pressure->return (s) | inflated MiB | '
            'deflated MiB | moved MiB | guest pressure->deflate (s) | '
            'guest messages | elapsed (s) | all done | page cache read | '
-           'QEMU died | host quiet |')
+           'QEMU died | host quiet | guest clocks sound |')
     out = [hdr, '|' + '---|' * (hdr.count('|') - 1)]
     for row in rows:
         rs = [by[(row, k)] for k in reps if (row, k) in by]
@@ -595,9 +603,10 @@ def table(results, scen, rows):
             fmt_spread([r.get('guest_messages') for r in rs]),
             fmt_spread(col('elapsed_s')),
             '%d/%d' % (sum(r['all_done'] for r in rs), len(rs)),
-            cache_cell([r.get('cache_read') for r in rs]),
+            runs_cell([r.get('cache_read') for r in rs]),
             '%d/%d' % (sum(bool(r.get('qemu_exited')) for r in rs), len(rs)),
-            '%d/%d' % (sum(r['host_quiet'] for r in rs), len(rs))]) + ' |')
+            '%d/%d' % (sum(r['host_quiet'] for r in rs), len(rs)),
+            runs_cell([r.get('guest_clock_sound') for r in rs])]) + ' |')
     return '\n'.join(out)
 
 
@@ -822,6 +831,19 @@ def main():
                           f' records {r["records"]} guest OOM kills '
                           f'{r["guest_oom_kills"]} done {r["all_done"]} '
                           f'({time.monotonic() - t:.0f} s)', flush=True)
+                    if not r['guest_clock_sound']:
+                        print('  WARNING: a guest\'s clock jumped or was'
+                              ' found unstable: '
+                              + ', '.join(
+                                  f'{n} {g["clock_jump_s"]:.0f} s'
+                                  + (' (unstable: '
+                                     + ', '.join(g['unstable_clocksources'])
+                                     + ')' if g['unstable_clocksources']
+                                     else '')
+                                  for n, g in r['guests'].items()
+                                  if not g['clock_sound'])
+                              + '; this run\'s figures are not sound',
+                              flush=True)
                     if r['cache_read'] is False:
                         asked = page_cache_mib(scen, args)
                         read = {n: r['guests'].get(n, {}).get(
@@ -860,7 +882,10 @@ def report(args, results, started):
              'against the "none" row of the same run.  Swap-out and '
              'swap-in are host-wide (/proc/vmstat pswpout, pswpin); '
              '"host quiet" counts the runs during which no other swap area '
-             'held pages (else the host-wide counts include others).  The '
+             'held pages (else the host-wide counts include others); '
+             '"guest clocks sound" the runs in which no guest\'s clock '
+             'jumped (its kernel\'s clocksource watchdog saw no jump and '
+             'gave up no clocksource as unstable).  The '
              'cgroup\'s own counters: major faults (memory.stat '
              'pgmajfault, swap-ins included) and peak MiB in swap.  '
              '"pressure->return": from the first pressure notification of '

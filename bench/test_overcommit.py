@@ -207,19 +207,25 @@ class TestTable(unittest.TestCase):
         cells = [c.strip() for c in auto.split('|')]
         self.assertEqual(cells[2], '1025 [50-2000]')
         self.assertEqual(cells[3], '1.25x [0.50x-2.00x]')
-        # all done, no page cache asked, no QEMU died, host quiet
-        self.assertTrue(auto.endswith('| 2/2 | - | 0/2 | 2/2 |'))
+        # all done, no page cache asked, no QEMU died, host quiet, no
+        # verdict on the guests' clocks (results older than that column)
+        self.assertTrue(auto.endswith('| 2/2 | - | 0/2 | 2/2 | - |'))
         res[1]['qemu_exited'] = ['vm-up']
         table = O.table(res, 's', ['none', 'auto'])
-        self.assertIn('| 2/2 | - | 1/2 | 2/2 |', table)
+        self.assertIn('| 2/2 | - | 1/2 | 2/2 | - |', table)
         # of auto's two runs, one whose guest read less page cache than
         # asked; none's runs asked for none
         res[1]['cache_read'] = True
         res[3]['cache_read'] = False
         table = O.table(res, 's', ['none', 'auto'])
         self.assertIn('| auto ', table)
-        self.assertTrue(table.endswith('| 2/2 | 1/2 | 1/2 | 2/2 |'))
-        self.assertIn('| 2/2 | - | 0/2 | 2/2 |', table)
+        self.assertTrue(table.endswith('| 2/2 | 1/2 | 1/2 | 2/2 | - |'))
+        self.assertIn('| 2/2 | - | 0/2 | 2/2 | - |', table)
+        # of auto's two runs, one in which a guest's clock jumped
+        res[1]['guest_clock_sound'] = True
+        res[3]['guest_clock_sound'] = False
+        table = O.table(res, 's', ['none', 'auto'])
+        self.assertTrue(table.endswith('| 2/2 | 1/2 | 1/2 | 2/2 | 1/2 |'))
 
     def test_page_cache_read(self):
         from autoballoon import guest as G
@@ -238,8 +244,29 @@ class TestTable(unittest.TestCase):
         # a guest that said nothing read nothing
         self.assertFalse(O.cache_read_ok(asked, {'cache': {}}))
         self.assertFalse(O.cache_read_ok(asked, {}))
-        self.assertEqual(O.cache_cell([None, None]), '-')
-        self.assertEqual(O.cache_cell([True, False, None]), '1/2')
+        self.assertEqual(O.runs_cell([None, None]), '-')
+        self.assertEqual(O.runs_cell([True, False, None]), '1/2')
+
+    def test_guest_clock(self):
+        from autoballoon import guest as G
+        # what a guest printed when its TSC jumped under TCG (a CI run)
+        jumped = G.Console('[  601.2] clocksource: Long readout interval,'
+                           ' skipping watchdog check: cs_nsec:'
+                           ' 454965692950163 wd_nsec: 336887120\n')
+        self.assertAlmostEqual(jumped.clock_jump_s, 454965.4, places=1)
+        self.assertFalse(jumped.clock_sound)
+        # a watchdog delayed on a busy host: both clocks moved alike
+        late = G.Console('clocksource: Long readout interval, skipping'
+                         ' watchdog check: cs_nsec: 2812345678 wd_nsec:'
+                         ' 2812000000\n')
+        self.assertEqual(late.clock_jump_s, 0)
+        self.assertTrue(late.clock_sound)
+        unstable = G.Console("clocksource: timekeeping watchdog on CPU1:"
+                             " Marking clocksource 'tsc' as unstable"
+                             " because the skew is too large:\n")
+        self.assertEqual(unstable.unstable_clocksources, ['tsc'])
+        self.assertFalse(unstable.clock_sound)
+        self.assertTrue(G.Console('').clock_sound)
 
     def test_guest_pressure_to_deflate(self):
         def smp(t, **guests):

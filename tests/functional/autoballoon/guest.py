@@ -32,6 +32,18 @@ _DRIVER = re.compile(r'balloon-driver=(\w+)')
 _FEATURES = re.compile(r'balloon-features=([01]+)')
 _MSG_VQ = re.compile(r'message queue at index (\d+)')
 _PRESSURE = re.compile(r'guest memory pressure \(level (\d)\)')
+# The kernel's clocksource watchdog (kernel/time/clocksource.c) after a
+# check interval that ran long: how far the clocksource (cs) and the
+# watchdog's clock (wd) moved in it, in ns; and its verdict when the two
+# disagree in a normal interval.  Under TCG the guest's TSC is the host's
+# raw TSC, which jumps where the host's own TSC does (a virtual machine
+# booted with tsc=unstable): one CI run's guest saw cs_nsec 454965 s
+# against wd_nsec 0.34 s, and its timed workload ended at once.
+_LONG_READOUT = re.compile(r'Long readout interval, skipping watchdog check:'
+                           r' cs_nsec: (-?\d+) wd_nsec: (-?\d+)')
+_UNSTABLE = re.compile(r"Marking clocksource '(\w+)' as unstable")
+# A long readout whose two clocks disagree by more than this is a jump
+CLOCK_JUMP_NS = 1000 * 1000 * 1000
 
 
 def kernel_args(phases=None, delay_s=0, seed=None, extra='', driver=None,
@@ -203,6 +215,14 @@ class Console:
         self.page_cache_mib = int(m.group(1)) if m else 0
         self.workload_oom_kills = len(_OOM.findall(text))
         self.kernel_oom_kills = len(_KERNEL_OOM.findall(text))
+        # The largest jump of the guest's clock the watchdog saw, in s (0:
+        # none), and the clocksources the kernel gave up as unstable
+        jumps = [abs(int(cs) - int(wd))
+                 for cs, wd in _LONG_READOUT.findall(text)]
+        jumps = [j for j in jumps if j > CLOCK_JUMP_NS]
+        self.clock_jump_s = max(jumps, default=0) / 1e9
+        self.unstable_clocksources = _UNSTABLE.findall(text)
+        self.clock_sound = not jumps and not self.unstable_clocksources
         m = _DONE.search(text)
         self.done = m is not None
         self.total_records = (int(m.group(2)) if m else
