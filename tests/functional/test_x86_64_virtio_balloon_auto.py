@@ -349,7 +349,12 @@ class VirtioBalloonAutoX86(QemuSystemTest):
             if cond(s, self.console(boot, vm)):
                 return s
             if time.monotonic() > end:
-                self.fail(f'{what}: not within {timeout} s; last: {s}')
+                con = self.console(vm=vm)
+                clock = ('' if con.clock_sound else
+                         f"; the guest's clock jumped {con.clock_jump_s:.0f} s"
+                         f' (unstable: {con.unstable_clocksources})')
+                self.fail(f'{what}: not within {timeout} s; last: {s}'
+                          + clock)
             time.sleep(1)
 
     def qemu_exited(self, vm, what):
