@@ -18,6 +18,8 @@
 #include "qapi/error.h"
 #include "hw/boards.h"
 #include "hw/mem/memory-device.h"
+#include "hw/mem/nvdimm.h"
+#include "hw/mem/pc-dimm.h"
 #include "hw/virtio/virtio-balloon.h"
 #include "hw/virtio/virtio-balloon-auto-ram.h"
 #include "exec/memory.h"
@@ -30,37 +32,61 @@
 
 /*
  * Residency of guest RAM in host memory, with mincore() over the host
- * mapping of every RAM block of guest RAM (auto_guest_ram_backend(): the
- * machine's RAM and memory devices; ROMs, video RAM, firmware and other
- * devices' memory are not guest RAM the balloon can take).  The vector is
- * filled RESIDENT_CHUNK pages at a time, so the cost in memory is one
- * small buffer whatever the guest size.
+ * mapping of every RAM block of the guest RAM the balloon counts
+ * (auto_guest_ram_backend(), counted: the machine's RAM and DIMMs; ROMs,
+ * video RAM, firmware and other devices' memory are not guest RAM the
+ * balloon can take).  The vector is filled RESIDENT_CHUNK pages at a
+ * time, so the cost in memory is one small buffer whatever the guest
+ * size.
  */
 #define RESIDENT_CHUNK 16384
 
-/* object_child_foreach_recursive(): is @obj a memory device of @opaque? */
+typedef struct AutoDeviceOf {
+    HostMemoryBackend *backend;
+    bool counted;
+} AutoDeviceOf;
+
+/*
+ * object_child_foreach_recursive(): is @obj a memory device whose memdev
+ * is @opaque's backend?  With counted, only one whose memory upstream's
+ * balloon counts as guest RAM (get_current_ram_size(): the boot RAM and
+ * device_memory->dimm_size, which pc_dimm_plug() grows for DIMMs but not
+ * NVDIMMs); not an NVDIMM, virtio-pmem or virtio-mem device.
+ */
 static int auto_memory_device_of(Object *obj, void *opaque)
 {
+    AutoDeviceOf *d = opaque;
+
+    if (d->counted && (!object_dynamic_cast(obj, TYPE_PC_DIMM) ||
+                       object_dynamic_cast(obj, TYPE_NVDIMM))) {
+        return 0;
+    }
     return object_dynamic_cast(obj, TYPE_MEMORY_DEVICE) &&
-           object_property_get_link(obj, "memdev", NULL) == opaque;
+           object_property_get_link(obj, "memdev", NULL) ==
+           OBJECT(d->backend);
 }
 
 /*
  * The memory backend of RAM block @rb if it is guest RAM: the machine's
  * RAM (its memory-backend, or a NUMA node's memdev) or the memdev of a
- * memory device (DIMM, NVDIMM, virtio-mem, virtio-pmem: what the device
- * glue's plug check judges).  NULL otherwise: ROMs and video RAM, a
- * backend no device uses, and one another device maps that is not
- * guest RAM the balloon can take (ivshmem's shared memory, an NVMe
- * persistent memory region, SGX EPC), although QEMU marks those mapped
- * too.
+ * memory device.  With @counted, only the memory devices whose memory
+ * the balloon counts as guest RAM (DIMMs: what query-balloon and the
+ * policy's RAM count, so that the residency measured is of the same
+ * RAM); without, every memory device (DIMM, NVDIMM, virtio-mem,
+ * virtio-pmem: what the device glue's plug check judges, since a guest
+ * may put such memory in its page allocator).  NULL otherwise: ROMs and
+ * video RAM, a backend no device uses, and one another device maps that
+ * is not guest RAM the balloon can take (ivshmem's shared memory, an
+ * NVMe persistent memory region, SGX EPC), although QEMU marks those
+ * mapped too.
  */
-static HostMemoryBackend *auto_guest_ram_backend(RAMBlock *rb)
+static HostMemoryBackend *auto_guest_ram_backend(RAMBlock *rb, bool counted)
 {
     MachineState *ms = MACHINE(qdev_get_machine());
     Object *owner = rb->mr ? memory_region_owner(rb->mr) : NULL;
     Object *o = owner ? object_dynamic_cast(owner, TYPE_MEMORY_BACKEND) : NULL;
     HostMemoryBackend *b = o ? MEMORY_BACKEND(o) : NULL;
+    AutoDeviceOf d = { .counted = counted };
     int i;
 
     if (!b || !host_memory_backend_is_mapped(b)) {
@@ -74,8 +100,9 @@ static HostMemoryBackend *auto_guest_ram_backend(RAMBlock *rb)
             return b;
         }
     }
+    d.backend = b;
     return object_child_foreach_recursive(OBJECT(ms), auto_memory_device_of,
-                                          b) ? b : NULL;
+                                          &d) ? b : NULL;
 }
 
 typedef struct AutoResident {
@@ -94,7 +121,7 @@ static int auto_resident_block(RAMBlock *rb, void *opaque)
     uint64_t len = qemu_ram_get_used_length(rb);
     uint64_t off, n, i, pages = 0;
 
-    if (!host || !auto_guest_ram_backend(rb)) {
+    if (!host || !auto_guest_ram_backend(rb, true)) {
         return 0;
     }
     r->blocks++;
@@ -171,7 +198,7 @@ bool virtio_balloon_auto_backend_check(HostMemoryBackend *b, Error **errp)
 
 static int auto_ram_block_check(RAMBlock *rb, void *opaque)
 {
-    HostMemoryBackend *b = auto_guest_ram_backend(rb);
+    HostMemoryBackend *b = auto_guest_ram_backend(rb, false);
 
     return b && !virtio_balloon_auto_backend_check(b, opaque);
 }

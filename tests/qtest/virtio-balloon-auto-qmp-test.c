@@ -563,6 +563,57 @@ static void test_host_resident_ivshmem(void)
     qtest_quit(qts);
 }
 
+/*
+ * Memory devices whose memory query-balloon does not count as guest RAM
+ * (an NVDIMM, a virtio-pmem device) are not counted in the residency
+ * either, however much of them is resident: 256 MiB each, preallocated.
+ * A DIMM is, as query-balloon counts it.
+ */
+static void test_host_resident_devices(void)
+{
+    static const char *const uncounted[] = {
+        "-machine nvdimm=on -device nvdimm,memdev=dev",
+        "-device virtio-pmem-pci,memdev=dev",
+    };
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(uncounted); i++) {
+        QTestState *qts;
+        g_autoptr(QDict) info = NULL;
+
+        if (i == 1 && !qtest_has_device("virtio-pmem-pci")) {
+            g_test_message("no virtio-pmem-pci in this QEMU: not checked");
+            continue;
+        }
+        qts = qtest_initf("-m 1024,slots=2,maxmem=2G -nodefaults -object"
+                          " memory-backend-ram,id=dev,size=256M,prealloc=on"
+                          " %s -device virtio-balloon-pci,id=balloon0,"
+                          "automatic=on,auto-source=qtest", uncounted[i]);
+        ag_inject_qts(qts, "critical");
+        info = ag_query(qts);
+        g_assert_cmpint(qdict_get_int(info, "host-resident"), <, 64 * MiB);
+        g_assert_cmpint(qdict_get_int(info, "target"), ==, RAM);
+        qtest_quit(qts);
+    }
+    {
+        QTestState *qts = qtest_init("-m 1024,slots=2,maxmem=2G -nodefaults"
+                                     " -object memory-backend-ram,id=dev,"
+                                     "size=256M,prealloc=on -device pc-dimm,"
+                                     "memdev=dev -device virtio-balloon-pci,"
+                                     "id=balloon0,automatic=on,"
+                                     "auto-source=qtest");
+        g_autoptr(QDict) info = NULL;
+
+        ag_inject_qts(qts, "critical");
+        info = ag_query(qts);
+        g_assert_cmpint(qdict_get_int(info, "host-resident"), >=,
+                        256 * MiB);
+        g_assert_cmpint(qdict_get_int(info, "host-resident"), <=,
+                        RAM + 256 * MiB);
+        qtest_quit(qts);
+    }
+}
+
 /* HMP: info auto-balloon and auto_balloon on|off */
 static void test_hmp(void)
 {
@@ -689,6 +740,8 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto-qmp/hmp", test_hmp);
     qtest_add_func("virtio-balloon-auto-qmp/host-resident",
                    test_host_resident);
+    qtest_add_func("virtio-balloon-auto-qmp/host-resident-devices",
+                   test_host_resident_devices);
     if (qtest_has_device("ivshmem-plain")) {
         qtest_add_func("virtio-balloon-auto-qmp/host-resident-ivshmem",
                        test_host_resident_ivshmem);

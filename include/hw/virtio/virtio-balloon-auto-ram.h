@@ -40,9 +40,11 @@ bool virtio_balloon_auto_ram_discardable(Error **errp);
 /*
  * virtio_balloon_auto_ram_resident:
  * Measure how much guest RAM is resident in host memory now, with
- * mincore() over the host mapping of each block of guest RAM: the
- * machine's RAM and the memdevs of memory devices, not ROMs, video RAM or
- * other devices' memory.  The work grows with guest RAM (0.3 to 0.4 ms
+ * mincore() over the host mapping of each block of the guest RAM the
+ * balloon counts (as query-balloon does): the machine's RAM and the
+ * memdevs of DIMMs; not NVDIMMs, virtio-mem or virtio-pmem devices, nor
+ * ROMs, video RAM or other devices' memory.  So the result is never more
+ * than that RAM.  The work grows with guest RAM (0.3 to 0.4 ms
  * per GiB, measured on a 1 GiB guest: docs/system/devices/
  * virtio-balloon-auto.rst); its memory is one vector of 16 KiB.
  * Traced as virtio_balloon_auto_resident.
