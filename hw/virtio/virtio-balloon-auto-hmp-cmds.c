@@ -107,7 +107,8 @@ void hmp_info_auto_balloon(Monitor *mon, const QDict *qdict)
                    PRIu64 ", not resident %" PRIu64 "\n", c->shortfalls,
                    c->reliefs, c->not_resident);
     monitor_printf(mon, "watermark inflates %" PRIu64 ", relief steps held"
-                   " %" PRIu64 "\n", c->watermark_inflates, c->relief_held);
+                   " %" PRIu64 ", RAM unplug deflates %" PRIu64 "\n",
+                   c->watermark_inflates, c->relief_held, c->ram_deflates);
 }
 
 void hmp_auto_balloon(Monitor *mon, const QDict *qdict)

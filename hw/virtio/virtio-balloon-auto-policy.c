@@ -387,6 +387,9 @@ void balloon_auto_reset(BalloonAutoPolicy *p, int64_t now)
 
 void balloon_auto_set_ram_pages(BalloonAutoPolicy *p, uint64_t ram_pages)
 {
+    if (ram_pages < p->ram_pages) {
+        p->ram_shrunk = true;
+    }
     p->ram_pages = ram_pages;
     p->target = MIN(p->target, ram_pages);
     p->actual = MIN(p->actual, ram_pages);
@@ -923,6 +926,20 @@ BalloonAutoAction balloon_auto_host_event(BalloonAutoPolicy *p,
     return a;
 }
 
+BalloonAutoAction balloon_auto_ram_floor(BalloonAutoPolicy *p)
+{
+    bool shrunk = p->ram_shrunk;
+
+    p->ram_shrunk = false;
+    if (!shrunk || p->target <= inflate_limit(p)) {
+        return nothing(p, "ram-kept");
+    }
+    p->target = inflate_limit(p);
+    p->counters.ram_deflates++;
+    return action(p, BALLOON_AUTO_DEFLATE, BALLOON_AUTO_REASON_RAM_UNPLUGGED,
+                  "ram-unplugged");
+}
+
 /* Give one relief step back */
 static BalloonAutoAction balloon_auto_relief(BalloonAutoPolicy *p,
                                              int64_t now)
@@ -1283,6 +1300,7 @@ const char *balloon_auto_reason_str(BalloonAutoReason r)
         [BALLOON_AUTO_REASON_GUEST_STALLED] = "guest-stalled",
         [BALLOON_AUTO_REASON_HOST_RELIEF] = "host-relief",
         [BALLOON_AUTO_REASON_HOST_WATERMARK] = "host-watermark",
+        [BALLOON_AUTO_REASON_RAM_UNPLUGGED] = "ram-unplugged",
     };
 
     if ((unsigned)r >= BALLOON_AUTO_REASON__MAX) {

@@ -141,6 +141,7 @@ static const AutoBalloonReason qapi_reason[BALLOON_AUTO_REASON__MAX] = {
     [BALLOON_AUTO_REASON_HOST_RELIEF] = AUTO_BALLOON_REASON_HOST_RELIEF,
     [BALLOON_AUTO_REASON_HOST_WATERMARK] =
         AUTO_BALLOON_REASON_HOST_WATERMARK,
+    [BALLOON_AUTO_REASON_RAM_UNPLUGGED] = AUTO_BALLOON_REASON_RAM_UNPLUGGED,
 };
 
 /* Logical guest size for a balloon of @pages, as query-balloon reports */
@@ -442,6 +443,7 @@ static uint64_t auto_current_ram_pages(void)
 
 /* Bring the policy's guest RAM up to date (after auto_props_to_config()) */
 static void auto_ram_sync(VirtIOBalloonAuto *a);
+static void auto_ram_follow(VirtIOBalloonAuto *a);
 
 static void auto_host_event(VirtIOBalloonAuto *a, HostPressureLevel level)
 {
@@ -458,7 +460,7 @@ static void auto_host_event(VirtIOBalloonAuto *a, HostPressureLevel level)
         trace_virtio_balloon_auto_in_transit("host event");
         return;
     }
-    auto_ram_sync(a);
+    auto_ram_follow(a);
     auto_refresh_stats(a);
     /* Throttled events only coalesce: no need to measure for them */
     if (balloon_auto_inflate_due(&a->policy, auto_now())) {
@@ -485,7 +487,7 @@ static void auto_timer_cb(void *opaque)
 {
     VirtIOBalloonAuto *a = opaque;
 
-    auto_ram_sync(a);
+    auto_ram_follow(a);
     auto_read_memory(a);
     /* A coalesced host event or the watermark may inflate: measure */
     if ((balloon_auto_pending(&a->policy, NULL) ||
@@ -736,11 +738,34 @@ static void auto_ram_sync(VirtIOBalloonAuto *a)
         return;
     }
     balloon_auto_set_ram_pages(&a->policy, pages);
+    /* As the policy's copy: a measurement of the RAM there was */
+    a->resident = MIN(a->resident, pages << VIRTIO_BALLOON_PFN_SHIFT);
     if (auto_props_clamp_to_ram(p, pages)) {
         /* Every size is now within RAM, and nothing else changed */
         auto_props_to_config(p, pages, auto_prop_names, &cfg, &error_abort);
         balloon_auto_set_config(&a->policy, &cfg);
         auto_trace_config(p);
+    }
+}
+
+/*
+ * auto_ram_sync(), then, on the paths where automatic mode acts (host
+ * events, its timer, the guest's pages, 'actual' and statistics) and
+ * while it is on: a balloon that RAM shrank under gives back what would
+ * leave the guest below its floor (balloon_auto_ram_floor()).  Queries,
+ * configuration, reset and migration only sync: they set no target.
+ */
+static void auto_ram_follow(VirtIOBalloonAuto *a)
+{
+    BalloonAutoAction act;
+
+    auto_ram_sync(a);
+    if (!a->enabled || auto_in_transit()) {
+        return;
+    }
+    act = balloon_auto_ram_floor(&a->policy);
+    if (act.kind != BALLOON_AUTO_NONE) {
+        auto_apply(a, act);
     }
 }
 
@@ -1539,6 +1564,7 @@ void virtio_balloon_auto_query(VirtIOBalloon *s, AutoBalloonInfo *info)
     k->not_resident = c->not_resident;
     k->watermark_inflates = c->watermark_inflates;
     k->relief_held = c->relief_held;
+    k->ram_deflates = c->ram_deflates;
     info->counters = k;
 }
 
@@ -1618,7 +1644,7 @@ void virtio_balloon_auto_actual_changed(VirtIOBalloon *s)
     if (!a) {
         return;
     }
-    auto_ram_sync(a);
+    auto_ram_follow(a);
     believed = auto_believed_actual(a);
     if (believed < s->actual) {
         a->unbacked++;
@@ -1645,7 +1671,7 @@ void virtio_balloon_auto_pages(VirtIOBalloon *s, bool inflate,
     if (!a || !pages) {
         return;
     }
-    auto_ram_sync(a);
+    auto_ram_follow(a);
     if (inflate) {
         a->inflated = pages > UINT64_MAX - a->inflated ? UINT64_MAX :
                       a->inflated + pages;
@@ -1676,7 +1702,7 @@ void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
     if (!a) {
         return;
     }
-    auto_ram_sync(a);
+    auto_ram_follow(a);
     pressure = balloon_auto_stats_update(&a->stats, &a->stats_cfg, s->stats,
                                          auto_now(), &why);
     a->last_stats_ns = auto_now();

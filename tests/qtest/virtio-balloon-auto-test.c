@@ -577,6 +577,79 @@ static void test_dimm_unplugged(void)
     ag_stop(g);
 }
 
+/*
+ * A DIMM unplugged under a balloon that only it made fit: the balloon
+ * would ask for all the RAM left; at automatic mode's next step it gives
+ * back what the floor needs, says why in AUTO_BALLOON_ACTION and counts
+ * it.
+ */
+static void test_dimm_unplugged_deflates(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON " -m 1024,slots=2,maxmem=2G", true,
+                            MSG_VQ_OFFERED);
+    g_autoptr(QDict) info = NULL;
+    QDict *ev;
+    bool seen = false;
+    int64_t deadline;
+    uint32_t inflated;
+
+    plug_dimm_512m(g->qts);
+    /* One critical step of 1280 MiB leaves the 1536 MiB guest its floor */
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'inflate-critical': %" PRIu64
+                             " } }", 1280 * MiB);
+    ag_inject(g, "critical");
+    inflated = ag_target(g);
+    g_assert_cmpuint(inflated, >, MIB_PAGES(1024 - 256));
+    ag_catch_up(g);
+
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'device_del',"
+                             " 'arguments': { 'id': 'd1' } }");
+    qtest_outl(g->qts, MHP_SLOT_SEL, 0);
+    qtest_outb(g->qts, MHP_STATUS, MHP_EJECT);
+    deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+    for (;;) {
+        info = ag_query(g->qts);
+        if (qdict_get_int(qdict_get_qdict(info, "tunables"),
+                          "inflate-critical") == 1024 * MiB) {
+            break;
+        }
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        qobject_unref(info);
+        g_usleep(20 * 1000);
+    }
+    /* The query syncs, but sets no target */
+    g_assert_cmpuint(ag_target(g), ==, inflated);
+    qobject_unref(info);
+
+    /*
+     * The next step: a host event, which then finds the floor.  Past the
+     * event rate limit (on the virtual clock under qtest), so that the
+     * deflate's event is sent at once.
+     */
+    ag_step(g, 2 * SEC);
+    ag_inject(g, "low");
+    g_assert_cmpuint(ag_target(g), ==, MIB_PAGES(1024 - 256));
+    info = ag_query(g->qts);
+    g_assert_cmpint(qdict_get_int(info, "target"), ==, 256 * MiB);
+    g_assert_cmpint(qdict_get_int(qdict_get_qdict(info, "counters"),
+                                  "ram-deflates"), ==, 1);
+    /* The earlier inflate's event comes first */
+    while (!seen) {
+        QDict *d;
+
+        ev = qtest_qmp_eventwait_ref(g->qts, "AUTO_BALLOON_ACTION");
+        d = qdict_get_qdict(ev, "data");
+        if (!strcmp(qdict_get_str(d, "reason"), "ram-unplugged")) {
+            g_assert_cmpstr(qdict_get_str(d, "action"), ==, "deflate");
+            g_assert_cmpint(qdict_get_int(d, "target"), ==, 256 * MiB);
+            seen = true;
+        }
+        qobject_unref(ev);
+    }
+    ag_stop(g);
+}
+
 /* Bad configuration is refused with a clear error */
 static void check_add_fails(QTestState *qts, const char *props,
                             const char *expect)
@@ -3052,6 +3125,8 @@ int main(int argc, char **argv)
                    test_dimm_plugged);
     qtest_add_func("virtio-balloon-auto/guest/dimm-unplugged",
                    test_dimm_unplugged);
+    qtest_add_func("virtio-balloon-auto/guest/dimm-unplugged-deflates",
+                   test_dimm_unplugged_deflates);
     qtest_add_func("virtio-balloon-auto/guest/reset", test_reset);
     qtest_add_func("virtio-balloon-auto/config/errors", test_bad_config);
     qtest_add_func("virtio-balloon-auto/config/props-need-automatic",

@@ -1202,6 +1202,64 @@ static void test_ram_pages(void)
     assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "floor");
 }
 
+/*
+ * RAM that shrinks under the balloon: a target above RAM less the floor
+ * deflates to it once, the next step after the shrink; growing RAM, or a
+ * target that still fits, changes nothing.
+ */
+static void test_ram_floor(void)
+{
+    BalloonAutoPolicy p;
+    const BalloonAutoCounters *c;
+    BalloonAutoConfig cfg;
+
+    setup(&p);
+    c = balloon_auto_counters(&p);
+    /* No change of RAM, nothing to do */
+    assert_none(balloon_auto_ram_floor(&p), "ram-kept");
+    /* A DIMM as large as the boot RAM, inflated to its floor... */
+    balloon_auto_set_ram_pages(&p, 2 * RAM);
+    assert_none(balloon_auto_ram_floor(&p), "ram-kept");
+    balloon_auto_sync(&p, 2 * RAM - FLOOR, 2 * RAM - FLOOR, now);
+    /* ... then unplugged: the balloon would hold all but the floor... */
+    balloon_auto_set_ram_pages(&p, RAM);
+    g_assert_cmpuint(balloon_auto_target(&p), ==, RAM);
+    /* ... until the next step gives back what the floor needs, once */
+    assert_action(balloon_auto_ram_floor(&p), BALLOON_AUTO_DEFLATE,
+                  BALLOON_AUTO_REASON_RAM_UNPLUGGED, RAM - FLOOR);
+    g_assert_cmpuint(balloon_auto_target(&p), ==, RAM - FLOOR);
+    g_assert_cmpuint(c->ram_deflates, ==, 1);
+    g_assert_cmpuint(c->deflates, ==, 0);
+    assert_none(balloon_auto_ram_floor(&p), "ram-kept");
+    /* Host pressure then keeps the floor as before */
+    now += SEC(2);
+    assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "floor");
+
+    /* A shrink the target still fits: nothing */
+    balloon_auto_set_ram_pages(&p, 2 * RAM);
+    balloon_auto_sync(&p, LOW, LOW, now);
+    balloon_auto_set_ram_pages(&p, RAM);
+    assert_none(balloon_auto_ram_floor(&p), "ram-kept");
+    g_assert_cmpuint(balloon_auto_target(&p), ==, LOW);
+    g_assert_cmpuint(c->ram_deflates, ==, 1);
+
+    /*
+     * A floor the unplug left above RAM is clamped to RAM by the device
+     * (balloon_auto_set_config()): the balloon empties
+     */
+    balloon_auto_set_ram_pages(&p, 2 * RAM);
+    cfg = default_cfg();
+    cfg.floor_pages = RAM + FLOOR;
+    balloon_auto_set_config(&p, &cfg);
+    balloon_auto_sync(&p, RAM - FLOOR, RAM - FLOOR, now);
+    balloon_auto_set_ram_pages(&p, RAM);
+    cfg.floor_pages = RAM;
+    balloon_auto_set_config(&p, &cfg);
+    assert_action(balloon_auto_ram_floor(&p), BALLOON_AUTO_DEFLATE,
+                  BALLOON_AUTO_REASON_RAM_UNPLUGGED, 0);
+    g_assert_cmpuint(c->ram_deflates, ==, 2);
+}
+
 /* Field by field: the struct has padding */
 static void assert_timing_eq(const BalloonAutoTiming *a,
                              const BalloonAutoTiming *b)
@@ -1413,7 +1471,7 @@ static void test_strings(void)
     static const char *const reasons[] = {
         "host-low", "host-medium", "host-critical", "guest-message",
         "guest-stats", "guest-deflate", "guest-stalled", "host-relief",
-        "host-watermark",
+        "host-watermark", "ram-unplugged",
     };
     static const char *const actions[] = {
         "none", "inflate", "deflate", "cancel", "stall",
@@ -3207,6 +3265,7 @@ int main(int argc, char **argv)
     ADD("state/reset", test_reset);
     ADD("state/sync", test_sync);
     ADD("state/ram-pages", test_ram_pages);
+    ADD("state/ram-floor", test_ram_floor);
     ADD("state/timing-round-trip", test_timing_round_trip);
     ADD("state/overflow", test_overflow);
     ADD("strings", test_strings);

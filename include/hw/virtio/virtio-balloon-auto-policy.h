@@ -271,6 +271,7 @@ typedef enum BalloonAutoReason {
     BALLOON_AUTO_REASON_GUEST_STALLED,
     BALLOON_AUTO_REASON_HOST_RELIEF,    /* host recovered: memory back */
     BALLOON_AUTO_REASON_HOST_WATERMARK, /* host above the high watermark */
+    BALLOON_AUTO_REASON_RAM_UNPLUGGED,  /* RAM shrank below balloon+floor */
     BALLOON_AUTO_REASON__MAX,
 } BalloonAutoReason;
 
@@ -283,7 +284,7 @@ typedef struct BalloonAutoAction {
      * "throttled", "guest-window", "stalled", "floor", "pile-up", "idle",
      * "empty", "hostile-actual", "progress", "no-progress", "no-spare",
      * "not-resident", "full", "recorded", "in-flight", "below-high",
-     * "above-low", "no-shares".  For the
+     * "above-low", "no-shares", "ram-kept".  For the
      * other kinds a short note for traces.
      */
     const char *why;
@@ -338,6 +339,8 @@ typedef struct BalloonAutoCounters {
     uint64_t watermark_inflates;
     /* relief steps held back: the host was not below the low watermark */
     uint64_t relief_held;
+    /* deflates because RAM shrank below the balloon and the floor */
+    uint64_t ram_deflates;
 } BalloonAutoCounters;
 
 /*
@@ -356,6 +359,8 @@ typedef struct BalloonAutoTiming {
 typedef struct BalloonAutoPolicy {
     BalloonAutoConfig cfg;
     uint64_t ram_pages;
+    /* RAM shrank since balloon_auto_ram_floor() last looked */
+    bool ram_shrunk;
     uint64_t target;
     uint64_t actual;
     bool window_open;           /* a window was opened since the reset */
@@ -475,9 +480,21 @@ void balloon_auto_reset(BalloonAutoPolicy *p, int64_t now);
  * Guest RAM is now @ram_pages (DIMMs plugged or unplugged): every bound
  * that derives from it (floor, reserve, gain, tunable checks) follows.
  * Target, actual and the measured residency are clamped to it; nothing
- * else changes.
+ * else changes.  A shrink is remembered for balloon_auto_ram_floor().
  */
 void balloon_auto_set_ram_pages(BalloonAutoPolicy *p, uint64_t ram_pages);
+
+/*
+ * After guest RAM shrank (balloon_auto_set_ram_pages(), then
+ * balloon_auto_set_config() with sizes that fit the new RAM): a target
+ * above what the floor allows (ram_pages - floor_pages) was set for a
+ * larger guest and would now leave the guest below its floor, or ask for
+ * all of its RAM; it deflates to that bound at once (DEFLATE, reason
+ * RAM_UNPLUGGED, "ram-unplugged").  NONE ("ram-kept") when RAM did not
+ * shrink since the last call or the target fits.  Not called while
+ * automatic mode is off: the shrink is then acted on once it is on.
+ */
+BalloonAutoAction balloon_auto_ram_floor(BalloonAutoPolicy *p);
 
 /*
  * Adopt the device's target and actual (automatic mode switched on at run
