@@ -1241,6 +1241,28 @@ static void auto_source_replace(VirtIOBalloonAuto *a, const char *source,
     auto_read_memory(a);
 }
 
+/*
+ * A size refused at creation against the guest RAM of that moment that
+ * memory devices still to come could make fit: say that those listed
+ * after the balloon on the command line do not count yet.
+ */
+static void auto_hint_later_ram(const VirtIOBalloonAutoProps *p,
+                                Error **errp)
+{
+    ERRP_GUARD();
+    MachineState *ms = MACHINE(qdev_get_machine());
+    BalloonAutoConfig cfg;
+
+    if (!phase_check(PHASE_MACHINE_READY) && ms->maxram_size > ms->ram_size &&
+        auto_props_to_config(p, ms->maxram_size >> VIRTIO_BALLOON_PFN_SHIFT,
+                             auto_prop_names, &cfg, NULL)) {
+        error_append_hint(errp, "The guest RAM counted is that of the boot"
+                          " RAM and the memory devices created before the"
+                          " balloon; list DIMMs before it on the command"
+                          " line to count them.\n");
+    }
+}
+
 bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
                                  Error **errp)
 {
@@ -1257,8 +1279,12 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
         return auto_props_unused(p, errp);
     }
     auto_props_scale_defaults(p, ram_pages);
-    if (!auto_props_to_config(p, ram_pages, auto_prop_names, &cfg, errp) ||
-        !auto_props_to_stats(p, &stats_cfg, errp) ||
+    if (!auto_props_to_config(p, ram_pages, auto_prop_names, &cfg, errp)) {
+        auto_hint_later_ram(p, errp);
+        error_prepend(errp, "automatic ballooning: ");
+        return false;
+    }
+    if (!auto_props_to_stats(p, &stats_cfg, errp) ||
         !auto_props_to_psi(p, &psi_opts, errp) ||
         !auto_props_check_memory_source(p, errp) ||
         /*
