@@ -333,6 +333,7 @@ static BalloonAutoAction nothing(const BalloonAutoPolicy *p, const char *why)
 
 static void clean_state(BalloonAutoPolicy *p, int64_t now)
 {
+    p->ram_shrunk = false;
     p->target = 0;
     p->actual = 0;
     p->window_open = false;
@@ -400,6 +401,7 @@ void balloon_auto_sync(BalloonAutoPolicy *p, uint64_t target,
                        uint64_t actual, int64_t now)
 {
     /* Whatever the device held, the policy's bounds must hold from now. */
+    p->ram_shrunk = false;
     p->target = MIN(target, p->ram_pages);
     p->actual = MIN(actual, p->ram_pages);
     /* Give an inherited outstanding request a full stall period. */
@@ -613,6 +615,8 @@ static int64_t watermark_deadline(const BalloonAutoPolicy *p)
     return MAX(next, throttle_end(p));
 }
 
+static uint64_t inflate_limit(const BalloonAutoPolicy *p);
+
 /*
  * Only deadlines balloon_auto_timer() acts on when they are due: one it
  * would pass over stays in the past, and a timer re-armed in the past runs
@@ -623,6 +627,11 @@ static int64_t watermark_deadline(const BalloonAutoPolicy *p)
 int64_t balloon_auto_deadline(const BalloonAutoPolicy *p)
 {
     int64_t d = stall_deadline(p);
+
+    /* RAM shrank under the balloon: balloon_auto_ram_floor() at once */
+    if (p->ram_shrunk && p->target > inflate_limit(p)) {
+        return 0;
+    }
 
     if (p->pending) {
         d = MIN(d, throttle_end(p));
@@ -1268,6 +1277,7 @@ void balloon_auto_get_timing(const BalloonAutoPolicy *p,
     t->last_inflate = p->last_inflate;
     t->last_progress = p->last_progress;
     t->stalled = p->stalled;
+    t->ram_shrunk = p->ram_shrunk;
 }
 
 /*
@@ -1286,6 +1296,7 @@ void balloon_auto_set_timing(BalloonAutoPolicy *p,
     p->last_inflate = t->last_inflate;
     p->last_progress = t->last_progress;
     p->stalled = t->stalled;
+    p->ram_shrunk = t->ram_shrunk;
 }
 
 const char *balloon_auto_reason_str(BalloonAutoReason r)

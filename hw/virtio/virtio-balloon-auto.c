@@ -123,6 +123,8 @@ struct VirtIOBalloonAuto {
 };
 
 /* The QAPI enums list the same values as the policy's, in another order */
+QEMU_BUILD_BUG_ON((int)AUTO_BALLOON_REASON__MAX !=
+                  (int)BALLOON_AUTO_REASON__MAX);
 static const AutoBalloonActionKind qapi_action[] = {
     [BALLOON_AUTO_INFLATE] = AUTO_BALLOON_ACTION_KIND_INFLATE,
     [BALLOON_AUTO_DEFLATE] = AUTO_BALLOON_ACTION_KIND_DEFLATE,
@@ -487,6 +489,8 @@ static void auto_timer_cb(void *opaque)
 {
     VirtIOBalloonAuto *a = opaque;
 
+    /* Every re-arm from here on, auto_ram_follow()'s too */
+    a->in_timer_cb = true;
     auto_ram_follow(a);
     auto_read_memory(a);
     /* A coalesced host event or the watermark may inflate: measure */
@@ -495,7 +499,6 @@ static void auto_timer_cb(void *opaque)
         balloon_auto_inflate_due(&a->policy, auto_now())) {
         auto_measure_resident(a);
     }
-    a->in_timer_cb = true;
     auto_apply(a, balloon_auto_timer(&a->policy, auto_now()));
     a->in_timer_cb = false;
 }
@@ -556,6 +559,7 @@ static void auto_handle_msg(VirtIODevice *vdev, VirtQueue *vq)
         } else {
             trace_virtio_balloon_auto_msg_pressure(msg.level);
             if (a->enabled) {
+                auto_ram_follow(a);
                 /* auto_parse_msg() checked level <= critical */
                 auto_apply(a, balloon_auto_guest_message(
                                   &a->policy, (BalloonAutoLevel)msg.level,
@@ -740,6 +744,10 @@ static void auto_ram_sync(VirtIOBalloonAuto *a)
     balloon_auto_set_ram_pages(&a->policy, pages);
     /* As the policy's copy: a measurement of the RAM there was */
     a->resident = MIN(a->resident, pages << VIRTIO_BALLOON_PFN_SHIFT);
+    /* A shrink under the balloon is due at once (balloon_auto_ram_floor) */
+    if (a->enabled && !auto_in_transit()) {
+        auto_rearm(a);
+    }
     if (auto_props_clamp_to_ram(p, pages)) {
         /* Every size is now within RAM, and nothing else changed */
         auto_props_to_config(p, pages, auto_prop_names, &cfg, &error_abort);
@@ -750,10 +758,12 @@ static void auto_ram_sync(VirtIOBalloonAuto *a)
 
 /*
  * auto_ram_sync(), then, on the paths where automatic mode acts (host
- * events, its timer, the guest's pages, 'actual' and statistics) and
- * while it is on: a balloon that RAM shrank under gives back what would
- * leave the guest below its floor (balloon_auto_ram_floor()).  Queries,
- * configuration, reset and migration only sync: they set no target.
+ * events, its timer, the guest's pages, 'actual', statistics and
+ * messages) and while it is on: a balloon that RAM shrank under gives
+ * back what would leave the guest below its floor
+ * (balloon_auto_ram_floor()).  Queries, configuration, reset and
+ * migration only sync and arm the timer (auto_ram_sync()): they set no
+ * target themselves.
  */
 static void auto_ram_follow(VirtIOBalloonAuto *a)
 {
@@ -1256,10 +1266,9 @@ static void auto_hint_later_ram(const VirtIOBalloonAutoProps *p,
     if (!phase_check(PHASE_MACHINE_READY) && ms->maxram_size > ms->ram_size &&
         auto_props_to_config(p, ms->maxram_size >> VIRTIO_BALLOON_PFN_SHIFT,
                              auto_prop_names, &cfg, NULL)) {
-        error_append_hint(errp, "The guest RAM counted is that of the boot"
-                          " RAM and the memory devices created before the"
-                          " balloon; list DIMMs before it on the command"
-                          " line to count them.\n");
+        error_append_hint(errp, "Memory devices listed after the balloon"
+                          " on the command line are not counted; list"
+                          " DIMMs before it to count them.\n");
     }
 }
 
@@ -2136,6 +2145,7 @@ static const VMStateDescription vmstate_auto_state = {
         VMSTATE_INT64(timing.last_inflate, VirtIOBalloonAuto),
         VMSTATE_INT64(timing.last_progress, VirtIOBalloonAuto),
         VMSTATE_BOOL(timing.stalled, VirtIOBalloonAuto),
+        VMSTATE_BOOL(timing.ram_shrunk, VirtIOBalloonAuto),
         VMSTATE_BOOL(mig_enabled, VirtIOBalloonAuto),
         VMSTATE_UINT64(mig_props.inflate_low, VirtIOBalloonAuto),
         VMSTATE_UINT64(mig_props.inflate_medium, VirtIOBalloonAuto),

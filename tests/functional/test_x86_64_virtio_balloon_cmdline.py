@@ -22,9 +22,8 @@ DIMM = ['-object', 'memory-backend-ram,id=r0,size=256M',
 BALLOON = 'virtio-balloon-pci,id=bal,automatic=on,auto-source=qtest'
 REFUSED = ("'auto-floor' is 402653184 bytes; it must be at most the guest"
            " RAM size (268435456 bytes)")
-HINT = ('The guest RAM counted is that of the boot RAM and the memory'
-        ' devices created before the balloon; list DIMMs before it on the'
-        ' command line to count them.')
+HINT = ('Memory devices listed after the balloon on the command line are'
+        ' not counted; list DIMMs before it to count them.')
 
 
 class VirtioBalloonCmdline(QemuBaseTest):

@@ -759,6 +759,66 @@ static void test_kept_element(void)
     ag_stop(g);
 }
 
+/*
+ * A DIMM unplugged under the balloon just before a migration: the
+ * source, in transit, gives nothing back; the destination, started
+ * without the DIMM, does as soon as it runs (the rule travels in the
+ * stream; without it the destination adopted a balloon of all its RAM).
+ */
+static void test_ram_unplugged(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON " -m 1024,slots=2,maxmem=2G", true,
+                            MSG_VQ_OFFERED);
+    g_autoptr(QDict) info = NULL;
+    uint32_t inflated;
+    int64_t deadline;
+
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'object-add',"
+                             " 'arguments': { 'qom-type':"
+                             " 'memory-backend-ram', 'id': 'm1',"
+                             " 'size': %" PRIu64 " } }", 512 * MiB);
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'device_add',"
+                             " 'arguments': { 'driver': 'pc-dimm',"
+                             " 'id': 'd1', 'memdev': 'm1' } }");
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'inflate-critical': %" PRIu64
+                             " } }", 1280 * MiB);
+    ag_inject(g, "critical");
+    inflated = ag_target(g);
+    g_assert_cmpuint(inflated, >, MIB_PAGES(1024 - 256));
+    ag_catch_up(g);
+    /*
+     * Stopped, the source's timer does not run: the unplug is seen (the
+     * query) but not acted on before the migration
+     */
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'stop' }");
+    /* The guest's side of the unplug (PIIX4 ACPI memory hotplug) */
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'device_del',"
+                             " 'arguments': { 'id': 'd1' } }");
+    qtest_outl(g->qts, 0x0a00, 0);
+    qtest_outb(g->qts, 0x0a14, 0x8);
+    deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+    for (;;) {
+        info = ag_query(g->qts);
+        if (qdict_get_int(qdict_get_qdict(info, "tunables"),
+                          "inflate-critical") == 1024 * MiB) {
+            break;
+        }
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        qobject_unref(info);
+        g_usleep(20 * 1000);
+    }
+    g_assert_cmpuint(ag_target(g), ==, inflated);
+
+    mig_run(g, mig_prepare(g, AUTO_ON " -m 1024,slots=2,maxmem=2G", true));
+    g_assert_cmpuint(ag_target(g), ==, inflated);
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'cont' }");
+    ag_step(g, 2 * SEC);
+    g_assert_cmpuint(ag_target(g), ==, MIB_PAGES(1024 - 256));
+    g_assert_cmpuint(ag_counter(g->qts, "ram-deflates"), ==, 1);
+    ag_stop(g);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -771,6 +831,8 @@ int main(int argc, char **argv)
                    test_stream_hostile_actual);
     qtest_add_func("virtio-balloon-auto/migration/kept-element",
                    test_kept_element);
+    qtest_add_func("virtio-balloon-auto/migration/ram-unplugged",
+                   test_ram_unplugged);
     qtest_add_func("virtio-balloon-auto/migration/hugetlb/auto-off",
                    test_hugetlb_auto_off);
     qtest_add_func("virtio-balloon-auto/migration/hugetlb/plain-to-auto",

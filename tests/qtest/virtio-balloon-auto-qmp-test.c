@@ -581,8 +581,9 @@ static void test_host_resident_devices(void)
         QTestState *qts;
         g_autoptr(QDict) info = NULL;
 
-        if (i == 1 && !qtest_has_device("virtio-pmem-pci")) {
-            g_test_message("no virtio-pmem-pci in this QEMU: not checked");
+        if (!qtest_has_device(i ? "virtio-pmem-pci" : "nvdimm")) {
+            g_test_message("no %s in this QEMU: not checked",
+                           i ? "virtio-pmem-pci" : "nvdimm");
             continue;
         }
         qts = qtest_initf("-m 1024,slots=2,maxmem=2G -nodefaults -object"

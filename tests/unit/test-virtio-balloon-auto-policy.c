@@ -1224,13 +1224,29 @@ static void test_ram_floor(void)
     /* ... then unplugged: the balloon would hold all but the floor... */
     balloon_auto_set_ram_pages(&p, RAM);
     g_assert_cmpuint(balloon_auto_target(&p), ==, RAM);
-    /* ... until the next step gives back what the floor needs, once */
+    /* ... the device's timer is due at once, and migrates so... */
+    g_assert_cmpint(balloon_auto_deadline(&p), ==, 0);
+    {
+        BalloonAutoPolicy q;
+        BalloonAutoTiming t;
+
+        setup(&q);
+        balloon_auto_get_timing(&p, &t);
+        g_assert_true(t.ram_shrunk);
+        balloon_auto_set_ram_pages(&q, RAM);
+        balloon_auto_sync(&q, RAM, RAM, now);
+        balloon_auto_set_timing(&q, &t);
+        assert_action(balloon_auto_ram_floor(&q), BALLOON_AUTO_DEFLATE,
+                      BALLOON_AUTO_REASON_RAM_UNPLUGGED, RAM - FLOOR);
+    }
+    /* ... and the next step gives back what the floor needs, once */
     assert_action(balloon_auto_ram_floor(&p), BALLOON_AUTO_DEFLATE,
                   BALLOON_AUTO_REASON_RAM_UNPLUGGED, RAM - FLOOR);
     g_assert_cmpuint(balloon_auto_target(&p), ==, RAM - FLOOR);
     g_assert_cmpuint(c->ram_deflates, ==, 1);
     g_assert_cmpuint(c->deflates, ==, 0);
     assert_none(balloon_auto_ram_floor(&p), "ram-kept");
+    g_assert_cmpint(balloon_auto_deadline(&p), >, 0);
     /* Host pressure then keeps the floor as before */
     now += SEC(2);
     assert_none(host(&p, BALLOON_AUTO_LEVEL_CRITICAL), "floor");
@@ -1257,6 +1273,21 @@ static void test_ram_floor(void)
     balloon_auto_set_config(&p, &cfg);
     assert_action(balloon_auto_ram_floor(&p), BALLOON_AUTO_DEFLATE,
                   BALLOON_AUTO_REASON_RAM_UNPLUGGED, 0);
+    g_assert_cmpuint(c->ram_deflates, ==, 2);
+
+    /*
+     * A balloon adopted (switched on) or a reset after the shrink is
+     * sized against the RAM it meets: nothing is given back for it
+     */
+    balloon_auto_set_ram_pages(&p, 2 * RAM);
+    balloon_auto_sync(&p, RAM, RAM, now);
+    balloon_auto_set_ram_pages(&p, RAM);
+    balloon_auto_sync(&p, RAM, RAM, now);
+    assert_none(balloon_auto_ram_floor(&p), "ram-kept");
+    balloon_auto_set_ram_pages(&p, 2 * RAM);
+    balloon_auto_set_ram_pages(&p, RAM);
+    balloon_auto_reset(&p, now);
+    assert_none(balloon_auto_ram_floor(&p), "ram-kept");
     g_assert_cmpuint(c->ram_deflates, ==, 2);
 }
 

@@ -353,13 +353,19 @@ typedef struct BalloonAutoTiming {
     int64_t last_inflate;
     int64_t last_progress;
     bool stalled;
+    /* RAM shrank under the balloon, not yet acted on: see ram_shrunk */
+    bool ram_shrunk;
 } BalloonAutoTiming;
 
 /* Public so that the device can embed it; use the functions below. */
 typedef struct BalloonAutoPolicy {
     BalloonAutoConfig cfg;
     uint64_t ram_pages;
-    /* RAM shrank since balloon_auto_ram_floor() last looked */
+    /*
+     * RAM shrank since balloon_auto_ram_floor() last looked; cleared by a
+     * reset and by balloon_auto_sync() (a balloon adopted is sized
+     * against the RAM it is adopted with); migrated with the timing.
+     */
     bool ram_shrunk;
     uint64_t target;
     uint64_t actual;
@@ -489,10 +495,12 @@ void balloon_auto_set_ram_pages(BalloonAutoPolicy *p, uint64_t ram_pages);
  * balloon_auto_set_config() with sizes that fit the new RAM): a target
  * above what the floor allows (ram_pages - floor_pages) was set for a
  * larger guest and would now leave the guest below its floor, or ask for
- * all of its RAM; it deflates to that bound at once (DEFLATE, reason
- * RAM_UNPLUGGED, "ram-unplugged").  NONE ("ram-kept") when RAM did not
- * shrink since the last call or the target fits.  Not called while
- * automatic mode is off: the shrink is then acted on once it is on.
+ * more of its RAM than that (all of it with a floor of 0); it deflates
+ * to that bound at once (DEFLATE, reason RAM_UNPLUGGED, "ram-unplugged").
+ * NONE ("ram-kept") when RAM did not shrink since the last call or the
+ * target fits.  Until then balloon_auto_deadline() is due at once, so
+ * that the device's timer acts on it whatever else happens.  Not called
+ * while automatic mode is off.
  */
 BalloonAutoAction balloon_auto_ram_floor(BalloonAutoPolicy *p);
 
