@@ -10,6 +10,7 @@
 #include "qemu/bswap.h"
 #include "qemu/cutils.h"
 #include "qobject/qdict.h"
+#include "qobject/qlist.h"
 #include "libqos/pci.h"
 #include "standard-headers/linux/virtio_balloon.h"
 #include "standard-headers/linux/virtio_config.h"
@@ -25,6 +26,59 @@
 void ag_touch_ram(QTestState *qts, uint64_t size)
 {
     vba_fill_ram(qts, MiB, size - MiB, 0x5a);
+}
+
+void ag_plug_dimm_512m(QTestState *qts)
+{
+    qtest_qmp_assert_success(qts, "{ 'execute': 'object-add',"
+                             " 'arguments': { 'qom-type':"
+                             " 'memory-backend-ram', 'id': 'm1',"
+                             " 'size': %" PRIu64 " } }", 512 * MiB);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'device_add',"
+                             " 'arguments': { 'driver': 'pc-dimm',"
+                             " 'id': 'd1', 'memdev': 'm1' } }");
+}
+
+/* PIIX4's ACPI memory hotplug registers (hw/acpi/memory_hotplug.c) */
+#define MHP_BASE 0x0a00
+#define MHP_SLOT_SEL (MHP_BASE + 0x0)
+#define MHP_STATUS (MHP_BASE + 0x14)
+#define MHP_EJECT 0x8
+
+void ag_unplug_dimm(QTestState *qts)
+{
+    int64_t deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+
+    qtest_qmp_assert_success(qts, "{ 'execute': 'device_del',"
+                             " 'arguments': { 'id': 'd1' } }");
+    qtest_outl(qts, MHP_SLOT_SEL, 0);
+    qtest_outb(qts, MHP_STATUS, MHP_EJECT);
+    for (;;) {
+        g_autoptr(QDict) rsp = qtest_qmp(qts, "{ 'execute':"
+                                         " 'query-memory-devices' }");
+
+        if (!qlist_size(qdict_get_qlist(rsp, "return"))) {
+            return;
+        }
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(20 * 1000);
+    }
+}
+
+AutoGuest *ag_start_dimm_inflated(uint32_t *inflated)
+{
+    AutoGuest *g = ag_start(AUTO_ON " -m 1024,slots=2,maxmem=2G", true,
+                            MSG_VQ_OFFERED);
+
+    ag_plug_dimm_512m(g->qts);
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'inflate-critical': %" PRIu64
+                             " } }", 1280 * MiB);
+    ag_inject(g, "critical");
+    *inflated = ag_target(g);
+    g_assert_cmpuint(*inflated, >, MIB_PAGES(1024 - 256));
+    ag_catch_up(g);
+    return g;
 }
 
 /*

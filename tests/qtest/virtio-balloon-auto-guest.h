@@ -51,6 +51,21 @@ typedef struct AutoGuest {
 #define CGROUP2_ROOT "/sys/fs/cgroup/unified"
 
 void ag_touch_ram(QTestState *qts, uint64_t size);
+/* Hot-plug a 512 MiB pc-dimm 'd1' (memdev 'm1'), in slot 0 */
+void ag_plug_dimm_512m(QTestState *qts);
+/*
+ * Unplug that DIMM as a guest does: device_del, then the guest's eject
+ * through PIIX4's ACPI memory hotplug registers; returns once QEMU no
+ * longer lists it (within 5 s).
+ */
+void ag_unplug_dimm(QTestState *qts);
+/*
+ * A 1 GiB guest with that DIMM (maxmem 2 GiB), inflated by one critical
+ * step of 1280 MiB, which leaves the 1536 MiB guest its 256 MiB floor or
+ * more, and the driver caught up: a balloon larger than RAM less the
+ * floor once the DIMM is unplugged.  *@inflated: the target, in pages.
+ */
+AutoGuest *ag_start_dimm_inflated(uint32_t *inflated);
 /*
  * msg_vq_index: where to set up the message queue, -1 for nowhere, or
  * MSG_VQ_OFFERED: at the index the features the device offers give it

@@ -478,18 +478,6 @@ static void test_hostile_actual(void)
     ag_stop(g);
 }
 
-/* Hot-plug a 512 MiB pc-dimm 'd1' (memdev 'm1') */
-static void plug_dimm_512m(QTestState *qts)
-{
-    qtest_qmp_assert_success(qts, "{ 'execute': 'object-add',"
-                             " 'arguments': { 'qom-type':"
-                             " 'memory-backend-ram', 'id': 'm1',"
-                             " 'size': %" PRIu64 " } }", 512 * MiB);
-    qtest_qmp_assert_success(qts, "{ 'execute': 'device_add',"
-                             " 'arguments': { 'driver': 'pc-dimm',"
-                             " 'id': 'd1', 'memdev': 'm1' } }");
-}
-
 /*
  * DIMMs plugged after the balloon was created are guest RAM too: the
  * query counts them, tunables may use them, and a manual 'balloon' that
@@ -502,7 +490,7 @@ static void test_dimm_plugged(void)
     g_autoptr(QDict) info = NULL;
     g_autoptr(QDict) rsp = NULL;
 
-    plug_dimm_512m(g->qts);
+    ag_plug_dimm_512m(g->qts);
     info = ag_query(g->qts);
     g_assert_cmpint(qdict_get_int(info, "target"), ==, 1536 * MiB);
     g_assert_cmpint(qdict_get_int(info, "actual"), ==, 1536 * MiB);
@@ -518,12 +506,6 @@ static void test_dimm_plugged(void)
     ag_stop(g);
 }
 
-/* PIIX4's ACPI memory hotplug registers (hw/acpi/memory_hotplug.c) */
-#define MHP_BASE 0x0a00
-#define MHP_SLOT_SEL (MHP_BASE + 0x0)
-#define MHP_STATUS (MHP_BASE + 0x14)
-#define MHP_EJECT 0x8
-
 /*
  * A DIMM unplugged under sizes that only it made fit: they become the
  * guest's RAM, the query shows that, and set-auto-balloon keeps working
@@ -536,30 +518,17 @@ static void test_dimm_unplugged(void)
                             MSG_VQ_OFFERED);
     g_autoptr(QDict) info = NULL;
     QDict *t;
-    int64_t deadline;
 
-    plug_dimm_512m(g->qts);
+    ag_plug_dimm_512m(g->qts);
     qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
                              " 'arguments': { 'floor': %" PRIu64 ","
                              " 'reserve': %" PRIu64 ","
                              " 'inflate-critical': %" PRIu64 " } }",
                              1280 * MiB, 1536 * MiB, 1280 * MiB);
 
-    /* The guest's side of the unplug: select slot 0 and eject it */
-    qtest_qmp_assert_success(g->qts, "{ 'execute': 'device_del',"
-                             " 'arguments': { 'id': 'd1' } }");
-    qtest_outl(g->qts, MHP_SLOT_SEL, 0);
-    qtest_outb(g->qts, MHP_STATUS, MHP_EJECT);
-    deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
-    for (;;) {
-        info = ag_query(g->qts);
-        if (qdict_get_int(info, "actual") == 1024 * MiB) {
-            break;
-        }
-        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-        qobject_unref(info);
-        g_usleep(20 * 1000);
-    }
+    ag_unplug_dimm(g->qts);
+    info = ag_query(g->qts);
+    g_assert_cmpint(qdict_get_int(info, "actual"), ==, 1024 * MiB);
     t = qdict_get_qdict(info, "tunables");
     g_assert_cmpuint(qdict_get_int(t, "floor"), ==, 1024 * MiB);
     g_assert_cmpuint(qdict_get_int(t, "reserve"), ==, 1024 * MiB);
@@ -585,39 +554,16 @@ static void test_dimm_unplugged(void)
  */
 static void test_dimm_unplugged_deflates(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON " -m 1024,slots=2,maxmem=2G", true,
-                            MSG_VQ_OFFERED);
+    uint32_t inflated;
+    AutoGuest *g = ag_start_dimm_inflated(&inflated);
     g_autoptr(QDict) info = NULL;
     QDict *ev;
     bool seen = false;
-    int64_t deadline;
-    uint32_t inflated;
 
-    plug_dimm_512m(g->qts);
-    /* One critical step of 1280 MiB leaves the 1536 MiB guest its floor */
-    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
-                             " 'arguments': { 'inflate-critical': %" PRIu64
-                             " } }", 1280 * MiB);
-    ag_inject(g, "critical");
-    inflated = ag_target(g);
-    g_assert_cmpuint(inflated, >, MIB_PAGES(1024 - 256));
-    ag_catch_up(g);
-
-    qtest_qmp_assert_success(g->qts, "{ 'execute': 'device_del',"
-                             " 'arguments': { 'id': 'd1' } }");
-    qtest_outl(g->qts, MHP_SLOT_SEL, 0);
-    qtest_outb(g->qts, MHP_STATUS, MHP_EJECT);
-    deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
-    for (;;) {
-        info = ag_query(g->qts);
-        if (qdict_get_int(qdict_get_qdict(info, "tunables"),
-                          "inflate-critical") == 1024 * MiB) {
-            break;
-        }
-        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
-        qobject_unref(info);
-        g_usleep(20 * 1000);
-    }
+    ag_unplug_dimm(g->qts);
+    info = ag_query(g->qts);
+    g_assert_cmpint(qdict_get_int(qdict_get_qdict(info, "tunables"),
+                                  "inflate-critical"), ==, 1024 * MiB);
     qobject_unref(info);
 
     /* The query arms the timer, due at once (past the event rate limit) */
