@@ -937,13 +937,14 @@ BalloonAutoAction balloon_auto_host_event(BalloonAutoPolicy *p,
 
 BalloonAutoAction balloon_auto_ram_floor(BalloonAutoPolicy *p)
 {
+    uint64_t limit = inflate_limit(p);
     bool shrunk = p->ram_shrunk;
 
     p->ram_shrunk = false;
-    if (!shrunk || p->target <= inflate_limit(p)) {
+    if (!shrunk || p->target <= limit) {
         return nothing(p, "ram-kept");
     }
-    p->target = inflate_limit(p);
+    p->target = limit;
     p->counters.ram_deflates++;
     return action(p, BALLOON_AUTO_DEFLATE, BALLOON_AUTO_REASON_RAM_UNPLUGGED,
                   "ram-unplugged");

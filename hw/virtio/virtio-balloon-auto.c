@@ -445,7 +445,6 @@ static uint64_t auto_current_ram_pages(void)
 
 /* Bring the policy's guest RAM up to date (after auto_props_to_config()) */
 static void auto_ram_sync(VirtIOBalloonAuto *a);
-static void auto_ram_follow(VirtIOBalloonAuto *a);
 
 static void auto_host_event(VirtIOBalloonAuto *a, HostPressureLevel level)
 {
@@ -462,7 +461,7 @@ static void auto_host_event(VirtIOBalloonAuto *a, HostPressureLevel level)
         trace_virtio_balloon_auto_in_transit("host event");
         return;
     }
-    auto_ram_follow(a);
+    auto_ram_sync(a);
     auto_refresh_stats(a);
     /* Throttled events only coalesce: no need to measure for them */
     if (balloon_auto_inflate_due(&a->policy, auto_now())) {
@@ -488,10 +487,19 @@ static void auto_source_gone_cb(void *opaque)
 static void auto_timer_cb(void *opaque)
 {
     VirtIOBalloonAuto *a = opaque;
+    BalloonAutoAction act;
 
-    /* Every re-arm from here on, auto_ram_follow()'s too */
+    /* Every re-arm from here on, auto_ram_sync()'s and the floor's too */
     a->in_timer_cb = true;
-    auto_ram_follow(a);
+    auto_ram_sync(a);
+    /*
+     * The one place a shrink of RAM under the balloon is acted on: every
+     * path that sees it first (auto_ram_sync()) arms this timer at once
+     */
+    act = balloon_auto_ram_floor(&a->policy);
+    if (act.kind != BALLOON_AUTO_NONE) {
+        auto_apply(a, act);
+    }
     auto_read_memory(a);
     /* A coalesced host event or the watermark may inflate: measure */
     if ((balloon_auto_pending(&a->policy, NULL) ||
@@ -559,7 +567,7 @@ static void auto_handle_msg(VirtIODevice *vdev, VirtQueue *vq)
         } else {
             trace_virtio_balloon_auto_msg_pressure(msg.level);
             if (a->enabled) {
-                auto_ram_follow(a);
+                auto_ram_sync(a);
                 /* auto_parse_msg() checked level <= critical */
                 auto_apply(a, balloon_auto_guest_message(
                                   &a->policy, (BalloonAutoLevel)msg.level,
@@ -753,29 +761,6 @@ static void auto_ram_sync(VirtIOBalloonAuto *a)
         auto_props_to_config(p, pages, auto_prop_names, &cfg, &error_abort);
         balloon_auto_set_config(&a->policy, &cfg);
         auto_trace_config(p);
-    }
-}
-
-/*
- * auto_ram_sync(), then, on the paths where automatic mode acts (host
- * events, its timer, the guest's pages, 'actual', statistics and
- * messages) and while it is on: a balloon that RAM shrank under gives
- * back what would leave the guest below its floor
- * (balloon_auto_ram_floor()).  Queries, configuration, reset and
- * migration only sync and arm the timer (auto_ram_sync()): they set no
- * target themselves.
- */
-static void auto_ram_follow(VirtIOBalloonAuto *a)
-{
-    BalloonAutoAction act;
-
-    auto_ram_sync(a);
-    if (!a->enabled || auto_in_transit()) {
-        return;
-    }
-    act = balloon_auto_ram_floor(&a->policy);
-    if (act.kind != BALLOON_AUTO_NONE) {
-        auto_apply(a, act);
     }
 }
 
@@ -1679,7 +1664,7 @@ void virtio_balloon_auto_actual_changed(VirtIOBalloon *s)
     if (!a) {
         return;
     }
-    auto_ram_follow(a);
+    auto_ram_sync(a);
     believed = auto_believed_actual(a);
     if (believed < s->actual) {
         a->unbacked++;
@@ -1706,7 +1691,7 @@ void virtio_balloon_auto_pages(VirtIOBalloon *s, bool inflate,
     if (!a || !pages) {
         return;
     }
-    auto_ram_follow(a);
+    auto_ram_sync(a);
     if (inflate) {
         a->inflated = pages > UINT64_MAX - a->inflated ? UINT64_MAX :
                       a->inflated + pages;
@@ -1737,7 +1722,7 @@ void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
     if (!a) {
         return;
     }
-    auto_ram_follow(a);
+    auto_ram_sync(a);
     pressure = balloon_auto_stats_update(&a->stats, &a->stats_cfg, s->stats,
                                          auto_now(), &why);
     a->last_stats_ns = auto_now();
