@@ -2,8 +2,8 @@
  * virtio-balloon automatic mode: guest RAM as the host holds it
  *
  * Which RAM blocks are guest RAM, whether the balloon can return their
- * pages to the host, and how much of them is resident
- * (virtio-balloon-auto-ram.h).
+ * pages to the host, how much of them is resident, and when guest RAM may
+ * have changed size (virtio-balloon-auto-ram.h).
  *
  * Copyright (c) 2026 The QEMU auto-balloon authors
  *
@@ -15,6 +15,7 @@
 #include "qemu/timer.h"
 #include "qemu/host-utils.h"
 #include "qemu/bswap.h"
+#include "qemu/main-loop.h"
 #include "qapi/error.h"
 #include "hw/boards.h"
 #include "hw/mem/memory-device.h"
@@ -23,6 +24,7 @@
 #include "hw/virtio/virtio-balloon.h"
 #include "hw/virtio/virtio-balloon-auto-ram.h"
 #include "exec/memory.h"
+#include "exec/address-spaces.h"
 #include "exec/ramblock.h"
 #include "exec/cpu-common.h"
 #include "system/hostmem.h"
@@ -220,4 +222,46 @@ bool virtio_balloon_auto_ram_discardable(Error **errp)
         return false;
     }
     return !qemu_ram_foreach_block(auto_ram_block_check, errp);
+}
+
+struct VirtIOBalloonAutoRamWatch {
+    MemoryListener listener;
+    QEMUBH *bh;
+};
+
+static void auto_ram_watch_section(MemoryListener *listener,
+                                   MemoryRegionSection *section)
+{
+    VirtIOBalloonAutoRamWatch *w =
+        container_of(listener, VirtIOBalloonAutoRamWatch, listener);
+
+    if (memory_region_is_ram(section->mr)) {
+        /* A no-op while one is pending: one run for a whole transaction */
+        qemu_bh_schedule(w->bh);
+    }
+}
+
+VirtIOBalloonAutoRamWatch *virtio_balloon_auto_ram_watch_new(QEMUBHFunc *cb,
+                                                             void *opaque)
+{
+    VirtIOBalloonAutoRamWatch *w = g_new0(VirtIOBalloonAutoRamWatch, 1);
+
+    w->bh = qemu_bh_new(cb, opaque);
+    w->listener = (MemoryListener) {
+        .name = "virtio-balloon-auto",
+        .region_add = auto_ram_watch_section,
+        .region_del = auto_ram_watch_section,
+    };
+    memory_listener_register(&w->listener, &address_space_memory);
+    return w;
+}
+
+void virtio_balloon_auto_ram_watch_free(VirtIOBalloonAutoRamWatch *w)
+{
+    if (!w) {
+        return;
+    }
+    memory_listener_unregister(&w->listener);
+    qemu_bh_delete(w->bh);
+    g_free(w);
 }

@@ -65,6 +65,8 @@ struct VirtIOBalloonAuto {
     HostPressureOptions psi_opts;
     BalloonAutoPolicy policy;
     QEMUTimer *timer;
+    /* syncs guest RAM after a DIMM plug or unplug (auto_ram_sync()) */
+    VirtIOBalloonAutoRamWatch *ram_watch;
     /* auto_timer_cb() is running: see auto_rearm() */
     bool in_timer_cb;
     VirtQueue *msg_vq;
@@ -476,6 +478,11 @@ static void auto_host_pressure_cb(void *opaque, HostPressureLevel level)
     auto_host_event(opaque, level);
 }
 
+static void auto_ram_watch_cb(void *opaque)
+{
+    auto_ram_sync(opaque);
+}
+
 static void auto_source_gone_cb(void *opaque)
 {
     VirtIOBalloonAuto *a = opaque;
@@ -737,8 +744,11 @@ static bool auto_props_clamp_to_ram(VirtIOBalloonAutoProps *p,
 }
 
 /*
- * Bring the policy's guest RAM up to date: called where the device acts
- * or answers, since no notifier tells a device that DIMMs came or went.
+ * Bring the policy's guest RAM up to date.  The RAM watch calls it after
+ * every change of the memory map (virtio-balloon-auto-ram.h), so that a
+ * DIMM unplug is acted on with no other event; the paths where the device
+ * acts or answers call it too, so that none works on a size older than
+ * the RAM watch's bottom half.
  */
 static void auto_ram_sync(VirtIOBalloonAuto *a)
 {
@@ -749,6 +759,7 @@ static void auto_ram_sync(VirtIOBalloonAuto *a)
     if (pages == balloon_auto_ram_pages(&a->policy)) {
         return;
     }
+    trace_virtio_balloon_auto_ram(balloon_auto_ram_pages(&a->policy), pages);
     balloon_auto_set_ram_pages(&a->policy, pages);
     /* As the policy's copy: a measurement of the RAM there was */
     a->resident = MIN(a->resident, pages << VIRTIO_BALLOON_PFN_SHIFT);
@@ -1345,6 +1356,7 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
     balloon_auto_init(&a->policy, &cfg, ram_pages, auto_now());
     balloon_auto_host_source(&a->policy, auto_source_attached(a), auto_now());
     a->timer = timer_new_ns(QEMU_CLOCK_VIRTUAL, auto_timer_cb, a);
+    a->ram_watch = virtio_balloon_auto_ram_watch_new(auto_ram_watch_cb, a);
     s->auto_state = a;
     qemu_balloon_set_manual_check(s, auto_manual_check);
     qemu_balloon_set_plug_check(s, auto_plug_check);
@@ -1608,6 +1620,7 @@ void virtio_balloon_auto_unrealize(VirtIOBalloon *s)
         return;
     }
     host_pressure_monitor_free(a->monitor);
+    virtio_balloon_auto_ram_watch_free(a->ram_watch);
     timer_free(a->timer);
     if (a->msg_vq) {
         virtio_delete_queue(a->msg_vq);

@@ -773,11 +773,11 @@ static void test_ram_unplugged(void)
 
     /*
      * Stopped, the source's timer does not run: the unplug is seen (the
-     * query) but not acted on before the migration
+     * RAM watch) but not acted on before the migration
      */
     qtest_qmp_assert_success(g->qts, "{ 'execute': 'stop' }");
     ag_unplug_dimm(g->qts);
-    /* Seen (the query syncs), not acted on */
+    /* Seen, not acted on */
     info = ag_query(g->qts);
     g_assert_cmpint(qdict_get_int(qdict_get_qdict(info, "tunables"),
                                   "inflate-critical"), ==, 1024 * MiB);

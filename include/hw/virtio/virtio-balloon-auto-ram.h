@@ -15,6 +15,7 @@
 #define HW_VIRTIO_BALLOON_AUTO_RAM_H
 
 #include "system/hostmem.h"
+#include "block/aio.h"
 
 /*
  * virtio_balloon_auto_backend_check:
@@ -54,5 +55,39 @@ bool virtio_balloon_auto_ram_discardable(Error **errp);
  * mapped), *@bytes unchanged.
  */
 bool virtio_balloon_auto_ram_resident(uint64_t *bytes);
+
+/*
+ * VirtIOBalloonAutoRamWatch:
+ * Tells the device glue that guest RAM may have changed size, without
+ * any other event: a DIMM plugged or unplugged.  QEMU has no notifier for
+ * memory devices coming or going, so this is a memory listener on
+ * address_space_memory that notes every RAM section added or removed.
+ * That is more than DIMMs (the boot RAM at registration, PAM and SMRAM
+ * remaps at boot, virtio-mem, NVDIMMs): the callback compares sizes, and
+ * those are rare.
+ *
+ * The callback runs in a bottom half, once for any number of changes,
+ * after the change completed: the listener is called inside the memory
+ * transaction, while pc_dimm_unplug() updates the size the balloon counts
+ * (device_memory->dimm_size) only after it.
+ */
+typedef struct VirtIOBalloonAutoRamWatch VirtIOBalloonAutoRamWatch;
+
+/*
+ * virtio_balloon_auto_ram_watch_new:
+ * Start watching; @cb(@opaque) runs as described above, a first time
+ * soon after this (registration reports the RAM there is).
+ *
+ * Returns: the watch, to be freed with virtio_balloon_auto_ram_watch_free().
+ */
+VirtIOBalloonAutoRamWatch *virtio_balloon_auto_ram_watch_new(QEMUBHFunc *cb,
+                                                             void *opaque);
+
+/*
+ * virtio_balloon_auto_ram_watch_free:
+ * Stop watching: @cb does not run after this, even if it was scheduled.
+ * NULL is allowed.
+ */
+void virtio_balloon_auto_ram_watch_free(VirtIOBalloonAutoRamWatch *w);
 
 #endif
