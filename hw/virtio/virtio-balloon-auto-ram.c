@@ -246,7 +246,7 @@ VirtIOBalloonAutoRamWatch *virtio_balloon_auto_ram_watch_new(QEMUBHFunc *cb,
 {
     VirtIOBalloonAutoRamWatch *w = g_new0(VirtIOBalloonAutoRamWatch, 1);
 
-    w->bh = qemu_bh_new(cb, opaque);
+    w->bh = qemu_bh_new_full(cb, opaque, "virtio-balloon-auto-ram", NULL);
     w->listener = (MemoryListener) {
         .name = "virtio-balloon-auto",
         .region_add = auto_ram_watch_section,

@@ -745,10 +745,11 @@ static bool auto_props_clamp_to_ram(VirtIOBalloonAutoProps *p,
 
 /*
  * Bring the policy's guest RAM up to date.  The RAM watch calls it after
- * every change of the memory map (virtio-balloon-auto-ram.h), so that a
- * DIMM unplug is acted on with no other event; the paths where the device
- * acts or answers call it too, so that none works on a size older than
- * the RAM watch's bottom half.
+ * any RAM section was added to or removed from address_space_memory
+ * (virtio-balloon-auto-ram.h), so that a DIMM unplug is acted on with no
+ * other event; the paths where the device acts or answers, and the
+ * migration stream's pre_save, call it too, so that none works on a size
+ * older than the RAM watch's bottom half.
  */
 static void auto_ram_sync(VirtIOBalloonAuto *a)
 {
@@ -763,8 +764,14 @@ static void auto_ram_sync(VirtIOBalloonAuto *a)
     balloon_auto_set_ram_pages(&a->policy, pages);
     /* As the policy's copy: a measurement of the RAM there was */
     a->resident = MIN(a->resident, pages << VIRTIO_BALLOON_PFN_SHIFT);
-    /* A shrink under the balloon is due at once (balloon_auto_ram_floor) */
-    if (a->enabled && !auto_in_transit()) {
+    /*
+     * A shrink under the balloon is due at once (balloon_auto_ram_floor).
+     * Armed in FINISH_MIGRATE and POSTMIGRATE too: the timer is on the
+     * stopped QEMU_CLOCK_VIRTUAL there, and acts if a failed migration
+     * brings the source back to running.  Not while INMIGRATE, whose
+     * post_load replaces the policy and re-arms.
+     */
+    if (a->enabled && !runstate_check(RUN_STATE_INMIGRATE)) {
         auto_rearm(a);
     }
     if (auto_props_clamp_to_ram(p, pages)) {
@@ -1978,6 +1985,8 @@ static int auto_pre_save(void *opaque)
 {
     VirtIOBalloonAuto *a = opaque;
 
+    /* A DIMM unplug whose RAM watch bottom half has not run yet counts */
+    auto_ram_sync(a);
     balloon_auto_get_timing(&a->policy, &a->timing);
     a->mig_props = a->dev->auto_props;
     a->mig_enabled = a->enabled;

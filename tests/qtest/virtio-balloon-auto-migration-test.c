@@ -769,18 +769,14 @@ static void test_ram_unplugged(void)
 {
     uint32_t inflated;
     AutoGuest *g = ag_start_dimm_inflated(&inflated);
-    g_autoptr(QDict) info = NULL;
 
     /*
      * Stopped, the source's timer does not run: the unplug is seen (the
-     * RAM watch) but not acted on before the migration
+     * RAM watch; no query in between) but not acted on before the
+     * migration
      */
     qtest_qmp_assert_success(g->qts, "{ 'execute': 'stop' }");
     ag_unplug_dimm(g->qts);
-    /* Seen, not acted on */
-    info = ag_query(g->qts);
-    g_assert_cmpint(qdict_get_int(qdict_get_qdict(info, "tunables"),
-                                  "inflate-critical"), ==, 1024 * MiB);
     g_assert_cmpuint(ag_target(g), ==, inflated);
 
     mig_run(g, mig_prepare(g, AUTO_ON " -m 1024,slots=2,maxmem=2G", true));

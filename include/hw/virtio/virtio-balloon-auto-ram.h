@@ -15,7 +15,7 @@
 #define HW_VIRTIO_BALLOON_AUTO_RAM_H
 
 #include "system/hostmem.h"
-#include "block/aio.h"
+#include "qemu/main-loop.h"
 
 /*
  * virtio_balloon_auto_backend_check:
@@ -62,14 +62,19 @@ bool virtio_balloon_auto_ram_resident(uint64_t *bytes);
  * any other event: a DIMM plugged or unplugged.  QEMU has no notifier for
  * memory devices coming or going, so this is a memory listener on
  * address_space_memory that notes every RAM section added or removed.
- * That is more than DIMMs (the boot RAM at registration, PAM and SMRAM
- * remaps at boot, virtio-mem, NVDIMMs): the callback compares sizes, and
- * those are rare.
+ * That is more than DIMMs: every section at registration and
+ * unregistration, PAM and SMRAM remaps during the firmware's boot, and
+ * RAM-backed regions a guest maps at run time (VGA windows, ROM and video
+ * RAM BARs), virtio-mem and NVDIMMs.  The callback must not assume a
+ * change of size.  Each call of the listener costs a flag check and at
+ * most a bottom-half schedule; the callback runs at most once per
+ * main-loop iteration.
  *
- * The callback runs in a bottom half, once for any number of changes,
- * after the change completed: the listener is called inside the memory
- * transaction, while pc_dimm_unplug() updates the size the balloon counts
- * (device_memory->dimm_size) only after it.
+ * The callback runs in a bottom half, after the change completed: the
+ * listener is called inside the memory transaction, while
+ * pc_dimm_unplug() updates the size the balloon counts
+ * (device_memory->dimm_size) only after it.  Like the listener, it runs
+ * in the main loop with the BQL held.
  */
 typedef struct VirtIOBalloonAutoRamWatch VirtIOBalloonAutoRamWatch;
 
