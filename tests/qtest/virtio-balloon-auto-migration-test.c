@@ -788,6 +788,40 @@ static void test_ram_unplugged(void)
     ag_stop(g);
 }
 
+/*
+ * The source, after it sent its state (POSTMIGRATE), sees a DIMM unplug:
+ * it does not act while its guest is stopped, but if management resumes
+ * it (a migration given up on after it completed), it gives back at once
+ * with no other event.  Before, the shrink was recorded with no timer
+ * armed, and nothing armed one on resuming.
+ */
+static void test_source_resumes_after_unplug(void)
+{
+    uint32_t inflated;
+    AutoGuest *g = ag_start_dimm_inflated(&inflated);
+    g_autofree char *dir = g_dir_make_tmp("auto-balloon-mig-XXXXXX", NULL);
+    g_autofree char *file = g_strdup_printf("%s/state", dir);
+    g_autofree char *uri = g_strdup_printf("file:%s", file);
+    g_autofree char *st = NULL;
+
+    /* To a file: the source is done with no destination to look after */
+    mig_unthrottle(g->qts);
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'migrate', 'arguments':"
+                             " { 'uri': %s } }", uri);
+    st = migrate_wait(g->qts);
+    g_assert_cmpstr(st, ==, "completed");
+    unlink(file);
+    rmdir(dir);
+
+    ag_unplug_dimm(g->qts);
+    g_assert_cmpuint(ag_target(g), ==, inflated);
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'cont' }");
+    ag_step(g, 1);
+    g_assert_cmpuint(ag_target(g), ==, MIB_PAGES(1024 - 256));
+    g_assert_cmpuint(ag_counter(g->qts, "ram-deflates"), ==, 1);
+    ag_stop(g);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -802,6 +836,8 @@ int main(int argc, char **argv)
                    test_kept_element);
     qtest_add_func("virtio-balloon-auto/migration/ram-unplugged",
                    test_ram_unplugged);
+    qtest_add_func("virtio-balloon-auto/migration/source-resumes-after-unplug",
+                   test_source_resumes_after_unplug);
     qtest_add_func("virtio-balloon-auto/migration/hugetlb/auto-off",
                    test_hugetlb_auto_off);
     qtest_add_func("virtio-balloon-auto/migration/hugetlb/plain-to-auto",
