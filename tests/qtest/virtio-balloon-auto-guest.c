@@ -81,6 +81,16 @@ AutoGuest *ag_start_dimm_inflated(uint32_t *inflated)
     return g;
 }
 
+void ag_unplug_dimm_then_resume(AutoGuest *g, uint32_t inflated)
+{
+    ag_unplug_dimm(g->qts);
+    g_assert_cmpuint(ag_target(g), ==, inflated);
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'cont' }");
+    ag_step(g, 1);
+    g_assert_cmpuint(ag_target(g), ==, MIB_PAGES(1024 - 256));
+    g_assert_cmpuint(ag_counter(g->qts, "ram-deflates"), ==, 1);
+}
+
 /*
  * Boot a PC with the balloon at 04.0 and act as its driver.  msg_vq_index
  * is where the message queue must be; negotiate says whether the driver

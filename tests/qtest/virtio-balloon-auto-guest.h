@@ -66,6 +66,15 @@ void ag_unplug_dimm(QTestState *qts);
  * floor once the DIMM is unplugged.  *@inflated: the target, in pages.
  */
 AutoGuest *ag_start_dimm_inflated(uint32_t *inflated);
+
+/*
+ * With @g from ag_start_dimm_inflated() and its guest not running (stopped,
+ * or its state migrated): unplug the DIMM, check that the balloon holds
+ * @inflated pages, resume, and check that 1 ns later, with no other event,
+ * it gave back down to the 256 MiB floor of the 1 GiB left (one
+ * ram-deflates).
+ */
+void ag_unplug_dimm_then_resume(AutoGuest *g, uint32_t inflated);
 /*
  * msg_vq_index: where to set up the message queue, -1 for nowhere, or
  * MSG_VQ_OFFERED: at the index the features the device offers give it
