@@ -463,7 +463,6 @@ static void auto_host_event(VirtIOBalloonAuto *a, HostPressureLevel level)
         trace_virtio_balloon_auto_in_transit("host event");
         return;
     }
-    auto_ram_sync(a);
     auto_refresh_stats(a);
     /* Throttled events only coalesce: no need to measure for them */
     if (balloon_auto_inflate_due(&a->policy, auto_now())) {
@@ -496,12 +495,11 @@ static void auto_timer_cb(void *opaque)
     VirtIOBalloonAuto *a = opaque;
     BalloonAutoAction act;
 
-    /* Every re-arm from here on, auto_ram_sync()'s and the floor's too */
+    /* Every re-arm from here on, the floor's too */
     a->in_timer_cb = true;
-    auto_ram_sync(a);
     /*
-     * The one place a shrink of RAM under the balloon is acted on: every
-     * path that sees it first (auto_ram_sync()) arms this timer at once
+     * The one place a shrink of RAM under the balloon is acted on: the
+     * RAM watch's auto_ram_sync() arms this timer at once
      */
     act = balloon_auto_ram_floor(&a->policy);
     if (act.kind != BALLOON_AUTO_NONE) {
@@ -574,7 +572,6 @@ static void auto_handle_msg(VirtIODevice *vdev, VirtQueue *vq)
         } else {
             trace_virtio_balloon_auto_msg_pressure(msg.level);
             if (a->enabled) {
-                auto_ram_sync(a);
                 /* auto_parse_msg() checked level <= critical */
                 auto_apply(a, balloon_auto_guest_message(
                                   &a->policy, (BalloonAutoLevel)msg.level,
@@ -746,10 +743,12 @@ static bool auto_props_clamp_to_ram(VirtIOBalloonAutoProps *p,
 /*
  * Bring the policy's guest RAM up to date.  The RAM watch calls it after
  * any RAM section was added to or removed from address_space_memory
- * (virtio-balloon-auto-ram.h), so that a DIMM unplug is acted on with no
- * other event; the paths where the device acts or answers, and the
- * migration stream's pre_save, call it too, so that none works on a size
- * older than the RAM watch's bottom half.
+ * (virtio-balloon-auto-ram.h), so that a DIMM plug or unplug is seen with
+ * no other event; the guest's and the host's paths rely on it.  What
+ * answers management (query, set-auto-balloon, the manual-balloon check)
+ * and the migration stream (pre_save, post_load) call it too, so that
+ * none of them works on a size older than the watch's bottom half, which
+ * runs in a later main-loop iteration than the unplug.
  */
 static void auto_ram_sync(VirtIOBalloonAuto *a)
 {
@@ -1652,7 +1651,6 @@ void virtio_balloon_auto_reset(VirtIOBalloon *s)
     if (!a) {
         return;
     }
-    auto_ram_sync(a);
     balloon_auto_reset(&a->policy, auto_now());
     balloon_auto_stats_reset(&a->stats);
     /* The guest has all of its memory back, whatever the mode */
@@ -1684,7 +1682,6 @@ void virtio_balloon_auto_actual_changed(VirtIOBalloon *s)
     if (!a) {
         return;
     }
-    auto_ram_sync(a);
     believed = auto_believed_actual(a);
     if (believed < s->actual) {
         a->unbacked++;
@@ -1711,7 +1708,6 @@ void virtio_balloon_auto_pages(VirtIOBalloon *s, bool inflate,
     if (!a || !pages) {
         return;
     }
-    auto_ram_sync(a);
     if (inflate) {
         a->inflated = pages > UINT64_MAX - a->inflated ? UINT64_MAX :
                       a->inflated + pages;
@@ -1742,7 +1738,6 @@ void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
     if (!a) {
         return;
     }
-    auto_ram_sync(a);
     pressure = balloon_auto_stats_update(&a->stats, &a->stats_cfg, s->stats,
                                          auto_now(), &why);
     a->last_stats_ns = auto_now();
