@@ -15,6 +15,8 @@
 #include "qobject/qjson.h"
 #include "qapi/error.h"
 #include "virtio-balloon-auto-guest.h"
+#include "virtio-balloon-auto-ram.h"
+#include <sys/utsname.h>
 
 #define RAM         (1024 * MiB)
 
@@ -541,6 +543,83 @@ static void test_host_resident(void)
     qtest_quit(qts);
 }
 
+/* Whether this kernel has cachestat(2): Linux 6.5 or later */
+static bool have_cachestat(void)
+{
+    struct utsname u;
+    unsigned major = 0, minor = 0;
+
+    g_assert_cmpint(uname(&u), ==, 0);
+    return sscanf(u.release, "%u.%u", &major, &minor) == 2 &&
+           (major > 6 || (major == 6 && minor >= 5));
+}
+
+/*
+ * memfd RAM, shared (@share: the file's page cache is the RAM, counted
+ * with cachestat(2) where the kernel has it) or private (whose written
+ * pages are not in the file: mincore() over the mapping): what the guest
+ * wrote is counted however it lies, one page, two pages around a one-page
+ * hole, 1 MiB across a 2 MiB boundary and 256 MiB, none aligned.  A huge
+ * page of shmem (shmem_enabled) may hold up to 2 MiB more for each
+ * region.
+ */
+static void host_resident_memfd(bool share)
+{
+    g_autofree char *log = g_strdup_printf("/tmp/qtest-auto-memfd-%d.log",
+                                           getpid());
+    QTestState *qts = qtest_initf("-m 1G -object memory-backend-memfd,"
+                                  "id=ram,size=1G,share=%s -machine"
+                                  " memory-backend=ram -nodefaults -device"
+                                  " virtio-balloon-pci,id=balloon0,"
+                                  "automatic=on,auto-source=qtest -trace"
+                                  " enable=virtio_balloon_auto_resident_"
+                                  "cachestat,file=%s",
+                                  share ? "on" : "off", log);
+    const int64_t written = 2 * 4 * KiB + MiB + 256 * MiB;
+    g_autoptr(QDict) before = NULL;
+    g_autoptr(QDict) after = NULL;
+    g_autofree char *trace = NULL;
+    int64_t grown;
+
+    ag_inject_qts(qts, "critical");
+    before = ag_query(qts);
+    g_assert_cmpint(qdict_get_int(before, "host-resident"), <, 64 * MiB);
+
+    vba_fill_ram(qts, 100 * MiB + 12 * KiB, 4 * KiB, 0x5a);
+    vba_fill_ram(qts, 100 * MiB + 20 * KiB, 4 * KiB, 0x5a);
+    vba_fill_ram(qts, 301 * MiB + 512 * KiB, MiB, 0x5a);
+    vba_fill_ram(qts, 700 * MiB + 4 * KiB, 256 * MiB, 0x5a);
+    qtest_clock_step(qts, 2 * SEC);
+    ag_inject_qts(qts, "critical");
+    after = ag_query(qts);
+    grown = qdict_get_int(after, "host-resident") -
+            qdict_get_int(before, "host-resident");
+    g_assert_cmpint(grown, >=, written);
+    g_assert_cmpint(grown, <=, written + 4 * 2 * MiB);
+    qtest_quit(qts);
+
+    g_assert_true(g_file_get_contents(log, &trace, NULL, NULL));
+    unlink(log);
+    if (!share) {
+        g_assert_null(strstr(trace, "cachestat"));
+    } else if (have_cachestat()) {
+        g_assert_nonnull(strstr(trace, "cachestat"));
+    } else {
+        g_test_message("no cachestat(2) in this kernel (Linux 6.5): shared"
+                       " RAM was measured with mincore(), not checked");
+    }
+}
+
+static void test_host_resident_memfd_shared(void)
+{
+    host_resident_memfd(true);
+}
+
+static void test_host_resident_memfd_private(void)
+{
+    host_resident_memfd(false);
+}
+
 /*
  * Memory another device maps is no guest RAM: 256 MiB of ivshmem shared
  * memory, all of it resident, is not counted (QEMU marks its backend
@@ -741,6 +820,10 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto-qmp/hmp", test_hmp);
     qtest_add_func("virtio-balloon-auto-qmp/host-resident",
                    test_host_resident);
+    qtest_add_func("virtio-balloon-auto-qmp/host-resident-memfd-shared",
+                   test_host_resident_memfd_shared);
+    qtest_add_func("virtio-balloon-auto-qmp/host-resident-memfd-private",
+                   test_host_resident_memfd_private);
     qtest_add_func("virtio-balloon-auto-qmp/host-resident-devices",
                    test_host_resident_devices);
     if (qtest_has_device("ivshmem-plain")) {

@@ -29,6 +29,7 @@
 #include "standard-headers/linux/virtio_balloon.h"
 #include "standard-headers/linux/virtio_config.h"
 #include "virtio-balloon-auto-guest.h"
+#include "virtio-balloon-auto-ram.h"
 #include <sys/syscall.h>
 #include <sys/prctl.h>
 
@@ -1840,6 +1841,118 @@ static void bench_plug_cycles(void)
 }
 
 /*
+ * Benchmark (-m perf): what a residency measurement costs the main
+ * thread, for guests whose RAM is not reserved (reserve=off, or memfd)
+ * and partly written (each needs at most 1 GiB of host memory, but one
+ * of 8 GiB of memfd RAM all written).
+ * BENCH_HOLD_ROUNDS host events, each 2 s of guest time after the last
+ * (past the throttle interval, so that each measures): the event's QMP
+ * round trip (the measurement runs in it) against a query's, and the
+ * measurement's own time as traced (virtio_balloon_auto_resident).
+ */
+#define BENCH_HOLD_ROUNDS   10
+
+static int64_t query_status_ns(QTestState *qts)
+{
+    int64_t t0 = now_ns();
+
+    qtest_qmp_assert_success(qts, "{ 'execute': 'query-status' }");
+    return now_ns() - t0;
+}
+
+/* The measurement times traced to @log, in us, printed as a median */
+static void bench_report_traced(const char *log)
+{
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    g_autoptr(GArray) ns = g_array_new(false, false, sizeof(int64_t));
+    int i;
+
+    g_assert_true(g_file_get_contents(log, &text, NULL, NULL));
+    lines = g_strsplit(text, "\n", -1);
+    for (i = 0; lines[i]; i++) {
+        const char *m = strstr(lines[i], " measured in ");
+        int64_t v;
+
+        if (m) {
+            v = g_ascii_strtoll(m + strlen(" measured in "), NULL, 10) * 1000;
+            g_array_append_val(ns, v);
+        }
+    }
+    g_assert_cmpint(ns->len, >=, BENCH_HOLD_ROUNDS);
+    bench_report("  measurement (traced)", (int64_t *)ns->data, ns->len);
+}
+
+/*
+ * One guest (@ram_args), @written bytes of it written from 1 MiB, or with
+ * @sparse only every other 4 KiB page of them (as a balloon that took
+ * every other page leaves it)
+ */
+static void bench_hold_case(const char *what, const char *ram_args,
+                            uint64_t written, bool sparse)
+{
+    g_autofree int64_t *event = g_new(int64_t, BENCH_HOLD_ROUNDS);
+    g_autofree int64_t *query = g_new(int64_t, BENCH_HOLD_ROUNDS);
+    g_autofree char *log = g_strdup_printf("/tmp/qtest-auto-hold-%d.log",
+                                           getpid());
+    QTestState *qts = qtest_initf("%s -nodefaults -device virtio-balloon-pci,"
+                                  "id=balloon0,automatic=on,"
+                                  "auto-source=qtest -trace enable="
+                                  "virtio_balloon_auto_resident,file=%s",
+                                  ram_args, log);
+    uint64_t a;
+    int i;
+
+    if (sparse) {
+        for (a = MiB; a < MiB + written; a += 8 * KiB) {
+            qtest_memset(qts, a, 0x5a, 4 * KiB);
+        }
+    } else {
+        vba_fill_ram(qts, MiB, written, 0x5a);
+    }
+    for (i = 0; i < BENCH_HOLD_ROUNDS; i++) {
+        int64_t t0;
+
+        query[i] = query_status_ns(qts);
+        qtest_clock_step(qts, 2 * SEC);
+        t0 = now_ns();
+        ag_inject_qts(qts, "low");
+        event[i] = now_ns() - t0;
+    }
+    qtest_quit(qts);
+    printf("bench: residency measurement, %s:\n", what);
+    bench_report("  host event's round trip", event, BENCH_HOLD_ROUNDS);
+    bench_report("  a query's round trip", query, BENCH_HOLD_ROUNDS);
+    bench_report_traced(log);
+    unlink(log);
+}
+
+static void bench_resident_hold(void)
+{
+    bench_hold_case("16 GiB of anonymous RAM, 1 GiB written",
+                    "-m 16G -object memory-backend-ram,id=ram,size=16G,"
+                    "reserve=off -machine memory-backend=ram", GiB, false);
+    bench_hold_case("256 GiB of anonymous RAM, 1 GiB written",
+                    "-m 256G -object memory-backend-ram,id=ram,size=256G,"
+                    "reserve=off -machine memory-backend=ram", GiB, false);
+    bench_hold_case("16 GiB of shared memfd RAM, 1 GiB written",
+                    "-m 16G -object memory-backend-memfd,id=ram,size=16G,"
+                    "share=on -machine memory-backend=ram", GiB, false);
+    bench_hold_case("16 GiB of shared memfd RAM, every other page of"
+                    " 256 MiB written",
+                    "-m 16G -object memory-backend-memfd,id=ram,size=16G,"
+                    "share=on -machine memory-backend=ram", 256 * MiB, true);
+    bench_hold_case("8 GiB of shared memfd RAM, all written",
+                    "-m 8G -object memory-backend-memfd,id=ram,size=8G,"
+                    "share=on -machine memory-backend=ram", 8 * GiB - MiB,
+                    false);
+    bench_hold_case("16 GiB of private memfd RAM (share=off), 1 GiB"
+                    " written",
+                    "-m 16G -object memory-backend-memfd,id=ram,size=16G,"
+                    "share=off -machine memory-backend=ram", GiB, false);
+}
+
+/*
  * Benchmark (-m perf): what an event storm costs.  The kernel signals the
  * vmpressure eventfd of level low BENCH_STORM_RATE times a second for
  * BENCH_STORM_S seconds (the benchmark writes the very eventfd QEMU
@@ -3169,6 +3282,8 @@ int main(int argc, char **argv)
     if (g_test_perf()) {
         qtest_add_func("virtio-balloon-auto/bench/event-latency",
                        bench_event_latency);
+        qtest_add_func("virtio-balloon-auto/bench/resident",
+                       bench_resident_hold);
         qtest_add_func("virtio-balloon-auto/bench/event-storm",
                        bench_event_storm);
         qtest_add_func("virtio-balloon-auto/bench/plug-cycles",
