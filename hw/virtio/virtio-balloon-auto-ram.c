@@ -49,7 +49,6 @@
  */
 #define RESIDENT_CHUNK 16384
 
-
 typedef struct AutoDeviceOf {
     HostMemoryBackend *backend;
     bool counted;
@@ -146,10 +145,10 @@ static bool auto_resident_range(AutoResident *r, uint8_t *host, uint64_t len,
 }
 
 /*
- * Count the pages of shared file-backed block @rb that are in the file's
- * page cache into @pages, with cachestat(2) (Linux 6.5): one call, which
- * walks only the pages there are and leaves the descriptor's offset
- * alone.  It costs about 8 ms per GiB of pages there are, mincore() 9 ms
+ * Count the pages of shared file-backed block @rb (@len bytes) that are in
+ * the file's page cache into @pages, with cachestat(2) (Linux 6.5): one
+ * call, which walks only the pages there are and leaves the descriptor's
+ * offset alone.  It costs about 8 ms per GiB of pages there are, mincore() 9 ms
  * per GiB of pages there are not and 0.5 ms per GiB of those there are
  * (a 16 GiB memfd, measured here: bench/results/README.md), so it is
  * used only while less than half of the file is allocated.  Shared RAM
@@ -163,13 +162,11 @@ static bool auto_resident_range(AutoResident *r, uint8_t *host, uint64_t len,
  * are not in the file) and where cachestat() is missing or refused: then
  * mincore() measures it.
  */
-static bool auto_resident_cachestat(RAMBlock *rb, uint64_t *pages)
+static bool auto_resident_cachestat(RAMBlock *rb, uint64_t len,
+                                    uint64_t *pages)
 {
 #if defined(__NR_cachestat)
-    struct cachestat_range range = {
-        .off = rb->fd_offset,
-        .len = qemu_ram_get_used_length(rb),
-    };
+    struct cachestat_range range = { .off = rb->fd_offset, .len = len };
     struct cachestat cs;
     struct stat st;
     int fd = qemu_ram_get_fd(rb);
@@ -204,7 +201,7 @@ static int auto_resident_block(RAMBlock *rb, void *opaque)
         return 0;
     }
     r->blocks++;
-    if (!auto_resident_cachestat(rb, &pages) &&
+    if (!auto_resident_cachestat(rb, len, &pages) &&
         !auto_resident_range(r, host, len, &pages)) {
         r->failed = true;
         return 1;
