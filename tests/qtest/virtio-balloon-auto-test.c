@@ -508,6 +508,27 @@ static void test_dimm_plugged(void)
 }
 
 /*
+ * A DIMM plugged is guest RAM for the next host event, with nothing in
+ * between that asks about the balloon: the RAM watch alone brings the
+ * policy's RAM up to date (no query, set-auto-balloon or manual balloon
+ * command, which sync it themselves).  Before the plug the floor leaves
+ * 768 of the 1024 MiB to inflate; after it, the step of 1 GiB is bounded
+ * by the boot RAM the host holds (1023 MiB written), not by the floor.
+ */
+static void test_dimm_plugged_no_query(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON ",auto-inflate-critical=1G"
+                            " -m 1024,slots=2,maxmem=2G", true,
+                            MSG_VQ_OFFERED);
+
+    ag_plug_dimm_512m(g->qts);
+    ag_inject(g, "critical");
+    g_assert_cmpuint(ag_target(g), >, MIB_PAGES(1024 - 256));
+    g_assert_cmpuint(ag_target(g), <=, MIB_PAGES(1536 - 256));
+    ag_stop(g);
+}
+
+/*
  * A DIMM unplugged under sizes that only it made fit: they become the
  * guest's RAM, the query shows that, and set-auto-balloon keeps working
  * (before, every later call failed on them, even { 'enabled': false },
@@ -3196,6 +3217,8 @@ int main(int argc, char **argv)
                    test_hostile_actual);
     qtest_add_func("virtio-balloon-auto/guest/dimm-plugged",
                    test_dimm_plugged);
+    qtest_add_func("virtio-balloon-auto/guest/dimm-plugged-no-query",
+                   test_dimm_plugged_no_query);
     qtest_add_func("virtio-balloon-auto/guest/dimm-unplugged",
                    test_dimm_unplugged);
     qtest_add_func("virtio-balloon-auto/guest/dimm-unplugged-deflates",
