@@ -54,19 +54,22 @@ typedef struct AutoDeviceOf {
     bool counted;
 } AutoDeviceOf;
 
+bool virtio_balloon_auto_ram_counted(Object *dev)
+{
+    return object_dynamic_cast(dev, TYPE_PC_DIMM) &&
+           !object_dynamic_cast(dev, TYPE_NVDIMM);
+}
+
 /*
  * object_child_foreach_recursive(): is @obj a memory device whose memdev
  * is @opaque's backend?  With counted, only one whose memory upstream's
- * balloon counts as guest RAM (get_current_ram_size(): the boot RAM and
- * device_memory->dimm_size, which pc_dimm_plug() grows for DIMMs but not
- * NVDIMMs); not an NVDIMM, virtio-pmem or virtio-mem device.
+ * balloon counts as guest RAM (virtio_balloon_auto_ram_counted()).
  */
 static int auto_memory_device_of(Object *obj, void *opaque)
 {
     AutoDeviceOf *d = opaque;
 
-    if (d->counted && (!object_dynamic_cast(obj, TYPE_PC_DIMM) ||
-                       object_dynamic_cast(obj, TYPE_NVDIMM))) {
+    if (d->counted && !virtio_balloon_auto_ram_counted(obj)) {
         return 0;
     }
     return object_dynamic_cast(obj, TYPE_MEMORY_DEVICE) &&
@@ -249,7 +252,8 @@ static bool auto_page_size_check(const char *what, size_t pagesize,
     return true;
 }
 
-bool virtio_balloon_auto_backend_check(HostMemoryBackend *b, Error **errp)
+bool virtio_balloon_auto_backend_check(HostMemoryBackend *b, bool ram,
+                                       Error **errp)
 {
     MemoryRegion *mr = host_memory_backend_get_memory(b);
     g_autofree char *what = NULL;
@@ -259,6 +263,21 @@ bool virtio_balloon_auto_backend_check(HostMemoryBackend *b, Error **errp)
     }
     what = g_strdup_printf("memory backend '%s'",
                            object_get_canonical_path_component(OBJECT(b)));
+    /*
+     * Guest RAM the guest cannot write (readonly=on, whose rom defaults
+     * to on): the device gives no page of a ROM back to the host
+     * (balloon_inflate_page()), so every balloon page would be lost to
+     * the guest for nothing.  A read-only NVDIMM or virtio-pmem device
+     * (an image shared read-only) is no RAM the balloon counts, and no
+     * page the guest's allocator can hand it.
+     */
+    if (ram && memory_region_is_rom(mr)) {
+        error_setg(errp, "%s is read-only memory (rom=on), of which the"
+                   " balloon cannot return pages to the host; give guest"
+                   " RAM writable memory (rom=off), or leave automatic"
+                   " mode off", what);
+        return false;
+    }
     return auto_page_size_check(what, qemu_ram_pagesize(mr->ram_block),
                                 errp);
 }
@@ -267,7 +286,8 @@ static int auto_ram_block_check(RAMBlock *rb, void *opaque)
 {
     HostMemoryBackend *b = auto_guest_ram_backend(rb, false);
 
-    return b && !virtio_balloon_auto_backend_check(b, opaque);
+    return b && !virtio_balloon_auto_backend_check(
+        b, auto_guest_ram_backend(rb, true) != NULL, opaque);
 }
 
 /*

@@ -989,7 +989,9 @@ static bool auto_plug_check(void *opaque, Object *dev, MemoryRegion *mr,
     /* Every memory device QEMU has maps memory of its memdev */
     memdev = object_property_get_link(dev, "memdev", NULL);
     if (!memdev || !object_dynamic_cast(memdev, TYPE_MEMORY_BACKEND) ||
-        virtio_balloon_auto_backend_check(MEMORY_BACKEND(memdev), errp)) {
+        virtio_balloon_auto_backend_check(MEMORY_BACKEND(memdev),
+                                          virtio_balloon_auto_ram_counted(dev),
+                                          errp)) {
         return true;
     }
     error_prepend(errp, "automatic ballooning is on: ");

@@ -1163,6 +1163,78 @@ static void assert_error_has(QDict *rsp, const char *what)
 }
 
 /*
+ * Read-only guest RAM (readonly=on, whose rom follows it) gives no balloon
+ * page back: refused as boot RAM, and as a DIMM plugged while automatic
+ * mode is on (the guest's RAM stays as it was).  readonly=on with rom=off
+ * (a private copy of a template file, which the guest writes) is
+ * writable guest RAM and is accepted, as is a read-only NVDIMM, which is
+ * no guest RAM the balloon counts.
+ */
+static void test_readonly_refused(void)
+{
+    g_autofree char *path = g_strdup_printf("/tmp/qtest-auto-ro-%d",
+                                            getpid());
+    g_autofree char *ro = NULL;
+    g_autofree char *cow = NULL;
+    g_autoptr(QDict) rsp = NULL;
+    g_autoptr(QDict) mem = NULL;
+    QTestState *qts;
+    AutoGuest *g;
+    int fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0600);
+
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(ftruncate(fd, 128 * MiB), ==, 0);
+    close(fd);
+
+    ro = g_strdup_printf("-m 128 -nodefaults -object memory-backend-file,"
+                         "id=ram,size=128M,mem-path=%s,readonly=on"
+                         " -machine memory-backend=ram", path);
+    qts = qtest_init(ro);
+    expect_realize_refused(qts, "'ram' is read-only memory (rom=on)");
+    qtest_quit(qts);
+
+    cow = g_strdup_printf("-m 128 -nodefaults -object memory-backend-file,"
+                          "id=ram,size=128M,mem-path=%s,readonly=on,rom=off"
+                          " -machine memory-backend=ram -device"
+                          " virtio-balloon-pci,id=balloon0," AUTO_ON
+                          ",auto-floor=64M", path);
+    qts = qtest_init(cow);
+    qobject_unref(ag_query(qts));
+    qtest_quit(qts);
+
+    g = ag_start(AUTO_ON " -m 512,slots=2,maxmem=2G", true, MSG_VQ_OFFERED);
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'object-add',"
+                             " 'arguments': { 'qom-type':"
+                             " 'memory-backend-file', 'id': 'm1',"
+                             " 'size': %" PRIu64 ", 'mem-path': %s,"
+                             " 'readonly': true, 'share': true } }",
+                             128 * MiB, path);
+    rsp = qtest_qmp(g->qts, "{ 'execute': 'device_add', 'arguments':"
+                    " { 'driver': 'pc-dimm', 'id': 'd1', 'memdev': 'm1' } }");
+    assert_error_has(rsp, "automatic ballooning is on: memory backend 'm1'"
+                     " is read-only memory");
+    mem = qtest_qmp(g->qts, "{ 'execute': 'query-memory-devices' }");
+    g_assert_true(qlist_empty(qdict_get_qlist(mem, "return")));
+    ag_stop(g);
+
+    /* A read-only NVDIMM (an image shared read-only) is no such RAM */
+    if (qtest_has_device("nvdimm")) {
+        g_autofree char *nv = g_strdup_printf(
+            "-m 512,slots=2,maxmem=2G -machine nvdimm=on -nodefaults"
+            " -object memory-backend-file,id=m1,size=128M,mem-path=%s,"
+            "readonly=on,share=on -device nvdimm,memdev=m1,unarmed=on"
+            " -device virtio-balloon-pci,id=balloon0," AUTO_ON, path);
+
+        qts = qtest_init(nv);
+        qobject_unref(ag_query(qts));
+        qtest_quit(qts);
+    } else {
+        g_test_message("no nvdimm in this QEMU: not checked");
+    }
+    unlink(path);
+}
+
+/*
  * A hugetlb memory device plugged while automatic mode is on is refused,
  * as the same boot RAM is, whatever the device maps (the backend itself,
  * an alias of it for an NVDIMM, a container for virtio-mem with dynamic
@@ -3284,6 +3356,8 @@ int main(int argc, char **argv)
                    test_mem_lock_refused);
     qtest_add_func("virtio-balloon-auto/config/hugetlb-refused",
                    test_hugetlb_refused);
+    qtest_add_func("virtio-balloon-auto/config/readonly-refused",
+                   test_readonly_refused);
     qtest_add_func("virtio-balloon-auto/config/hugetlb-dimm-refused",
                    test_hugetlb_dimm_refused);
     qtest_add_func("virtio-balloon-auto/config/failed-realize-unregisters",

@@ -18,14 +18,26 @@
 #include "qemu/main-loop.h"
 
 /*
+ * virtio_balloon_auto_ram_counted:
+ * Whether memory device @dev's memory is guest RAM the balloon counts,
+ * as upstream's balloon does (get_current_ram_size(): DIMMs, whose size
+ * pc_dimm_plug() adds to device_memory->dimm_size): a pc-dimm, not an
+ * NVDIMM, virtio-mem or virtio-pmem device.
+ */
+bool virtio_balloon_auto_ram_counted(Object *dev);
+
+/*
  * virtio_balloon_auto_backend_check:
  * Whether the host pages of memory backend @b can be returned to the host
- * one 4 KiB balloon page at a time (not hugetlb).  A backend with no RAM
- * block yet passes.
+ * one 4 KiB balloon page at a time (not hugetlb), and with @ram (@b is
+ * guest RAM the balloon counts: the machine's RAM or a DIMM's memdev)
+ * whether it is writable (not read-only memory, of which the device
+ * gives no page back).  A backend with no RAM block yet passes.
  *
  * Returns: true if so; false with @errp set, naming @b by its id, if not.
  */
-bool virtio_balloon_auto_backend_check(HostMemoryBackend *b, Error **errp);
+bool virtio_balloon_auto_backend_check(HostMemoryBackend *b, bool ram,
+                                       Error **errp);
 
 /*
  * virtio_balloon_auto_ram_discardable:
