@@ -30,10 +30,13 @@
 #include "system/hostmem.h"
 #include "system/numa.h"
 #include "system/system.h"
+#include "block/thread-pool.h"
 #include "trace.h"
 
 #ifdef CONFIG_LINUX
 #include <sys/syscall.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <linux/mman.h>
 #endif
 
@@ -116,71 +119,142 @@ static HostMemoryBackend *auto_guest_ram_backend(RAMBlock *rb, bool counted)
                                           &d) ? b : NULL;
 }
 
-typedef struct AutoResident {
-    unsigned char *vec;
-    size_t host_page;
+/*
+ * One block of guest RAM to measure, as collected on the main thread: what
+ * the measurement needs of its RAMBlock, and a reference to its memory
+ * region, so that the block and its mapping outlive a measurement in a
+ * worker thread even if its memory backend is deleted meanwhile (a DIMM
+ * unplugged and its memdev removed).
+ */
+typedef struct AutoResidentBlock {
+    MemoryRegion *mr;
+    uint8_t *host;
+    uint64_t len;
+    int fd;
+    uint64_t fd_offset;
+    bool shared;
+} AutoResidentBlock;
+
+struct VirtIOBalloonAutoResident {
+    GArray *blocks;
+    /* the result, set by the measurement */
     uint64_t bytes;
-    uint32_t blocks;
     bool failed;
-} AutoResident;
+    /* asynchronous only: called on completion unless orphaned */
+    VirtIOBalloonAutoResidentCb *cb;
+    void *opaque;
+};
+
+static int auto_collect_block(RAMBlock *rb, void *opaque)
+{
+    VirtIOBalloonAutoResident *r = opaque;
+    AutoResidentBlock b = {
+        .mr = rb->mr,
+        .host = qemu_ram_get_host_addr(rb),
+        .len = qemu_ram_get_used_length(rb),
+        .fd = qemu_ram_get_fd(rb),
+        .fd_offset = rb->fd_offset,
+        .shared = qemu_ram_is_shared(rb),
+    };
+
+    if (!b.host || !auto_guest_ram_backend(rb, true)) {
+        return 0;
+    }
+    memory_region_ref(b.mr);
+    g_array_append_val(r->blocks, b);
+    return 0;
+}
+
+/* The blocks of guest RAM the balloon counts, on the main thread */
+static VirtIOBalloonAutoResident *auto_resident_new(void)
+{
+    VirtIOBalloonAutoResident *r = g_new0(VirtIOBalloonAutoResident, 1);
+
+    r->blocks = g_array_new(false, false, sizeof(AutoResidentBlock));
+    qemu_ram_foreach_block(auto_collect_block, r);
+    return r;
+}
+
+/* Drop the blocks' references, on the main thread (with the BQL) */
+static void auto_resident_free(VirtIOBalloonAutoResident *r)
+{
+    guint i;
+
+    for (i = 0; i < r->blocks->len; i++) {
+        memory_region_unref(g_array_index(r->blocks, AutoResidentBlock,
+                                          i).mr);
+    }
+    g_array_free(r->blocks, true);
+    g_free(r);
+}
 
 #ifdef CONFIG_LINUX
-/* Count the resident host pages of [@host, @host + @len) into @pages */
-static bool auto_resident_range(AutoResident *r, uint8_t *host, uint64_t len,
-                                uint64_t *pages)
+/*
+ * Count the resident host pages of [@host, @host + @len) into @pages, with
+ * @vec a buffer of RESIDENT_CHUNK bytes
+ */
+static bool auto_resident_range(unsigned char *vec, size_t host_page,
+                                uint8_t *host, uint64_t len, uint64_t *pages)
 {
     uint64_t off, n, i;
 
-    for (off = 0; off < len; off += n * r->host_page) {
-        n = MIN(RESIDENT_CHUNK, DIV_ROUND_UP(len - off, r->host_page));
-        if (mincore(host + off, n * r->host_page, r->vec)) {
+    for (off = 0; off < len; off += n * host_page) {
+        n = MIN(RESIDENT_CHUNK, DIV_ROUND_UP(len - off, host_page));
+        if (mincore(host + off, n * host_page, vec)) {
             return false;
         }
         /* Bit 0 of each byte: resident; 8 bytes at a time */
         for (i = 0; i + 8 <= n; i += 8) {
-            *pages += ctpop64(ldq_he_p(r->vec + i) & 0x0101010101010101ull);
+            *pages += ctpop64(ldq_he_p(vec + i) & 0x0101010101010101ull);
         }
         for (; i < n; i++) {
-            *pages += r->vec[i] & 1;
+            *pages += vec[i] & 1;
         }
     }
     return true;
 }
 
 /*
- * Count the pages of shared file-backed block @rb (@len bytes) that are in
- * the file's page cache into @pages, with cachestat(2) (Linux 6.5): one
- * call, which walks only the pages there are and leaves the descriptor's
- * offset alone.  It costs about 8 ms per GiB of pages there are, mincore() 9 ms
+ * Count the pages of shared file-backed block @b that are in the file's
+ * page cache into @pages, with cachestat(2) (Linux 6.5): one call, which
+ * walks only the pages there are and leaves the descriptor's offset
+ * alone.  It costs about 8 ms per GiB of pages there are, mincore() 9 ms
  * per GiB of pages there are not and 0.5 ms per GiB of those there are
  * (a 16 GiB memfd, measured here: bench/results/README.md), so it is
  * used only while less than half of the file is allocated.  Shared RAM
- * (memory-backend-memfd, -file with share=on, -ram with share=on when
- * QEMU gives it a memfd: the shared memory vhost-user devices and
- * virtiofs need) is that page cache; mincore() would look up
- * every page it finds no mapping for, the guest's untouched pages and
- * those it gave back, one by one (docs/system/devices/
- * virtio-balloon-auto.rst).  False for any other block (anonymous RAM,
- * whose mapping is all there is; a private mapping, whose written pages
- * are not in the file) and where cachestat() is missing or refused: then
- * mincore() measures it.
+ * in shmem (memory-backend-memfd, -file with share=on on tmpfs such as
+ * /dev/shm, -ram with share=on when QEMU gives it a memfd: the shared
+ * memory vhost-user devices and virtiofs need) is that page cache;
+ * mincore() would look up every page it finds no mapping for, the
+ * guest's untouched pages and those it gave back, one by one
+ * (docs/system/devices/virtio-balloon-auto.rst).  Only a regular file on
+ * tmpfs: elsewhere the descriptor's page cache need not be the one the
+ * mapping uses (an overlayfs file maps the file beneath it, whose pages
+ * cachestat() on the overlay does not see; a shared mapping of /dev/zero
+ * is a new shmem file of its own), and cachestat() would count none of
+ * the RAM.  False for any other block (anonymous RAM, whose mapping is
+ * all there is; a private mapping, whose written pages are not in the
+ * file; other file systems) and where cachestat() is missing or refused:
+ * then mincore() measures it.
  */
-static bool auto_resident_cachestat(RAMBlock *rb, uint64_t len,
+static bool auto_resident_cachestat(const AutoResidentBlock *b,
                                     uint64_t *pages)
 {
 #if defined(__NR_cachestat)
-    struct cachestat_range range = { .off = rb->fd_offset, .len = len };
+    struct cachestat_range range = { .off = b->fd_offset, .len = b->len };
     struct cachestat cs;
+    struct statfs sfs;
     struct stat st;
-    int fd = qemu_ram_get_fd(rb);
 
     /*
      * Half or more of the file allocated (st_blocks, 512-byte units: an
      * upper bound of the block's part): mincore() is the cheaper
      */
-    if (fd < 0 || !qemu_ram_is_shared(rb) || fstat(fd, &st) ||
+    if (b->fd < 0 || !b->shared || fstat(b->fd, &st) ||
+        !S_ISREG(st.st_mode) || fstatfs(b->fd, &sfs) ||
+        sfs.f_type != TMPFS_MAGIC ||
         (uint64_t)st.st_blocks * 512 >= range.len / 2 ||
-        syscall(__NR_cachestat, fd, &range, &cs, 0)) {
+        syscall(__NR_cachestat, b->fd, &range, &cs, 0)) {
         return false;
     }
     /* In pages of the host's base page size */
@@ -193,50 +267,107 @@ static bool auto_resident_cachestat(RAMBlock *rb, uint64_t len,
 #endif
 }
 
-static int auto_resident_block(RAMBlock *rb, void *opaque)
+/*
+ * Measure @r's blocks into r->bytes (r->failed if one cannot be).  Needs
+ * no lock: it runs on the main thread or in a worker thread, and reads
+ * nothing but @r and the blocks' host mappings, which @r keeps alive.
+ */
+static int auto_resident_measure(void *opaque)
 {
-    AutoResident *r = opaque;
-    uint8_t *host = qemu_ram_get_host_addr(rb);
-    uint64_t len = qemu_ram_get_used_length(rb);
-    uint64_t pages = 0;
+    VirtIOBalloonAutoResident *r = opaque;
+    g_autofree unsigned char *vec = g_malloc(RESIDENT_CHUNK);
+    size_t host_page = qemu_real_host_page_size();
+    int64_t start = get_clock();
+    guint i;
 
-    if (!host || !auto_guest_ram_backend(rb, true)) {
-        return 0;
+    for (i = 0; i < r->blocks->len; i++) {
+        const AutoResidentBlock *b = &g_array_index(r->blocks,
+                                                    AutoResidentBlock, i);
+        uint64_t pages = 0;
+
+        if (!auto_resident_cachestat(b, &pages) &&
+            !auto_resident_range(vec, host_page, b->host, b->len, &pages)) {
+            r->failed = true;
+            break;
+        }
+        r->bytes += pages * host_page;
     }
-    r->blocks++;
-    if (!auto_resident_cachestat(rb, len, &pages) &&
-        !auto_resident_range(r, host, len, &pages)) {
-        r->failed = true;
-        return 1;
-    }
-    r->bytes += pages * r->host_page;
+    r->failed |= !r->blocks->len;
+    trace_virtio_balloon_auto_resident(r->bytes, r->blocks->len,
+                                       (get_clock() - start) / SCALE_US);
     return 0;
 }
-
-bool virtio_balloon_auto_ram_resident(uint64_t *bytes)
-{
-    g_autofree unsigned char *vec = g_malloc(RESIDENT_CHUNK);
-    AutoResident r = {
-        .vec = vec,
-        .host_page = qemu_real_host_page_size(),
-    };
-    int64_t start = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
-
-    qemu_ram_foreach_block(auto_resident_block, &r);
-    trace_virtio_balloon_auto_resident(r.bytes, r.blocks,
-        (qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - start) / SCALE_US);
-    if (r.failed || !r.blocks) {
-        return false;
-    }
-    *bytes = r.bytes;
-    return true;
-}
 #else
-bool virtio_balloon_auto_ram_resident(uint64_t *bytes)
+static int auto_resident_measure(void *opaque)
 {
-    return false;
+    VirtIOBalloonAutoResident *r = opaque;
+
+    r->failed = true;
+    return 0;
 }
 #endif
+
+bool virtio_balloon_auto_ram_resident_inline(uint64_t max_bytes)
+{
+    VirtIOBalloonAutoResident *r = auto_resident_new();
+    uint64_t total = 0;
+    bool ok = true;
+    guint i;
+
+    for (i = 0; i < r->blocks->len && ok; i++) {
+        const AutoResidentBlock *b = &g_array_index(r->blocks,
+                                                    AutoResidentBlock, i);
+
+        total += b->len;
+        ok = b->fd < 0 && total <= max_bytes;
+    }
+    auto_resident_free(r);
+    return ok;
+}
+
+bool virtio_balloon_auto_ram_resident(uint64_t *bytes)
+{
+    VirtIOBalloonAutoResident *r = auto_resident_new();
+    bool ok;
+
+    auto_resident_measure(r);
+    ok = !r->failed;
+    if (ok) {
+        *bytes = r->bytes;
+    }
+    auto_resident_free(r);
+    return ok;
+}
+
+/* Thread pool completion, in the main loop with the BQL held */
+static void auto_resident_done(void *opaque, int ret)
+{
+    VirtIOBalloonAutoResident *r = opaque;
+
+    if (r->cb) {
+        r->cb(r->opaque, !r->failed, r->bytes);
+    }
+    auto_resident_free(r);
+}
+
+VirtIOBalloonAutoResident *
+virtio_balloon_auto_ram_resident_start(VirtIOBalloonAutoResidentCb *cb,
+                                       void *opaque)
+{
+    VirtIOBalloonAutoResident *r = auto_resident_new();
+
+    r->cb = cb;
+    r->opaque = opaque;
+    thread_pool_submit_aio(auto_resident_measure, r, auto_resident_done, r);
+    return r;
+}
+
+void virtio_balloon_auto_ram_resident_orphan(VirtIOBalloonAutoResident *r)
+{
+    if (r) {
+        r->cb = NULL;
+    }
+}
 
 /* Whether guest RAM @what, in host pages of @pagesize bytes, frees 4 KiB */
 static bool auto_page_size_check(const char *what, size_t pagesize,

@@ -97,6 +97,20 @@ struct VirtIOBalloonAuto {
     /* guest RAM resident in host memory at the last measurement, bytes */
     bool resident_known;
     uint64_t resident;
+    /*
+     * A large guest's measurement running in a worker thread, NULL if none
+     * (VIRTIO_BALLOON_AUTO_RESIDENT_INLINE_MAX), and what waits for it:
+     * host events by level, the timer's work, a statistics sample (and
+     * whether one of the samples meanwhile showed guest pressure)
+     */
+    VirtIOBalloonAutoResident *measuring;
+    /* guest RAM changes seen by auto_ram_sync(), and at its start */
+    uint64_t ram_changes;
+    uint64_t measuring_ram_changes;
+    uint64_t waiting_events[BALLOON_AUTO_LEVEL__MAX];
+    bool waiting_timer;
+    bool waiting_sample;
+    bool waiting_sample_pressure;
     /* the source's memory state at the last reading */
     bool mem_known;
     HostMemoryState mem;
@@ -241,18 +255,57 @@ static void auto_apply(VirtIOBalloonAuto *a, BalloonAutoAction act)
     auto_rearm(a);
 }
 
-/* Measure guest RAM's residency and record it; false if it cannot be */
-static bool auto_measure_resident(VirtIOBalloonAuto *a)
+static void auto_record_resident(VirtIOBalloonAuto *a, uint64_t bytes)
 {
-    uint64_t bytes;
-
-    if (!virtio_balloon_auto_ram_resident(&bytes)) {
-        return false;
-    }
     a->resident_known = true;
     a->resident = bytes;
     balloon_auto_host_resident(&a->policy, bytes >> VIRTIO_BALLOON_PFN_SHIFT);
-    return true;
+}
+
+typedef enum AutoMeasure {
+    AUTO_MEASURED,
+    AUTO_NOT_MEASURED,
+    AUTO_MEASURING,
+} AutoMeasure;
+
+static void auto_measured_cb(void *opaque, bool ok, uint64_t bytes);
+
+/*
+ * Measure guest RAM's residency and record it: AUTO_MEASURED, or
+ * AUTO_NOT_MEASURED if it cannot be.  A guest larger than
+ * VIRTIO_BALLOON_AUTO_RESIDENT_INLINE_MAX, or with file-backed RAM, is
+ * measured in a worker thread instead (AUTO_MEASURING): the caller notes
+ * in a->waiting_* what it would have done next, and auto_measured_cb()
+ * does it with the measurement.  Not while one is running (a->measuring).
+ */
+static AutoMeasure auto_measure_resident(VirtIOBalloonAuto *a)
+{
+    uint64_t bytes;
+
+    assert(!a->measuring);
+    if (!virtio_balloon_auto_ram_resident_inline(
+            VIRTIO_BALLOON_AUTO_RESIDENT_INLINE_MAX)) {
+        trace_virtio_balloon_auto_resident_start(
+            balloon_auto_ram_pages(&a->policy));
+        a->measuring_ram_changes = a->ram_changes;
+        a->measuring = virtio_balloon_auto_ram_resident_start(auto_measured_cb,
+                                                              a);
+        return AUTO_MEASURING;
+    }
+    if (!virtio_balloon_auto_ram_resident(&bytes)) {
+        return AUTO_NOT_MEASURED;
+    }
+    auto_record_resident(a, bytes);
+    return AUTO_MEASURED;
+}
+
+/* Whether the work that needs a measurement must wait for the running one */
+static bool auto_measure_wait(VirtIOBalloonAuto *a, const char *what)
+{
+    if (a->measuring) {
+        trace_virtio_balloon_auto_resident_wait(what);
+    }
+    return a->measuring;
 }
 
 static void auto_read_memory(VirtIOBalloonAuto *a);
@@ -463,11 +516,19 @@ static void auto_host_event(VirtIOBalloonAuto *a, HostPressureLevel level)
         trace_virtio_balloon_auto_in_transit("host event");
         return;
     }
+    /* After the event whose measurement runs, in its light */
+    if (auto_measure_wait(a, "host event")) {
+        a->waiting_events[l]++;
+        return;
+    }
     auto_refresh_stats(a);
     /* Throttled events only coalesce: no need to measure for them */
     if (balloon_auto_inflate_due(&a->policy, auto_now())) {
         auto_read_memory(a);
-        auto_measure_resident(a);
+        if (auto_measure_resident(a) == AUTO_MEASURING) {
+            a->waiting_events[l]++;
+            return;
+        }
     }
     auto_apply(a, balloon_auto_host_event(&a->policy, l, auto_now()));
 }
@@ -490,6 +551,14 @@ static void auto_source_gone_cb(void *opaque)
     qapi_event_send_auto_balloon_source_gone(a->source);
 }
 
+/* The policy's timer work, after any measurement it needed */
+static void auto_timer_work(VirtIOBalloonAuto *a)
+{
+    a->in_timer_cb = true;
+    auto_apply(a, balloon_auto_timer(&a->policy, auto_now()));
+    a->in_timer_cb = false;
+}
+
 static void auto_timer_cb(void *opaque)
 {
     VirtIOBalloonAuto *a = opaque;
@@ -505,15 +574,21 @@ static void auto_timer_cb(void *opaque)
     if (act.kind != BALLOON_AUTO_NONE) {
         auto_apply(a, act);
     }
+    a->in_timer_cb = false;
+    if (auto_measure_wait(a, "timer")) {
+        a->waiting_timer = true;
+        return;
+    }
     auto_read_memory(a);
     /* A coalesced host event or the watermark may inflate: measure */
     if ((balloon_auto_pending(&a->policy, NULL) ||
          balloon_auto_host_deficit(&a->policy)) &&
-        balloon_auto_inflate_due(&a->policy, auto_now())) {
-        auto_measure_resident(a);
+        balloon_auto_inflate_due(&a->policy, auto_now()) &&
+        auto_measure_resident(a) == AUTO_MEASURING) {
+        a->waiting_timer = true;
+        return;
     }
-    auto_apply(a, balloon_auto_timer(&a->policy, auto_now()));
-    a->in_timer_cb = false;
+    auto_timer_work(a);
 }
 
 /*
@@ -761,8 +836,13 @@ static void auto_ram_sync(VirtIOBalloonAuto *a)
     }
     trace_virtio_balloon_auto_ram(balloon_auto_ram_pages(&a->policy), pages);
     balloon_auto_set_ram_pages(&a->policy, pages);
-    /* As the policy's copy: a measurement of the RAM there was */
-    a->resident = MIN(a->resident, pages << VIRTIO_BALLOON_PFN_SHIFT);
+    /*
+     * The last measurement was of other RAM: the query shows none until
+     * the next (the policy keeps its copy clipped to the RAM, a bound
+     * until it measures again before an inflate)
+     */
+    a->resident_known = false;
+    a->ram_changes++;
     /*
      * A shrink under the balloon is due at once (balloon_auto_ram_floor).
      * Armed in FINISH_MIGRATE and POSTMIGRATE too: the timer is on the
@@ -1629,6 +1709,7 @@ void virtio_balloon_auto_unrealize(VirtIOBalloon *s)
     }
     host_pressure_monitor_free(a->monitor);
     virtio_balloon_auto_ram_watch_free(a->ram_watch);
+    virtio_balloon_auto_ram_resident_orphan(a->measuring);
     timer_free(a->timer);
     if (a->msg_vq) {
         virtio_delete_queue(a->msg_vq);
@@ -1658,6 +1739,10 @@ void virtio_balloon_auto_reset(VirtIOBalloon *s)
     /* The guest has all of its memory back, whatever the mode */
     a->inflated = 0;
     a->resident_known = false;
+    /* What waits for a running measurement was for the old driver */
+    memset(a->waiting_events, 0, sizeof(a->waiting_events));
+    a->waiting_timer = a->waiting_sample = false;
+    a->waiting_sample_pressure = false;
     a->last_stats_ns = INT64_MIN;
     a->last_stats_request_ns = INT64_MIN;
     if (a->enabled) {
@@ -1726,51 +1811,18 @@ void virtio_balloon_auto_pages(VirtIOBalloon *s, bool inflate,
 }
 
 /*
- * A stats buffer came back.  The rule keeps its baseline while switched
- * off, so that switching on does not compare against stale counters.
+ * What the last statistics sample asks of the policy, after any
+ * measurement it needed; @pressure: the sample showed guest pressure
  */
-void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
+static void auto_sample_work(VirtIOBalloonAuto *a, bool pressure)
 {
-    VirtIOBalloonAuto *a = s->auto_state;
-    const char *why = NULL;
+    VirtIOBalloon *s = a->dev;
+    uint64_t avail = balloon_auto_stats_available(&a->stats);
+    uint64_t memfree;
     BalloonAutoAction act;
-    uint64_t avail, memfree;
-    bool pressure, within;
 
-    if (!a) {
-        return;
-    }
-    pressure = balloon_auto_stats_update(&a->stats, &a->stats_cfg, s->stats,
-                                         auto_now(), &why);
-    a->last_stats_ns = auto_now();
-    avail = balloon_auto_stats_available(&a->stats);
-    trace_virtio_balloon_auto_stats(pressure, why, avail);
-    if (!a->enabled) {
-        trace_virtio_balloon_auto_switched_off("guest stats");
-        return;
-    }
-    /*
-     * The work a sample causes is within the guest's budget of samples a
-     * second; beyond it the last reading and measurement stand.  A reading
-     * comes cheaply (some files, tens of microseconds) and may start the
-     * watermark check.
-     */
-    within = balloon_auto_budget_take(&a->sample_measure, auto_now());
-    if (within) {
-        auto_read_memory(a);
-    }
     /* Guest memory first: a low guest with a full balloon gets it back */
     if (avail != UINT64_MAX) {
-        /* used and resident of one moment (balloon_auto_gain()) */
-        if (within && auto_now() >= a->sample_measure_next_ns) {
-            auto_measure_resident(a);
-            /* in pages, as muldiv64() divides by 32 bits */
-            a->sample_measure_next_ns = auto_now() +
-                muldiv64(balloon_auto_ram_pages(&a->policy),
-                         NANOSECONDS_PER_SECOND,
-                         VIRTIO_BALLOON_AUTO_SAMPLE_MEASURE_BYTES_PER_S >>
-                         VIRTIO_BALLOON_PFN_SHIFT);
-        }
         memfree = balloon_auto_stats_memfree(&a->stats);
         balloon_auto_free_page_reporting(&a->policy,
             virtio_vdev_has_feature(VIRTIO_DEVICE(s),
@@ -1790,6 +1842,130 @@ void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
         auto_apply(a, balloon_auto_guest_pressure(&a->policy,
                                                   BALLOON_AUTO_GUEST_STATS,
                                                   auto_now()));
+    }
+}
+
+/*
+ * A stats buffer came back.  The rule keeps its baseline while switched
+ * off, so that switching on does not compare against stale counters.
+ */
+void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
+{
+    VirtIOBalloonAuto *a = s->auto_state;
+    const char *why = NULL;
+    uint64_t avail;
+    bool pressure, within;
+
+    if (!a) {
+        return;
+    }
+    pressure = balloon_auto_stats_update(&a->stats, &a->stats_cfg, s->stats,
+                                         auto_now(), &why);
+    a->last_stats_ns = auto_now();
+    avail = balloon_auto_stats_available(&a->stats);
+    trace_virtio_balloon_auto_stats(pressure, why, avail);
+    if (!a->enabled) {
+        trace_virtio_balloon_auto_switched_off("guest stats");
+        return;
+    }
+    /* The latest sample is acted on, with any pressure one showed */
+    if (auto_measure_wait(a, "guest stats")) {
+        a->waiting_sample = true;
+        a->waiting_sample_pressure |= pressure;
+        return;
+    }
+    /*
+     * The work a sample causes is within the guest's budget of samples a
+     * second; beyond it the last reading and measurement stand.  A reading
+     * comes cheaply (some files, tens of microseconds) and may start the
+     * watermark check.
+     */
+    within = balloon_auto_budget_take(&a->sample_measure, auto_now());
+    if (within) {
+        auto_read_memory(a);
+    }
+    /* used and resident of one moment (balloon_auto_gain()) */
+    if (avail != UINT64_MAX && within &&
+        auto_now() >= a->sample_measure_next_ns) {
+        /* in pages, as muldiv64() divides by 32 bits */
+        a->sample_measure_next_ns = auto_now() +
+            muldiv64(balloon_auto_ram_pages(&a->policy),
+                     NANOSECONDS_PER_SECOND,
+                     VIRTIO_BALLOON_AUTO_SAMPLE_MEASURE_BYTES_PER_S >>
+                     VIRTIO_BALLOON_PFN_SHIFT);
+        if (auto_measure_resident(a) == AUTO_MEASURING) {
+            a->waiting_sample = true;
+            a->waiting_sample_pressure = pressure;
+            return;
+        }
+    }
+    auto_sample_work(a, pressure);
+}
+
+/*
+ * A large guest's measurement is done: record it, then do what waited
+ * for it, in the order it would have been done (host events, the
+ * timer's work, the last sample).  Of the host events, the highest
+ * level's first: the first event is the one the measurement was made
+ * for, and the policy coalesces the others as it would have.  What
+ * arrived while switched on but finds automatic mode switched off or
+ * the guest migrating counts as ignored, as if it came now.  A
+ * measurement that began before guest RAM changed (a DIMM plugged or
+ * unplugged) is not recorded: it is made again, and what waited waits on.
+ */
+static void auto_measured_cb(void *opaque, bool ok, uint64_t bytes)
+{
+    VirtIOBalloonAuto *a = opaque;
+    uint64_t events[BALLOON_AUTO_LEVEL__MAX], n = 0;
+    bool timer = a->waiting_timer;
+    bool sample = a->waiting_sample;
+    bool pressure = a->waiting_sample_pressure;
+    int l;
+
+    a->measuring = NULL;
+    if (a->measuring_ram_changes != a->ram_changes) {
+        /* Of the RAM there was: measure the RAM there is */
+        trace_virtio_balloon_auto_resident_wait("guest RAM changed: what"
+                                                " waited for the last"
+                                                " measurement");
+        if (auto_measure_resident(a) == AUTO_MEASURING) {
+            return;
+        }
+        /* Measured on the main thread now (or not at all) */
+        ok = false;
+    }
+    memcpy(events, a->waiting_events, sizeof(events));
+    memset(a->waiting_events, 0, sizeof(a->waiting_events));
+    a->waiting_timer = a->waiting_sample = false;
+    a->waiting_sample_pressure = false;
+    for (l = 0; l < BALLOON_AUTO_LEVEL__MAX; l++) {
+        n += events[l];
+    }
+    trace_virtio_balloon_auto_resident_done(ok, bytes, n, timer, sample);
+    if (ok) {
+        auto_record_resident(a, bytes);
+    }
+    if (!a->enabled || auto_in_transit()) {
+        for (l = 0; l < BALLOON_AUTO_LEVEL__MAX; l++) {
+            a->off_events[l] += events[l];
+        }
+        /* The deadline the timer's work would have re-armed */
+        if (a->enabled) {
+            auto_rearm(a);
+        }
+        return;
+    }
+    for (l = BALLOON_AUTO_LEVEL__MAX - 1; l >= 0; l--) {
+        for (; events[l]; events[l]--) {
+            auto_apply(a, balloon_auto_host_event(&a->policy, l,
+                                                  auto_now()));
+        }
+    }
+    if (timer) {
+        auto_timer_work(a);
+    }
+    if (sample) {
+        auto_sample_work(a, pressure);
     }
 }
 

@@ -442,3 +442,27 @@ bool ag_hugepages_reserve(long need, long *pool, bool *grown)
     g_test_skip(msg);
     return false;
 }
+
+int ag_trace_lines(const char *path, const char *needle)
+{
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    int i, n = 0;
+
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    lines = g_strsplit(text, "\n", -1);
+    for (i = 0; lines[i]; i++) {
+        n += strstr(lines[i], needle) != NULL;
+    }
+    return n;
+}
+
+void ag_wait_trace_lines(const char *path, const char *needle, int n)
+{
+    int64_t deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+
+    while (ag_trace_lines(path, needle) < n) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(10 * 1000);
+    }
+}

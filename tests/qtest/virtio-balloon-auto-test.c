@@ -592,12 +592,15 @@ static void test_dimm_unplugged_deflates(void)
     info = ag_query(g->qts);
     g_assert_cmpint(qdict_get_int(qdict_get_qdict(info, "tunables"),
                                   "inflate-critical"), ==, 1024 * MiB);
+    /* The inflate's measurement was of the RAM there was: none shown */
+    g_assert_false(qdict_haskey(info, "host-resident"));
     qobject_unref(info);
-    /* A host event then finds the floor */
+    /* A host event then finds the floor, and measures the RAM there is */
     ag_inject(g, "low");
     g_assert_cmpuint(ag_target(g), ==, MIB_PAGES(1024 - 256));
     info = ag_query(g->qts);
     g_assert_cmpint(qdict_get_int(info, "target"), ==, 256 * MiB);
+    g_assert_cmpint(qdict_get_int(info, "host-resident"), <=, 1024 * MiB);
     g_assert_cmpint(qdict_get_int(qdict_get_qdict(info, "counters"),
                                   "ram-deflates"), ==, 1);
     /* The earlier inflate's event comes first */
@@ -917,6 +920,7 @@ static uint64_t qom_get_size(QTestState *qts, const char *prop)
 static void test_default_sizes(const void *opaque)
 {
     const DefaultSizes *d = opaque;
+    int64_t deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
     g_autoptr(QDict) info = NULL;
     QDict *t;
     QTestState *qts;
@@ -945,8 +949,16 @@ static void test_default_sizes(const void *opaque)
                              " { 'path': %s,"
                              " 'property': 'x-inject-host-pressure',"
                              " 'value': 'critical' } }", BACKEND);
-    qobject_unref(info);
-    info = ag_query(qts);
+    /* The huge guest is measured in a worker thread: the event waits */
+    for (;;) {
+        qobject_unref(info);
+        info = ag_query(qts);
+        if (qdict_get_int(info, "target") != d->ram) {
+            break;
+        }
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(10 * 1000);
+    }
     g_assert_cmpuint(qdict_get_int(info, "target"), ==,
                      d->ram - d->critical);
     qtest_quit(qts);
@@ -1386,21 +1398,6 @@ static int64_t run_real_pressure(const char *source, const char *backend,
     return value;
 }
 
-/* Lines of the trace file @path (-trace ...,file=) that hold @needle */
-static int trace_lines(const char *path, const char *needle)
-{
-    g_autofree char *text = NULL;
-    g_auto(GStrv) lines = NULL;
-    int i, n = 0;
-
-    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
-    lines = g_strsplit(text, "\n", -1);
-    for (i = 0; lines[i]; i++) {
-        n += strstr(lines[i], needle) != NULL;
-    }
-    return n;
-}
-
 static bool real_cgroups_usable(bool need_cgroup2)
 {
     if (geteuid() != 0) {
@@ -1457,7 +1454,7 @@ static void test_real_threshold_follows_source(void)
                              " 'arguments': { 'source': %s } }", b);
     qtest_quit(qts);
     /* Once on each: the same limit, so the same value */
-    g_assert_cmpint(trace_lines(log, "usage threshold at 966367641 "), ==,
+    g_assert_cmpint(ag_trace_lines(log, "usage threshold at 966367641 "), ==,
                     2);
     unlink(log);
 
@@ -1468,7 +1465,7 @@ static void test_real_threshold_follows_source(void)
                              ",file=%s", a, b, log);
     qts = qtest_init(props2);
     qtest_quit(qts);
-    g_assert_cmpint(trace_lines(log, "virtio_balloon_auto_threshold_set"),
+    g_assert_cmpint(ag_trace_lines(log, "virtio_balloon_auto_threshold_set"),
                     ==, 0);
     unlink(log);
     rmdir(a);
@@ -1940,8 +1937,11 @@ static void bench_plug_cycles(void)
  * of 8 GiB of memfd RAM all written).
  * BENCH_HOLD_ROUNDS host events, each 2 s of guest time after the last
  * (past the throttle interval, so that each measures): the event's QMP
- * round trip (the measurement runs in it) against a query's, and the
- * measurement's own time as traced (virtio_balloon_auto_resident).
+ * round trip (the measurement runs in it where it is on the main thread)
+ * against a query's, and the measurement's own time as traced
+ * (virtio_balloon_auto_resident).  A guest above 16 GiB or with
+ * file-backed RAM is measured in a worker thread: each round waits for
+ * its end (virtio_balloon_auto_resident_done) before the next.
  */
 #define BENCH_HOLD_ROUNDS   10
 
@@ -1991,10 +1991,10 @@ static void bench_hold_case(const char *what, const char *ram_args,
     QTestState *qts = qtest_initf("%s -nodefaults -device virtio-balloon-pci,"
                                   "id=balloon0,automatic=on,"
                                   "auto-source=qtest -trace enable="
-                                  "virtio_balloon_auto_resident,file=%s",
+                                  "virtio_balloon_auto_resident*,file=%s",
                                   ram_args, log);
     uint64_t a;
-    int i;
+    int i, aside = 0;
 
     if (sparse) {
         for (a = MiB; a < MiB + written; a += 8 * KiB) {
@@ -2011,6 +2011,10 @@ static void bench_hold_case(const char *what, const char *ram_args,
         t0 = now_ns();
         ag_inject_qts(qts, "low");
         event[i] = now_ns() - t0;
+        /* One measured in a worker thread ends before the next round */
+        if (ag_trace_lines(log, AG_RESIDENT_START) > aside) {
+            ag_wait_trace_lines(log, AG_RESIDENT_DONE, ++aside);
+        }
     }
     qtest_quit(qts);
     printf("bench: residency measurement, %s:\n", what);
@@ -2387,14 +2391,14 @@ static void test_stats_flood_budget(void)
         ag_send_stats(g, x.v);
     }
     g_assert_cmpuint(ag_counter(g->qts, "stats-samples"), ==, 100);
-    n = trace_lines(log, "virtio_balloon_auto_resident");
+    n = ag_trace_lines(log, "virtio_balloon_auto_resident");
     g_assert_cmpint(n, >=, 1);
     g_assert_cmpint(n, <=, 8);
     qtest_clock_step(g->qts, SEC);
     g->stats_addr = 0;
     ag_send_stats(g, x.v);
     g_assert_cmpuint(ag_counter(g->qts, "stats-samples"), ==, 101);
-    g_assert_cmpint(trace_lines(log, "virtio_balloon_auto_resident"), ==,
+    g_assert_cmpint(ag_trace_lines(log, "virtio_balloon_auto_resident"), ==,
                     n + 1);
     ag_stop(g);
     unlink(log);
@@ -2404,33 +2408,115 @@ static void test_stats_flood_budget(void)
  * A large guest's samples are measured less often: at most 64 GiB of RAM
  * measured a second (VIRTIO_BALLOON_AUTO_SAMPLE_MEASURE_BYTES_PER_S), so
  * a 32 GiB guest gets one measurement per 500 ms of its clock, however
- * many samples the count budget (8 a second) would allow.
+ * many samples the count budget (8 a second) would allow.  (Each in a
+ * worker thread, as for every guest above 16 GiB: counted when they
+ * start, and the next sample sent once the last is done.)
  */
+/*
+ * A guest of 32 GiB of RAM the host does not reserve, with @props, its
+ * residency measurements traced to *@log
+ */
+static AutoGuest *large_guest_start(const char *props, char **log)
+{
+    g_autofree char *all = NULL;
+
+    *log = g_strdup_printf("/tmp/qtest-auto-large-%d.log", getpid());
+    all = g_strdup_printf(AUTO_ON "%s -m 32G -object memory-backend-ram,"
+                          "id=big,size=32G,reserve=off -machine"
+                          " memory-backend=big -trace"
+                          " enable=virtio_balloon_auto_resident*,file=%s",
+                          props, *log);
+    return ag_start(all, false, -1);
+}
+
 static void test_stats_measure_large_guest(void)
 {
-    g_autofree char *log = g_strdup_printf("/tmp/qtest-auto-large-%d.log",
-                                           getpid());
-    g_autofree char *props = g_strdup_printf(
-        AUTO_ON " -m 32G -object memory-backend-ram,id=big,size=32G,"
-        "reserve=off -machine memory-backend=big"
-        " -trace enable=virtio_balloon_auto_resident,file=%s", log);
-    AutoGuest *g = ag_start(props, false, -1);
+    g_autofree char *log = NULL;
+    AutoGuest *g = large_guest_start("", &log);
     Sample x = healthy();
 
     /* each query waits for the sample sent before it to be received */
     ag_send_stats(g, x.v);
     g_assert_cmpuint(ag_counter(g->qts, "stats-samples"), ==, 1);
-    g_assert_cmpint(trace_lines(log, "virtio_balloon_auto_resident"), ==, 1);
+    g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_START), ==, 1);
+    ag_wait_trace_lines(log, AG_RESIDENT_DONE, 1);
     qtest_clock_step(g->qts, SEC / 5 * 2);
     g->stats_addr = 0;
     ag_send_stats(g, x.v);
     g_assert_cmpuint(ag_counter(g->qts, "stats-samples"), ==, 2);
-    g_assert_cmpint(trace_lines(log, "virtio_balloon_auto_resident"), ==, 1);
+    g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_START), ==, 1);
     qtest_clock_step(g->qts, SEC / 10);
     g->stats_addr = 0;
     ag_send_stats(g, x.v);
     g_assert_cmpuint(ag_counter(g->qts, "stats-samples"), ==, 3);
-    g_assert_cmpint(trace_lines(log, "virtio_balloon_auto_resident"), ==, 2);
+    g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_START), ==, 2);
+    ag_wait_trace_lines(log, AG_RESIDENT_DONE, 2);
+    /* every measurement was one started aside */
+    g_assert_cmpint(ag_trace_lines(log, "virtio_balloon_auto_resident "),
+                    ==, 2);
+    ag_stop(g);
+    unlink(log);
+}
+
+/*
+ * A guest above VIRTIO_BALLOON_AUTO_RESIDENT_INLINE_MAX (16 GiB) has its
+ * residency measured in a worker thread, and what needs the measurement
+ * waits for it; the trace's virtio_balloon_auto_resident_done says what
+ * then went on:
+ * - host events: the first starts the measurement, and then the step
+ *   (4 GiB) is bounded by what the host holds (the 1 GiB the guest wrote
+ *   at start), which only the measurement tells; one inflate for three
+ *   events, the others throttled as they would have been;
+ * - the timer serving those coalesced events at the end of the interval,
+ *   bounded the same way;
+ * - a statistics sample: the guest short of memory gets memory back once
+ *   its sample's measurement is done.
+ */
+static void test_large_guest_measured_aside(void)
+{
+    g_autofree char *log = NULL;
+    AutoGuest *g = large_guest_start(",auto-inflate-critical=4G", &log);
+    Sample x = healthy();
+    uint32_t inflated;
+
+    ag_inject(g, "critical");
+    g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_START), ==, 1);
+    ag_inject(g, "critical");
+    ag_inject(g, "critical");
+    ag_wait_trace_lines(log, AG_RESIDENT_DONE, 1);
+    inflated = ag_target(g);
+    g_assert_cmpuint(inflated, >=, MIB_PAGES(1000));
+    g_assert_cmpuint(inflated, <=, MIB_PAGES(1024));
+    g_assert_cmpuint(ag_counter(g->qts, "host-events-critical"), ==, 3);
+    g_assert_cmpuint(ag_counter(g->qts, "inflates"), ==, 1);
+    g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_START), ==, 1);
+
+    /*
+     * The coalesced events at the end of the interval: the timer waits
+     * for its measurement, and the step is bounded again (the test's
+     * driver gives one page over and over, so the host still holds the
+     * 1 GiB)
+     */
+    ag_catch_up(g);
+    ag_step(g, SEC);
+    ag_wait_trace_lines(log, AG_RESIDENT_DONE, 2);
+    g_assert_cmpint(ag_trace_lines(log, "timer 1,"), ==, 1);
+    g_assert_cmpuint(ag_target(g), >, inflated);
+    g_assert_cmpuint(ag_target(g), <=, inflated + MIB_PAGES(1024));
+    g_assert_cmpuint(ag_counter(g->qts, "inflates"), ==, 2);
+    inflated = ag_target(g);
+    ag_catch_up(g);
+
+    /* Short of memory: the sample waits for its measurement, then deflate */
+    x.v[VIRTIO_BALLOON_S_AVAIL] = 10 * MiB;
+    ag_send_stats(g, x.v);
+    ag_wait_trace_lines(log, AG_RESIDENT_DONE, 3);
+    g_assert_cmpint(ag_trace_lines(log, "sample 1"), ==, 1);
+    g_assert_cmpuint(ag_target(g), <, inflated);
+    g_assert_cmpuint(ag_counter(g->qts, "shortfalls"), ==, 1);
+    /* every measurement was one started aside */
+    g_assert_cmpint(ag_trace_lines(log, "virtio_balloon_auto_resident "),
+                    ==, 3);
     ag_stop(g);
     unlink(log);
 }
@@ -3326,6 +3412,8 @@ int main(int argc, char **argv)
                    test_stats_full_healthy);
     qtest_add_func("virtio-balloon-auto/stats/measure-large-guest",
                    test_stats_measure_large_guest);
+    qtest_add_func("virtio-balloon-auto/large-guest-measured-aside",
+                   test_large_guest_measured_aside);
     qtest_add_func("virtio-balloon-auto/stats/fast-polling",
                    test_stats_fast_polling);
     qtest_add_func("virtio-balloon-auto/relief/to-empty", test_relief);

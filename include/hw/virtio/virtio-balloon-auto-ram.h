@@ -72,6 +72,57 @@ bool virtio_balloon_auto_ram_discardable(Error **errp);
 bool virtio_balloon_auto_ram_resident(uint64_t *bytes);
 
 /*
+ * virtio_balloon_auto_ram_resident_inline:
+ * Whether virtio_balloon_auto_ram_resident() is cheap enough for the main
+ * thread: all of the guest RAM it measures is anonymous memory (mincore()
+ * at up to about 0.5 ms per GiB, where it has pages; none of it has a
+ * file behind it, whose holes mincore() looks up one page at a time, 9 to
+ * 19 ms per GiB measured) and at most @max_bytes of it.
+ */
+bool virtio_balloon_auto_ram_resident_inline(uint64_t max_bytes);
+
+/*
+ * VirtIOBalloonAutoResident:
+ * A measurement of virtio_balloon_auto_ram_resident() running in a
+ * worker thread of QEMU's thread pool, so that a large or file-backed
+ * guest's does not hold the main loop and the BQL (it grows with guest
+ * RAM: virtio_balloon_auto_ram_resident_inline()).  The blocks to measure are
+ * chosen on the main thread when it starts, and each keeps a reference
+ * to its memory region until the measurement is done, so that RAM
+ * unplugged meanwhile stays mapped until then.
+ */
+typedef struct VirtIOBalloonAutoResident VirtIOBalloonAutoResident;
+
+/*
+ * VirtIOBalloonAutoResidentCb:
+ * The result: @ok as virtio_balloon_auto_ram_resident() would return,
+ * @bytes the resident bytes if @ok.  Called in the main loop with the
+ * BQL held.
+ */
+typedef void VirtIOBalloonAutoResidentCb(void *opaque, bool ok,
+                                         uint64_t bytes);
+
+/*
+ * virtio_balloon_auto_ram_resident_start:
+ * Start measuring in a worker thread; @cb(@opaque, ...) is called once,
+ * from a later main-loop iteration, never from within this call.  Call
+ * it in the main loop with the BQL held.
+ *
+ * Returns: the measurement, valid until @cb is called or it is
+ * orphaned.
+ */
+VirtIOBalloonAutoResident *
+virtio_balloon_auto_ram_resident_start(VirtIOBalloonAutoResidentCb *cb,
+                                       void *opaque);
+
+/*
+ * virtio_balloon_auto_ram_resident_orphan:
+ * The caller goes away: @r finishes on its own and its callback is not
+ * called.  NULL is allowed.
+ */
+void virtio_balloon_auto_ram_resident_orphan(VirtIOBalloonAutoResident *r);
+
+/*
  * VirtIOBalloonAutoRamWatch:
  * Tells the device glue that guest RAM may have changed size, without
  * any other event: a DIMM plugged or unplugged.  QEMU has no notifier for

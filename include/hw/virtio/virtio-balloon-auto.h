@@ -184,9 +184,10 @@ typedef struct VirtIOBalloonAutoProps {
 /*
  * Residency measurements a second made for statistics samples (guest
  * input): a sample is answered by one mincore() pass over all of guest
- * RAM on the main thread, 0.3 to 0.4 ms per GiB (measured on a 1 GiB
- * guest with 0 and 512 MiB resident; 300 samples a guest of 16 GiB sent
- * back to back took 1.96 s, 6.5 ms each, before this bound).  A Linux
+ * RAM (on the main thread up to 16 GiB of anonymous RAM), 0.3 to 0.4 ms
+ * per GiB (measured on a 1 GiB guest with 0 and 512 MiB resident; 300
+ * samples a guest of 16 GiB sent back to back took 1.96 s, 6.5 ms each,
+ * before this bound).  A Linux
  * guest sends a sample only when asked, at most about twice a second
  * (VIRTIO_BALLOON_AUTO_FAST_STATS_S polling plus a request on host
  * pressure); samples beyond 8 at once, then one every 125 ms (QEMU's
@@ -201,12 +202,30 @@ typedef struct VirtIOBalloonAutoProps {
  * the cost does not grow with the guest: after a sample's measurement the
  * next waits (guest RAM / 64 GiB) s of the guest's clock, which binds
  * above 8 GiB (16 GiB: every 250 ms; 256 GiB: every 4 s).  At 0.4 ms per
- * GiB that is at most about 26 ms of the main thread a second (2.6 %)
- * whatever the guest size.  Measurements for host events and the
- * watermark come at most once per throttle interval (auto-throttle-ms)
- * and are not counted here.
+ * GiB that is at most about 26 ms of a thread a second (2.6 %) whatever
+ * the guest size: the main thread's up to 16 GiB of anonymous RAM, a
+ * worker thread's above (VIRTIO_BALLOON_AUTO_RESIDENT_INLINE_MAX).
+ * Measurements for host events and the watermark come at most once per
+ * throttle interval (auto-throttle-ms) and are not counted here.
  */
 #define VIRTIO_BALLOON_AUTO_SAMPLE_MEASURE_BYTES_PER_S (64 * GiB)
+
+/*
+ * Guest RAM up to this size, all of it anonymous, is measured on the main
+ * thread, at most about 8 ms at 0.5 ms per GiB of written anonymous RAM
+ * (make bench's bench/resident, bench/results/README.md); the decision
+ * then follows the event at once, as for any guest before, so that the
+ * time from a host event to the new target stays under a millisecond.
+ * Above it, or with file-backed RAM (virtio_balloon_auto_ram_resident_
+ * inline()), a measurement runs in a worker thread
+ * (virtio_balloon_auto_ram_resident_start()) and what it is made for
+ * waits for it: host events, the timer's
+ * coalesced event or watermark inflate, a statistics sample (including
+ * the guest's deflate it may bring).  The main thread is then held only
+ * to list the RAM blocks; the time from event to target grows by the
+ * measurement (about 70 ms for 256 GiB, 1 GiB of it written).
+ */
+#define VIRTIO_BALLOON_AUTO_RESIDENT_INLINE_MAX (16 * GiB)
 
 /*
  * The usage threshold at the high watermark (cgroup v1) includes the
