@@ -218,7 +218,7 @@ class Demo:
               f'{s["guest"]} MiB')
         print(f'  guest memory pressure seen: {s["gp"]}')
         print(f'  logs in {self.logdir}: serial.log (guest console), '
-              'hog.log (host hog), QEMU\'s own output')
+              'hog.log (host hog), demo.log (QEMU\'s own output)')
         return t_rise is not None
 
     def cleanup(self):
