@@ -234,8 +234,8 @@ static bool auto_resident_range(unsigned char *vec, size_t host_page,
  * is a new shmem file of its own), and cachestat() would count none of
  * the RAM.  False for any other block (anonymous RAM, whose mapping is
  * all there is; a private mapping, whose written pages are not in the
- * file; other file systems) and where cachestat() is missing or refused:
- * then mincore() measures it.
+ * file: auto_resident_private(); other file systems) and where
+ * cachestat() is missing or refused: then mincore() measures it.
  */
 static bool auto_resident_cachestat(const AutoResidentBlock *b,
                                     uint64_t *pages)
@@ -267,6 +267,49 @@ static bool auto_resident_cachestat(const AutoResidentBlock *b,
 #endif
 }
 
+/* /proc/PID/pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst) */
+#define PAGEMAP_PRESENT         (1ull << 63)
+#define PAGEMAP_FILE_OR_SHARED  (1ull << 61)
+
+/*
+ * Count the host pages of private file-backed block @b that are the
+ * guest's own (copies it wrote: anonymous memory) into @pages, from
+ * /proc/self/pagemap (@pagemap, -1 if it cannot be opened), with @vec a
+ * buffer of RESIDENT_CHUNK bytes.  mincore() on a private file mapping
+ * counts the file's pages in the host's page cache too: those the guest
+ * only read, and those it never touched when the host holds the file (a
+ * template file, readonly=on,rom=off), of which discarding frees
+ * nothing.  The flags of an entry need no privilege (Linux 4.2; only the
+ * frame number does).  False for any other block and where pagemap
+ * cannot be read: then mincore() measures it.
+ */
+static bool auto_resident_private(int pagemap, const AutoResidentBlock *b,
+                                  unsigned char *vec, size_t host_page,
+                                  uint64_t *pages)
+{
+    uint64_t *ent = (uint64_t *)vec;
+    uint64_t total = DIV_ROUND_UP(b->len, host_page);
+    uint64_t first = (uintptr_t)b->host / host_page;
+    uint64_t done, n, i, count = 0;
+
+    if (pagemap < 0 || b->fd < 0 || b->shared) {
+        return false;
+    }
+    for (done = 0; done < total; done += n) {
+        n = MIN(RESIDENT_CHUNK / sizeof(*ent), total - done);
+        if (pread(pagemap, ent, n * sizeof(*ent),
+                  (first + done) * sizeof(*ent)) != n * sizeof(*ent)) {
+            return false;
+        }
+        for (i = 0; i < n; i++) {
+            count += (ent[i] & (PAGEMAP_PRESENT | PAGEMAP_FILE_OR_SHARED)) ==
+                     PAGEMAP_PRESENT;
+        }
+    }
+    *pages += count;
+    return true;
+}
+
 /*
  * Measure @r's blocks into r->bytes (r->failed if one cannot be).  Needs
  * no lock: it runs on the main thread or in a worker thread, and reads
@@ -278,6 +321,8 @@ static int auto_resident_measure(void *opaque)
     g_autofree unsigned char *vec = g_malloc(RESIDENT_CHUNK);
     size_t host_page = qemu_real_host_page_size();
     int64_t start = get_clock();
+    bool pagemap_tried = false;
+    int pagemap = -1;
     guint i;
 
     for (i = 0; i < r->blocks->len; i++) {
@@ -285,12 +330,20 @@ static int auto_resident_measure(void *opaque)
                                                     AutoResidentBlock, i);
         uint64_t pages = 0;
 
+        if (b->fd >= 0 && !b->shared && !pagemap_tried) {
+            pagemap = qemu_open_old("/proc/self/pagemap", O_RDONLY);
+            pagemap_tried = true;
+        }
         if (!auto_resident_cachestat(b, &pages) &&
+            !auto_resident_private(pagemap, b, vec, host_page, &pages) &&
             !auto_resident_range(vec, host_page, b->host, b->len, &pages)) {
             r->failed = true;
             break;
         }
         r->bytes += pages * host_page;
+    }
+    if (pagemap >= 0) {
+        close(pagemap);
     }
     r->failed |= !r->blocks->len;
     trace_virtio_balloon_auto_resident(r->bytes, r->blocks->len,

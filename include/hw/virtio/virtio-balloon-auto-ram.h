@@ -59,10 +59,12 @@ bool virtio_balloon_auto_ram_discardable(Error **errp);
  * ROMs, video RAM or other devices' memory.  So the result is never more
  * than that RAM.  The work grows with guest RAM (0.3 to 0.4 ms per GiB
  * of anonymous RAM, measured on a 1 GiB guest: docs/system/devices/
- * virtio-balloon-auto.rst).  Shared file-backed RAM (memfd, share=on) is
- * counted with cachestat(2) where the host has it (Linux 6.5), one call
- * per block, as mincore() looks up every page of it the guest has not
- * touched.  Its memory is one vector of 16 KiB.
+ * virtio-balloon-auto.rst).  Shared RAM in shmem (memfd, a tmpfs file,
+ * share=on) is counted with cachestat(2) where the host has it (Linux
+ * 6.5), one call per block, as mincore() looks up every page of it the
+ * guest has not touched; private file-backed RAM (share=off) from
+ * /proc/self/pagemap, as only the guest's own copies of its pages are
+ * memory a discard frees.  Its memory is one buffer of 16 KiB.
  * Traced as virtio_balloon_auto_resident.
  *
  * Returns: true with *@bytes set, in bytes; false if it cannot be
