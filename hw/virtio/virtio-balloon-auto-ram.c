@@ -392,8 +392,8 @@ bool virtio_balloon_auto_ram_resident(uint64_t *bytes)
     return ok;
 }
 
-/* Thread pool completion, in the main loop with the BQL held */
-static void auto_resident_done(void *opaque, int ret)
+/* The result, from the main loop itself (auto_resident_done()) */
+static void auto_resident_deliver(void *opaque)
 {
     VirtIOBalloonAutoResident *r = opaque;
 
@@ -401,6 +401,20 @@ static void auto_resident_done(void *opaque, int ret)
         r->cb(r->opaque, !r->failed, r->bytes);
     }
     auto_resident_free(r);
+}
+
+/*
+ * Thread pool completion, with the BQL held, in the main AioContext:
+ * which the block layer also polls from within other work (a drain
+ * while a snapshot saves the devices' state, say), where the device must
+ * not change.  So the result goes on through the iohandler context, as
+ * the host pressure source's descriptors and the monitor do, which only
+ * the main loop itself dispatches.
+ */
+static void auto_resident_done(void *opaque, int ret)
+{
+    aio_bh_schedule_oneshot(iohandler_get_aio_context(),
+                            auto_resident_deliver, opaque);
 }
 
 VirtIOBalloonAutoResident *

@@ -1730,6 +1730,7 @@ void virtio_balloon_auto_unrealize(VirtIOBalloon *s)
 void virtio_balloon_auto_reset(VirtIOBalloon *s)
 {
     VirtIOBalloonAuto *a = s->auto_state;
+    int l;
 
     if (!a) {
         return;
@@ -1739,7 +1740,13 @@ void virtio_balloon_auto_reset(VirtIOBalloon *s)
     /* The guest has all of its memory back, whatever the mode */
     a->inflated = 0;
     a->resident_known = false;
-    /* What waits for a running measurement was for the old driver */
+    /*
+     * What waits for a running measurement was for the old driver: the
+     * host events count as ignored, as when switched off
+     */
+    for (l = 0; l < BALLOON_AUTO_LEVEL__MAX; l++) {
+        a->off_events[l] += a->waiting_events[l];
+    }
     memset(a->waiting_events, 0, sizeof(a->waiting_events));
     a->waiting_timer = a->waiting_sample = false;
     a->waiting_sample_pressure = false;

@@ -99,7 +99,9 @@ typedef struct VirtIOBalloonAutoResident VirtIOBalloonAutoResident;
  * VirtIOBalloonAutoResidentCb:
  * The result: @ok as virtio_balloon_auto_ram_resident() would return,
  * @bytes the resident bytes if @ok.  Called in the main loop with the
- * BQL held.
+ * BQL held, from a bottom half of the iohandler context: never from
+ * within a nested poll of the main AioContext (a block layer drain while
+ * a snapshot saves device state).
  */
 typedef void VirtIOBalloonAutoResidentCb(void *opaque, bool ok,
                                          uint64_t bytes);
