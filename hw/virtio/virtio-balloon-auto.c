@@ -98,8 +98,9 @@ struct VirtIOBalloonAuto {
     bool resident_known;
     uint64_t resident;
     /*
-     * A large guest's measurement running in a worker thread, NULL if none
-     * (VIRTIO_BALLOON_AUTO_RESIDENT_INLINE_MAX), and what waits for it:
+     * A measurement running in a worker thread (a large or file-backed
+     * guest's: VIRTIO_BALLOON_AUTO_RESIDENT_INLINE_MAX), NULL if none,
+     * and what waits for it:
      * host events by level, the timer's work, a statistics sample (and
      * whether one of the samples meanwhile showed guest pressure)
      */
@@ -1910,7 +1911,7 @@ void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
 }
 
 /*
- * A large guest's measurement is done: record it, then do what waited
+ * A measurement in a worker thread is done: record it, then do what waited
  * for it, in the order it would have been done (host events, the
  * timer's work, the last sample).  Of the host events, the highest
  * level's first: the first event is the one the measurement was made
