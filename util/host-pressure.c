@@ -264,6 +264,15 @@ static bool fds_same_file(int a, int b)
 }
 
 /* Check what the manager handed over; pick the backend */
+/* Whether @a and @b are open files of the same inode */
+static bool fd_same_file(int a, int b)
+{
+    struct stat sa, sb;
+
+    return !fstat(a, &sa) && !fstat(b, &sb) && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
 static const HostPressureBackendOps *backend_for_fds(const char *name,
                                                      const HostPressureFds *fds,
                                                      Error **errp)
@@ -305,6 +314,21 @@ static const HostPressureBackendOps *backend_for_fds(const char *name,
                        eventfd[0] ? "an eventfd" : "a PSI file",
                        host_pressure_level_str(l),
                        eventfd[l] ? "an eventfd" : "a PSI file");
+            return NULL;
+        }
+        /*
+         * One source: triggers on two PSI files (the host's and a
+         * cgroup's) would mix two pressures in one set of levels
+         */
+        if (!eventfd[l] && !fd_same_file(fd, fds->level[0])) {
+            g_autofree char *first = host_pressure_fd_name(fds->level[0]);
+
+            what = host_pressure_fd_name(fd);
+            error_setg(errp, "host pressure source '%s': the fd for level %s"
+                       " is '%s' but the fd for level %s is '%s': all"
+                       " levels must be triggers on the same PSI file",
+                       name, host_pressure_level_str(l), what,
+                       host_pressure_level_str(0), first);
             return NULL;
         }
     }

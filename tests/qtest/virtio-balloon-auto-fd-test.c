@@ -18,6 +18,8 @@
 
 #define RAM             (1024 * MiB)
 #define PSI_SYSTEM      "/proc/pressure/memory"
+/* The cgroup v2 root's, where a hybrid hierarchy mounts it */
+#define PSI_V2_ROOT     "/sys/fs/cgroup/unified/memory.pressure"
 
 static const char *const levels[] = { "low", "medium", "critical" };
 
@@ -45,15 +47,20 @@ static int new_psi_fd(const char *file, const char *trigger)
     return fd;
 }
 
-static bool psi_usable(void)
+static bool psi_file_usable(const char *file)
 {
-    int fd = open(PSI_SYSTEM, O_RDWR | O_NONBLOCK);
+    int fd = open(file, O_RDWR | O_NONBLOCK);
     bool ok = fd >= 0 && write(fd, "some 150000 2000000", 20) > 0;
 
     if (fd >= 0) {
         close(fd);
     }
     return ok;
+}
+
+static bool psi_usable(void)
+{
+    return psi_file_usable(PSI_SYSTEM);
 }
 
 /* " -add-fd fd=F,set=S,opaque=L" for each level that has an fd */
@@ -411,6 +418,17 @@ static void test_refused_psi(void)
                                  new_psi_fd(PSI_SYSTEM, "full 1 2000000") },
                   "", "the fd for level low is a PSI file but the fd for"
                   " level medium is an eventfd");
+    /* Triggers on two PSI files: the host's and a cgroup's */
+    if (!psi_file_usable(PSI_V2_ROOT)) {
+        g_test_message("cannot write a PSI trigger on " PSI_V2_ROOT
+                       ": PSI files mixed not checked");
+        return;
+    }
+    check_refused(20, (int[3]) { new_psi_fd(PSI_SYSTEM, "some 1 2000000"),
+                                 new_psi_fd(PSI_V2_ROOT, "some 1 2000000"),
+                                 new_psi_fd(PSI_SYSTEM, "full 1 2000000") },
+                  "", "the fd for level medium is '" PSI_V2_ROOT "' but the"
+                  " fd for level low is '" PSI_SYSTEM "'");
 }
 
 #define MEMCG_ROOT "/sys/fs/cgroup/memory"
