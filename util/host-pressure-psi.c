@@ -69,7 +69,7 @@ static void psi_stop(Psi *p)
  * its poll() has already consumed every POLLPRI (PSI's POLLPRI is an edge:
  * reading it clears it).  So the sources only collect the levels, and a
  * bottom half, which runs after all sources of this main-loop iteration,
- * reports the highest one once.
+ * reports the highest one once (see psi_open() for where it runs).
  *
  * How a cgroup v2 directory goes away (as seen on Linux 6.18): rmdir
  * removes it at once and deactivates the kernfs nodes of its files;
@@ -182,7 +182,13 @@ static bool psi_open(HostPressureMonitor *m, Error **errp)
             return false;
         }
     }
-    p->bh = qemu_bh_new(psi_bh, p);
+    /*
+     * In the iohandler context, as QEMU's fd handlers are: the main loop
+     * itself runs it, never the block layer's polls of the main
+     * AioContext within other work (savevm and loadvm polling for the
+     * vmstate's I/O while the devices' state is written or read).
+     */
+    p->bh = aio_bh_new(iohandler_get_aio_context(), psi_bh, p);
     for (l = 0; l < HOST_PRESSURE__MAX; l++) {
         PsiTrigger *t = &p->triggers[l];
 

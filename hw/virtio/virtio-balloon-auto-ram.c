@@ -529,7 +529,13 @@ VirtIOBalloonAutoRamWatch *virtio_balloon_auto_ram_watch_new(QEMUBHFunc *cb,
 {
     VirtIOBalloonAutoRamWatch *w = g_new0(VirtIOBalloonAutoRamWatch, 1);
 
-    w->bh = qemu_bh_new_full(cb, opaque, "virtio-balloon-auto-ram", NULL);
+    /*
+     * Run by the main loop itself, not from the block layer's polls of
+     * the main AioContext within savevm and loadvm, where the device's
+     * state must not change (as auto_resident_done())
+     */
+    w->bh = aio_bh_new_full(iohandler_get_aio_context(), cb, opaque,
+                            "virtio-balloon-auto-ram", NULL);
     w->listener = (MemoryListener) {
         .name = "virtio-balloon-auto",
         .region_add = auto_ram_watch_section,

@@ -29,6 +29,7 @@
 #include "system/balloon.h"
 #include "system/qtest.h"
 #include "system/runstate.h"
+#include "migration/misc.h"
 #include "qemu/units.h"
 #include "qemu/cutils.h"
 #include "qemu/host-utils.h"
@@ -216,6 +217,8 @@ static void auto_update_polling(VirtIOBalloonAuto *a)
  * deadline can cost is a hundred wake-ups a second, not the main loop.
  */
 #define AUTO_TIMER_MIN_NS   (10 * SCALE_MS)
+/* How often paused timer work looks again: see auto_discard_inhibited() */
+#define AUTO_INHIBITED_RECHECK_NS   NANOSECONDS_PER_SECOND
 
 static void auto_rearm(VirtIOBalloonAuto *a)
 {
@@ -470,17 +473,52 @@ static void auto_refresh_stats(VirtIOBalloonAuto *a)
  * sized from an empty balloon, announced to management, then overwritten
  * by the stream.  Once the source has sent the device's state
  * (FINISH_MIGRATE, then POSTMIGRATE), what it would change no longer
- * reaches the guest.  Host events are then ignored, as when switched off;
- * a failed migration brings the source back to running, and with it the
- * policy.  In all three states the guest does not run, so it neither
- * sends statistics nor messages, and the policy's timer, on the stopped
- * QEMU_CLOCK_VIRTUAL, does not expire.
+ * reaches the guest.  savevm and loadvm (SAVE_VM, RESTORE_VM) write and
+ * read the device's state: a target changed meanwhile would be half in
+ * the snapshot, or overwrite the one loadvm restores.  (Host events reach
+ * the device only from the main loop itself, through the iohandler
+ * context, not from the block layer's polls within savevm and loadvm;
+ * this is a second line.)  Host events are then ignored, as when
+ * switched off; a failed migration brings the source back to running,
+ * and with it the policy.  In all five states the guest does not run, so
+ * it neither sends statistics nor messages, and the policy's timer, on
+ * the stopped QEMU_CLOCK_VIRTUAL, does not expire.
  */
 static bool auto_in_transit(void)
 {
     return runstate_check(RUN_STATE_INMIGRATE) ||
            runstate_check(RUN_STATE_FINISH_MIGRATE) ||
-           runstate_check(RUN_STATE_POSTMIGRATE);
+           runstate_check(RUN_STATE_POSTMIGRATE) ||
+           runstate_check(RUN_STATE_SAVE_VM) ||
+           runstate_check(RUN_STATE_RESTORE_VM);
+}
+
+/*
+ * Whether an inflate would return the host nothing: upstream's balloon
+ * discards no page while the destination of a postcopy migration pulls
+ * guest RAM from its source, or while a background snapshot
+ * write-protects guest RAM (virtio_balloon_inhibited()).  The guest runs
+ * meanwhile and would lose the pages all the same.  So host events are
+ * ignored as in transit, and the policy's timer work (coalesced events,
+ * watermark inflates, relief) waits, looking again every
+ * AUTO_INHIBITED_RECHECK_NS, since neither end is announced to devices.
+ * What the guest's need asks for (statistics, deflate-on-oom, messages)
+ * still acts: a deflate needs no discard.
+ */
+static bool auto_discard_inhibited(void)
+{
+    return migration_in_incoming_postcopy() || migration_in_bg_snapshot();
+}
+
+/* Whether the timer's work waits (auto_discard_inhibited()); re-arms */
+static bool auto_timer_paused(VirtIOBalloonAuto *a)
+{
+    if (!auto_discard_inhibited()) {
+        return false;
+    }
+    trace_virtio_balloon_auto_in_transit("timer");
+    timer_mod(a->timer, auto_now() + AUTO_INHIBITED_RECHECK_NS);
+    return true;
 }
 
 /*
@@ -512,7 +550,7 @@ static void auto_host_event(VirtIOBalloonAuto *a, HostPressureLevel level)
         trace_virtio_balloon_auto_switched_off("host event");
         return;
     }
-    if (auto_in_transit()) {
+    if (auto_in_transit() || auto_discard_inhibited()) {
         a->off_events[l]++;
         trace_virtio_balloon_auto_in_transit("host event");
         return;
@@ -555,6 +593,9 @@ static void auto_source_gone_cb(void *opaque)
 /* The policy's timer work, after any measurement it needed */
 static void auto_timer_work(VirtIOBalloonAuto *a)
 {
+    if (auto_timer_paused(a)) {
+        return;
+    }
     a->in_timer_cb = true;
     auto_apply(a, balloon_auto_timer(&a->policy, auto_now()));
     a->in_timer_cb = false;
@@ -576,6 +617,9 @@ static void auto_timer_cb(void *opaque)
         auto_apply(a, act);
     }
     a->in_timer_cb = false;
+    if (auto_timer_paused(a)) {
+        return;
+    }
     if (auto_measure_wait(a, "timer")) {
         a->waiting_timer = true;
         return;
@@ -1953,7 +1997,7 @@ static void auto_measured_cb(void *opaque, bool ok, uint64_t bytes)
     if (ok) {
         auto_record_resident(a, bytes);
     }
-    if (!a->enabled || auto_in_transit()) {
+    if (!a->enabled || auto_in_transit() || auto_discard_inhibited()) {
         for (l = 0; l < BALLOON_AUTO_LEVEL__MAX; l++) {
             a->off_events[l] += events[l];
         }

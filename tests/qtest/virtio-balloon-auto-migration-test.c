@@ -817,6 +817,79 @@ static void test_source_resumes_after_unplug(void)
     ag_stop(g);
 }
 
+/* Wait until @qts's migration is @want; fail at once if it failed */
+static void migrate_wait_for(QTestState *qts, const char *want)
+{
+    g_autofree char *st = NULL;
+
+    for (;;) {
+        g_free(st);
+        st = migrate_status(qts);
+        if (!strcmp(st, want)) {
+            return;
+        }
+        g_assert_cmpstr(st, !=, "failed");
+        g_usleep(10 * 1000);
+    }
+}
+
+/*
+ * A background snapshot write-protects guest RAM, and upstream's balloon
+ * discards nothing while it runs, so an inflate would cost the guest its
+ * pages and return the host nothing: host pressure is ignored and the
+ * high watermark's inflate waits, until the snapshot is over.
+ */
+static void test_bg_snapshot_pauses(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON ",auto-relief-ms=10000", false, -1);
+    g_autoptr(QDict) rsp = NULL;
+
+    rsp = qtest_qmp(g->qts, "{ 'execute': 'migrate-set-capabilities',"
+                    " 'arguments': { 'capabilities': [ { 'capability':"
+                    " 'background-snapshot', 'state': true } ] } }");
+    if (!qdict_haskey(rsp, "return")) {
+        g_autofree char *why = g_strdup_printf(
+            "no background snapshot here: %s",
+            qdict_get_str(qdict_get_qdict(rsp, "error"), "desc"));
+
+        g_test_skip(why);
+        ag_stop(g);
+        return;
+    }
+    /* 1 GiB of zero pages at 1 KiB/s: it runs until cancelled */
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'migrate-set-parameters',"
+                             " 'arguments': { 'max-bandwidth': 1024 } }");
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'migrate', 'arguments':"
+                             " { 'uri': 'exec:cat > /dev/null' } }");
+    migrate_wait_for(g->qts, "active");
+
+    inject_no_action(g->qts, "critical");
+    g_assert_cmpuint(ag_counter(g->qts, "ignored"), ==, 1);
+    /* 100 MiB above the high watermark (3600 of 4000 MiB) */
+    ag_inject_memory(g, 3700 * MiB, 4000 * MiB, 300 * MiB);
+    ag_step(g, 5 * SEC);
+    g_assert_cmpuint(ag_target(g), ==, 0);
+    g_assert_cmpuint(ag_counter(g->qts, "watermark-inflates"), ==, 0);
+    g_assert_cmpuint(ag_counter(g->qts, "inflates"), ==, 0);
+
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'migrate_cancel' }");
+    migrate_wait_for(g->qts, "cancelled");
+    /* The paused timer looks again within a second */
+    ag_step(g, SEC);
+    g_assert_cmpuint(ag_target(g), ==, MIB_PAGES(100));
+    g_assert_cmpuint(ag_counter(g->qts, "watermark-inflates"), ==, 1);
+    ag_catch_up(g);
+    /* Below the high watermark again; host pressure acts again */
+    ag_inject_memory(g, 3500 * MiB, 4000 * MiB, 500 * MiB);
+    ag_step(g, 2 * SEC);
+    g_assert_cmpuint(ag_counter(g->qts, "watermark-inflates"), ==, 1);
+    ag_inject(g, "low");
+    g_assert_cmpuint(ag_target(g), >, MIB_PAGES(100));
+    g_assert_cmpuint(ag_counter(g->qts, "inflates"), ==, 2);
+    g_assert_cmpuint(ag_counter(g->qts, "ignored"), ==, 1);
+    ag_stop(g);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -851,6 +924,8 @@ int main(int argc, char **argv)
                    test_source_stays_local);
     qtest_add_func("virtio-balloon-auto/migration/inflate-outstanding",
                    test_inflate_outstanding);
+    qtest_add_func("virtio-balloon-auto/migration/bg-snapshot-pauses",
+                   test_bg_snapshot_pauses);
     qtest_add_data_func("virtio-balloon-auto/migration/auto-to-plain/exit",
                         GINT_TO_POINTER(true), test_auto_to_plain);
     qtest_add_data_func("virtio-balloon-auto/migration/auto-to-plain/stay",

@@ -1144,6 +1144,45 @@ static void test_psi_gone(void)
 }
 
 /*
+ * A PSI source reports from the main loop itself, never from a poll of
+ * the main AioContext within other work: savevm and loadvm poll it for
+ * the vmstate's I/O while the devices' state is written or read.  The
+ * cgroup's removal makes the source ready at once; a GLib iteration (as
+ * QEMU's main loop does) reports it, a nested aio_poll() between two of
+ * them must not.
+ */
+static void test_psi_not_in_nested_poll(void)
+{
+    g_autofree char *cg = NULL;
+    Seen s = { 0 };
+    HostPressureMonitor *m;
+    int i, polled = 0;
+
+    if (!cgroup2_usable()) {
+        return;
+    }
+    cg = cgroup2_create("nested");
+    m = host_pressure_monitor_new(cg, NULL, seen_cb, gone_cb, &s,
+                                  &error_abort);
+    g_assert_cmpint(rmdir(cg), ==, 0);
+    for (i = 0; i < 5000 && !s.gone; i++) {
+        int before;
+
+        g_main_context_iteration(NULL, false);
+        before = s.gone;
+        while (aio_poll(qemu_get_aio_context(), false)) {
+            polled++;
+        }
+        g_assert_cmpint(s.gone, ==, before);
+        g_usleep(1000);
+    }
+    g_test_message("reported after %d GLib iterations; %d nested polls did"
+                   " work", i, polled);
+    g_assert_cmpint(s.gone, ==, 1);
+    host_pressure_monitor_free(m);
+}
+
+/*
  * A source handed over as fds (host_pressure_monitor_new_fds).  The test
  * plays the manager: it makes the fds, the monitor takes duplicates.
  */
@@ -1845,6 +1884,8 @@ int main(int argc, char **argv)
     g_test_add_func("/host-pressure/psi/detect", test_psi_detect);
     g_test_add_func("/host-pressure/psi/real-events", test_psi_real_events);
     g_test_add_func("/host-pressure/psi/gone", test_psi_gone);
+    g_test_add_func("/host-pressure/psi/not-in-nested-poll",
+                    test_psi_not_in_nested_poll);
     g_test_add_func("/host-pressure/fds/eventfd", test_fds_eventfd);
     g_test_add_func("/host-pressure/fds/budget", test_fds_budget);
     g_test_add_func("/host-pressure/fds/psi", test_fds_psi);
