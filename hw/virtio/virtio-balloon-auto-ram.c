@@ -450,6 +450,54 @@ static bool auto_page_size_check(const char *what, size_t pagesize,
     return true;
 }
 
+/*
+ * Whether a balloon page of file-backed guest RAM @rb (of backend @b,
+ * named @what) can be discarded without harm.  Discarding file-backed
+ * RAM punches a hole in the file (ram_block_discard_range()), even for a
+ * private mapping: with memory-backend-file,share=off (a private copy of
+ * a template file) every other mapping of the file would read zeros
+ * there, and free page reporting, on by default in automatic mode, does
+ * it to every block the guest frees.  A memfd of QEMU's own has no
+ * other user.  A file opened read-only (readonly=on,rom=off) and a file
+ * that is no regular file (/dev/zero) cannot be discarded at all: every
+ * balloon page would be lost to the guest for nothing.
+ */
+static bool auto_file_discardable(HostMemoryBackend *b, RAMBlock *rb,
+                                  const char *what, Error **errp)
+{
+    int fd = qemu_ram_get_fd(rb);
+    struct stat st;
+    int flags;
+
+    if (fd < 0 || object_dynamic_cast(OBJECT(b), TYPE_MEMORY_BACKEND_MEMFD)) {
+        return true;
+    }
+    flags = fcntl(fd, F_GETFL);
+    if (flags >= 0 && (flags & O_ACCMODE) == O_RDONLY) {
+        error_setg(errp, "%s maps a file opened read-only (readonly=on),"
+                   " of which the balloon cannot discard pages; give"
+                   " guest RAM a writable file, or leave automatic mode"
+                   " off", what);
+        return false;
+    }
+    if (!qemu_ram_is_shared(rb)) {
+        error_setg(errp, "%s is a private mapping of a file (share=off):"
+                   " discarding a balloon page would punch a hole in the"
+                   " file, which every other user of it sees; use"
+                   " share=on, memory-backend-memfd or memory-backend-ram,"
+                   " or leave automatic mode off", what);
+        return false;
+    }
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        error_setg(errp, "%s maps a file that is not a regular file, of"
+                   " which the balloon cannot discard pages; give guest"
+                   " RAM a regular file, or leave automatic mode off",
+                   what);
+        return false;
+    }
+    return true;
+}
+
 bool virtio_balloon_auto_backend_check(HostMemoryBackend *b, bool ram,
                                        Error **errp)
 {
@@ -474,6 +522,9 @@ bool virtio_balloon_auto_backend_check(HostMemoryBackend *b, bool ram,
                    " balloon cannot return pages to the host; give guest"
                    " RAM writable memory (rom=off), or leave automatic"
                    " mode off", what);
+        return false;
+    }
+    if (ram && !auto_file_discardable(b, mr->ram_block, what, errp)) {
         return false;
     }
     return auto_page_size_check(what, qemu_ram_pagesize(mr->ram_block),

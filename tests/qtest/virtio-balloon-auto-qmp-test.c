@@ -649,47 +649,6 @@ static void test_host_resident_tmpfs_shared(void)
 }
 
 /*
- * A private copy of a template file the host holds in its page cache
- * (256 MiB of data in /dev/shm; readonly=on,rom=off): only what the
- * guest wrote is its own memory, not the file's pages it maps
- */
-static void test_host_resident_template(void)
-{
-    g_autofree char *path = g_strdup_printf("/dev/shm/qtest-auto-tmpl-%d",
-                                            getpid());
-    g_autofree char *backend = g_strdup_printf(
-        "memory-backend-file,id=ram,size=1G,share=off,readonly=on,rom=off,"
-        "mem-path=%s", path);
-    g_autofree char *data = g_malloc(MiB);
-    int fd, i;
-
-    if (!g_file_test("/dev/shm", G_FILE_TEST_IS_DIR)) {
-        g_test_skip("no /dev/shm on this host");
-        return;
-    }
-    fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0600);
-    g_assert_cmpint(fd, >=, 0);
-    memset(data, 0xa5, MiB);
-    for (i = 0; i < 256; i++) {
-        g_assert_cmpint(write(fd, data, MiB), ==, MiB);
-    }
-    g_assert_cmpint(ftruncate(fd, GiB), ==, 0);
-    close(fd);
-    host_resident_file(backend, false, SHMEM_SLACK);
-    unlink(path);
-}
-
-/*
- * A shared mapping of /dev/zero is a new shmem file of its own: the
- * descriptor's page cache (a character device's) holds none of it
- */
-static void test_host_resident_dev_zero(void)
-{
-    host_resident_file("memory-backend-file,id=ram,size=1G,share=on,"
-                       "mem-path=/dev/zero", false, SHMEM_SLACK);
-}
-
-/*
  * A shared file on overlayfs: the mapping is of the file beneath, whose
  * page cache cachestat() on the overlay's descriptor does not see
  */
@@ -939,10 +898,6 @@ int main(int argc, char **argv)
                    test_host_resident);
     qtest_add_func("virtio-balloon-auto-qmp/host-resident-tmpfs-shared",
                    test_host_resident_tmpfs_shared);
-    qtest_add_func("virtio-balloon-auto-qmp/host-resident-template",
-                   test_host_resident_template);
-    qtest_add_func("virtio-balloon-auto-qmp/host-resident-dev-zero",
-                   test_host_resident_dev_zero);
     qtest_add_func("virtio-balloon-auto-qmp/host-resident-overlayfs",
                    test_host_resident_overlayfs);
     qtest_add_func("virtio-balloon-auto-qmp/host-resident-memfd-shared",

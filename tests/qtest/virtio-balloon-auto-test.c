@@ -1207,11 +1207,25 @@ static void test_readonly_refused(void)
 
     cow = g_strdup_printf("-m 128 -nodefaults -object memory-backend-file,"
                           "id=ram,size=128M,mem-path=%s,readonly=on,rom=off"
-                          " -machine memory-backend=ram -device"
-                          " virtio-balloon-pci,id=balloon0," AUTO_ON
-                          ",auto-floor=64M", path);
+                          " -machine memory-backend=ram", path);
     qts = qtest_init(cow);
-    qobject_unref(ag_query(qts));
+    expect_realize_refused(qts, "'ram' maps a file opened read-only");
+    qtest_quit(qts);
+    g_free(cow);
+
+    /* Discarding a private file mapping would punch holes in the file */
+    cow = g_strdup_printf("-m 128 -nodefaults -object memory-backend-file,"
+                          "id=ram,size=128M,mem-path=%s,share=off"
+                          " -machine memory-backend=ram", path);
+    qts = qtest_init(cow);
+    expect_realize_refused(qts, "'ram' is a private mapping of a file");
+    qtest_quit(qts);
+
+    /* Nor can pages of /dev/zero be discarded */
+    qts = qtest_init("-m 128 -nodefaults -object memory-backend-file,"
+                     "id=ram,size=128M,mem-path=/dev/zero,share=on"
+                     " -machine memory-backend=ram");
+    expect_realize_refused(qts, "'ram' maps a file that is not a regular");
     qtest_quit(qts);
 
     g = ag_start(AUTO_ON " -m 512,slots=2,maxmem=2G", true, MSG_VQ_OFFERED);

@@ -32,7 +32,10 @@ bool virtio_balloon_auto_ram_counted(Object *dev);
  * one 4 KiB balloon page at a time (not hugetlb), and with @ram (@b is
  * guest RAM the balloon counts: the machine's RAM or a DIMM's memdev)
  * whether it is writable (not read-only memory, of which the device
- * gives no page back).  A backend with no RAM block yet passes.
+ * gives no page back) and, if file-backed, discardable without harm: a
+ * shared mapping of a regular file opened read-write, or a memfd (a
+ * discard punches a hole in the file, which other users of a privately
+ * mapped file would see).  A backend with no RAM block yet passes.
  *
  * Returns: true if so; false with @errp set, naming @b by its id, if not.
  */
