@@ -1953,7 +1953,7 @@ static void bench_plug_cycles(void)
  * (past the throttle interval, so that each measures): the event's QMP
  * round trip (the measurement runs in it where it is on the main thread)
  * against a query's, and the measurement's own time as traced
- * (virtio_balloon_auto_resident).  A guest above 16 GiB or with
+ * (virtio_balloon_auto_resident).  A guest above 2 GiB or with
  * file-backed RAM is measured in a worker thread: each round waits for
  * its end (virtio_balloon_auto_resident_done) before the next.
  */
@@ -2040,6 +2040,11 @@ static void bench_hold_case(const char *what, const char *ram_args,
 
 static void bench_resident_hold(void)
 {
+    bench_hold_case("2 GiB of anonymous RAM, all written (the most the"
+                    " main thread measures)",
+                    "-m 2G -object memory-backend-ram,id=ram,size=2G,"
+                    "reserve=off -machine memory-backend=ram", 2 * GiB - MiB,
+                    false);
     bench_hold_case("16 GiB of anonymous RAM, 1 GiB written",
                     "-m 16G -object memory-backend-ram,id=ram,size=16G,"
                     "reserve=off -machine memory-backend=ram", GiB, false);
@@ -2423,7 +2428,7 @@ static void test_stats_flood_budget(void)
  * measured a second (VIRTIO_BALLOON_AUTO_SAMPLE_MEASURE_BYTES_PER_S), so
  * a 32 GiB guest gets one measurement per 500 ms of its clock, however
  * many samples the count budget (8 a second) would allow.  (Each in a
- * worker thread, as for every guest above 16 GiB: counted when they
+ * worker thread, as for every guest above 2 GiB: counted when they
  * start, and the next sample sent once the last is done.)
  */
 /*
@@ -2475,7 +2480,38 @@ static void test_stats_measure_large_guest(void)
 }
 
 /*
- * A guest above VIRTIO_BALLOON_AUTO_RESIDENT_INLINE_MAX (16 GiB) has its
+ * Where a measurement runs: a guest of up to 2 GiB of anonymous RAM
+ * (VIRTIO_BALLOON_AUTO_RESIDENT_INLINE_MAX) on the main thread, within
+ * the sample's own handling; one just above it in a worker thread.
+ */
+static void test_resident_inline_max(void)
+{
+    static const struct {
+        const char *size;
+        bool aside;
+    } cases[] = { { "2G", false }, { "2050M", true } };
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(cases); i++) {
+        g_autofree char *log = NULL;
+        AutoGuest *g = large_guest_start("", cases[i].size, &log);
+
+        ag_send_stats(g, healthy().v);
+        g_assert_cmpuint(ag_counter(g->qts, "stats-samples"), ==, 1);
+        g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_START), ==,
+                        cases[i].aside);
+        if (cases[i].aside) {
+            ag_wait_trace_lines(log, AG_RESIDENT_DONE, 1);
+        }
+        g_assert_cmpint(ag_trace_lines(log, "virtio_balloon_auto_resident "),
+                        ==, 1);
+        ag_stop(g);
+        unlink(log);
+    }
+}
+
+/*
+ * A guest above VIRTIO_BALLOON_AUTO_RESIDENT_INLINE_MAX (2 GiB) has its
  * residency measured in a worker thread, and what needs the measurement
  * waits for it; the trace's virtio_balloon_auto_resident_done says what
  * then went on:
@@ -3452,6 +3488,8 @@ int main(int argc, char **argv)
                    test_stats_full_healthy);
     qtest_add_func("virtio-balloon-auto/stats/measure-large-guest",
                    test_stats_measure_large_guest);
+    qtest_add_func("virtio-balloon-auto/resident-inline-max",
+                   test_resident_inline_max);
     qtest_add_func("virtio-balloon-auto/large-guest-measured-aside",
                    test_large_guest_measured_aside);
     qtest_add_func("virtio-balloon-auto/large-guest-reset-waiting",

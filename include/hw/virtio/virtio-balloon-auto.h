@@ -203,8 +203,9 @@ typedef struct VirtIOBalloonAutoProps {
  * next waits (guest RAM / 64 GiB) s of the guest's clock, which binds
  * above 8 GiB (16 GiB: every 250 ms; 256 GiB: every 4 s).  At 0.4 ms per
  * GiB that is at most about 26 ms of a thread a second (2.6 %) whatever
- * the guest size: the main thread's up to 16 GiB of anonymous RAM, a
- * worker thread's above (VIRTIO_BALLOON_AUTO_RESIDENT_INLINE_MAX).
+ * the guest size: the main thread's up to 2 GiB of anonymous RAM (at
+ * most about 8 ms a second there), a worker thread's above
+ * (VIRTIO_BALLOON_AUTO_RESIDENT_INLINE_MAX).
  * Measurements for host events and the watermark come at most once per
  * throttle interval (auto-throttle-ms) and are not counted here.
  */
@@ -212,10 +213,10 @@ typedef struct VirtIOBalloonAutoProps {
 
 /*
  * Guest RAM up to this size, all of it anonymous, is measured on the main
- * thread, at most about 8 ms at 0.5 ms per GiB of written anonymous RAM
- * (make bench's bench/resident, bench/results/README.md); the decision
- * then follows the event at once, as for any guest before, so that the
- * time from a host event to the new target stays under a millisecond.
+ * thread, with the BQL held: at most about 1 ms at 0.5 ms per GiB of
+ * written anonymous RAM (make bench's bench/resident,
+ * bench/results/README.md), as long as an event's QMP round trip; the
+ * decision then follows the event at once, as for any guest before.
  * Above it, or with file-backed RAM (virtio_balloon_auto_ram_resident_
  * inline()), a measurement runs in a worker thread
  * (virtio_balloon_auto_ram_resident_start()) and what it is made for
@@ -223,9 +224,12 @@ typedef struct VirtIOBalloonAutoProps {
  * coalesced event or watermark inflate, a statistics sample (including
  * the guest's deflate it may bring).  The main thread is then held only
  * to list the RAM blocks; the time from event to target grows by the
- * measurement (about 70 ms for 256 GiB, 1 GiB of it written).
+ * measurement (about 70 ms for 256 GiB, 1 GiB of it written) and the
+ * hand-over to the worker and back.  (Up to 16 GiB were measured on the
+ * main thread before: 4 to 8 ms with the BQL held, up to five times a
+ * second with the statistics samples a 16 GiB guest may send.)
  */
-#define VIRTIO_BALLOON_AUTO_RESIDENT_INLINE_MAX (16 * GiB)
+#define VIRTIO_BALLOON_AUTO_RESIDENT_INLINE_MAX (2 * GiB)
 
 /*
  * The usage threshold at the high watermark (cgroup v1) includes the
