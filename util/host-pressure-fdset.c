@@ -92,7 +92,9 @@ host_pressure_monitor_new_fdset(const char *path, HostPressureFunc *cb,
     if (!host_pressure_check_path("host pressure source", path, errp)) {
         return NULL;
     }
+    /* Digits only: strtoll() would take a sign and leading blanks too */
     if (!g_str_has_prefix(path, HOST_PRESSURE_FDSET_PREFIX) ||
+        !g_ascii_isdigit(path[strlen(HOST_PRESSURE_FDSET_PREFIX)]) ||
         qemu_strtoi64(path + strlen(HOST_PRESSURE_FDSET_PREFIX), NULL, 10,
                       &id) < 0 || id < 0) {
         error_setg(errp, "'%s' is not an fdset: expected "

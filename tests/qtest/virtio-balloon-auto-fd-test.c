@@ -268,6 +268,11 @@ static void test_attach_at_run_time(void)
                                 (int64_t)RAM / 2),
                       "automatic ballooning is active");
 
+    /* An id is digits only, as QEMU's own /dev/fdset/ paths take it */
+    assert_error_with(set_source(qts, "/dev/fdset/+5"),
+                      "'/dev/fdset/+5' is not an fdset");
+    assert_error_with(set_source(qts, "/dev/fdset/ 5"),
+                      "'/dev/fdset/ 5' is not an fdset");
     /* Before the fds are there: refused, nothing changes */
     assert_error_with(set_source(qts, "/dev/fdset/5"),
                       "automatic ballooning: fdset '/dev/fdset/5' does not"
