@@ -263,7 +263,6 @@ static bool fds_same_file(int a, int b)
     return a == b || syscall(SYS_kcmp, pid, pid, KCMP_FILE, a, b) == 0;
 }
 
-/* Check what the manager handed over; pick the backend */
 /* Whether @a and @b are open files of the same inode */
 static bool fd_same_file(int a, int b)
 {
@@ -273,6 +272,7 @@ static bool fd_same_file(int a, int b)
            sa.st_ino == sb.st_ino;
 }
 
+/* Check what the manager handed over; pick the backend */
 static const HostPressureBackendOps *backend_for_fds(const char *name,
                                                      const HostPressureFds *fds,
                                                      Error **errp)

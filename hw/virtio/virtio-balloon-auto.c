@@ -1450,6 +1450,10 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
     source = p->source ? g_strdup(p->source)
                        : host_pressure_default_source(errp);
     if (!source) {
+        error_append_hint(errp, "Name a source with auto-source (a memory"
+                          " cgroup, a cgroup v2 directory or a PSI file),"
+                          " or start with auto-source=none and attach one"
+                          " later with set-auto-balloon.\n");
         goto fail;
     }
 
