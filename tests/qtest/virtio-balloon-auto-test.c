@@ -1128,6 +1128,19 @@ static void expect_realize_refused(QTestState *qts, const char *expect)
                              " 'id': 'plain' } }");
 }
 
+/* 128 MiB of guest RAM from file @mem_path with @opts: refused, @expect */
+static void expect_file_ram_refused(const char *mem_path, const char *opts,
+                                    const char *expect)
+{
+    QTestState *qts = qtest_initf("-m 128 -nodefaults -object"
+                                  " memory-backend-file,id=ram,size=128M,"
+                                  "mem-path=%s,%s -machine memory-backend=ram",
+                                  mem_path, opts);
+
+    expect_realize_refused(qts, expect);
+    qtest_quit(qts);
+}
+
 static void test_mem_lock_refused(void)
 {
     QTestState *qts;
@@ -1186,11 +1199,8 @@ static void test_readonly_refused(void)
 {
     g_autofree char *path = g_strdup_printf("/tmp/qtest-auto-ro-%d",
                                             getpid());
-    g_autofree char *ro = NULL;
-    g_autofree char *cow = NULL;
     g_autoptr(QDict) rsp = NULL;
     g_autoptr(QDict) mem = NULL;
-    QTestState *qts;
     AutoGuest *g;
     int fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0600);
 
@@ -1198,35 +1208,17 @@ static void test_readonly_refused(void)
     g_assert_cmpint(ftruncate(fd, 128 * MiB), ==, 0);
     close(fd);
 
-    ro = g_strdup_printf("-m 128 -nodefaults -object memory-backend-file,"
-                         "id=ram,size=128M,mem-path=%s,readonly=on"
-                         " -machine memory-backend=ram", path);
-    qts = qtest_init(ro);
-    expect_realize_refused(qts, "'ram' is read-only memory (rom=on)");
-    qtest_quit(qts);
-
-    cow = g_strdup_printf("-m 128 -nodefaults -object memory-backend-file,"
-                          "id=ram,size=128M,mem-path=%s,readonly=on,rom=off"
-                          " -machine memory-backend=ram", path);
-    qts = qtest_init(cow);
-    expect_realize_refused(qts, "'ram' maps a file opened read-only");
-    qtest_quit(qts);
-    g_free(cow);
-
+    /* Read-only memory, and file RAM whose pages cannot be discarded */
+    expect_file_ram_refused(path, "readonly=on",
+                            "'ram' is read-only memory (rom=on)");
+    expect_file_ram_refused(path, "readonly=on,rom=off",
+                            "'ram' maps a file opened read-only");
     /* Discarding a private file mapping would punch holes in the file */
-    cow = g_strdup_printf("-m 128 -nodefaults -object memory-backend-file,"
-                          "id=ram,size=128M,mem-path=%s,share=off"
-                          " -machine memory-backend=ram", path);
-    qts = qtest_init(cow);
-    expect_realize_refused(qts, "'ram' is a private mapping of a file");
-    qtest_quit(qts);
-
+    expect_file_ram_refused(path, "share=off",
+                            "'ram' is a private mapping of a file");
     /* Nor can pages of /dev/zero be discarded */
-    qts = qtest_init("-m 128 -nodefaults -object memory-backend-file,"
-                     "id=ram,size=128M,mem-path=/dev/zero,share=on"
-                     " -machine memory-backend=ram");
-    expect_realize_refused(qts, "'ram' maps a file that is not a regular");
-    qtest_quit(qts);
+    expect_file_ram_refused("/dev/zero", "share=on",
+                            "'ram' maps a file that is not a regular");
 
     g = ag_start(AUTO_ON " -m 512,slots=2,maxmem=2G", true, MSG_VQ_OFFERED);
     qtest_qmp_assert_success(g->qts, "{ 'execute': 'object-add',"
@@ -1250,8 +1242,8 @@ static void test_readonly_refused(void)
             " -object memory-backend-file,id=m1,size=128M,mem-path=%s,"
             "readonly=on,share=on -device nvdimm,memdev=m1,unarmed=on"
             " -device virtio-balloon-pci,id=balloon0," AUTO_ON, path);
+        QTestState *qts = qtest_init(nv);
 
-        qts = qtest_init(nv);
         qobject_unref(ag_query(qts));
         qtest_quit(qts);
     } else {
