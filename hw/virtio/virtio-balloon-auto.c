@@ -29,7 +29,6 @@
 #include "system/balloon.h"
 #include "system/qtest.h"
 #include "system/runstate.h"
-#include "migration/misc.h"
 #include "qemu/units.h"
 #include "qemu/cutils.h"
 #include "qemu/host-utils.h"
@@ -217,7 +216,7 @@ static void auto_update_polling(VirtIOBalloonAuto *a)
  * deadline can cost is a hundred wake-ups a second, not the main loop.
  */
 #define AUTO_TIMER_MIN_NS   (10 * SCALE_MS)
-/* How often paused timer work looks again: see auto_discard_inhibited() */
+/* How often paused timer work looks again: see auto_timer_paused() */
 #define AUTO_INHIBITED_RECHECK_NS   NANOSECONDS_PER_SECOND
 
 static void auto_rearm(VirtIOBalloonAuto *a)
@@ -494,26 +493,21 @@ static bool auto_in_transit(void)
 }
 
 /*
- * Whether an inflate would return the host nothing: upstream's balloon
- * discards no page while the destination of a postcopy migration pulls
- * guest RAM from its source, or while a background snapshot
- * write-protects guest RAM (virtio_balloon_inhibited()).  The guest runs
+ * Whether an inflate would return the host nothing: the device discards
+ * no page (virtio_balloon_inhibited()) while the destination of a
+ * postcopy migration pulls guest RAM from its source, or while a
+ * background snapshot write-protects guest RAM.  The guest runs
  * meanwhile and would lose the pages all the same.  So host events are
  * ignored as in transit, and the policy's timer work (coalesced events,
  * watermark inflates, relief) waits, looking again every
  * AUTO_INHIBITED_RECHECK_NS, since neither end is announced to devices.
  * What the guest's need asks for (statistics, deflate-on-oom, messages)
- * still acts: a deflate needs no discard.
+ * still acts: a deflate needs no discard.  Returns whether the timer's
+ * work waits; re-arms the timer if so.
  */
-static bool auto_discard_inhibited(void)
-{
-    return migration_in_incoming_postcopy() || migration_in_bg_snapshot();
-}
-
-/* Whether the timer's work waits (auto_discard_inhibited()); re-arms */
 static bool auto_timer_paused(VirtIOBalloonAuto *a)
 {
-    if (!auto_discard_inhibited()) {
+    if (!virtio_balloon_inhibited()) {
         return false;
     }
     trace_virtio_balloon_auto_in_transit("timer");
@@ -550,7 +544,7 @@ static void auto_host_event(VirtIOBalloonAuto *a, HostPressureLevel level)
         trace_virtio_balloon_auto_switched_off("host event");
         return;
     }
-    if (auto_in_transit() || auto_discard_inhibited()) {
+    if (auto_in_transit() || virtio_balloon_inhibited()) {
         a->off_events[l]++;
         trace_virtio_balloon_auto_in_transit("host event");
         return;
@@ -2001,7 +1995,7 @@ static void auto_measured_cb(void *opaque, bool ok, uint64_t bytes)
     if (ok) {
         auto_record_resident(a, bytes);
     }
-    if (!a->enabled || auto_in_transit() || auto_discard_inhibited()) {
+    if (!a->enabled || auto_in_transit() || virtio_balloon_inhibited()) {
         for (l = 0; l < BALLOON_AUTO_LEVEL__MAX; l++) {
             a->off_events[l] += events[l];
         }
