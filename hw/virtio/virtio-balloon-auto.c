@@ -2191,9 +2191,9 @@ static int auto_vmstate_pre_load(void *opaque)
 }
 
 /*
- * Only the tunables in vmstate_auto_state travel; the rest of the
- * destination's own properties (PSI thresholds, stats rule) must survive
- * auto_post_load copying mig_props back.
+ * Every tunable set-auto-balloon can change travels (vmstate_auto_state);
+ * the destination's other properties (PSI thresholds, stats rule, the
+ * pressure sources) must survive auto_post_load copying mig_props back.
  */
 static int auto_pre_load(void *opaque)
 {
@@ -2262,17 +2262,8 @@ static int auto_post_load(void *opaque, int version_id)
 
     /*
      * Tunables changed at run time travel too; the stream is not trusted.
-     * Reserve, relief, the watermarks and the shares do not travel
-     * (yet): the destination's own; the host memory state is the
-     * destination's too.
+     * The host memory state is the destination's own.
      */
-    a->mig_props.reserve = s->auto_props.reserve;
-    a->mig_props.reserve_pct = s->auto_props.reserve_pct;
-    a->mig_props.relief_ms = s->auto_props.relief_ms;
-    a->mig_props.relief_step = s->auto_props.relief_step;
-    a->mig_props.high_watermark_pct = s->auto_props.high_watermark_pct;
-    a->mig_props.low_watermark_pct = s->auto_props.low_watermark_pct;
-    a->mig_props.shares = s->auto_props.shares;
     auto_ram_sync(a);
     if (!auto_props_to_config(&a->mig_props,
                               balloon_auto_ram_pages(&a->policy),
@@ -2334,6 +2325,8 @@ int virtio_balloon_auto_post_load(VirtIOBalloon *s)
         s->auto_props = a->mig_props;
         a->enabled = a->mig_enabled;
         balloon_auto_set_config(&a->policy, &a->mig_cfg);
+        /* The high watermark may have moved: the threshold with it */
+        auto_update_threshold(a);
     }
     /*
      * The stream does not carry the pages the source received (a source
@@ -2385,6 +2378,13 @@ static const VMStateDescription vmstate_auto_state = {
         VMSTATE_UINT32(mig_props.hysteresis_ms, VirtIOBalloonAuto),
         VMSTATE_UINT32(mig_props.stall_ms, VirtIOBalloonAuto),
         VMSTATE_UINT64(mig_props.floor, VirtIOBalloonAuto),
+        VMSTATE_UINT64(mig_props.reserve, VirtIOBalloonAuto),
+        VMSTATE_UINT32(mig_props.reserve_pct, VirtIOBalloonAuto),
+        VMSTATE_UINT32(mig_props.relief_ms, VirtIOBalloonAuto),
+        VMSTATE_UINT64(mig_props.relief_step, VirtIOBalloonAuto),
+        VMSTATE_UINT32(mig_props.high_watermark_pct, VirtIOBalloonAuto),
+        VMSTATE_UINT32(mig_props.low_watermark_pct, VirtIOBalloonAuto),
+        VMSTATE_UINT32(mig_props.shares, VirtIOBalloonAuto),
         VMSTATE_END_OF_LIST()
     }
 };

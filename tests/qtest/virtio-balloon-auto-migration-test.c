@@ -16,6 +16,7 @@
 
 #include "qemu/osdep.h"
 #include "qemu/units.h"
+#include "qemu/bswap.h"
 #include "libqtest.h"
 #include "qobject/qdict.h"
 #include "libqos/libqos-pc.h"
@@ -248,9 +249,17 @@ static void test_auto_to_auto(void)
                              (unsigned)(16 * MiB));
     ag_inject(g, "critical");
     ag_catch_up(g);
-    /* Shares do not travel: the destination keeps its own 500 */
+    /*
+     * Set at run time, these travel over the destination's own (its
+     * auto-shares=500; 1000 keeps the steps below exact)
+     */
     qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
-                             " 'arguments': { 'shares': 3000 } }");
+                             " 'arguments': { 'shares': 1000,"
+                             " 'reserve': %u, 'reserve-pct': 7,"
+                             " 'relief-ms': 45000, 'relief-step': %u,"
+                             " 'high-watermark-pct': 80,"
+                             " 'low-watermark-pct': 60 } }",
+                             (unsigned)(96 * MiB), (unsigned)(8 * MiB));
     /* The guest asks back 32 MiB and opens a 30 s window */
     ag_send_pressure(g);
     g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL - STEP_DEFLATE);
@@ -265,8 +274,8 @@ static void test_auto_to_auto(void)
     /* What does not travel stays the destination's own, not 0 */
     g_assert_cmpint(prop_get(g->qts, "auto-stats-avail-min"), ==, avail_min);
     g_assert_cmpint(prop_get(g->qts, "auto-psi-low-ms"), ==, psi_low);
-    /* Shares too, like reserve, relief and the watermarks */
-    g_assert_cmpint(prop_get(g->qts, "auto-shares"), ==, 500);
+    /* The tunables are the source's, not the destination's -device */
+    g_assert_cmpint(prop_get(g->qts, "auto-shares"), ==, 1000);
     info = ag_query(g->qts);
     g_assert_true(qdict_get_bool(info, "enabled"));
     g_assert_true(qdict_get_bool(info, "guest-window-open"));
@@ -275,7 +284,13 @@ static void test_auto_to_auto(void)
     t = qdict_get_qdict(info, "tunables");
     g_assert_cmpint(qdict_get_int(t, "inflate-low"), ==, 16 * MiB);
     g_assert_cmpint(qdict_get_int(t, "hysteresis-ms"), ==, 30000);
-    g_assert_cmpint(qdict_get_int(t, "shares"), ==, 500);
+    g_assert_cmpint(qdict_get_int(t, "shares"), ==, 1000);
+    g_assert_cmpint(qdict_get_int(t, "reserve"), ==, 96 * MiB);
+    g_assert_cmpint(qdict_get_int(t, "reserve-pct"), ==, 7);
+    g_assert_cmpint(qdict_get_int(t, "relief-ms"), ==, 45000);
+    g_assert_cmpint(qdict_get_int(t, "relief-step"), ==, 8 * MiB);
+    g_assert_cmpint(qdict_get_int(t, "high-watermark-pct"), ==, 80);
+    g_assert_cmpint(qdict_get_int(t, "low-watermark-pct"), ==, 60);
     /* The window holds off host pressure on the destination too */
     ag_inject(g, "low");
     g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL - STEP_DEFLATE);
@@ -506,8 +521,18 @@ static void test_hugetlb_plain_to_auto(void)
  */
 #define SUB_NAME        "virtio-balloon-device/auto"
 #define SUB_WINDOW_END  0       /* be64 */
-#define SUB_ENABLED     25      /* u8, after the three times and stalled */
-#define SUB_INFLATE_LOW 26      /* be64 */
+/* u8, after the three times (be64), stalled and ram_shrunk (u8) */
+#define SUB_ENABLED     26
+#define SUB_INFLATE_LOW 27      /* be64 */
+/*
+ * After inflate-low, -medium, -critical, deflate (be64), throttle,
+ * hysteresis, stall (be32), floor, reserve (be64), reserve-pct,
+ * relief-ms (be32), relief-step (be64), high- and low-watermark-pct
+ * (be32): shares (be32), the last field
+ */
+#define SUB_HIGH_WM     103     /* be32 */
+#define SUB_SHARES      111     /* be32 */
+#define SUB_LEN         115
 
 typedef struct Stream {
     char *dir;
@@ -529,7 +554,16 @@ static void put_be(uint8_t *p, uint64_t v, int bytes)
     }
 }
 
-/* Save @g's state, with a balloon of a critical step, and find the fields */
+/*
+ * The shares of the source whose stream the tests change: not the
+ * default, and below it, which leaves a critical step whole
+ */
+#define STREAM_SHARES   600
+
+/*
+ * Save @g's state, with a balloon of a critical step and shares of
+ * STREAM_SHARES, and find the fields
+ */
 static Stream *stream_save(AutoGuest *g)
 {
     static const char marker[] = "\x05\x1a" SUB_NAME;
@@ -543,6 +577,9 @@ static Stream *stream_save(AutoGuest *g)
     st->path = g_strdup_printf("%s/stream", st->dir);
     st->log = g_strdup_printf("%s/stderr", st->dir);
     uri = g_strdup_printf("file:%s", st->path);
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'shares': %u } }",
+                             STREAM_SHARES);
     ag_inject(g, "critical");
     ag_catch_up(g);
     st->clock = qtest_clock_step(g->qts, 1);
@@ -557,7 +594,10 @@ static Stream *stream_save(AutoGuest *g)
     g_assert_nonnull(at);
     st->sub = at - st->buf + sizeof(marker) - 1 + 4;
     st->actual = at - st->buf - 4;
-    g_assert_cmpuint(st->sub + SUB_INFLATE_LOW + 8, <, st->len);
+    g_assert_cmpuint(st->sub + SUB_LEN, <, st->len);
+    /* The last field is the source's shares: the layout is as above */
+    g_assert_cmpuint(ldl_be_p(st->buf + st->sub + SUB_SHARES), ==,
+                     STREAM_SHARES);
     return st;
 }
 
@@ -669,6 +709,18 @@ static void test_stream_bad_target(void)
 }
 
 /*
+ * A tunable the stream carries out of range (a high watermark of 101 %):
+ * refused, with the valid shares of the same subsection not applied.
+ */
+static void test_stream_bad_tunable(void)
+{
+    Stream *st = stream_new();
+
+    put_be(st->buf + st->sub + SUB_HIGH_WM, 101, 4);
+    stream_expect_refused(st, "101 %");
+}
+
+/*
  * An 'actual' beyond guest RAM (the guest wrote it; the stream carries
  * it): the migration goes through, as at run time, but not one page of
  * it is believed received.
@@ -687,6 +739,9 @@ static void test_stream_hostile_actual(void)
     after = ag_query(dst->qts);
     g_assert_cmpint(qdict_get_int(after, "inflated"), ==, 0);
     g_assert_cmpuint(ag_counter(dst->qts, "unbacked-actual"), ==, 1);
+    /* The tunables are the source's */
+    g_assert_cmpint(qdict_get_int(qdict_get_qdict(after, "tunables"),
+                                  "shares"), ==, STREAM_SHARES);
     /* The migrated target still stands */
     g_assert_cmpint(qdict_get_int(after, "target"), ==,
                     RAM - STEP_CRITICAL * 4096ull);
@@ -898,6 +953,8 @@ int main(int argc, char **argv)
                    test_stream_bad_timing);
     qtest_add_func("virtio-balloon-auto/migration/stream/bad-target",
                    test_stream_bad_target);
+    qtest_add_func("virtio-balloon-auto/migration/stream/bad-tunable",
+                   test_stream_bad_tunable);
     qtest_add_func("virtio-balloon-auto/migration/stream/hostile-actual",
                    test_stream_hostile_actual);
     qtest_add_func("virtio-balloon-auto/migration/kept-element",
