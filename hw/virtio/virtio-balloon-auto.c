@@ -94,6 +94,12 @@ struct VirtIOBalloonAuto {
     BalloonAutoBudget sample_measure;
     /* no sample is measured before (QEMU_CLOCK_VIRTUAL ns) */
     int64_t sample_measure_next_ns;
+    /*
+     * no measurement starts in a worker thread before (QEMU_CLOCK_VIRTUAL
+     * ns), but the first after guest RAM changed:
+     * VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_BYTES_PER_S
+     */
+    int64_t aside_measure_next_ns;
     /* guest RAM resident in host memory at the last measurement, bytes */
     bool resident_known;
     uint64_t resident;
@@ -280,16 +286,29 @@ static void auto_measured_cb(void *opaque, bool ok, uint64_t bytes);
  * measured in a worker thread instead (AUTO_MEASURING): the caller notes
  * in a->waiting_* what it would have done next, and auto_measured_cb()
  * does it with the measurement.  Not while one is running (a->measuring).
+ * Such a measurement comes at most at
+ * VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_BYTES_PER_S; before it is due, the
+ * last one stands (AUTO_NOT_MEASURED).
  */
 static AutoMeasure auto_measure_resident(VirtIOBalloonAuto *a)
 {
+    uint64_t ram_pages = balloon_auto_ram_pages(&a->policy);
     uint64_t bytes;
 
     assert(!a->measuring);
     if (!virtio_balloon_auto_ram_resident_inline(
             VIRTIO_BALLOON_AUTO_RESIDENT_INLINE_MAX)) {
-        trace_virtio_balloon_auto_resident_start(
-            balloon_auto_ram_pages(&a->policy));
+        if (auto_now() < a->aside_measure_next_ns) {
+            trace_virtio_balloon_auto_resident_stands(
+                a->aside_measure_next_ns - auto_now());
+            return AUTO_NOT_MEASURED;
+        }
+        /* in pages, as muldiv64() divides by 32 bits */
+        a->aside_measure_next_ns = auto_now() +
+            muldiv64(ram_pages, NANOSECONDS_PER_SECOND,
+                     VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_BYTES_PER_S >>
+                     VIRTIO_BALLOON_PFN_SHIFT);
+        trace_virtio_balloon_auto_resident_start(ram_pages);
         a->measuring_ram_changes = a->ram_changes;
         a->measuring = virtio_balloon_auto_ram_resident_start(auto_measured_cb,
                                                               a);
@@ -882,6 +901,8 @@ static void auto_ram_sync(VirtIOBalloonAuto *a)
      */
     a->resident_known = false;
     a->ram_changes++;
+    /* The next measurement in a worker thread is due at once */
+    a->aside_measure_next_ns = INT64_MIN;
     /*
      * A shrink under the balloon is due at once (balloon_auto_ram_floor).
      * Armed in FINISH_MIGRATE and POSTMIGRATE too: the timer is on the

@@ -2515,6 +2515,8 @@ static void test_resident_inline_max(void)
  *   bounded the same way;
  * - a statistics sample: the guest short of memory gets memory back once
  *   its sample's measurement is done.
+ * test_large_guest_measure_budget() has what comes before a measurement
+ * is due.
  */
 static void test_large_guest_measured_aside(void)
 {
@@ -2552,7 +2554,12 @@ static void test_large_guest_measured_aside(void)
     inflated = ag_target(g);
     ag_catch_up(g);
 
-    /* Short of memory: the sample waits for its measurement, then deflate */
+    /*
+     * Short of memory: the sample waits for its measurement, then deflate.
+     * Half a second on, the timer's measurement no longer stands
+     * (VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_BYTES_PER_S: 32 GiB, 0.5 s)
+     */
+    ag_step(g, SEC / 2);
     x.v[VIRTIO_BALLOON_S_AVAIL] = 10 * MiB;
     ag_send_stats(g, x.v);
     ag_wait_trace_lines(log, AG_RESIDENT_DONE, 3);
@@ -2562,6 +2569,47 @@ static void test_large_guest_measured_aside(void)
     /* every measurement was one started aside */
     g_assert_cmpint(ag_trace_lines(log, "virtio_balloon_auto_resident "),
                     ==, 3);
+    ag_stop(g);
+    unlink(log);
+}
+
+/*
+ * A guest measured aside is measured at most every (guest RAM / 64 GiB) s
+ * of its clock (VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_BYTES_PER_S): 256 GiB,
+ * every 4 s.  A host event past the throttle (1 s) but within those 4 s
+ * is acted on at once with the last measurement; the first after them
+ * measures again.
+ */
+static void test_large_guest_measure_budget(void)
+{
+    g_autofree char *log = NULL;
+    AutoGuest *g = large_guest_start("", "256G", &log);
+    uint32_t inflated;
+
+    ag_inject(g, "critical");
+    ag_wait_trace_lines(log, AG_RESIDENT_DONE, 1);
+    inflated = ag_target(g);
+    g_assert_cmpuint(inflated, >, 0);
+    ag_catch_up(g);
+
+    ag_step(g, 2 * SEC);
+    ag_inject(g, "critical");
+    g_assert_cmpint(ag_trace_lines(log, "virtio_balloon_auto_resident_stands"
+                                   " "), ==, 1);
+    g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_START), ==, 1);
+    g_assert_cmpuint(ag_target(g), >, inflated);
+    g_assert_cmpuint(ag_counter(g->qts, "inflates"), ==, 2);
+    inflated = ag_target(g);
+    ag_catch_up(g);
+
+    ag_step(g, 2 * SEC);
+    ag_inject(g, "critical");
+    g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_START), ==, 2);
+    ag_wait_trace_lines(log, AG_RESIDENT_DONE, 2);
+    g_assert_cmpuint(ag_target(g), >, inflated);
+    g_assert_cmpuint(ag_counter(g->qts, "inflates"), ==, 3);
+    g_assert_cmpint(ag_trace_lines(log, "virtio_balloon_auto_resident_stands"
+                                   " "), ==, 1);
     ag_stop(g);
     unlink(log);
 }
@@ -3484,6 +3532,8 @@ int main(int argc, char **argv)
                    test_resident_inline_max);
     qtest_add_func("virtio-balloon-auto/large-guest-measured-aside",
                    test_large_guest_measured_aside);
+    qtest_add_func("virtio-balloon-auto/large-guest-measure-budget",
+                   test_large_guest_measure_budget);
     qtest_add_func("virtio-balloon-auto/large-guest-reset-waiting",
                    test_large_guest_reset_waiting);
     qtest_add_func("virtio-balloon-auto/stats/fast-polling",
