@@ -614,21 +614,30 @@ static void test_real_vmpressure(void)
                    count[HOST_PRESSURE_CRITICAL]);
     g_assert_cmpint(s.total, >, 0);
     /*
-     * Each burst signals low: never more reports than bursts.  (A burst
-     * split over two iterations could report twice, but the kernel
-     * signals a burst's eventfds in one short locked loop, and bursts
-     * that pile up are coalesced, so the count stays well below.)
+     * The kernel signals a burst on every level at or below its own, to
+     * these raw eventfds first (registered last, so at the head of its
+     * list), and a report of a level drains at least one signal of that
+     * level from the monitor's own eventfd: never more reports of a level
+     * than signals of it.  A burst can be reported at more than one level
+     * when the main loop wakes while the kernel is still signalling it
+     * (as rising levels, see vmpressure_handler()), so the reports at
+     * medium or above may exceed the bursts at medium or above: CI once
+     * saw 11 medium and 12 critical reports from 22 medium and 13
+     * critical signals.
      */
-    g_assert_cmpint(s.total, <=, count[HOST_PRESSURE_LOW]);
-    g_assert_cmpint(s.events[HOST_PRESSURE_MEDIUM] +
-                    s.events[HOST_PRESSURE_CRITICAL], <=,
+    g_assert_cmpint(s.events[HOST_PRESSURE_LOW], <=, count[HOST_PRESSURE_LOW]);
+    g_assert_cmpint(s.events[HOST_PRESSURE_MEDIUM], <=,
                     count[HOST_PRESSURE_MEDIUM]);
     g_assert_cmpint(s.events[HOST_PRESSURE_CRITICAL], <=,
                     count[HOST_PRESSURE_CRITICAL]);
     /*
      * Demultiplexed: one report per burst, not one per signalled fd.
      * Reports in one main loop iteration can still be several when new
-     * bursts arrive while the handlers of the previous one run.
+     * bursts arrive while the handlers of the previous one run, and a
+     * burst split as above gives one per level, so only a weak bound
+     * holds on a real kernel: fewer reports than signals.  The exact
+     * one-report-per-burst rule is asserted by vmpressure/demux, which
+     * signals the eventfds itself.
      */
     g_test_message("most reports in one main loop iteration: %d",
                    s.max_per_iteration);
