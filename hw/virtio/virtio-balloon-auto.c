@@ -2282,8 +2282,8 @@ static int auto_post_load(void *opaque, int version_id)
     Error *err = NULL;
 
     /*
-     * Tunables changed at run time travel too; the stream is not trusted.
-     * The host memory state is the destination's own.
+     * Every tunable set-auto-balloon can change travels; the stream is not
+     * trusted.  The host memory state is the destination's own.
      */
     auto_ram_sync(a);
     if (!auto_props_to_config(&a->mig_props,
