@@ -96,10 +96,12 @@ struct VirtIOBalloonAuto {
     int64_t sample_measure_next_ns;
     /*
      * no measurement starts in a worker thread before (QEMU_CLOCK_VIRTUAL
-     * ns), but the first after guest RAM changed:
-     * VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_BYTES_PER_S
+     * ns), INT64_MIN for the first after guest RAM changed, a reset or a
+     * load: VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_BYTES_PER_S
      */
     int64_t aside_measure_next_ns;
+    /* when the running one started (QEMU_CLOCK_REALTIME ns) */
+    int64_t measuring_start_ns;
     /* guest RAM resident in host memory at the last measurement, bytes */
     bool resident_known;
     uint64_t resident;
@@ -274,10 +276,34 @@ static void auto_record_resident(VirtIOBalloonAuto *a, uint64_t bytes)
 typedef enum AutoMeasure {
     AUTO_MEASURED,
     AUTO_NOT_MEASURED,
+    /* not measured: the last one stands (auto_aside_pause()) */
+    AUTO_STANDS,
     AUTO_MEASURING,
 } AutoMeasure;
 
 static void auto_measured_cb(void *opaque, bool ok, uint64_t bytes);
+
+/*
+ * The guest's clock (ns) that must pass after a measurement in a worker
+ * thread that took @elapsed_ns of real time before the next starts:
+ * VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_BYTES_PER_S and
+ * VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_PAUSE_FACTOR.  Counted from its end,
+ * so that a measurement longer than the pause does not follow the last
+ * at once.
+ */
+static int64_t auto_aside_pause(VirtIOBalloonAuto *a, int64_t elapsed_ns)
+{
+    /* in pages, as muldiv64() divides by 32 bits */
+    int64_t bytes_ns = muldiv64(balloon_auto_ram_pages(&a->policy),
+                                NANOSECONDS_PER_SECOND,
+                                VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_BYTES_PER_S
+                                >> VIRTIO_BALLOON_PFN_SHIFT);
+
+    elapsed_ns = MAX(elapsed_ns, 0);
+    return MAX(bytes_ns, MIN(elapsed_ns, INT64_MAX /
+                             VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_PAUSE_FACTOR) *
+                         VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_PAUSE_FACTOR);
+}
 
 /*
  * Measure guest RAM's residency and record it: AUTO_MEASURED, or
@@ -286,9 +312,8 @@ static void auto_measured_cb(void *opaque, bool ok, uint64_t bytes);
  * measured in a worker thread instead (AUTO_MEASURING): the caller notes
  * in a->waiting_* what it would have done next, and auto_measured_cb()
  * does it with the measurement.  Not while one is running (a->measuring).
- * Such a measurement comes at most at
- * VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_BYTES_PER_S; before it is due, the
- * last one stands (AUTO_NOT_MEASURED).
+ * Such a measurement comes only once the pause after the last is over
+ * (auto_aside_pause()); before, the last one stands (AUTO_STANDS).
  */
 static AutoMeasure auto_measure_resident(VirtIOBalloonAuto *a)
 {
@@ -301,14 +326,10 @@ static AutoMeasure auto_measure_resident(VirtIOBalloonAuto *a)
         if (auto_now() < a->aside_measure_next_ns) {
             trace_virtio_balloon_auto_resident_stands(
                 a->aside_measure_next_ns - auto_now());
-            return AUTO_NOT_MEASURED;
+            return AUTO_STANDS;
         }
-        /* in pages, as muldiv64() divides by 32 bits */
-        a->aside_measure_next_ns = auto_now() +
-            muldiv64(ram_pages, NANOSECONDS_PER_SECOND,
-                     VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_BYTES_PER_S >>
-                     VIRTIO_BALLOON_PFN_SHIFT);
         trace_virtio_balloon_auto_resident_start(ram_pages);
+        a->measuring_start_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
         a->measuring_ram_changes = a->ram_changes;
         a->measuring = virtio_balloon_auto_ram_resident_start(auto_measured_cb,
                                                               a);
@@ -1816,6 +1837,9 @@ void virtio_balloon_auto_reset(VirtIOBalloon *s)
     a->waiting_sample_pressure = false;
     a->last_stats_ns = INT64_MIN;
     a->last_stats_request_ns = INT64_MIN;
+    /* A new driver: its first sample and event measure at once */
+    a->sample_measure_next_ns = INT64_MIN;
+    a->aside_measure_next_ns = INT64_MIN;
     if (a->enabled) {
         s->num_pages = 0;
         s->actual = 0;
@@ -1958,13 +1982,18 @@ void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
     /* used and resident of one moment (balloon_auto_gain()) */
     if (avail != UINT64_MAX && within &&
         auto_now() >= a->sample_measure_next_ns) {
-        /* in pages, as muldiv64() divides by 32 bits */
-        a->sample_measure_next_ns = auto_now() +
-            muldiv64(balloon_auto_ram_pages(&a->policy),
-                     NANOSECONDS_PER_SECOND,
-                     VIRTIO_BALLOON_AUTO_SAMPLE_MEASURE_BYTES_PER_S >>
-                     VIRTIO_BALLOON_PFN_SHIFT);
-        if (auto_measure_resident(a) == AUTO_MEASURING) {
+        AutoMeasure m = auto_measure_resident(a);
+
+        /* One that stands costs nothing: the next sample may measure */
+        if (m != AUTO_STANDS) {
+            /* in pages, as muldiv64() divides by 32 bits */
+            a->sample_measure_next_ns = auto_now() +
+                muldiv64(balloon_auto_ram_pages(&a->policy),
+                         NANOSECONDS_PER_SECOND,
+                         VIRTIO_BALLOON_AUTO_SAMPLE_MEASURE_BYTES_PER_S >>
+                         VIRTIO_BALLOON_PFN_SHIFT);
+        }
+        if (m == AUTO_MEASURING) {
             a->waiting_sample = true;
             a->waiting_sample_pressure = pressure;
             return;
@@ -1994,7 +2023,15 @@ static void auto_measured_cb(void *opaque, bool ok, uint64_t bytes)
     int l;
 
     a->measuring = NULL;
-    if (a->measuring_ram_changes != a->ram_changes) {
+    if (a->measuring_ram_changes == a->ram_changes) {
+        int64_t elapsed = qemu_clock_get_ns(QEMU_CLOCK_REALTIME) -
+                          a->measuring_start_ns;
+        int64_t pause = auto_aside_pause(a, elapsed);
+
+        trace_virtio_balloon_auto_resident_pause(elapsed, pause);
+        a->aside_measure_next_ns = pause > INT64_MAX - auto_now() ?
+                                   INT64_MAX : auto_now() + pause;
+    } else {
         /* Of the RAM there was: measure the RAM there is */
         trace_virtio_balloon_auto_resident_wait("guest RAM changed: what"
                                                 " waited for the last"
@@ -2363,6 +2400,12 @@ int virtio_balloon_auto_post_load(VirtIOBalloon *s)
     } else {
         a->inflated = s->actual;
     }
+    /*
+     * Measure at once: this host's RAM is another, and loadvm moves the
+     * guest's clock back, which would stretch a pause counted on it
+     */
+    a->sample_measure_next_ns = INT64_MIN;
+    a->aside_measure_next_ns = INT64_MIN;
     balloon_auto_sync(&a->policy, s->num_pages, s->actual, auto_now());
     if (a->timing_loaded) {
         balloon_auto_set_timing(&a->policy, &a->timing);

@@ -130,6 +130,13 @@ void ag_wait_trace_lines(const char *path, const char *needle, int n);
 /* Trace events of such a measurement (the space ends each name) */
 #define AG_RESIDENT_START "virtio_balloon_auto_resident_start "
 #define AG_RESIDENT_DONE "virtio_balloon_auto_resident_done "
+#define AG_RESIDENT_PAUSE "virtio_balloon_auto_resident_pause "
+/*
+ * The pause after the last measurement in a worker thread traced to
+ * @path, ns of the guest's clock, and what it took (@elapsed_ns, real
+ * time, if not NULL); asserts there was one
+ */
+int64_t ag_trace_last_pause(const char *path, int64_t *elapsed_ns);
 /* Stats polling interval of automatic mode, in seconds */
 #define STATS_INTERVAL_S    5
 /* Not reported: the tag is left out of the buffer */

@@ -1942,7 +1942,8 @@ static void bench_plug_cycles(void)
  * and partly written (each needs at most 1 GiB of host memory, but one
  * of 8 GiB of memfd RAM all written).
  * BENCH_HOLD_ROUNDS host events, each 2 s of guest time after the last
- * (past the throttle interval, so that each measures): the event's QMP
+ * (past the throttle interval), or once the pause after a measurement in
+ * a worker thread is over if later, so that each measures: the event's QMP
  * round trip (the measurement runs in it where it is on the main thread)
  * against a query's, and the measurement's own time as traced
  * (virtio_balloon_auto_resident).  A guest above 2 GiB or with
@@ -1999,6 +2000,7 @@ static void bench_hold_case(const char *what, const char *ram_args,
                                   "auto-source=qtest -trace enable="
                                   "virtio_balloon_auto_resident*,file=%s",
                                   ram_args, log);
+    int64_t step = 2 * SEC;
     uint64_t a;
     int i, aside = 0;
 
@@ -2013,13 +2015,14 @@ static void bench_hold_case(const char *what, const char *ram_args,
         int64_t t0;
 
         query[i] = query_status_ns(qts);
-        qtest_clock_step(qts, 2 * SEC);
+        qtest_clock_step(qts, step);
         t0 = now_ns();
         ag_inject_qts(qts, "low");
         event[i] = now_ns() - t0;
         /* One measured in a worker thread ends before the next round */
         if (ag_trace_lines(log, AG_RESIDENT_START) > aside) {
             ag_wait_trace_lines(log, AG_RESIDENT_DONE, ++aside);
+            step = MAX(2 * SEC, ag_trace_last_pause(log, NULL));
         }
     }
     qtest_quit(qts);
@@ -2058,6 +2061,78 @@ static void bench_resident_hold(void)
                     " written",
                     "-m 16G -object memory-backend-memfd,id=ram,size=16G,"
                     "share=off -machine memory-backend=ram", GiB, false);
+}
+
+/*
+ * Benchmark (-m perf): what measurements in a worker thread cost under
+ * sustained host pressure.  A guest of 256 GiB of private memfd RAM
+ * (share=off, counted from /proc/self/pagemap: 8 to 10 ms per GiB), 1 GiB
+ * of it written, gets a critical host event every second for
+ * BENCH_DUTY_S s of real time, its clock stepped along: QEMU's CPU time
+ * over them (nearly all of it the measurements' worker thread) against
+ * the wall time, and how many measurements started.  The pause after each
+ * (VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_PAUSE_FACTOR) bounds them to 5 % of
+ * a thread in the long run; the first falls in the window whatever the
+ * bound.
+ */
+#define BENCH_DUTY_S 30
+
+/* QEMU's user and system CPU time so far, in seconds (proc(5)) */
+static double proc_cpu_s(QTestState *qts)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/stat",
+                                            qtest_pid(qts));
+    g_autofree char *stat = NULL;
+    g_auto(GStrv) f = NULL;
+    const char *p;
+
+    g_assert_true(g_file_get_contents(path, &stat, NULL, NULL));
+    /* After the command name, which may hold spaces: field 3 on */
+    p = strrchr(stat, ')');
+    g_assert_nonnull(p);
+    f = g_strsplit(p + 2, " ", -1);
+    /* utime and stime are fields 14 and 15, in clock ticks */
+    g_assert_cmpint(g_strv_length(f), >, 12);
+    return (g_ascii_strtoull(f[11], NULL, 10) +
+            g_ascii_strtoull(f[12], NULL, 10)) /
+           (double)sysconf(_SC_CLK_TCK);
+}
+
+static void bench_aside_duty(void)
+{
+    g_autofree char *log = g_strdup_printf("/tmp/qtest-auto-duty-%d.log",
+                                           getpid());
+    QTestState *qts = qtest_initf("-m 256G -cpu qemu64,phys-bits=48"
+                                  " -nodefaults -object memory-backend-memfd,"
+                                  "id=ram,size=256G,share=off,reserve=off"
+                                  " -machine memory-backend=ram -device"
+                                  " virtio-balloon-pci,id=balloon0,"
+                                  "automatic=on,auto-source=qtest -trace"
+                                  " enable=virtio_balloon_auto_resident*,"
+                                  "file=%s", log);
+    double cpu;
+    int64_t wall;
+    int i;
+
+    vba_fill_ram(qts, MiB, GiB, 0x5a);
+    cpu = proc_cpu_s(qts);
+    wall = now_ns();
+    for (i = 0; i < BENCH_DUTY_S; i++) {
+        ag_inject_qts(qts, "critical");
+        g_usleep(G_USEC_PER_SEC);
+        qtest_clock_step(qts, SEC);
+    }
+    cpu = proc_cpu_s(qts) - cpu;
+    wall = now_ns() - wall;
+    printf("bench: sustained host pressure on 256 GiB of private memfd RAM,"
+           " 1 GiB written: %d measurements started, %d events on the last"
+           " one; QEMU CPU %.1f s in %.1f s (%.0f %% of a thread)\n",
+           ag_trace_lines(log, AG_RESIDENT_START),
+           ag_trace_lines(log, "virtio_balloon_auto_resident_stands "),
+           cpu, wall / 1e9, cpu * 1e9 * 100 / wall);
+    g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_START), >=, 1);
+    qtest_quit(qts);
+    unlink(log);
 }
 
 /*
@@ -2447,18 +2522,21 @@ static void test_stats_measure_large_guest(void)
     g_autofree char *log = NULL;
     AutoGuest *g = large_guest_start("", "32G", &log);
     Sample x = healthy();
+    int64_t pause;
 
     /* each query waits for the sample sent before it to be received */
     ag_send_stats(g, x.v);
     g_assert_cmpuint(ag_counter(g->qts, "stats-samples"), ==, 1);
     g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_START), ==, 1);
     ag_wait_trace_lines(log, AG_RESIDENT_DONE, 1);
+    pause = ag_trace_last_pause(log, NULL);
     qtest_clock_step(g->qts, SEC / 5 * 2);
     g->stats_addr = 0;
     ag_send_stats(g, x.v);
     g_assert_cmpuint(ag_counter(g->qts, "stats-samples"), ==, 2);
     g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_START), ==, 1);
-    qtest_clock_step(g->qts, SEC / 10);
+    /* The samples' 0.5 s, or the longer pause after a slow measurement */
+    qtest_clock_step(g->qts, MAX(SEC / 10, pause - SEC / 5 * 2));
     g->stats_addr = 0;
     ag_send_stats(g, x.v);
     g_assert_cmpuint(ag_counter(g->qts, "stats-samples"), ==, 3);
@@ -2556,10 +2634,10 @@ static void test_large_guest_measured_aside(void)
 
     /*
      * Short of memory: the sample waits for its measurement, then deflate.
-     * Half a second on, the timer's measurement no longer stands
-     * (VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_BYTES_PER_S: 32 GiB, 0.5 s)
+     * Once the pause after the timer's measurement is over (32 GiB: 0.5 s,
+     * or 19 times what it took if longer), that one no longer stands.
      */
-    ag_step(g, SEC / 2);
+    ag_step(g, ag_trace_last_pause(log, NULL));
     x.v[VIRTIO_BALLOON_S_AVAIL] = 10 * MiB;
     ag_send_stats(g, x.v);
     ag_wait_trace_lines(log, AG_RESIDENT_DONE, 3);
@@ -2575,39 +2653,65 @@ static void test_large_guest_measured_aside(void)
 
 /*
  * A guest measured aside is measured at most every (guest RAM / 64 GiB) s
- * of its clock (VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_BYTES_PER_S): 256 GiB,
- * every 4 s.  A host event past the throttle (1 s) but within those 4 s
- * is acted on at once with the last measurement; the first after them
- * measures again.
+ * of its clock (VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_BYTES_PER_S: 256 GiB,
+ * every 4 s), or 19 times what a measurement took if that is longer
+ * (VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_PAUSE_FACTOR), counted from its end.
+ * A host event past the throttle (1 s) but within the pause is acted on
+ * at once with the last measurement, blind to what the guest wrote since;
+ * the first after it measures again.  A reset ends the pause: the new
+ * driver's first event measures at once.
  */
 static void test_large_guest_measure_budget(void)
 {
     g_autofree char *log = NULL;
-    AutoGuest *g = large_guest_start("", "256G", &log);
+    AutoGuest *g = large_guest_start(",auto-inflate-critical=4G", "256G",
+                                     &log);
+    int64_t pause, elapsed;
     uint32_t inflated;
 
+    /* The 1 GiB ag_start() wrote, all of it */
     ag_inject(g, "critical");
     ag_wait_trace_lines(log, AG_RESIDENT_DONE, 1);
+    pause = ag_trace_last_pause(log, &elapsed);
+    g_assert_cmpint(pause, >=, 4 * SEC);
+    g_assert_cmpint(pause, >=, elapsed * 19);
+    g_test_message("first measurement: %" PRId64 " us, pause %" PRId64
+                   " ms", elapsed / 1000, pause / 1000000);
     inflated = ag_target(g);
-    g_assert_cmpuint(inflated, >, 0);
+    g_assert_cmpuint(inflated, >=, MIB_PAGES(1000));
+    g_assert_cmpuint(inflated, <=, MIB_PAGES(1024));
     ag_catch_up(g);
 
+    /*
+     * The guest writes another GiB; an event within the pause sees only
+     * the first, all of it asked for already: nothing to gain
+     */
+    vba_fill_ram(g->qts, 1536 * MiB, GiB, 0x5a);
     ag_step(g, 2 * SEC);
     ag_inject(g, "critical");
     g_assert_cmpint(ag_trace_lines(log, "virtio_balloon_auto_resident_stands"
                                    " "), ==, 1);
     g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_START), ==, 1);
-    g_assert_cmpuint(ag_target(g), >, inflated);
-    g_assert_cmpuint(ag_counter(g->qts, "inflates"), ==, 2);
-    inflated = ag_target(g);
-    ag_catch_up(g);
+    g_assert_cmpuint(ag_target(g), ==, inflated);
+    g_assert_cmpuint(ag_counter(g->qts, "not-resident"), ==, 1);
+    g_assert_cmpuint(ag_counter(g->qts, "inflates"), ==, 1);
 
-    ag_step(g, 2 * SEC);
+    /* Once the pause is over, the next event measures and sees it */
+    ag_step(g, pause - 2 * SEC);
     ag_inject(g, "critical");
     g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_START), ==, 2);
     ag_wait_trace_lines(log, AG_RESIDENT_DONE, 2);
-    g_assert_cmpuint(ag_target(g), >, inflated);
-    g_assert_cmpuint(ag_counter(g->qts, "inflates"), ==, 3);
+    g_assert_cmpuint(ag_target(g), >=, inflated + MIB_PAGES(1000));
+    g_assert_cmpuint(ag_counter(g->qts, "inflates"), ==, 2);
+    g_assert_cmpint(ag_trace_lines(log, "virtio_balloon_auto_resident_stands"
+                                   " "), ==, 1);
+
+    /* Within the new pause, a reset: the next event measures at once */
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'system_reset' }");
+    ag_step(g, 2 * SEC);
+    ag_inject(g, "critical");
+    g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_START), ==, 3);
+    ag_wait_trace_lines(log, AG_RESIDENT_DONE, 3);
     g_assert_cmpint(ag_trace_lines(log, "virtio_balloon_auto_resident_stands"
                                    " "), ==, 1);
     ag_stop(g);
@@ -3593,6 +3697,8 @@ int main(int argc, char **argv)
                        bench_resident_hold);
         qtest_add_func("virtio-balloon-auto/bench/event-storm",
                        bench_event_storm);
+        qtest_add_func("virtio-balloon-auto/bench/aside-duty",
+                       bench_aside_duty);
         qtest_add_func("virtio-balloon-auto/bench/plug-cycles",
                        bench_plug_cycles);
     }

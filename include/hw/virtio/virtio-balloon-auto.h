@@ -216,20 +216,29 @@ typedef struct VirtIOBalloonAutoProps {
  * Every measurement in a worker thread (a guest above
  * VIRTIO_BALLOON_AUTO_RESIDENT_INLINE_MAX or with file-backed RAM),
  * whatever it is for (host events, the timer's work, samples), is
- * followed by a pause of (guest RAM / 64 GiB) s of the guest's clock
- * during which the next one does not start and its result stands: at
- * 0.4 ms per GiB, at most about 26 ms of a thread a second (2.6 %)
- * whatever the guest size.  It binds above 64 GiB, where one measurement
- * per throttle interval (1 s by default) would measure more: 256 GiB are
- * measured at most every 4 s, 2 TiB every 32 s.  Without it a 2 TiB
- * guest of private memfd RAM under sustained host pressure kept a worker
- * thread busy 17 s of every 20 (measured).  What the guest wrote since
- * the last measurement is not seen until the next; the first after guest
- * RAM changed (a DIMM plugged or unplugged) does not wait.  Inline
- * measurements, at most about 1 ms, are not bounded beyond the throttle
- * interval and the samples' budget.
+ * followed by a pause of the guest's clock during which the next one does
+ * not start and its result stands: (guest RAM / 64 GiB) s, and at least
+ * VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_PAUSE_FACTOR times what the
+ * measurement took.  At 0.4 ms per GiB of anonymous RAM the first is at
+ * most about 26 ms of a thread a second (2.6 %) whatever the guest size;
+ * the second bounds what the first does not foresee, file-backed RAM
+ * (8 to 10 ms per GiB, bench/results/README.md) or a slow host.  The
+ * pause binds whenever measurements would come more often: with the
+ * default throttle interval (1 s) above 64 GiB of anonymous RAM (256 GiB
+ * is measured at most every 4 s, 2 TiB every 32 s) or about 6 GiB of
+ * file-backed RAM, and for any such guest when two events, samples or
+ * timer expiries come closer together.  Without it a 2 TiB guest of
+ * private memfd RAM under sustained host pressure kept a worker thread
+ * busy 17 s of every 20 (measured).  What the guest wrote since the last
+ * measurement is not seen until the next; the first after guest RAM
+ * changed (a DIMM plugged or unplugged), after a reset and after an
+ * incoming migration or loadvm does not wait.  Inline measurements, at
+ * most about 1 ms, are not bounded beyond the throttle interval and the
+ * samples' budget.
  */
 #define VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_BYTES_PER_S (64 * GiB)
+/* ... so that such measurements take at most 1/20 (5 %) of a thread */
+#define VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_PAUSE_FACTOR 19
 
 /*
  * Guest RAM up to this size, all of it anonymous, is measured on the main
