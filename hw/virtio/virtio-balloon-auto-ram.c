@@ -137,9 +137,10 @@ typedef struct AutoResidentBlock {
 
 struct VirtIOBalloonAutoResident {
     GArray *blocks;
-    /* the result, set by the measurement */
+    /* the result, set by the measurement, and what it took (real ns) */
     uint64_t bytes;
     bool failed;
+    int64_t elapsed_ns;
     /* asynchronous only: called on completion unless orphaned */
     VirtIOBalloonAutoResidentCb *cb;
     void *opaque;
@@ -346,8 +347,9 @@ static int auto_resident_measure(void *opaque)
         close(pagemap);
     }
     r->failed |= !r->blocks->len;
+    r->elapsed_ns = get_clock() - start;
     trace_virtio_balloon_auto_resident(r->bytes, r->blocks->len,
-                                       (get_clock() - start) / SCALE_US);
+                                       r->elapsed_ns / SCALE_US);
     return 0;
 }
 #else
@@ -398,7 +400,7 @@ static void auto_resident_deliver(void *opaque)
     VirtIOBalloonAutoResident *r = opaque;
 
     if (r->cb) {
-        r->cb(r->opaque, !r->failed, r->bytes);
+        r->cb(r->opaque, !r->failed, r->bytes, r->elapsed_ns);
     }
     auto_resident_free(r);
 }

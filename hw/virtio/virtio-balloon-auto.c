@@ -100,8 +100,6 @@ struct VirtIOBalloonAuto {
      * load: VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_BYTES_PER_S
      */
     int64_t aside_measure_next_ns;
-    /* when the running one started (QEMU_CLOCK_REALTIME ns) */
-    int64_t measuring_start_ns;
     /* guest RAM resident in host memory at the last measurement, bytes */
     bool resident_known;
     uint64_t resident;
@@ -116,6 +114,8 @@ struct VirtIOBalloonAuto {
     /* guest RAM changes seen by auto_ram_sync(), and at its start */
     uint64_t ram_changes;
     uint64_t measuring_ram_changes;
+    /* the running one is of the guest before a reset or load */
+    bool measuring_stale;
     uint64_t waiting_events[BALLOON_AUTO_LEVEL__MAX];
     bool waiting_timer;
     bool waiting_sample;
@@ -281,7 +281,17 @@ typedef enum AutoMeasure {
     AUTO_MEASURING,
 } AutoMeasure;
 
-static void auto_measured_cb(void *opaque, bool ok, uint64_t bytes);
+static void auto_measured_cb(void *opaque, bool ok, uint64_t bytes,
+                             int64_t elapsed_ns);
+
+/* The ns it takes to measure guest RAM at @bytes_per_s (a multiple of 4K) */
+static int64_t auto_ram_ns(VirtIOBalloonAuto *a, uint64_t bytes_per_s)
+{
+    /* in pages, as muldiv64() divides by 32 bits */
+    return muldiv64(balloon_auto_ram_pages(&a->policy),
+                    NANOSECONDS_PER_SECOND,
+                    bytes_per_s >> VIRTIO_BALLOON_PFN_SHIFT);
+}
 
 /*
  * The guest's clock (ns) that must pass after a measurement in a worker
@@ -293,16 +303,12 @@ static void auto_measured_cb(void *opaque, bool ok, uint64_t bytes);
  */
 static int64_t auto_aside_pause(VirtIOBalloonAuto *a, int64_t elapsed_ns)
 {
-    /* in pages, as muldiv64() divides by 32 bits */
-    int64_t bytes_ns = muldiv64(balloon_auto_ram_pages(&a->policy),
-                                NANOSECONDS_PER_SECOND,
-                                VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_BYTES_PER_S
-                                >> VIRTIO_BALLOON_PFN_SHIFT);
+    int64_t cost_ns = MIN(MAX(elapsed_ns, 0), INT64_MAX /
+                          VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_PAUSE_FACTOR) *
+                      VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_PAUSE_FACTOR;
 
-    elapsed_ns = MAX(elapsed_ns, 0);
-    return MAX(bytes_ns, MIN(elapsed_ns, INT64_MAX /
-                             VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_PAUSE_FACTOR) *
-                         VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_PAUSE_FACTOR);
+    return MAX(auto_ram_ns(a, VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_BYTES_PER_S),
+               cost_ns);
 }
 
 /*
@@ -329,8 +335,8 @@ static AutoMeasure auto_measure_resident(VirtIOBalloonAuto *a)
             return AUTO_STANDS;
         }
         trace_virtio_balloon_auto_resident_start(ram_pages);
-        a->measuring_start_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
         a->measuring_ram_changes = a->ram_changes;
+        a->measuring_stale = false;
         a->measuring = virtio_balloon_auto_ram_resident_start(auto_measured_cb,
                                                               a);
         return AUTO_MEASURING;
@@ -1837,9 +1843,13 @@ void virtio_balloon_auto_reset(VirtIOBalloon *s)
     a->waiting_sample_pressure = false;
     a->last_stats_ns = INT64_MIN;
     a->last_stats_request_ns = INT64_MIN;
-    /* A new driver: its first sample and event measure at once */
+    /*
+     * A new driver: its first sample and event measure at once, and a
+     * measurement running now is measured again when it ends
+     */
     a->sample_measure_next_ns = INT64_MIN;
     a->aside_measure_next_ns = INT64_MIN;
+    a->measuring_stale = a->measuring != NULL;
     if (a->enabled) {
         s->num_pages = 0;
         s->actual = 0;
@@ -1986,12 +1996,8 @@ void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
 
         /* One that stands costs nothing: the next sample may measure */
         if (m != AUTO_STANDS) {
-            /* in pages, as muldiv64() divides by 32 bits */
             a->sample_measure_next_ns = auto_now() +
-                muldiv64(balloon_auto_ram_pages(&a->policy),
-                         NANOSECONDS_PER_SECOND,
-                         VIRTIO_BALLOON_AUTO_SAMPLE_MEASURE_BYTES_PER_S >>
-                         VIRTIO_BALLOON_PFN_SHIFT);
+                auto_ram_ns(a, VIRTIO_BALLOON_AUTO_SAMPLE_MEASURE_BYTES_PER_S);
         }
         if (m == AUTO_MEASURING) {
             a->waiting_sample = true;
@@ -2013,7 +2019,8 @@ void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
  * measurement that began before guest RAM changed (a DIMM plugged or
  * unplugged) is not recorded: it is made again, and what waited waits on.
  */
-static void auto_measured_cb(void *opaque, bool ok, uint64_t bytes)
+static void auto_measured_cb(void *opaque, bool ok, uint64_t bytes,
+                             int64_t elapsed_ns)
 {
     VirtIOBalloonAuto *a = opaque;
     uint64_t events[BALLOON_AUTO_LEVEL__MAX], n = 0;
@@ -2023,17 +2030,16 @@ static void auto_measured_cb(void *opaque, bool ok, uint64_t bytes)
     int l;
 
     a->measuring = NULL;
-    if (a->measuring_ram_changes == a->ram_changes) {
-        int64_t elapsed = qemu_clock_get_ns(QEMU_CLOCK_REALTIME) -
-                          a->measuring_start_ns;
-        int64_t pause = auto_aside_pause(a, elapsed);
+    if (a->measuring_ram_changes == a->ram_changes && !a->measuring_stale) {
+        int64_t pause = auto_aside_pause(a, elapsed_ns);
 
-        trace_virtio_balloon_auto_resident_pause(elapsed, pause);
+        trace_virtio_balloon_auto_resident_pause(elapsed_ns, pause);
         a->aside_measure_next_ns = pause > INT64_MAX - auto_now() ?
                                    INT64_MAX : auto_now() + pause;
     } else {
         /* Of the RAM there was: measure the RAM there is */
-        trace_virtio_balloon_auto_resident_wait("guest RAM changed: what"
+        trace_virtio_balloon_auto_resident_wait("guest RAM changed, was"
+                                                " reset or loaded: what"
                                                 " waited for the last"
                                                 " measurement");
         if (auto_measure_resident(a) == AUTO_MEASURING) {
@@ -2402,10 +2408,12 @@ int virtio_balloon_auto_post_load(VirtIOBalloon *s)
     }
     /*
      * Measure at once: this host's RAM is another, and loadvm moves the
-     * guest's clock back, which would stretch a pause counted on it
+     * guest's clock back, which would stretch a pause counted on it.  A
+     * measurement running through loadvm measured the RAM before it.
      */
     a->sample_measure_next_ns = INT64_MIN;
     a->aside_measure_next_ns = INT64_MIN;
+    a->measuring_stale = a->measuring != NULL;
     balloon_auto_sync(&a->policy, s->num_pages, s->actual, auto_now());
     if (a->timing_loaded) {
         balloon_auto_set_timing(&a->policy, &a->timing);

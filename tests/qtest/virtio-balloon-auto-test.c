@@ -2589,8 +2589,9 @@ static void test_resident_inline_max(void)
  *   (4 GiB) is bounded by what the host holds (the 1 GiB the guest wrote
  *   at start), which only the measurement tells; one inflate for three
  *   events, the others throttled as they would have been;
- * - the timer serving those coalesced events at the end of the interval,
- *   bounded the same way;
+ * - the timer serving those coalesced events at the end of the interval
+ *   (5 s, past the pause after the first measurement on any host: 0.5 s,
+ *   or 19 times what it took), bounded the same way;
  * - a statistics sample: the guest short of memory gets memory back once
  *   its sample's measurement is done.
  * test_large_guest_measure_budget() has what comes before a measurement
@@ -2599,8 +2600,8 @@ static void test_resident_inline_max(void)
 static void test_large_guest_measured_aside(void)
 {
     g_autofree char *log = NULL;
-    AutoGuest *g = large_guest_start(",auto-inflate-critical=4G", "32G",
-                                     &log);
+    AutoGuest *g = large_guest_start(",auto-inflate-critical=4G,"
+                                     "auto-throttle-ms=5000", "32G", &log);
     Sample x = healthy();
     uint32_t inflated;
 
@@ -2623,7 +2624,8 @@ static void test_large_guest_measured_aside(void)
      * 1 GiB)
      */
     ag_catch_up(g);
-    ag_step(g, SEC);
+    g_assert_cmpint(ag_trace_last_pause(log, NULL), <, 5 * SEC);
+    ag_step(g, 5 * SEC);
     ag_wait_trace_lines(log, AG_RESIDENT_DONE, 2);
     g_assert_cmpint(ag_trace_lines(log, "timer 1,"), ==, 1);
     g_assert_cmpuint(ag_target(g), >, inflated);
@@ -2661,6 +2663,23 @@ static void test_large_guest_measured_aside(void)
  * the first after it measures again.  A reset ends the pause: the new
  * driver's first event measures at once.
  */
+/* What the last virtio_balloon_auto_resident_stands in @log had left, ns */
+static int64_t trace_last_stands_ns(const char *log)
+{
+    static const char needle[] = "virtio_balloon_auto_resident_stands the"
+                                 " last residency measurement stands for"
+                                 " another ";
+    g_autofree char *text = NULL;
+    const char *p, *last = NULL;
+
+    g_assert_true(g_file_get_contents(log, &text, NULL, NULL));
+    for (p = strstr(text, needle); p; p = strstr(p + 1, needle)) {
+        last = p;
+    }
+    g_assert_nonnull(last);
+    return g_ascii_strtoll(last + strlen(needle), NULL, 10);
+}
+
 static void test_large_guest_measure_budget(void)
 {
     g_autofree char *log = NULL;
@@ -2691,6 +2710,8 @@ static void test_large_guest_measure_budget(void)
     ag_inject(g, "critical");
     g_assert_cmpint(ag_trace_lines(log, "virtio_balloon_auto_resident_stands"
                                    " "), ==, 1);
+    /* counted from the measurement's end, which came at the event's time */
+    g_assert_cmpint(trace_last_stands_ns(log), ==, pause - 2 * SEC);
     g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_START), ==, 1);
     g_assert_cmpuint(ag_target(g), ==, inflated);
     g_assert_cmpuint(ag_counter(g->qts, "not-resident"), ==, 1);
@@ -2719,10 +2740,49 @@ static void test_large_guest_measure_budget(void)
 }
 
 /*
+ * A sample whose measurement stands (within the pause after a host
+ * event's) uses none of the samples' budget
+ * (VIRTIO_BALLOON_AUTO_SAMPLE_MEASURE_BYTES_PER_S, 4 s for 256 GiB): the
+ * first sample once the pause is over is measured, 3 s after the one
+ * that stood
+ */
+static void test_large_guest_sample_stands(void)
+{
+    g_autofree char *log = NULL;
+    AutoGuest *g = large_guest_start("", "256G", &log);
+    Sample x = healthy();
+    int64_t pause;
+
+    ag_inject(g, "critical");
+    ag_wait_trace_lines(log, AG_RESIDENT_DONE, 1);
+    pause = ag_trace_last_pause(log, NULL);
+    g_assert_cmpint(pause, >=, 4 * SEC);
+
+    ag_step(g, SEC);
+    ag_send_stats(g, x.v);
+    g_assert_cmpuint(ag_counter(g->qts, "stats-samples"), ==, 1);
+    g_assert_cmpint(ag_trace_lines(log, "virtio_balloon_auto_resident_stands"
+                                   " "), ==, 1);
+    g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_START), ==, 1);
+
+    ag_step(g, pause - SEC);
+    g->stats_addr = 0;
+    ag_send_stats(g, x.v);
+    g_assert_cmpuint(ag_counter(g->qts, "stats-samples"), ==, 2);
+    g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_START), ==, 2);
+    ag_wait_trace_lines(log, AG_RESIDENT_DONE, 2);
+    g_assert_cmpint(ag_trace_lines(log, "virtio_balloon_auto_resident_stands"
+                                   " "), ==, 1);
+    ag_stop(g);
+    unlink(log);
+}
+
+/*
  * A reset while host events wait for a large guest's measurement (1 TiB,
  * some 300 ms: longer than the three commands): they were for the old
  * driver, so nothing is inflated, and they count as ignored (as when
- * switched off), not lost from the counters
+ * switched off), not lost from the counters; the measurement is made
+ * again, and its end starts no pause
  */
 static void test_large_guest_reset_waiting(void)
 {
@@ -2733,6 +2793,9 @@ static void test_large_guest_reset_waiting(void)
     ag_inject(g, "low");
     qtest_qmp_assert_success(g->qts, "{ 'execute': 'system_reset' }");
     ag_wait_trace_lines(log, AG_RESIDENT_DONE, 1);
+    /* What it measured was the old driver's guest: measured again */
+    g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_START), ==, 2);
+    g_assert_cmpint(ag_trace_lines(log, "was reset or loaded"), ==, 1);
     g_assert_cmpuint(ag_target(g), ==, 0);
     g_assert_cmpuint(ag_counter(g->qts, "host-events-critical") +
                      ag_counter(g->qts, "host-events-low"), ==, 2);
@@ -3636,6 +3699,8 @@ int main(int argc, char **argv)
                    test_resident_inline_max);
     qtest_add_func("virtio-balloon-auto/large-guest-measured-aside",
                    test_large_guest_measured_aside);
+    qtest_add_func("virtio-balloon-auto/large-guest-sample-stands",
+                   test_large_guest_sample_stands);
     qtest_add_func("virtio-balloon-auto/large-guest-measure-budget",
                    test_large_guest_measure_budget);
     qtest_add_func("virtio-balloon-auto/large-guest-reset-waiting",

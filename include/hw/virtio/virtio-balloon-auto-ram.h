@@ -101,13 +101,15 @@ typedef struct VirtIOBalloonAutoResident VirtIOBalloonAutoResident;
 /*
  * VirtIOBalloonAutoResidentCb:
  * The result: @ok as virtio_balloon_auto_ram_resident() would return,
- * @bytes the resident bytes if @ok.  Called in the main loop with the
+ * @bytes the resident bytes if @ok, and @elapsed_ns the real time the
+ * measurement itself took in its thread (not its wait in the thread
+ * pool's queue nor for the main loop).  Called in the main loop with the
  * BQL held, from a bottom half of the iohandler context: never from
  * within a nested poll of the main AioContext (a block layer drain while
  * a snapshot saves device state).
  */
 typedef void VirtIOBalloonAutoResidentCb(void *opaque, bool ok,
-                                         uint64_t bytes);
+                                         uint64_t bytes, int64_t elapsed_ns);
 
 /*
  * virtio_balloon_auto_ram_resident_start:

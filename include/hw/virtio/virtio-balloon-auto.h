@@ -232,9 +232,14 @@ typedef struct VirtIOBalloonAutoProps {
  * busy 17 s of every 20 (measured).  What the guest wrote since the last
  * measurement is not seen until the next; the first after guest RAM
  * changed (a DIMM plugged or unplugged), after a reset and after an
- * incoming migration or loadvm does not wait.  Inline measurements, at
- * most about 1 ms, are not bounded beyond the throttle interval and the
- * samples' budget.
+ * incoming migration or loadvm does not wait (one running through them is
+ * made again).  What a measurement took is its own time in its thread,
+ * not its wait for the thread pool or the main loop.  The pause is on the
+ * guest's clock, as the samples' budget: it does not run out while the
+ * guest is stopped (the last measurement stands until it runs again), and
+ * with -icount,sleep=off it is not real time, so the 5 % is not either.
+ * Inline measurements, at most about 1 ms, are not bounded beyond the
+ * throttle interval and the samples' budget.
  */
 #define VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_BYTES_PER_S (64 * GiB)
 /* ... so that such measurements take at most 1/20 (5 %) of a thread */
