@@ -111,11 +111,13 @@ struct VirtIOBalloonAuto {
      * whether one of the samples meanwhile showed guest pressure)
      */
     VirtIOBalloonAutoResident *measuring;
-    /* guest RAM changes seen by auto_ram_sync(), and at its start */
-    uint64_t ram_changes;
-    uint64_t measuring_ram_changes;
-    /* the running one is of the guest before a reset or load */
-    bool measuring_stale;
+    /*
+     * Changes to what a measurement measures (guest RAM, seen by
+     * auto_ram_sync(); a reset or a load: auto_measure_forget()), and
+     * their count at the running measurement's start
+     */
+    uint64_t measure_gen;
+    uint64_t measuring_gen;
     uint64_t waiting_events[BALLOON_AUTO_LEVEL__MAX];
     bool waiting_timer;
     bool waiting_sample;
@@ -312,6 +314,17 @@ static int64_t auto_aside_pause(VirtIOBalloonAuto *a, int64_t elapsed_ns)
 }
 
 /*
+ * What was measured no longer describes the guest (its RAM changed, a
+ * reset, a load): the next measurement in a worker thread is due at once,
+ * and one running now is made again when it ends (auto_measured_cb())
+ */
+static void auto_measure_forget(VirtIOBalloonAuto *a)
+{
+    a->measure_gen++;
+    a->aside_measure_next_ns = INT64_MIN;
+}
+
+/*
  * Measure guest RAM's residency and record it: AUTO_MEASURED, or
  * AUTO_NOT_MEASURED if it cannot be.  A guest larger than
  * VIRTIO_BALLOON_AUTO_RESIDENT_INLINE_MAX, or with file-backed RAM, is
@@ -335,8 +348,7 @@ static AutoMeasure auto_measure_resident(VirtIOBalloonAuto *a)
             return AUTO_STANDS;
         }
         trace_virtio_balloon_auto_resident_start(ram_pages);
-        a->measuring_ram_changes = a->ram_changes;
-        a->measuring_stale = false;
+        a->measuring_gen = a->measure_gen;
         a->measuring = virtio_balloon_auto_ram_resident_start(auto_measured_cb,
                                                               a);
         return AUTO_MEASURING;
@@ -927,9 +939,7 @@ static void auto_ram_sync(VirtIOBalloonAuto *a)
      * until it measures again before an inflate)
      */
     a->resident_known = false;
-    a->ram_changes++;
-    /* The next measurement in a worker thread is due at once */
-    a->aside_measure_next_ns = INT64_MIN;
+    auto_measure_forget(a);
     /*
      * A shrink under the balloon is due at once (balloon_auto_ram_floor).
      * Armed in FINISH_MIGRATE and POSTMIGRATE too: the timer is on the
@@ -1843,13 +1853,9 @@ void virtio_balloon_auto_reset(VirtIOBalloon *s)
     a->waiting_sample_pressure = false;
     a->last_stats_ns = INT64_MIN;
     a->last_stats_request_ns = INT64_MIN;
-    /*
-     * A new driver: its first sample and event measure at once, and a
-     * measurement running now is measured again when it ends
-     */
+    /* A new driver: its first sample and event measure at once */
     a->sample_measure_next_ns = INT64_MIN;
-    a->aside_measure_next_ns = INT64_MIN;
-    a->measuring_stale = a->measuring != NULL;
+    auto_measure_forget(a);
     if (a->enabled) {
         s->num_pages = 0;
         s->actual = 0;
@@ -2017,7 +2023,8 @@ void virtio_balloon_auto_stats_received(VirtIOBalloon *s)
  * arrived while switched on but finds automatic mode switched off or
  * the guest migrating counts as ignored, as if it came now.  A
  * measurement that began before guest RAM changed (a DIMM plugged or
- * unplugged) is not recorded: it is made again, and what waited waits on.
+ * unplugged), a reset or a load (auto_measure_forget()) is not recorded:
+ * it is made again, and what waited waits on.
  */
 static void auto_measured_cb(void *opaque, bool ok, uint64_t bytes,
                              int64_t elapsed_ns)
@@ -2030,7 +2037,7 @@ static void auto_measured_cb(void *opaque, bool ok, uint64_t bytes,
     int l;
 
     a->measuring = NULL;
-    if (a->measuring_ram_changes == a->ram_changes && !a->measuring_stale) {
+    if (a->measuring_gen == a->measure_gen) {
         int64_t pause = auto_aside_pause(a, elapsed_ns);
 
         trace_virtio_balloon_auto_resident_pause(elapsed_ns, pause);
@@ -2408,12 +2415,10 @@ int virtio_balloon_auto_post_load(VirtIOBalloon *s)
     }
     /*
      * Measure at once: this host's RAM is another, and loadvm moves the
-     * guest's clock back, which would stretch a pause counted on it.  A
-     * measurement running through loadvm measured the RAM before it.
+     * guest's clock back, which would stretch a pause counted on it
      */
     a->sample_measure_next_ns = INT64_MIN;
-    a->aside_measure_next_ns = INT64_MIN;
-    a->measuring_stale = a->measuring != NULL;
+    auto_measure_forget(a);
     balloon_auto_sync(&a->policy, s->num_pages, s->actual, auto_now());
     if (a->timing_loaded) {
         balloon_auto_set_timing(&a->policy, &a->timing);

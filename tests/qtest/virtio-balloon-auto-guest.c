@@ -457,32 +457,26 @@ int ag_trace_lines(const char *path, const char *needle)
     return n;
 }
 
-int64_t ag_trace_last_pause(const char *path, int64_t *elapsed_ns)
+int64_t ag_trace_last_value(const char *path, const char *before)
 {
     g_autofree char *text = NULL;
-    g_auto(GStrv) lines = NULL;
-    int64_t pause = -1;
-    int i;
+    const char *p, *last = NULL;
 
     g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
-    lines = g_strsplit(text, "\n", -1);
-    for (i = 0; lines[i]; i++) {
-        const char *m = strstr(lines[i], AG_RESIDENT_PAUSE "the measurement"
-                               " took ");
-        const char *w = m ? strstr(m, " ns: the next waits ") : NULL;
-
-        if (w) {
-            if (elapsed_ns) {
-                *elapsed_ns = g_ascii_strtoll(m + strlen(AG_RESIDENT_PAUSE
-                                              "the measurement took "),
-                                              NULL, 10);
-            }
-            pause = g_ascii_strtoll(w + strlen(" ns: the next waits "),
-                                    NULL, 10);
-        }
+    for (p = strstr(text, before); p; p = strstr(p + 1, before)) {
+        last = p;
     }
-    g_assert_cmpint(pause, >=, 0);
-    return pause;
+    g_assert_nonnull(last);
+    return g_ascii_strtoll(last + strlen(before), NULL, 10);
+}
+
+int64_t ag_trace_last_pause(const char *path, int64_t *elapsed_ns)
+{
+    if (elapsed_ns) {
+        *elapsed_ns = ag_trace_last_value(path, AG_RESIDENT_PAUSE
+                                          "the measurement took ");
+    }
+    return ag_trace_last_value(path, " ns: the next waits ");
 }
 
 void ag_wait_trace_lines(const char *path, const char *needle, int n)

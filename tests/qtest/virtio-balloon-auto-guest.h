@@ -132,6 +132,11 @@ void ag_wait_trace_lines(const char *path, const char *needle, int n);
 #define AG_RESIDENT_DONE "virtio_balloon_auto_resident_done "
 #define AG_RESIDENT_PAUSE "virtio_balloon_auto_resident_pause "
 /*
+ * The number that follows @before in the last place of trace @path that
+ * holds it; asserts there is one
+ */
+int64_t ag_trace_last_value(const char *path, const char *before);
+/*
  * The pause after the last measurement in a worker thread traced to
  * @path, ns of the guest's clock, and what it took (@elapsed_ns, real
  * time, if not NULL); asserts there was one
