@@ -1178,8 +1178,8 @@ static bool auto_plug_check(void *opaque, Object *dev, MemoryRegion *mr,
 /*
  * The properties of automatic mode, with what `-device
  * virtio-balloon-pci,help` says about each.  All but the first need
- * automatic=on: their setters are wrapped (auto_recorded_set()) so that
- * realize can refuse them without it.
+ * automatic=on: they record whether the user set them (auto_prop_set()),
+ * so that realize can refuse them without it.
  */
 static const struct {
     const char *name;
@@ -1280,7 +1280,7 @@ static bool auto_props_unused(const VirtIOBalloonAutoProps *p, Error **errp)
 
 /*
  * Upstream features that automatic mode offers unless the user set them
- * (see auto_recorded_set()).
+ * (see auto_prop_set()).
  *
  * - deflate-on-oom: no OOM kill because of the balloon.  A guest that
  *   runs out of memory takes it back from the balloon at once (and the
@@ -1315,54 +1315,175 @@ static void auto_features_default(VirtIOBalloon *s)
 }
 
 /*
- * The setters of auto_features[] and of auto_props_help[] but "automatic"
- * are wrapped to record which ones the user set (-device, -global, or
- * through the -pci proxy's alias) in VirtIOBalloonAutoProps.user_set.
- * Property defaults go through the same setters before instance_init,
- * which clears the record.
+ * Which properties the user set (-device, -global, or through the -pci
+ * proxy's alias): those of auto_features[] and of auto_props_help[] but
+ * "automatic" are defined with the PropertyInfos below
+ * (DEFINE_PROP_AUTO_* in virtio-balloon-auto.h), each the qdev one of its
+ * type with a setter that also records the property in
+ * VirtIOBalloonAutoProps.user_set, as the x86 CPU's feature properties
+ * record user_features.  Property defaults go through the same setters
+ * before instance_init, which clears the record.
  */
-typedef struct AutoRecorded {
-    ObjectPropertyAccessor *set;    /* the setter the property had */
-    unsigned bit;                   /* in VirtIOBalloonAutoProps.user_set */
-} AutoRecorded;
-
-/* Property name -> AutoRecorded, filled by class_init */
-static GHashTable *auto_recorded;
-
 QEMU_BUILD_BUG_ON(ARRAY_SIZE(auto_features) + ARRAY_SIZE(auto_props_help)
                   > 64);
+
+/* The bit of recorded property @name in VirtIOBalloonAutoProps.user_set */
+static uint64_t auto_recorded_bit(const char *name)
+{
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(auto_features); i++) {
+        if (g_str_equal(name, auto_features[i].name)) {
+            return 1ull << i;
+        }
+    }
+    /* auto_props_help[0], "automatic", is the switch: not recorded */
+    for (i = 1; i < ARRAY_SIZE(auto_props_help); i++) {
+        if (g_str_equal(name, auto_props_help[i].name)) {
+            return 1ull << (ARRAY_SIZE(auto_features) + i - 1);
+        }
+    }
+    g_assert_not_reached();
+}
 
 /* Whether the user set @name, one of the recorded properties */
 static bool auto_user_set(const VirtIOBalloonAutoProps *p, const char *name)
 {
-    AutoRecorded *r = g_hash_table_lookup(auto_recorded, name);
-
-    assert(r);
-    return p->user_set & (1ull << r->bit);
+    return p->user_set & auto_recorded_bit(name);
 }
 
-static void auto_recorded_set(Object *obj, Visitor *v, const char *name,
-                              void *opaque, Error **errp)
+/* The qdev PropertyInfo a recorded property's @prop wraps (not a bit) */
+static const PropertyInfo *auto_prop_base(const Property *prop)
+{
+    return container_of(prop->info, VirtIOBalloonAutoPropertyInfo,
+                        info)->base;
+}
+
+static void auto_prop_get(Object *obj, Visitor *v, const char *name,
+                          void *opaque, Error **errp)
+{
+    auto_prop_base(opaque)->get(obj, v, name, opaque, errp);
+}
+
+static void auto_prop_set(Object *obj, Visitor *v, const char *name,
+                          void *opaque, Error **errp)
 {
     ERRP_GUARD();
-    AutoRecorded *r = g_hash_table_lookup(auto_recorded, name);
 
-    r->set(obj, v, name, opaque, errp);
+    auto_prop_base(opaque)->set(obj, v, name, opaque, errp);
     if (!*errp) {
-        VIRTIO_BALLOON(obj)->auto_props.user_set |= 1ull << r->bit;
+        VIRTIO_BALLOON(obj)->auto_props.user_set |= auto_recorded_bit(name);
     }
 }
 
-static void auto_record_setter(ObjectClass *klass, const char *name)
+/*
+ * A feature bit: qdev_prop_bit's accessors insist on being its own, so
+ * these are their equivalent
+ */
+static void auto_prop_get_bit(Object *obj, Visitor *v, const char *name,
+                              void *opaque, Error **errp)
+{
+    const Property *prop = opaque;
+    uint32_t *p = object_field_prop_ptr(obj, prop);
+    bool value = *p & BIT(prop->bitnr);
+
+    visit_type_bool(v, name, &value, errp);
+}
+
+static void auto_prop_set_bit(Object *obj, Visitor *v, const char *name,
+                              void *opaque, Error **errp)
+{
+    const Property *prop = opaque;
+    uint32_t *p = object_field_prop_ptr(obj, prop);
+    bool value;
+
+    if (!visit_type_bool(v, name, &value, errp)) {
+        return;
+    }
+    if (value) {
+        *p |= BIT(prop->bitnr);
+    } else {
+        *p &= ~BIT(prop->bitnr);
+    }
+    VIRTIO_BALLOON(obj)->auto_props.user_set |= auto_recorded_bit(name);
+}
+
+static void auto_prop_set_default_value_bit(ObjectProperty *op,
+                                            const Property *prop)
+{
+    object_property_set_default_bool(op, prop->defval.u);
+}
+
+static void auto_prop_set_default_value(ObjectProperty *op,
+                                        const Property *prop)
+{
+    auto_prop_base(prop)->set_default_value(op, prop);
+}
+
+static void auto_prop_release(Object *obj, const char *name, void *opaque)
+{
+    auto_prop_base(opaque)->release(obj, name, opaque);
+}
+
+const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_bit = {
+    .info = {
+        .type = "bool",
+        .description = "on/off",
+        .get = auto_prop_get_bit,
+        .set = auto_prop_set_bit,
+        .set_default_value = auto_prop_set_default_value_bit,
+    },
+};
+
+const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_string = {
+    .info = {
+        .type = "str",
+        .get = auto_prop_get,
+        .set = auto_prop_set,
+        .release = auto_prop_release,
+    },
+    .base = &qdev_prop_string,
+};
+
+const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_size = {
+    .info = {
+        .type = "size",
+        .get = auto_prop_get,
+        .set = auto_prop_set,
+        .set_default_value = auto_prop_set_default_value,
+    },
+    .base = &qdev_prop_size,
+};
+
+const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_uint32 = {
+    .info = {
+        .type = "uint32",
+        .get = auto_prop_get,
+        .set = auto_prop_set,
+        .set_default_value = auto_prop_set_default_value,
+    },
+    .base = &qdev_prop_uint32,
+};
+
+const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_uint64 = {
+    .info = {
+        .type = "uint64",
+        .get = auto_prop_get,
+        .set = auto_prop_set,
+        .set_default_value = auto_prop_set_default_value,
+    },
+    .base = &qdev_prop_uint64,
+};
+
+/* @name of @klass is a recorded property (defined with DEFINE_PROP_AUTO_*) */
+static void auto_assert_recorded(ObjectClass *klass, const char *name)
 {
     ObjectProperty *op = object_class_property_find(klass, name);
-    AutoRecorded *r = g_new(AutoRecorded, 1);
+    const Property *prop = op ? op->opaque : NULL;
 
-    assert(op && op->set);
-    r->set = op->set;
-    r->bit = g_hash_table_size(auto_recorded);
-    g_hash_table_insert(auto_recorded, (gpointer)name, r);
-    op->set = auto_recorded_set;
+    assert(prop && (prop->info->set == auto_prop_set ||
+                    prop->info->set == auto_prop_set_bit));
+    auto_recorded_bit(name);
 }
 
 /*
@@ -2215,14 +2336,16 @@ void virtio_balloon_auto_instance_init(Object *obj)
                         auto_inject_memory_set, NULL, NULL);
 }
 
-/* Hook the setters, describe the properties */
+/*
+ * Describe the properties; check that each one realize asks about records
+ * whether the user set it
+ */
 void virtio_balloon_auto_class_init(ObjectClass *klass)
 {
     int i;
 
-    auto_recorded = g_hash_table_new(g_str_hash, g_str_equal);
     for (i = 0; i < ARRAY_SIZE(auto_features); i++) {
-        auto_record_setter(klass, auto_features[i].name);
+        auto_assert_recorded(klass, auto_features[i].name);
     }
     /* "automatic" itself is the switch */
     assert(!strcmp(auto_props_help[0].name, "automatic"));
@@ -2230,7 +2353,7 @@ void virtio_balloon_auto_class_init(ObjectClass *klass)
         object_class_property_set_description(klass, auto_props_help[i].name,
                                               auto_props_help[i].desc);
         if (i > 0) {
-            auto_record_setter(klass, auto_props_help[i].name);
+            auto_assert_recorded(klass, auto_props_help[i].name);
         }
     }
 }

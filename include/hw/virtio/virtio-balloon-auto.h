@@ -119,13 +119,52 @@ struct virtio_balloon_msg {
 #define VIRTIO_BALLOON_AUTO_PSI_CRITICAL_MS_PROP "auto-psi-critical-ms"
 
 /*
+ * The properties of automatic mode and the upstream features it offers
+ * unless the user set them (deflate-on-oom, free-page-reporting) record
+ * whether the user set them, in VirtIOBalloonAutoProps.user_set: realize
+ * refuses an auto-* property set without automatic=on, and gives the
+ * scaled sizes and the features their automatic-mode defaults only where
+ * the user did not.  Each PropertyInfo is the qdev one @base with a setter
+ * that records (virtio-balloon-auto.c, auto_prop_set()); the feature bits'
+ * (no @base) are qdev_prop_bit's equivalent.
+ */
+typedef struct VirtIOBalloonAutoPropertyInfo {
+    PropertyInfo info;
+    const PropertyInfo *base;
+} VirtIOBalloonAutoPropertyInfo;
+
+extern const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_bit;
+extern const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_string;
+extern const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_size;
+extern const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_uint32;
+extern const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_uint64;
+
+/* A feature bit of VirtIOBalloon.host_features, off by default */
+#define DEFINE_PROP_AUTO_FEATURE(_name, _bit) \
+    DEFINE_PROP(_name, VirtIOBalloon, host_features, \
+                virtio_balloon_auto_prop_bit.info, uint32_t, \
+                .bitnr = (_bit), .set_default = true, .defval.u = false)
+#define DEFINE_PROP_AUTO_STRING(_name, _field) \
+    DEFINE_PROP(_name, VirtIOBalloon, _field, \
+                virtio_balloon_auto_prop_string.info, char *)
+#define DEFINE_PROP_AUTO_SIZE(_name, _field, _defval) \
+    DEFINE_PROP_UNSIGNED(_name, VirtIOBalloon, _field, _defval, \
+                         virtio_balloon_auto_prop_size.info, uint64_t)
+#define DEFINE_PROP_AUTO_UINT32(_name, _field, _defval) \
+    DEFINE_PROP_UNSIGNED(_name, VirtIOBalloon, _field, _defval, \
+                         virtio_balloon_auto_prop_uint32.info, uint32_t)
+#define DEFINE_PROP_AUTO_UINT64(_name, _field, _defval) \
+    DEFINE_PROP_UNSIGNED(_name, VirtIOBalloon, _field, _defval, \
+                         virtio_balloon_auto_prop_uint64.info, uint64_t)
+/*
  * The size properties whose default scales with the guest (see
  * virtio-balloon-auto-policy.h): no static default, realize computes one
- * unless the user set the property (VirtIOBalloonAutoProps.user_set), and
- * refuses a value the user gave that does not fit.
+ * unless the user set the property, and refuses a value the user gave
+ * that does not fit.
  */
 #define DEFINE_PROP_AUTO_SCALED_SIZE(_name, _field) \
-    DEFINE_PROP(_name, VirtIOBalloon, _field, qdev_prop_size, uint64_t)
+    DEFINE_PROP(_name, VirtIOBalloon, _field, \
+                virtio_balloon_auto_prop_size.info, uint64_t)
 
 /* User-visible properties, embedded in VirtIOBalloon */
 typedef struct VirtIOBalloonAutoProps {
@@ -165,8 +204,8 @@ typedef struct VirtIOBalloonAutoProps {
     uint64_t stats_major_faults;
     /*
      * Not a property: one bit for each property the user set among those
-     * whose setter records it (auto_recorded_set() in virtio-balloon-auto.c:
-     * every auto-* property, deflate-on-oom, free-page-reporting)
+     * defined with DEFINE_PROP_AUTO_* (every auto-* property,
+     * deflate-on-oom, free-page-reporting)
      */
     uint64_t user_set;
 } VirtIOBalloonAutoProps;
