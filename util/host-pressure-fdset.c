@@ -3,8 +3,10 @@
  *
  * Finds the fds of "/dev/fdset/<id>" by the role their opaque string
  * names and hands duplicates to host_pressure_monitor_new_fds(), which
- * checks what they are.  Separate from host-pressure.c because it needs
- * the monitor's fdsets, which only system emulators have.
+ * checks what they are.  The duplicates are the fdset's
+ * (monitor_fdset_dup_fd_add_fd()): it counts as in use until the monitor
+ * closes them with qemu_close().  Separate from host-pressure.c because
+ * it needs the monitor's fdsets, which only system emulators have.
  *
  * Copyright (c) 2026 The QEMU auto-balloon authors
  *
@@ -15,6 +17,7 @@
 #include "qapi/error.h"
 #include "qapi/qapi-commands-misc.h"
 #include "qemu/cutils.h"
+#include "monitor/monitor.h"
 #include "host-pressure-int.h"
 #include "trace.h"
 
@@ -68,10 +71,9 @@ static bool fdset_collect(const char *path, FdsetInfo *set,
                        " '%s'", e->value->fd, path, role);
             return false;
         }
-        *slot = fcntl(e->value->fd, F_DUPFD_CLOEXEC, 0);
+        *slot = monitor_fdset_dup_fd_add_fd(set->fdset_id, e->value->fd,
+                                            errp);
         if (*slot < 0) {
-            error_setg_errno(errp, errno, "cannot duplicate fd %" PRId64
-                             " of '%s'", e->value->fd, path);
             return false;
         }
         trace_host_pressure_fdset_fd(path, e->value->fd, role, *slot);

@@ -56,8 +56,11 @@ static void psi_stop(Psi *p)
             t->source = 0;
         }
         if (t->fd >= 0) {
-            /* Closing the file is what destroys the trigger in the kernel */
-            close(t->fd);
+            /*
+             * Closing the file is what destroys the trigger in the kernel
+             * (qemu_close(): a handed-over fd is an fdset's duplicate)
+             */
+            qemu_close(t->fd);
             t->fd = -1;
         }
     }

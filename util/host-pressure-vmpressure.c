@@ -19,6 +19,7 @@
 #include "qemu/main-loop.h"
 #include "qemu/leaky-bucket.h"
 #include "qemu/timer.h"
+#include "monitor/monitor.h"
 #include <glib-unix.h>
 #include "host-pressure-int.h"
 #include "trace.h"
@@ -122,13 +123,19 @@ static void vmpressure_stop(Vmpressure *v)
     for (l = 0; l < HOST_PRESSURE__MAX; l++) {
         if (v->levels[l].initialized) {
             event_notifier_set_handler(&v->levels[l].notifier, NULL);
-            /* Closing the eventfd is what unregisters it in the kernel */
+            /*
+             * A handed-over eventfd is an fdset's duplicate: tell the
+             * fdset, as qemu_close() would (a no-op for our own eventfds).
+             * Closing the eventfd is what unregisters it in the kernel.
+             */
+            monitor_fdset_dup_fd_remove(
+                event_notifier_get_fd(&v->levels[l].notifier));
             event_notifier_cleanup(&v->levels[l].notifier);
             v->levels[l].initialized = false;
         }
     }
     if (v->level_fd >= 0) {
-        close(v->level_fd);
+        qemu_close(v->level_fd);
         v->level_fd = -1;
     }
 }

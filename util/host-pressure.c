@@ -422,11 +422,11 @@ void host_pressure_fds_close(HostPressureFds *fds)
 
     for (l = 0; l < HOST_PRESSURE__MAX; l++) {
         if (fds->level[l] >= 0) {
-            close(fds->level[l]);
+            qemu_close(fds->level[l]);
         }
     }
     if (fds->pressure_level >= 0) {
-        close(fds->pressure_level);
+        qemu_close(fds->pressure_level);
     }
     host_pressure_fds_init(fds);
 }

@@ -13,6 +13,7 @@
 #include "qemu/units.h"
 #include "libqtest.h"
 #include "qobject/qdict.h"
+#include "qobject/qlist.h"
 #include "virtio-balloon-auto-guest.h"
 #include <sys/eventfd.h>
 
@@ -202,6 +203,26 @@ static void test_psi_command_line(void)
     close_fds(fds);
 }
 
+/*
+ * Whether query-fdsets lists fdset @set.  An fdset whose fds were removed
+ * stays while QEMU uses duplicates of them (patches/0026), and goes when
+ * the last is closed.
+ */
+static bool fdset_listed(QTestState *qts, int set)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-fdsets' }");
+    QListEntry *e;
+    bool found = false;
+
+    QLIST_FOREACH_ENTRY(qdict_get_qlist(rsp, "return"), e) {
+        QDict *info = qobject_to(QDict, qlist_entry_obj(e));
+
+        found |= qdict_get_int(info, "fdset-id") == set;
+    }
+    qobject_unref(rsp);
+    return found;
+}
+
 static QDict *set_source(QTestState *qts, const char *source)
 {
     return qtest_qmp(qts, "{ 'execute': 'set-auto-balloon',"
@@ -288,6 +309,8 @@ static void test_attach_at_run_time(void)
                              " 'arguments': { 'source': '/dev/fdset/5' } }");
     qtest_qmp_assert_success(qts, "{ 'execute': 'remove-fd',"
                              " 'arguments': { 'fdset-id': 5 } }");
+    /* Its fds are gone, but the source holds duplicates: in use */
+    g_assert_true(fdset_listed(qts, 5));
     assert_source(qts, 5, "vmpressure");
     rsp = qtest_qmp(qts, "{ 'execute': 'qom-get', 'arguments':"
                     " { 'path': '/machine/peripheral/balloon0/virtio-backend',"
@@ -309,6 +332,10 @@ static void test_attach_at_run_time(void)
                       "'/dev/fdset/6': the fd for level low is 'pipe:[");
     assert_source(qts, 5, "vmpressure");
     signal_level(qts, fds, 1);
+    /* The refused attach closed its duplicates: nothing keeps fdset 6 */
+    qtest_qmp_assert_success(qts, "{ 'execute': 'remove-fd',"
+                             " 'arguments': { 'fdset-id': 6 } }");
+    g_assert_false(fdset_listed(qts, 6));
 
     /* Detached: back to no source */
     qtest_qmp_assert_success(qts, "{ 'execute': 'set-auto-balloon',"
@@ -317,6 +344,8 @@ static void test_attach_at_run_time(void)
     g_assert_cmpstr(qdict_get_str(info, "source"), ==, "none");
     g_assert_cmpstr(qdict_get_str(info, "backend"), ==, "none");
     qobject_unref(info);
+    /* The source closed its duplicates: fdset 5 is freed */
+    g_assert_false(fdset_listed(qts, 5));
     qtest_quit(qts);
     close_fds(fds);
     close_fds(bad);
