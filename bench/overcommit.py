@@ -85,7 +85,7 @@ ROW_PROPS = {
     'auto': 'automatic=on,auto-source={cg}',
     'auto-nofpr': 'automatic=on,auto-source={cg},free-page-reporting=off',
     'auto-fpr': 'automatic=on,auto-source={cg},free-page-reporting=on',
-    'auto-companion': 'automatic=on,auto-source={cg}',
+    'auto-companion': 'automatic=on,auto-source={cg},x-auto-message-queue=on',
 }
 # The guests' virtio_balloon where it is not the stock module
 ROW_DRIVER = {'auto-companion': 'companion'}

@@ -1195,6 +1195,9 @@ static const struct {
       " state (usage, limit) is read instead of the source: a cgroup v1"
       " memory cgroup, a cgroup v2 directory or /proc/pressure/memory;"
       " for a PSI source whose cgroup has no memory controller" },
+    { VIRTIO_BALLOON_AUTO_MESSAGE_QUEUE_PROP, "offer the message virtqueue"
+      " for guests with the companion driver (experimental: its feature"
+      " bit is not in the virtio specification yet; default: off)" },
     { VIRTIO_BALLOON_AUTO_STATS_INTERVAL_PROP, "seconds between two guest"
       " stats polls unless guest-stats-polling-interval is set (0: do not"
       " poll)" },
@@ -1433,6 +1436,17 @@ const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_bit = {
         .set = auto_prop_set_bit,
         .set_default_value = auto_prop_set_default_value_bit,
     },
+};
+
+const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_bool = {
+    .info = {
+        .type = "bool",
+        .description = "on/off",
+        .get = auto_prop_get,
+        .set = auto_prop_set,
+        .set_default_value = auto_prop_set_default_value,
+    },
+    .base = &qdev_prop_bool,
 };
 
 const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_string = {
@@ -1910,12 +1924,15 @@ void virtio_balloon_auto_query(VirtIOBalloon *s, AutoBalloonInfo *info)
     info->counters = k;
 }
 
-/* The message queue comes after every optional queue the device offers. */
+/*
+ * The message queue, where the user asked for it, comes after every
+ * optional queue the device offers.
+ */
 void virtio_balloon_auto_add_queues(VirtIOBalloon *s)
 {
     VirtIOBalloonAuto *a = s->auto_state;
 
-    if (a) {
+    if (a && s->auto_props.message_queue) {
         a->msg_vq = virtio_add_queue(VIRTIO_DEVICE(s),
                                      VIRTIO_BALLOON_MSG_VQ_SIZE,
                                      auto_handle_msg);
@@ -1988,7 +2005,7 @@ void virtio_balloon_auto_reset(VirtIOBalloon *s)
 
 void virtio_balloon_auto_get_features(VirtIOBalloon *s, uint64_t *features)
 {
-    if (s->auto_props.enabled) {
+    if (s->auto_props.enabled && s->auto_props.message_queue) {
         virtio_add_feature(features, VIRTIO_BALLOON_F_MESSAGE_VQ);
     }
 }

@@ -243,7 +243,8 @@ class VirtioBalloonAutoX86(QemuSystemTest):
         @props: more balloon device properties.  @reboot: a reset reboots
         the guest (the default, -no-reboot, turns it into an exit).
         @balloon: the device's properties instead of BALLOON's.
-        @driver: 'stock' or 'companion' (the guest's virtio_balloon).
+        @driver: 'stock' or 'companion' (the guest's virtio_balloon;
+        with 'companion' the device gets x-auto-message-queue=on).
         @kernel_extra: more guest kernel arguments; @qemu_extra: more
         QEMU arguments.  @name: the VM's name, one per QEMU of a test.
         @serial: its console log (default: the test's serial.log).
@@ -255,6 +256,10 @@ class VirtioBalloonAutoX86(QemuSystemTest):
         balloon = balloon or BALLOON.format(source=self.cg.source)
         if props:
             balloon += ',' + props
+        if driver == 'companion':
+            # the companion driver speaks on the message queue, which the
+            # device offers only on request (experimental)
+            balloon += ',x-auto-message-queue=on'
         extra = ' '.join(a for a in (GUEST_CLOCK_ARGS, kernel_extra) if a)
         append = guest.kernel_args(phases, driver=driver, extra=extra,
                                    cache_mib=cache_mib,

@@ -37,7 +37,7 @@
 #define VBAF_QEMU_ARGS \
     "-machine pc,pit=off,hpet=off -m 128M -nodefaults " \
     "-device virtio-balloon-pci,id=balloon0,addr=04.0,automatic=on," \
-    "auto-source=qtest,free-page-reporting=on"
+    "auto-source=qtest,free-page-reporting=on,x-auto-message-queue=on"
 
 /* Stop decoding an input after this many operations */
 #define VBAF_MAX_OPS        256

@@ -94,16 +94,23 @@ void ag_unplug_dimm_then_resume(AutoGuest *g, uint32_t inflated)
 /*
  * Boot a PC with the balloon at 04.0 and act as its driver.  msg_vq_index
  * is where the message queue must be; negotiate says whether the driver
- * accepts the message-queue feature.
+ * accepts the message-queue feature.  A test that sets up the message
+ * queue (msg_vq_index not -1) drives automatic mode (@props has
+ * automatic=on), and the device gets x-auto-message-queue=on, without
+ * which it offers no message queue.
  */
 AutoGuest *ag_start(const char *props, bool negotiate, int msg_vq_index)
 {
     AutoGuest *g = g_new0(AutoGuest, 1);
     QPCIAddress addr = { .devfn = QPCI_DEVFN(4, 0) };
+    bool msg_vq = msg_vq_index != -1;
     uint64_t want;
 
+    g_assert(!msg_vq || strstr(props, "automatic=on"));
     g->qs = qtest_pc_boot("-m 1024 -device virtio-balloon-pci,id=balloon0,"
-                          "addr=04.0%s%s", *props ? "," : "", props);
+                          "addr=04.0%s%s%s",
+                          msg_vq ? "," AG_MESSAGE_QUEUE_ON : "",
+                          *props ? "," : "", props);
     g->qts = g->qs->qts;
     /* A booted guest has touched its RAM: make it resident on the host */
     ag_touch_ram(g->qts, 1024 * MiB);

@@ -47,6 +47,8 @@ typedef struct AutoGuest {
 } AutoGuest;
 
 #define AUTO_ON "automatic=on,auto-source=qtest"
+/* The experimental message queue, off by default */
+#define AG_MESSAGE_QUEUE_ON "x-auto-message-queue=on"
 #define MEMCG_ROOT "/sys/fs/cgroup/memory"
 #define CGROUP2_ROOT "/sys/fs/cgroup/unified"
 

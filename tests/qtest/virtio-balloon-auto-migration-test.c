@@ -33,7 +33,6 @@ typedef struct Mig {
     QOSState *dst;
 } Mig;
 
-/* Start a destination with @props for @g's source, ready to receive */
 /*
  * Lift the source's migration bandwidth limit (QEMU's default is
  * 128 MiB/s): each test migrates 1 GiB of touched RAM, 8 s at that rate;
@@ -46,16 +45,25 @@ static void mig_unthrottle(QTestState *src)
                              " } }", (uint64_t)64 * GiB);
 }
 
+/*
+ * Start a destination for @g's source with the balloon properties @props,
+ * ready to receive.  A
+ * destination in automatic mode also gets the source's message queue
+ * (x-auto-message-queue=on when @g set one up): the device's queues must
+ * be the same on both ends.
+ */
 static Mig *mig_prepare(AutoGuest *g, const char *props, bool exit_on_error)
 {
     Mig *m = g_new0(Mig, 1);
+    bool msg_vq = g->mvq && strstr(props, "automatic=on");
 
     m->dir = g_dir_make_tmp("auto-balloon-mig-XXXXXX", NULL);
     g_assert_nonnull(m->dir);
     m->uri = g_strdup_printf("unix:%s/sock", m->dir);
     mig_unthrottle(g->qts);
     m->log = g_strdup_printf("%s/stderr", m->dir);
-    m->dst = qtest_pc_boot(DEST_ARGS "%s%s -incoming defer 2>%s",
+    m->dst = qtest_pc_boot(DEST_ARGS "%s%s%s -incoming defer 2>%s",
+                           msg_vq ? "," AG_MESSAGE_QUEUE_ON : "",
                            *props ? "," : "", props, m->log);
     /* clock_step is the only way to read the clock: step 1 ns */
     qtest_clock_set(m->dst->qts, qtest_clock_step(g->qts, 1));
@@ -657,7 +665,7 @@ static void assert_unchanged(QTestState *qts, QDict *before)
 /* A stream of a source with a balloon of a critical step, to change */
 static Stream *stream_new(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
+    AutoGuest *g = ag_start(AUTO_ON, true, -1);
     Stream *st = stream_save(g);
 
     ag_stop(g);

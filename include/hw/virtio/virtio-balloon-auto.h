@@ -43,6 +43,15 @@ struct virtio_balloon_msg {
 #define VIRTIO_BALLOON_MSG_VQ_SIZE 32
 
 /*
+ * -device only, and only with automatic=on: offer the message virtqueue.
+ * Experimental, off by default: its feature bit is not allocated by the
+ * virtio specification yet (docs/interop/virtio-balloon-message-queue.rst),
+ * and a device must not offer a bit a future specification may give
+ * another meaning unless the user asked for it.
+ */
+#define VIRTIO_BALLOON_AUTO_MESSAGE_QUEUE_PROP "x-auto-message-queue"
+
+/*
  * Names of the tunables.  set-auto-balloon's argument (and the field of
  * AutoBalloonTunables) is the -device property without its "auto-"; error
  * messages name whichever of the two the user wrote.
@@ -134,6 +143,7 @@ typedef struct VirtIOBalloonAutoPropertyInfo {
 } VirtIOBalloonAutoPropertyInfo;
 
 extern const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_bit;
+extern const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_bool;
 extern const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_string;
 extern const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_size;
 extern const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_uint32;
@@ -144,6 +154,10 @@ extern const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_uint64;
     DEFINE_PROP(_name, VirtIOBalloon, host_features, \
                 virtio_balloon_auto_prop_bit.info, uint32_t, \
                 .bitnr = (_bit), .set_default = true, .defval.u = false)
+#define DEFINE_PROP_AUTO_BOOL(_name, _field, _defval) \
+    DEFINE_PROP(_name, VirtIOBalloon, _field, \
+                virtio_balloon_auto_prop_bool.info, bool, \
+                .set_default = true, .defval.u = (bool)_defval)
 #define DEFINE_PROP_AUTO_STRING(_name, _field) \
     DEFINE_PROP(_name, VirtIOBalloon, _field, \
                 virtio_balloon_auto_prop_string.info, char *)
@@ -171,6 +185,7 @@ typedef struct VirtIOBalloonAutoProps {
     bool enabled;
     char *source;
     char *memory_source;
+    bool message_queue;
     uint64_t inflate_low;
     uint64_t inflate_medium;
     uint64_t inflate_critical;
