@@ -1197,7 +1197,7 @@ static const struct {
       " for a PSI source whose cgroup has no memory controller" },
     { VIRTIO_BALLOON_AUTO_MESSAGE_QUEUE_PROP, "offer the message virtqueue"
       " for guests with the companion driver (experimental: its feature"
-      " bit is not in the virtio specification yet; default: off)" },
+      " bit is not in the virtio specification yet)" },
     { VIRTIO_BALLOON_AUTO_STATS_INTERVAL_PROP, "seconds between two guest"
       " stats polls unless guest-stats-polling-interval is set (0: do not"
       " poll)" },
@@ -1438,16 +1438,19 @@ const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_bit = {
     },
 };
 
-const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_bool = {
-    .info = {
-        .type = "bool",
-        .description = "on/off",
-        .get = auto_prop_get,
-        .set = auto_prop_set,
-        .set_default_value = auto_prop_set_default_value,
-    },
-    .base = &qdev_prop_bool,
-};
+/* A recorded property of a type whose qdev PropertyInfo is @_base */
+#define AUTO_PROP_INFO(_type, _base) {                              \
+        .info = {                                                   \
+            .type = (_type),                                        \
+            .get = auto_prop_get,                                   \
+            .set = auto_prop_set,                                   \
+            .set_default_value = auto_prop_set_default_value,       \
+        },                                                          \
+        .base = &(_base),                                           \
+    }
+
+const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_bool =
+    AUTO_PROP_INFO("bool", qdev_prop_bool);
 
 const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_string = {
     .info = {
@@ -1459,35 +1462,14 @@ const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_string = {
     .base = &qdev_prop_string,
 };
 
-const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_size = {
-    .info = {
-        .type = "size",
-        .get = auto_prop_get,
-        .set = auto_prop_set,
-        .set_default_value = auto_prop_set_default_value,
-    },
-    .base = &qdev_prop_size,
-};
+const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_size =
+    AUTO_PROP_INFO("size", qdev_prop_size);
 
-const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_uint32 = {
-    .info = {
-        .type = "uint32",
-        .get = auto_prop_get,
-        .set = auto_prop_set,
-        .set_default_value = auto_prop_set_default_value,
-    },
-    .base = &qdev_prop_uint32,
-};
+const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_uint32 =
+    AUTO_PROP_INFO("uint32", qdev_prop_uint32);
 
-const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_uint64 = {
-    .info = {
-        .type = "uint64",
-        .get = auto_prop_get,
-        .set = auto_prop_set,
-        .set_default_value = auto_prop_set_default_value,
-    },
-    .base = &qdev_prop_uint64,
-};
+const VirtIOBalloonAutoPropertyInfo virtio_balloon_auto_prop_uint64 =
+    AUTO_PROP_INFO("uint64", qdev_prop_uint64);
 
 /* @name of @klass is a recorded property (defined with DEFINE_PROP_AUTO_*) */
 static void auto_assert_recorded(ObjectClass *klass, const char *name)
