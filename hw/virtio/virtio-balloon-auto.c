@@ -1300,9 +1300,12 @@ static bool auto_props_unused(const VirtIOBalloonAutoProps *p, Error **errp)
 static const struct {
     const char *name;
     unsigned bit;
+    const char *desc;
 } auto_features[] = {
-    { "deflate-on-oom", VIRTIO_BALLOON_F_DEFLATE_ON_OOM },
-    { "free-page-reporting", VIRTIO_BALLOON_F_REPORTING },
+    { "deflate-on-oom", VIRTIO_BALLOON_F_DEFLATE_ON_OOM,
+      "on/off; with automatic=on, on unless set" },
+    { "free-page-reporting", VIRTIO_BALLOON_F_REPORTING,
+      "on/off; with automatic=on, on unless set" },
 };
 
 /* Offer each feature of auto_features[] the user did not set */
@@ -2344,6 +2347,8 @@ void virtio_balloon_auto_class_init(ObjectClass *klass)
     int i;
 
     for (i = 0; i < ARRAY_SIZE(auto_features); i++) {
+        object_class_property_set_description(klass, auto_features[i].name,
+                                              auto_features[i].desc);
         auto_assert_recorded(klass, auto_features[i].name);
     }
     /* "automatic" itself is the switch */
@@ -2453,6 +2458,21 @@ static int auto_post_load(void *opaque, int version_id)
     VirtIOBalloon *s = a->dev;
     Error *err = NULL;
 
+    /*
+     * The message queue is a property, not a tunable: both ends must have
+     * it or neither.  The virtio core loads the source's queues into
+     * whatever the destination has, so without this a queue the
+     * destination never created would come out of the stream.
+     */
+    if (a->mig_props.message_queue != s->auto_props.message_queue) {
+        error_report("virtio-balloon: the source %s the message queue and"
+                     " this destination %s: start the destination with "
+                     VIRTIO_BALLOON_AUTO_MESSAGE_QUEUE_PROP "=%s",
+                     a->mig_props.message_queue ? "offers" : "does not offer",
+                     s->auto_props.message_queue ? "does" : "does not",
+                     a->mig_props.message_queue ? "on" : "off");
+        return -EINVAL;
+    }
     /*
      * Every tunable set-auto-balloon can change travels; the stream is not
      * trusted.  The host memory state is the destination's own.
@@ -2584,6 +2604,7 @@ static const VMStateDescription vmstate_auto_state = {
         VMSTATE_UINT32(mig_props.high_watermark_pct, VirtIOBalloonAuto),
         VMSTATE_UINT32(mig_props.low_watermark_pct, VirtIOBalloonAuto),
         VMSTATE_UINT32(mig_props.shares, VirtIOBalloonAuto),
+        VMSTATE_BOOL(mig_props.message_queue, VirtIOBalloonAuto),
         VMSTATE_END_OF_LIST()
     }
 };

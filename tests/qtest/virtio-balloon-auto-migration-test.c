@@ -47,15 +47,16 @@ static void mig_unthrottle(QTestState *src)
 
 /*
  * Start a destination for @g's source with the balloon properties @props,
- * ready to receive.  A
- * destination in automatic mode also gets the source's message queue
- * (x-auto-message-queue=on when @g set one up): the device's queues must
- * be the same on both ends.
+ * ready to receive.  A destination in automatic mode also gets the
+ * source's message queue (x-auto-message-queue=on when @g set one up),
+ * unless @props says otherwise: the device's queues must be the same on
+ * both ends.
  */
 static Mig *mig_prepare(AutoGuest *g, const char *props, bool exit_on_error)
 {
     Mig *m = g_new0(Mig, 1);
-    bool msg_vq = g->mvq && strstr(props, "automatic=on");
+    bool msg_vq = g->mvq && strstr(props, "automatic=on") &&
+        !strstr(props, "x-auto-message-queue");
 
     m->dir = g_dir_make_tmp("auto-balloon-mig-XXXXXX", NULL);
     g_assert_nonnull(m->dir);
@@ -536,11 +537,13 @@ static void test_hugetlb_plain_to_auto(void)
  * After inflate-low, -medium, -critical, deflate (be64), throttle,
  * hysteresis, stall (be32), floor, reserve (be64), reserve-pct,
  * relief-ms (be32), relief-step (be64), high- and low-watermark-pct
- * (be32): shares (be32), the last field
+ * (be32): shares (be32), then whether the source has the message queue
+ * (u8), the last field
  */
 #define SUB_HIGH_WM     103     /* be32 */
 #define SUB_SHARES      111     /* be32 */
-#define SUB_LEN         115
+#define SUB_MSG_QUEUE   115     /* u8 */
+#define SUB_LEN         116
 
 typedef struct Stream {
     char *dir;
@@ -726,6 +729,49 @@ static void test_stream_bad_tunable(void)
 
     put_be(st->buf + st->sub + SUB_HIGH_WM, 101, 4);
     stream_expect_refused(st, "101 %");
+}
+
+/*
+ * A stream that says the source had the message queue, loaded by a
+ * destination without it: refused, naming the property
+ */
+static void test_stream_message_queue(void)
+{
+    Stream *st = stream_new();
+
+    g_assert_cmpuint(st->buf[st->sub + SUB_MSG_QUEUE], ==, 0);
+    st->buf[st->sub + SUB_MSG_QUEUE] = 1;
+    stream_expect_refused(st, "x-auto-message-queue=on");
+}
+
+/*
+ * Source and destination disagree on x-auto-message-queue, either way:
+ * the destination refuses, naming the property (the virtio core alone
+ * would load the source's message queue into a queue the destination
+ * never created, or drop it), and the source keeps its guest.
+ */
+static void test_message_queue_mismatch(gconstpointer opaque)
+{
+    bool source_has = GPOINTER_TO_INT(opaque);
+    AutoGuest *g = ag_start(AUTO_ON, true, source_has ? MSG_VQ_OFFERED : -1);
+    /* mig_prepare() gives the destination the source's queue: undo it */
+    Mig *m = mig_prepare(g, source_has ? AUTO_ON ",x-auto-message-queue=off" :
+                         AUTO_ON "," AG_MESSAGE_QUEUE_ON, false);
+    g_autofree char *dst_st = NULL;
+
+    ag_inject(g, "medium");
+    ag_catch_up(g);
+    migrate_refused(g, m);
+    dst_st = migrate_wait(m->dst->qts);
+    g_assert_cmpstr(dst_st, ==, "failed");
+    g_assert_true(file_contains(m->log, source_has ?
+                                "x-auto-message-queue=on" :
+                                "x-auto-message-queue=off"));
+    qtest_shutdown(m->dst);
+    m->dst = NULL;
+    mig_free(m);
+    g_assert_cmpuint(ag_target(g), ==, STEP_MEDIUM);
+    ag_stop(g);
 }
 
 /*
@@ -963,6 +1009,14 @@ int main(int argc, char **argv)
                    test_stream_bad_target);
     qtest_add_func("virtio-balloon-auto/migration/stream/bad-tunable",
                    test_stream_bad_tunable);
+    qtest_add_func("virtio-balloon-auto/migration/stream/message-queue",
+                   test_stream_message_queue);
+    qtest_add_data_func("virtio-balloon-auto/migration/message-queue/"
+                        "source-only", GINT_TO_POINTER(true),
+                        test_message_queue_mismatch);
+    qtest_add_data_func("virtio-balloon-auto/migration/message-queue/"
+                        "destination-only", GINT_TO_POINTER(false),
+                        test_message_queue_mismatch);
     qtest_add_func("virtio-balloon-auto/migration/stream/hostile-actual",
                    test_stream_hostile_actual);
     qtest_add_func("virtio-balloon-auto/migration/kept-element",
