@@ -14,7 +14,8 @@
 #   auto-nofpr automatic=on, free-page-reporting=off: the policy alone
 #   auto-fpr   automatic=on,free-page-reporting=on (only on request:
 #              the same as auto since reporting became its default)
-#   auto-companion  automatic=on as 'auto', the guests running the
+#   auto-companion  automatic=on as 'auto' with x-auto-message-queue=on,
+#              the guests running the
 #              companion virtio_balloon (patches/linux): guest pressure
 #              arrives as messages rather than from statistics (only on
 #              request, --rows ...,auto-companion: the full comparison
