@@ -49,7 +49,9 @@ void hmp_info_auto_balloon(Monitor *mon, const QDict *qdict)
     }
     monitor_printf(mon, "guest stalled: %s, message virtqueue: %s\n",
                    info->stalled ? "yes" : "no",
-                   info->message_vq ? "negotiated" : "not negotiated");
+                   !info->message_vq_offered ? "not offered" :
+                   info->message_vq ? "negotiated" :
+                   "offered, not negotiated");
     monitor_printf(mon, "steps: inflate low %" PRIu64 " MiB, medium %"
                    PRIu64 " MiB, critical %" PRIu64 " MiB; deflate %"
                    PRIu64 " MiB\n", t->inflate_low / MiB,

@@ -1835,6 +1835,7 @@ void virtio_balloon_auto_query(VirtIOBalloon *s, AutoBalloonInfo *info)
     info->stalled = balloon_auto_stalled(&a->policy);
     info->inflated = MIN(a->inflated, balloon_auto_ram_pages(&a->policy)) <<
                      VIRTIO_BALLOON_PFN_SHIFT;
+    info->message_vq_offered = s->auto_props.message_queue;
     info->message_vq = virtio_vdev_has_feature(VIRTIO_DEVICE(s),
                                                VIRTIO_BALLOON_F_MESSAGE_VQ);
 

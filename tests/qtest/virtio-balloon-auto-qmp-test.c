@@ -109,6 +109,7 @@ static void test_query_fields(void)
     g_assert_false(qdict_haskey(info, "guest-window-remaining-ms"));
     g_assert_false(qdict_get_bool(info, "stalled"));
     g_assert_cmpint(qdict_get_int(info, "inflated"), ==, 0);
+    g_assert_true(qdict_get_bool(info, "message-vq-offered"));
     g_assert_true(qdict_get_bool(info, "message-vq"));
     g_assert_cmpint(qdict_get_int(tunables(info), "inflate-low"), ==,
                     8 * MiB);
@@ -184,13 +185,20 @@ static void test_query_window(void)
     ag_stop(g);
 }
 
-/* A guest that does not take the message queue: message-vq false */
+/*
+ * A guest that does not take the message queue the device offers:
+ * message-vq false, message-vq-offered true; HMP tells the two apart
+ */
 static void test_query_no_message_vq(void)
 {
-    AutoGuest *g = ag_start(AUTO_ON, false, -1);
+    AutoGuest *g = ag_start(AUTO_ON, false, MSG_VQ_OFFERED);
     g_autoptr(QDict) info = ag_query(g->qts);
+    g_autofree char *hmp = qtest_hmp(g->qts, "info auto-balloon");
 
+    g_assert_true(qdict_get_bool(info, "message-vq-offered"));
     g_assert_false(qdict_get_bool(info, "message-vq"));
+    g_assert_nonnull(strstr(hmp, "message virtqueue: offered, not"
+                            " negotiated"));
     ag_stop(g);
 }
 

@@ -41,6 +41,7 @@
 static void test_feature_default_off(void)
 {
     AutoGuest *g = ag_start(AUTO_ON, true, -1);
+    g_autofree char *hmp = NULL;
     QDict *info;
 
     g_assert_false(g->features & (1ull << VIRTIO_BALLOON_F_MESSAGE_VQ));
@@ -50,8 +51,11 @@ static void test_feature_default_off(void)
     g->vdev->bus->queue_select(g->vdev, 3);
     g_assert_cmpint(g->vdev->bus->get_queue_size(g->vdev), >, 0);
     info = ag_query(g->qts);
+    g_assert_false(qdict_get_bool(info, "message-vq-offered"));
     g_assert_false(qdict_get_bool(info, "message-vq"));
     qobject_unref(info);
+    hmp = qtest_hmp(g->qts, "info auto-balloon");
+    g_assert_nonnull(strstr(hmp, "message virtqueue: not offered"));
     ag_stop(g);
 }
 
