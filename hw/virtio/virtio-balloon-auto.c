@@ -1482,7 +1482,6 @@ static void auto_assert_recorded(ObjectClass *klass, const char *name)
 
     assert(prop && (prop->info->set == auto_prop_set ||
                     prop->info->set == auto_prop_set_bit));
-    auto_recorded_bit(name);
 }
 
 /*

@@ -450,6 +450,11 @@ bool ag_hugepages_reserve(long need, long *pool, bool *grown)
     return false;
 }
 
+char *ag_trace_log(const char *what)
+{
+    return g_strdup_printf("/tmp/qtest-auto-%s-%d.log", what, getpid());
+}
+
 int ag_trace_lines(const char *path, const char *needle)
 {
     g_autofree char *text = NULL;

@@ -133,6 +133,12 @@ void ag_wait_trace_lines(const char *path, const char *needle, int n);
 #define AG_RESIDENT_START "virtio_balloon_auto_resident_start "
 #define AG_RESIDENT_DONE "virtio_balloon_auto_resident_done "
 #define AG_RESIDENT_PAUSE "virtio_balloon_auto_resident_pause "
+#define AG_RESIDENT_STANDS "virtio_balloon_auto_resident_stands "
+/*
+ * A trace file for this test process, "/tmp/qtest-auto-@what-PID.log";
+ * the caller unlinks it
+ */
+char *ag_trace_log(const char *what);
 /*
  * The number that follows @before in the last place of trace @path that
  * holds it; asserts there is one

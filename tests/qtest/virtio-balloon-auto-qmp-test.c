@@ -582,8 +582,7 @@ static bool have_cachestat(void)
 static void host_resident_file(const char *backend, bool cachestat,
                                int64_t slack)
 {
-    g_autofree char *log = g_strdup_printf("/tmp/qtest-auto-file-%d.log",
-                                           getpid());
+    g_autofree char *log = ag_trace_log("file");
     QTestState *qts = qtest_initf("-m 1G -object %s -machine"
                                   " memory-backend=ram -nodefaults -device"
                                   " virtio-balloon-pci,id=balloon0,"

@@ -1475,7 +1475,7 @@ static void test_real_threshold_follows_source(void)
     }
     a = g_strdup_printf(MEMCG_ROOT "/qtest-auto-thr-a-%d", getpid());
     b = g_strdup_printf(MEMCG_ROOT "/qtest-auto-thr-b-%d", getpid());
-    log = g_strdup_printf("/tmp/qtest-auto-thr-%d.log", getpid());
+    log = ag_trace_log("thr");
     g_assert_cmpint(mkdir(a, 0755), ==, 0);
     g_assert_cmpint(mkdir(b, 0755), ==, 0);
     la = g_build_filename(a, "memory.limit_in_bytes", NULL);
@@ -1592,7 +1592,7 @@ static void test_real_threshold_while_off(void)
         return;
     }
     memcg = g_strdup_printf(MEMCG_ROOT "/qtest-auto-thr-off-%d", getpid());
-    log = g_strdup_printf("/tmp/qtest-auto-thr-off-%d.log", getpid());
+    log = ag_trace_log("thr-off");
     g_assert_cmpint(mkdir(memcg, 0755), ==, 0);
     limit = g_build_filename(memcg, "memory.limit_in_bytes", NULL);
     g_assert_true(ag_cg_write(limit, "134217728"));
@@ -2025,8 +2025,7 @@ static void bench_hold_case(const char *what, const char *ram_args,
 {
     g_autofree int64_t *event = g_new(int64_t, BENCH_HOLD_ROUNDS);
     g_autofree int64_t *query = g_new(int64_t, BENCH_HOLD_ROUNDS);
-    g_autofree char *log = g_strdup_printf("/tmp/qtest-auto-hold-%d.log",
-                                           getpid());
+    g_autofree char *log = ag_trace_log("hold");
     QTestState *qts = qtest_initf("%s -nodefaults -device virtio-balloon-pci,"
                                   "id=balloon0,automatic=on,"
                                   "auto-source=qtest -trace enable="
@@ -2132,8 +2131,7 @@ static double proc_cpu_s(QTestState *qts)
 
 static void bench_aside_duty(void)
 {
-    g_autofree char *log = g_strdup_printf("/tmp/qtest-auto-duty-%d.log",
-                                           getpid());
+    g_autofree char *log = ag_trace_log("duty");
     QTestState *qts = qtest_initf("-m 256G -cpu qemu64,phys-bits=48"
                                   " -nodefaults -object memory-backend-memfd,"
                                   "id=ram,size=256G,share=off,reserve=off"
@@ -2160,7 +2158,7 @@ static void bench_aside_duty(void)
            " 1 GiB written: %d measurements started, %d events on the last"
            " one; QEMU CPU %.1f s in %.1f s (%.0f %% of a thread)\n",
            ag_trace_lines(log, AG_RESIDENT_START),
-           ag_trace_lines(log, "virtio_balloon_auto_resident_stands "),
+           ag_trace_lines(log, AG_RESIDENT_STANDS),
            cpu, wall / 1e9, cpu * 1e9 * 100 / wall);
     g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_START), >=, 1);
     qtest_quit(qts);
@@ -2495,8 +2493,7 @@ static void stats_refresh_case(const char *props, int age_s)
  */
 static void test_stats_flood_budget(void)
 {
-    g_autofree char *log = g_strdup_printf("/tmp/qtest-auto-flood-%d.log",
-                                           getpid());
+    g_autofree char *log = ag_trace_log("flood");
     g_autofree char *props = g_strdup_printf(
         AUTO_ON " -trace enable=virtio_balloon_auto_resident,file=%s", log);
     AutoGuest *g = ag_start(props, false, -1);
@@ -2540,7 +2537,7 @@ static AutoGuest *large_guest_start(const char *props, const char *size,
 {
     g_autofree char *all = NULL;
 
-    *log = g_strdup_printf("/tmp/qtest-auto-large-%d.log", getpid());
+    *log = ag_trace_log("large");
     all = g_strdup_printf(AUTO_ON "%s -m %s -cpu qemu64,phys-bits=48"
                           " -object memory-backend-ram,id=big,size=%s,"
                           "reserve=off -machine memory-backend=big -trace"
@@ -2723,8 +2720,7 @@ static void test_large_guest_measure_budget(void)
     vba_fill_ram(g->qts, 1536 * MiB, GiB, 0x5a);
     ag_step(g, 2 * SEC);
     ag_inject(g, "critical");
-    g_assert_cmpint(ag_trace_lines(log, "virtio_balloon_auto_resident_stands"
-                                   " "), ==, 1);
+    g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_STANDS), ==, 1);
     /* counted from the measurement's end, which came at the event's time */
     g_assert_cmpint(ag_trace_last_value(log, "measurement stands for"
                                         " another "), ==, pause - 2 * SEC);
@@ -2740,8 +2736,7 @@ static void test_large_guest_measure_budget(void)
     ag_wait_trace_lines(log, AG_RESIDENT_DONE, 2);
     g_assert_cmpuint(ag_target(g), >=, inflated + MIB_PAGES(1000));
     g_assert_cmpuint(ag_counter(g->qts, "inflates"), ==, 2);
-    g_assert_cmpint(ag_trace_lines(log, "virtio_balloon_auto_resident_stands"
-                                   " "), ==, 1);
+    g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_STANDS), ==, 1);
 
     /* Within the new pause, a reset: the next event measures at once */
     qtest_qmp_assert_success(g->qts, "{ 'execute': 'system_reset' }");
@@ -2749,8 +2744,7 @@ static void test_large_guest_measure_budget(void)
     ag_inject(g, "critical");
     g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_START), ==, 3);
     ag_wait_trace_lines(log, AG_RESIDENT_DONE, 3);
-    g_assert_cmpint(ag_trace_lines(log, "virtio_balloon_auto_resident_stands"
-                                   " "), ==, 1);
+    g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_STANDS), ==, 1);
     ag_stop(g);
     unlink(log);
 }
@@ -2777,8 +2771,7 @@ static void test_large_guest_sample_stands(void)
     ag_step(g, SEC);
     ag_send_stats(g, x.v);
     g_assert_cmpuint(ag_counter(g->qts, "stats-samples"), ==, 1);
-    g_assert_cmpint(ag_trace_lines(log, "virtio_balloon_auto_resident_stands"
-                                   " "), ==, 1);
+    g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_STANDS), ==, 1);
     g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_START), ==, 1);
 
     ag_step(g, pause - SEC);
@@ -2787,8 +2780,7 @@ static void test_large_guest_sample_stands(void)
     g_assert_cmpuint(ag_counter(g->qts, "stats-samples"), ==, 2);
     g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_START), ==, 2);
     ag_wait_trace_lines(log, AG_RESIDENT_DONE, 2);
-    g_assert_cmpint(ag_trace_lines(log, "virtio_balloon_auto_resident_stands"
-                                   " "), ==, 1);
+    g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_STANDS), ==, 1);
     ag_stop(g);
     unlink(log);
 }
