@@ -999,6 +999,58 @@ static void test_bg_snapshot_pauses(void)
     ag_stop(g);
 }
 
+/*
+ * The usage threshold follows the migrated high watermark: a destination
+ * registers its own at realize (its -device: 90 % of the memcg's 1 GiB
+ * limit), and the source's 80 % once the stream has replaced its
+ * tunables, with no reading of the memory state in between (nothing
+ * happens on the destination after the migration).  Real memcg v1, whose
+ * thresholds are registered through cgroup.event_control; each
+ * registration is a line of the destination's trace.
+ */
+static void test_real_threshold_rearmed(void)
+{
+    g_autofree char *cg = NULL, *limit = NULL, *log = NULL, *src = NULL;
+    g_autofree char *dst = NULL;
+    AutoGuest *g;
+
+    if (geteuid() != 0) {
+        g_test_skip("needs root to create a memory cgroup");
+        return;
+    }
+    if (!g_file_test(MEMCG_ROOT "/cgroup.event_control",
+                     G_FILE_TEST_EXISTS)) {
+        g_test_skip("no cgroup v1 memory controller at " MEMCG_ROOT);
+        return;
+    }
+    cg = g_strdup_printf(MEMCG_ROOT "/qtest-auto-mig-thr-%d", getpid());
+    g_assert_cmpint(mkdir(cg, 0755), ==, 0);
+    limit = g_build_filename(cg, "memory.limit_in_bytes", NULL);
+    g_assert_true(ag_cg_write(limit, "1073741824"));
+    log = ag_trace_log("mig-thr");
+
+    src = g_strdup_printf("automatic=on,auto-source=%s,"
+                          "auto-high-watermark-pct=80,"
+                          "auto-low-watermark-pct=70", cg);
+    g = ag_start(src, true, -1);
+    dst = g_strdup_printf("automatic=on,auto-source=%s"
+                          " -trace enable=virtio_balloon_auto_threshold_set"
+                          ",file=%s", cg, log);
+    mig_run(g, mig_prepare(g, dst, true));
+    g_assert_cmpint(prop_get(g->qts, "auto-high-watermark-pct"), ==, 80);
+    ag_stop(g);
+
+    /* 90 % and 80 % of 1 GiB, rounded down; nothing else */
+    g_assert_cmpint(ag_trace_lines(log, "usage threshold at 966367641 "), ==,
+                    1);
+    g_assert_cmpint(ag_trace_lines(log, "usage threshold at 858993459 "), ==,
+                    1);
+    g_assert_cmpint(ag_trace_lines(log, "virtio_balloon_auto_threshold_set"),
+                    ==, 2);
+    unlink(log);
+    g_assert_cmpint(rmdir(cg), ==, 0);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1045,6 +1097,8 @@ int main(int argc, char **argv)
                    test_inflate_outstanding);
     qtest_add_func("virtio-balloon-auto/migration/bg-snapshot-pauses",
                    test_bg_snapshot_pauses);
+    qtest_add_func("virtio-balloon-auto/migration/real/threshold-rearmed",
+                   test_real_threshold_rearmed);
     qtest_add_data_func("virtio-balloon-auto/migration/auto-to-plain/exit",
                         GINT_TO_POINTER(true), test_auto_to_plain);
     qtest_add_data_func("virtio-balloon-auto/migration/auto-to-plain/stay",
