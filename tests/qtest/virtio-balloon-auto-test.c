@@ -2104,7 +2104,9 @@ static void bench_resident_hold(void)
  * the wall time, and how many measurements started.  The pause after each
  * (VIRTIO_BALLOON_AUTO_ASIDE_MEASURE_PAUSE_FACTOR) bounds them to 5 % of
  * a thread in the long run; the first falls in the window whatever the
- * bound.
+ * bound.  AUTOBALLOON_BENCH_DUTY_RAM (a size, default 256G) and
+ * AUTOBALLOON_BENCH_DUTY_S (default BENCH_DUTY_S) in the environment
+ * change the guest RAM and the duration.
  */
 #define BENCH_DUTY_S 30
 
@@ -2132,32 +2134,41 @@ static double proc_cpu_s(QTestState *qts)
 static void bench_aside_duty(void)
 {
     g_autofree char *log = ag_trace_log("duty");
-    QTestState *qts = qtest_initf("-m 256G -cpu qemu64,phys-bits=48"
-                                  " -nodefaults -object memory-backend-memfd,"
-                                  "id=ram,size=256G,share=off,reserve=off"
-                                  " -machine memory-backend=ram -device"
-                                  " virtio-balloon-pci,id=balloon0,"
-                                  "automatic=on,auto-source=qtest -trace"
-                                  " enable=virtio_balloon_auto_resident*,"
-                                  "file=%s", log);
+    const char *ram = g_getenv("AUTOBALLOON_BENCH_DUTY_RAM") ?: "256G";
+    const char *dur = g_getenv("AUTOBALLOON_BENCH_DUTY_S");
+    uint64_t secs = BENCH_DUTY_S;
+    QTestState *qts;
     double cpu;
     int64_t wall;
-    int i;
+    uint64_t i;
 
+    if (dur && (qemu_strtou64(dur, NULL, 10, &secs) < 0 || !secs)) {
+        g_test_message("AUTOBALLOON_BENCH_DUTY_S=%s: not a number of"
+                       " seconds", dur);
+        g_test_fail();
+        return;
+    }
+    qts = qtest_initf("-m %s -cpu qemu64,phys-bits=48 -nodefaults"
+                      " -object memory-backend-memfd,id=ram,size=%s,"
+                      "share=off,reserve=off -machine memory-backend=ram"
+                      " -device virtio-balloon-pci,id=balloon0,"
+                      "automatic=on,auto-source=qtest -trace"
+                      " enable=virtio_balloon_auto_resident*,file=%s",
+                      ram, ram, log);
     vba_fill_ram(qts, MiB, GiB, 0x5a);
     cpu = proc_cpu_s(qts);
     wall = now_ns();
-    for (i = 0; i < BENCH_DUTY_S; i++) {
+    for (i = 0; i < secs; i++) {
         ag_inject_qts(qts, "critical");
         g_usleep(G_USEC_PER_SEC);
         qtest_clock_step(qts, SEC);
     }
     cpu = proc_cpu_s(qts) - cpu;
     wall = now_ns() - wall;
-    printf("bench: sustained host pressure on 256 GiB of private memfd RAM,"
+    printf("bench: sustained host pressure on %s of private memfd RAM,"
            " 1 GiB written: %d measurements started, %d events on the last"
            " one; QEMU CPU %.1f s in %.1f s (%.0f %% of a thread)\n",
-           ag_trace_lines(log, AG_RESIDENT_START),
+           ram, ag_trace_lines(log, AG_RESIDENT_START),
            ag_trace_lines(log, AG_RESIDENT_STANDS),
            cpu, wall / 1e9, cpu * 1e9 * 100 / wall);
     g_assert_cmpint(ag_trace_lines(log, AG_RESIDENT_START), >=, 1);
