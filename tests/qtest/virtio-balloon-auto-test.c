@@ -2761,30 +2761,31 @@ static void test_large_guest_measure_budget(void)
 }
 
 /*
- * Wait for the job @id to end: it must conclude without an error; then
- * dismiss it
+ * Wait for the job @id to end (its JOB_STATUS_CHANGE to "concluded"): it
+ * must have no error; then dismiss it
  */
 static void job_finish(QTestState *qts, const char *id)
 {
+    g_autoptr(QDict) rsp = NULL;
+    QListEntry *e;
+
     for (;;) {
-        g_autoptr(QDict) rsp = qtest_qmp(qts, "{ 'execute': 'query-jobs' }");
-        QList *jobs = qdict_get_qlist(rsp, "return");
-        QListEntry *e;
-        QDict *job = NULL;
+        g_autoptr(QDict) ev = qtest_qmp_eventwait_ref(qts,
+                                                      "JOB_STATUS_CHANGE");
+        QDict *data = qdict_get_qdict(ev, "data");
 
-        QLIST_FOREACH_ENTRY(jobs, e) {
-            QDict *j = qobject_to(QDict, qlist_entry_obj(e));
-
-            if (!strcmp(qdict_get_str(j, "id"), id)) {
-                job = j;
-            }
-        }
-        g_assert_nonnull(job);
-        if (!strcmp(qdict_get_str(job, "status"), "concluded")) {
-            g_assert_false(qdict_haskey(job, "error"));
+        if (!strcmp(qdict_get_str(data, "id"), id) &&
+            !strcmp(qdict_get_str(data, "status"), "concluded")) {
             break;
         }
-        g_usleep(10 * 1000);
+    }
+    rsp = qtest_qmp(qts, "{ 'execute': 'query-jobs' }");
+    QLIST_FOREACH_ENTRY(qdict_get_qlist(rsp, "return"), e) {
+        QDict *j = qobject_to(QDict, qlist_entry_obj(e));
+
+        if (!strcmp(qdict_get_str(j, "id"), id)) {
+            g_assert_false(qdict_haskey(j, "error"));
+        }
     }
     qtest_qmp_assert_success(qts, "{ 'execute': 'job-dismiss',"
                              " 'arguments': { 'id': %s } }", id);
@@ -2796,12 +2797,12 @@ static void job_finish(QTestState *qts, const char *id)
  * would stretch a pause counted on it).  load_snapshot() resets the
  * machine before it loads, which ends the pause; post_load ends it again
  * (for an incoming migration, which does not reset): this fails only
- * without both.  A 256 GiB guest
- * of RAM in a shared sparse file (measured aside, pause 4 s), snapshotted
- * to a qcow2 image made here, without its RAM (x-ignore-shared: the file
- * stays as it is; a memfd is no named file, whose 256 GiB savevm would
- * read).  The driver does nothing between the snapshot and its load, so
- * its queues stay the device's.
+ * without both.  A 256 GiB guest of RAM in a shared sparse file
+ * (measured aside, pause 4 s), snapshotted to a qcow2 image made here,
+ * without its RAM (x-ignore-shared: the file stays as it is; a memfd is
+ * no named file, whose 256 GiB savevm would read).  The driver does
+ * nothing between the snapshot and its load, so its queues stay the
+ * device's.
  */
 static void test_large_guest_loadvm_ends_pause(void)
 {
