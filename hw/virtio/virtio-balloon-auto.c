@@ -72,6 +72,8 @@ struct VirtIOBalloonAuto {
     VirtQueue *msg_vq;
     /* off: management switched it off, the balloon is under manual control */
     bool enabled;
+    /* this device holds ram_block_discard_require(): auto_discard_hold() */
+    bool discard_required;
     uint64_t malformed;
     /* host events that arrived while switched off (the policy never saw) */
     uint64_t off_events[BALLOON_AUTO_LEVEL__MAX];
@@ -1572,6 +1574,44 @@ static void auto_hint_later_ram(const VirtIOBalloonAutoProps *p,
     }
 }
 
+/*
+ * Hold RAM discard required (@hold) or let go of it, once per device.
+ * Automatic mode holds it while it is on: inflating only helps the host if
+ * the guest's pages can really be discarded, and VFIO, vhost-vdpa, libblkio
+ * drivers that pin memory, a COLO secondary and confidential guests disable
+ * discard (ram_block_discard_disable()).  Holding it also makes them refuse
+ * to start later.  Switched off, the balloon is the manual one, which works
+ * beside them (it inflates without discarding, virtio_balloon_inhibited()),
+ * so it lets go; switching on again then fails while one of them is there.
+ * Fails, setting @errp, only if @hold and discard is disabled.
+ */
+static bool auto_discard_require(Error **errp)
+{
+    if (ram_block_discard_require(true)) {
+        error_setg(errp, "automatic ballooning needs to discard guest RAM,"
+                   " but RAM discard is disabled (by VFIO, vhost-vdpa, a"
+                   " COLO secondary or another user that pins guest"
+                   " memory)");
+        return false;
+    }
+    return true;
+}
+
+static bool auto_discard_hold(VirtIOBalloonAuto *a, bool hold, Error **errp)
+{
+    if (hold == a->discard_required) {
+        return true;
+    }
+    if (hold && !auto_discard_require(errp)) {
+        return false;
+    }
+    if (!hold) {
+        ram_block_discard_require(false);
+    }
+    a->discard_required = hold;
+    return true;
+}
+
 bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
                                  Error **errp)
 {
@@ -1607,15 +1647,8 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
         return false;
     }
     auto_features_default(s);
-    /*
-     * Inflating only helps the host if the guest's pages can really be
-     * discarded; VFIO and friends pin all of guest RAM.  Requiring discard
-     * also makes such devices refuse to plug in later.
-     */
-    if (ram_block_discard_require(true)) {
-        error_setg(errp, "automatic ballooning needs to discard guest RAM,"
-                   " but a device that pins guest memory (e.g. VFIO)"
-                   " has disabled RAM discard");
+    /* Held while automatic mode is on: auto_discard_hold() */
+    if (!auto_discard_require(errp)) {
         return false;
     }
     source = p->source ? g_strdup(p->source)
@@ -1653,6 +1686,7 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
                              VIRTIO_BALLOON_AUTO_SAMPLE_MEASURE_RATE);
     a->source = g_steal_pointer(&source);
     a->enabled = true;
+    a->discard_required = true;
     a->stats_cfg = stats_cfg;
     /*
      * No size in the guest's statistics can exceed the most RAM the
@@ -1754,16 +1788,22 @@ bool virtio_balloon_auto_configure(VirtIOBalloon *s,
                               auto_arg_names, &cfg, errp)) {
         return false;
     }
-    /* RAM plugged while switched off may not be discardable */
-    if (enable && !a->enabled && !virtio_balloon_auto_ram_discardable(errp)) {
+    /*
+     * RAM plugged, or a device that disables discard added, while
+     * switched off
+     */
+    if (enable && !a->enabled &&
+        (!virtio_balloon_auto_ram_discardable(errp) ||
+         !auto_discard_hold(a, true, errp))) {
         error_prepend(errp, "automatic ballooning: ");
         return false;
     }
-    /* Last, since opening it is the only step that acquires anything */
+    /* Last, since opening it is the only other step that acquires */
     if (source) {
         if (!auto_source_open(a, VIRTIO_BALLOON_AUTO_SOURCE, source,
                               &monitor, errp)) {
             error_prepend(errp, "automatic ballooning: ");
+            auto_discard_hold(a, a->enabled, &error_abort);
             return false;
         }
         auto_source_replace(a, source, monitor);
@@ -1788,6 +1828,8 @@ bool virtio_balloon_auto_configure(VirtIOBalloon *s,
     auto_update_threshold(a);
     auto_trace_config(props);
     auto_switch(a, enable);
+    /* Held since the check above if on; let go of if off */
+    auto_discard_hold(a, a->enabled, &error_abort);
     if (a->enabled) {
         auto_rearm(a);
     }
@@ -1938,7 +1980,7 @@ void virtio_balloon_auto_unrealize(VirtIOBalloon *s)
     if (a->msg_vq) {
         virtio_delete_queue(a->msg_vq);
     }
-    ram_block_discard_require(false);
+    auto_discard_hold(a, false, &error_abort);
     g_free(a->source);
     g_free(a);
     s->auto_state = NULL;
@@ -2533,10 +2575,24 @@ int virtio_balloon_auto_post_load(VirtIOBalloon *s)
         a->timing_loaded = false;
         return -EINVAL;
     }
+    /*
+     * The last check, since it acquires: switched off here before the
+     * stream came, this destination let go of discard, and a COLO
+     * secondary (the stream's ENABLE_COLO) may have disabled it since
+     */
+    if ((a->timing_loaded ? a->mig_enabled : a->enabled) &&
+        !auto_discard_hold(a, true, &err)) {
+        error_reportf_err(err, "virtio-balloon: the migrated balloon is in"
+                          " automatic mode: ");
+        a->timing_loaded = false;
+        return -EINVAL;
+    }
     /* Everything checked: from here on the stream's state is applied */
     if (a->timing_loaded) {
         s->auto_props = a->mig_props;
         a->enabled = a->mig_enabled;
+        /* The stream switched it off: the manual balloon needs no discard */
+        auto_discard_hold(a, a->enabled, &error_abort);
         balloon_auto_set_config(&a->policy, &a->mig_cfg);
         /* The high watermark may have moved: the threshold with it */
         auto_update_threshold(a);

@@ -317,6 +317,27 @@ bool ag_cg_write(const char *path, const char *val)
     return ok;
 }
 
+/*
+ * Automatic ballooning requires RAM discard (ram_block_discard_require)
+ * while it is on, so a device that would pin guest RAM is refused then.
+ * No VFIO hardware is needed to see it: QEMU's userspace NVMe driver
+ * disables RAM discard before it even opens VFIO, and then fails to open
+ * the (absent) device for another reason, enabling discard again.
+ */
+void ag_expect_pinning_refused(QTestState *qts, bool refused)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'blockdev-add', 'arguments':"
+                           " { 'driver': 'nvme', 'node-name': 'pin',"
+                           " 'device': '0000:00:1f.7', 'namespace': 1 } }");
+    const char *desc;
+
+    g_assert_true(qdict_haskey(rsp, "error"));
+    desc = qdict_get_str(qdict_get_qdict(rsp, "error"), "desc");
+    g_test_message("blockdev-add nvme: %s", desc);
+    g_assert_cmpint(!!strstr(desc, "discarding of RAM broken"), ==, refused);
+    qobject_unref(rsp);
+}
+
 int ag_count_fds(QTestState *qts)
 {
     g_autofree char *dir = g_strdup_printf("/proc/%d/fd", qtest_pid(qts));

@@ -121,12 +121,17 @@ void ag_send_msg(AutoGuest *g, uint16_t type, uint16_t flags,
 void ag_send_pressure(AutoGuest *g);
 bool ag_cg_write(const char *path, const char *val);
 int ag_count_fds(QTestState *qts);
+/*
+ * Add a device that pins guest RAM (blockdev-add nvme); assert it fails,
+ * @refused: because RAM discard is required, else for another reason
+ */
+void ag_expect_pinning_refused(QTestState *qts, bool refused);
 /* Lines of the trace file @path (-trace ...,file=) that hold @needle */
 int ag_trace_lines(const char *path, const char *needle);
 /*
  * Wait up to 10 s for the @n-th line with @needle in trace @path: a
- * residency measurement in a worker thread (a guest with more than 16 GiB
- * of RAM, or file-backed RAM) ends on its own time
+ * residency measurement in a worker thread (a guest with more than 2 GiB
+ * of anonymous RAM, or file-backed RAM) ends on its own time
  */
 void ag_wait_trace_lines(const char *path, const char *needle, int n);
 /* Trace events of such a measurement (the space ends each name) */

@@ -1051,6 +1051,142 @@ static void test_real_threshold_rearmed(void)
     g_assert_cmpint(rmdir(cg), ==, 0);
 }
 
+static void set_enabled(QTestState *qts, bool enabled)
+{
+    qtest_qmp_assert_success(qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'enabled': %i } }", enabled);
+}
+
+static bool query_enabled(QTestState *qts)
+{
+    g_autoptr(QDict) info = ag_query(qts);
+
+    return qdict_get_bool(info, "enabled");
+}
+
+/*
+ * RAM discard is required exactly while automatic mode is on, whatever
+ * the stream says: a stream that switches the destination's automatic
+ * mode off lets go of it, one that switches it on takes it.
+ * ag_expect_pinning_refused() is the real path that sees it.
+ */
+static void test_discard_stream_off(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
+    Mig *m;
+
+    set_enabled(g->qts, false);
+    m = mig_prepare(g, AUTO_ON, true);
+    ag_expect_pinning_refused(m->dst->qts, true);
+    mig_run(g, m);
+
+    g_assert_false(query_enabled(g->qts));
+    ag_expect_pinning_refused(g->qts, false);
+    set_enabled(g->qts, true);
+    ag_expect_pinning_refused(g->qts, true);
+    ag_stop(g);
+}
+
+static void test_discard_stream_on(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
+    Mig *m = mig_prepare(g, AUTO_ON, true);
+
+    set_enabled(m->dst->qts, false);
+    ag_expect_pinning_refused(m->dst->qts, false);
+    mig_run(g, m);
+
+    g_assert_true(query_enabled(g->qts));
+    ag_expect_pinning_refused(g->qts, true);
+    ag_stop(g);
+}
+
+/*
+ * COLO: a secondary disables RAM discard when the stream's ENABLE_COLO
+ * arrives (migration_incoming_enable_colo()), before any device state; a
+ * real user of ram_block_discard_disable() that needs no hardware.
+ */
+static void colo_cap(QTestState *qts)
+{
+    qtest_qmp_assert_success(qts, "{ 'execute':"
+                             " 'migrate-set-capabilities', 'arguments':"
+                             " { 'capabilities': [ { 'capability':"
+                             " 'x-colo', 'state': true } ] } }");
+}
+
+/*
+ * A destination in automatic mode refuses to become a COLO secondary
+ * (upstream's error), one switched off becomes one; but then a stream
+ * that switches automatic mode on fails at the balloon, saying why.
+ */
+static void test_discard_colo_refused(gconstpointer opaque)
+{
+    bool dst_off = GPOINTER_TO_INT(opaque);
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
+    Mig *m = mig_prepare(g, AUTO_ON, true);
+
+    colo_cap(g->qts);
+    colo_cap(m->dst->qts);
+    if (dst_off) {
+        set_enabled(m->dst->qts, false);
+    }
+    migrate_refused(g, m);
+    qtest_set_expected_status(m->dst->qts, 1);
+    qtest_wait_qemu(m->dst->qts);
+    g_assert_true(file_contains(m->log, dst_off ?
+                                "the migrated balloon is in automatic mode:"
+                                " automatic ballooning needs to discard"
+                                " guest RAM, but RAM discard is disabled" :
+                                "COLO: cannot disable RAM discard"));
+    qtest_shutdown(m->dst);
+    m->dst = NULL;
+    mig_free(m);
+    ag_stop(g);
+}
+
+/*
+ * Both ends switched off: the destination becomes a COLO secondary, and
+ * switching automatic mode on there is refused, changing nothing.
+ */
+static void test_discard_colo_switch_on(void)
+{
+    AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
+    Mig *m = mig_prepare(g, AUTO_ON, false);
+    g_autofree char *st = NULL;
+    QDict *rsp;
+    int i;
+
+    colo_cap(g->qts);
+    colo_cap(m->dst->qts);
+    set_enabled(g->qts, false);
+    set_enabled(m->dst->qts, false);
+    qtest_qmp_assert_success(g->qts, "{ 'execute': 'migrate',"
+                             " 'arguments': { 'uri': %s } }", m->uri);
+    /* The secondary's state, once the stream is in (or failed) */
+    for (i = 0; i < TIMEOUT_US / 10000; i++) {
+        g_free(st);
+        st = migrate_status(m->dst->qts);
+        if (!strcmp(st, "colo") || !strcmp(st, "failed")) {
+            break;
+        }
+        g_usleep(10 * 1000);
+    }
+    g_assert_cmpstr(st, ==, "colo");
+
+    /* Before the source goes: the secondary would then fail over */
+    rsp = qtest_qmp(m->dst->qts, "{ 'execute': 'set-auto-balloon',"
+                    " 'arguments': { 'enabled': true } }");
+    g_assert_true(qdict_haskey(rsp, "error"));
+    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
+                                          "desc"),
+                            "but RAM discard is disabled"));
+    qobject_unref(rsp);
+    g_assert_false(query_enabled(m->dst->qts));
+    migrate_allocator(&g->qs->alloc, &m->dst->alloc);
+    mig_switch(g, m);
+    ag_stop(g);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1099,6 +1235,17 @@ int main(int argc, char **argv)
                    test_bg_snapshot_pauses);
     qtest_add_func("virtio-balloon-auto/migration/real/threshold-rearmed",
                    test_real_threshold_rearmed);
+    qtest_add_func("virtio-balloon-auto/migration/discard/stream-off",
+                   test_discard_stream_off);
+    qtest_add_func("virtio-balloon-auto/migration/discard/stream-on",
+                   test_discard_stream_on);
+    qtest_add_data_func("virtio-balloon-auto/migration/discard/colo/on",
+                        GINT_TO_POINTER(false), test_discard_colo_refused);
+    qtest_add_data_func("virtio-balloon-auto/migration/discard/colo/"
+                        "stream-on", GINT_TO_POINTER(true),
+                        test_discard_colo_refused);
+    qtest_add_func("virtio-balloon-auto/migration/discard/colo/switch-on",
+                   test_discard_colo_switch_on);
     qtest_add_data_func("virtio-balloon-auto/migration/auto-to-plain/exit",
                         GINT_TO_POINTER(true), test_auto_to_plain);
     qtest_add_data_func("virtio-balloon-auto/migration/auto-to-plain/stay",

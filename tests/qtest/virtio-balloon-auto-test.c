@@ -1106,31 +1106,7 @@ static pid_t start_hog(const char *memcg, const char *cgroup2)
     return pid;
 }
 
-/*
- * Start QEMU watching @source, run a hog in @memcg (and @cgroup2) and
- * wait until real host pressure raised the target.  Returns the target.
- */
-/*
- * Automatic ballooning requires RAM discard (ram_block_discard_require),
- * so a device that would pin guest RAM is refused while it exists.  No
- * VFIO hardware is needed to see it: QEMU's userspace NVMe driver disables
- * RAM discard before it even opens VFIO, and then fails to open the
- * (absent) device for another reason.  @refused: which of the two errors.
- */
-static void expect_pinning_refused(QTestState *qts, bool refused)
-{
-    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'blockdev-add', 'arguments':"
-                           " { 'driver': 'nvme', 'node-name': 'pin',"
-                           " 'device': '0000:00:1f.7', 'namespace': 1 } }");
-    const char *desc;
-
-    g_assert_true(qdict_haskey(rsp, "error"));
-    desc = qdict_get_str(qdict_get_qdict(rsp, "error"), "desc");
-    g_test_message("blockdev-add nvme: %s", desc);
-    g_assert_cmpint(!!strstr(desc, "discarding of RAM broken"), ==, refused);
-    qobject_unref(rsp);
-}
-
+/* With automatic=on, a device that would pin guest RAM is refused */
 static void test_discard_pinning_refused(void)
 {
     QTestState *on = qtest_init("-m 512 -nodefaults -device"
@@ -1138,10 +1114,52 @@ static void test_discard_pinning_refused(void)
     QTestState *off = qtest_init("-m 512 -nodefaults -device"
                                  " virtio-balloon-pci");
 
-    expect_pinning_refused(on, true);
-    expect_pinning_refused(off, false);
+    ag_expect_pinning_refused(on, true);
+    ag_expect_pinning_refused(off, false);
     qtest_quit(on);
     qtest_quit(off);
+}
+
+static void set_enabled(QTestState *qts, bool enabled)
+{
+    qtest_qmp_assert_success(qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'enabled': %i } }", enabled);
+}
+
+/*
+ * Switched off, the balloon is the manual one, which needs no RAM discard:
+ * a device that pins guest RAM is refused only while automatic mode is on,
+ * also after switching on failed for another reason.
+ */
+static void test_discard_released_while_off(void)
+{
+    QTestState *qts = qtest_init("-m 512 -nodefaults -device"
+                                 " virtio-balloon-pci," AUTO_ON);
+    g_autoptr(QDict) info = NULL;
+    QDict *rsp;
+
+    set_enabled(qts, false);
+    ag_expect_pinning_refused(qts, false);
+    set_enabled(qts, true);
+    ag_expect_pinning_refused(qts, true);
+    set_enabled(qts, false);
+
+    /* The source is opened after discard is held: it is let go again */
+    rsp = qtest_qmp(qts, "{ 'execute': 'set-auto-balloon', 'arguments':"
+                    " { 'enabled': true, 'source': '/nonexistent/memcg' } }");
+    g_assert_true(qdict_haskey(rsp, "error"));
+    qobject_unref(rsp);
+    ag_expect_pinning_refused(qts, false);
+    info = ag_query(qts);
+    g_assert_false(qdict_get_bool(info, "enabled"));
+
+    /* A new source while on keeps it held */
+    set_enabled(qts, true);
+    qtest_qmp_assert_success(qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'enabled': true,"
+                             " 'source': 'qtest' } }");
+    ag_expect_pinning_refused(qts, true);
+    qtest_quit(qts);
 }
 
 /*
@@ -1721,10 +1739,10 @@ static void test_unplug_releases(void)
              */
             g_assert_cmpint(with, ==, before + 5);
         }
-        expect_pinning_refused(qts, true);
+        ag_expect_pinning_refused(qts, true);
         qpci_unplug_acpi_device_test(qts, "b", 0x06);
         g_assert_cmpint(ag_count_fds(qts), ==, before);
-        expect_pinning_refused(qts, false);
+        ag_expect_pinning_refused(qts, false);
     }
     qtest_quit(qts);
     if (memcg) {
@@ -3872,6 +3890,8 @@ int main(int argc, char **argv)
                    test_stats_bound_maxmem);
     qtest_add_func("virtio-balloon-auto/config/discard-pinning-refused",
                    test_discard_pinning_refused);
+    qtest_add_func("virtio-balloon-auto/config/discard-released-while-off",
+                   test_discard_released_while_off);
     qtest_add_func("virtio-balloon-auto/config/mem-lock-refused",
                    test_mem_lock_refused);
     qtest_add_func("virtio-balloon-auto/config/hugetlb-refused",
