@@ -29,6 +29,7 @@
 #include "system/balloon.h"
 #include "system/qtest.h"
 #include "system/runstate.h"
+#include "migration/colo.h"
 #include "qemu/units.h"
 #include "qemu/cutils.h"
 #include "qemu/host-utils.h"
@@ -1574,6 +1575,18 @@ static void auto_hint_later_ram(const VirtIOBalloonAutoProps *p,
     }
 }
 
+/* Take RAM discard required; fails if someone disabled RAM discard */
+static bool auto_discard_require(Error **errp)
+{
+    if (ram_block_discard_require(true)) {
+        error_setg(errp, "guest RAM must be discardable, but RAM discard is"
+                   " disabled (by VFIO, vhost-vdpa, a COLO secondary or"
+                   " another user that pins guest memory)");
+        return false;
+    }
+    return true;
+}
+
 /*
  * Hold RAM discard required (@hold) or let go of it, once per device.
  * Automatic mode holds it while it is on: inflating only helps the host if
@@ -1583,20 +1596,10 @@ static void auto_hint_later_ram(const VirtIOBalloonAutoProps *p,
  * to start later.  Switched off, the balloon is the manual one, which works
  * beside them (it inflates without discarding, virtio_balloon_inhibited()),
  * so it lets go; switching on again then fails while one of them is there.
+ * An incoming migration takes it only once the stream said automatic mode
+ * is on (virtio_balloon_auto_post_load()), as it checks guest RAM then.
  * Fails, setting @errp, only if @hold and discard is disabled.
  */
-static bool auto_discard_require(Error **errp)
-{
-    if (ram_block_discard_require(true)) {
-        error_setg(errp, "automatic ballooning needs to discard guest RAM,"
-                   " but RAM discard is disabled (by VFIO, vhost-vdpa, a"
-                   " COLO secondary or another user that pins guest"
-                   " memory)");
-        return false;
-    }
-    return true;
-}
-
 static bool auto_discard_hold(VirtIOBalloonAuto *a, bool hold, Error **errp)
 {
     if (hold == a->discard_required) {
@@ -1623,6 +1626,7 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
     BalloonAutoStatsConfig stats_cfg;
     HostPressureOptions psi_opts;
     VirtIOBalloonAuto *a;
+    bool incoming = runstate_check(RUN_STATE_INMIGRATE);
 
     if (!p->enabled) {
         return auto_props_unused(p, errp);
@@ -1641,14 +1645,17 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
          * on: a source with it off may have plugged RAM that this check
          * refuses (virtio_balloon_auto_post_load() checks then).
          */
-        (!runstate_check(RUN_STATE_INMIGRATE) &&
-         !virtio_balloon_auto_ram_discardable(errp))) {
+        (!incoming && !virtio_balloon_auto_ram_discardable(errp))) {
         error_prepend(errp, "automatic ballooning: ");
         return false;
     }
     auto_features_default(s);
-    /* Held while automatic mode is on: auto_discard_hold() */
-    if (!auto_discard_require(errp)) {
+    /*
+     * Held while automatic mode is on (auto_discard_hold()); a destination
+     * takes it when the stream says it is on
+     */
+    if (!incoming && !auto_discard_require(errp)) {
+        error_prepend(errp, "automatic ballooning: ");
         return false;
     }
     source = p->source ? g_strdup(p->source)
@@ -1686,7 +1693,7 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
                              VIRTIO_BALLOON_AUTO_SAMPLE_MEASURE_RATE);
     a->source = g_steal_pointer(&source);
     a->enabled = true;
-    a->discard_required = true;
+    a->discard_required = !incoming;
     a->stats_cfg = stats_cfg;
     /*
      * No size in the guest's statistics can exceed the most RAM the
@@ -1721,7 +1728,9 @@ bool virtio_balloon_auto_realize(VirtIOBalloon *s, uint64_t ram_size,
 
 fail:
     error_prepend(errp, "automatic ballooning: ");
-    ram_block_discard_require(false);
+    if (!incoming) {
+        ram_block_discard_require(false);
+    }
     return false;
 }
 
@@ -1790,8 +1799,16 @@ bool virtio_balloon_auto_configure(VirtIOBalloon *s,
     }
     /*
      * RAM plugged, or a device that disables discard added, while
-     * switched off
+     * switched off.  A COLO primary sends its device state at every
+     * checkpoint, and its secondary has discard disabled: the first one
+     * after switching on would fail and leave the primary paused.
      */
+    if (enable && !a->enabled && migration_in_colo_state()) {
+        error_setg(errp, "automatic ballooning cannot be switched on while"
+                   " COLO replicates this VM: the secondary cannot discard"
+                   " guest RAM");
+        return false;
+    }
     if (enable && !a->enabled &&
         (!virtio_balloon_auto_ram_discardable(errp) ||
          !auto_discard_hold(a, true, errp))) {
@@ -1828,8 +1845,10 @@ bool virtio_balloon_auto_configure(VirtIOBalloon *s,
     auto_update_threshold(a);
     auto_trace_config(props);
     auto_switch(a, enable);
-    /* Held since the check above if on; let go of if off */
-    auto_discard_hold(a, a->enabled, &error_abort);
+    /* Switched on, it is held since the check above (or post_load's) */
+    if (!a->enabled) {
+        auto_discard_hold(a, false, &error_abort);
+    }
     if (a->enabled) {
         auto_rearm(a);
     }
@@ -2576,14 +2595,14 @@ int virtio_balloon_auto_post_load(VirtIOBalloon *s)
         return -EINVAL;
     }
     /*
-     * The last check, since it acquires: switched off here before the
-     * stream came, this destination let go of discard, and a COLO
-     * secondary (the stream's ENABLE_COLO) may have disabled it since
+     * The last check, since it acquires: a destination takes RAM discard
+     * only now (VFIO may be on its command line for a source switched
+     * off), and a COLO secondary (the stream's ENABLE_COLO) disabled it
      */
     if ((a->timing_loaded ? a->mig_enabled : a->enabled) &&
         !auto_discard_hold(a, true, &err)) {
         error_reportf_err(err, "virtio-balloon: the migrated balloon is in"
-                          " automatic mode: ");
+                          " automatic mode, for which this destination's ");
         a->timing_loaded = false;
         return -EINVAL;
     }

@@ -1065,9 +1065,10 @@ static bool query_enabled(QTestState *qts)
 }
 
 /*
- * RAM discard is required exactly while automatic mode is on, whatever
- * the stream says: a stream that switches the destination's automatic
- * mode off lets go of it, one that switches it on takes it.
+ * RAM discard is required exactly while automatic mode is on, and a
+ * destination takes it only once the stream says so: a stream that
+ * switches automatic mode off leaves it free (VFIO may be on the
+ * destination's command line), one that leaves it on takes it.
  * ag_expect_pinning_refused() is the real path that sees it.
  */
 static void test_discard_stream_off(void)
@@ -1077,7 +1078,7 @@ static void test_discard_stream_off(void)
 
     set_enabled(g->qts, false);
     m = mig_prepare(g, AUTO_ON, true);
-    ag_expect_pinning_refused(m->dst->qts, true);
+    ag_expect_pinning_refused(m->dst->qts, false);
     mig_run(g, m);
 
     g_assert_false(query_enabled(g->qts));
@@ -1092,7 +1093,6 @@ static void test_discard_stream_on(void)
     AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
     Mig *m = mig_prepare(g, AUTO_ON, true);
 
-    set_enabled(m->dst->qts, false);
     ag_expect_pinning_refused(m->dst->qts, false);
     mig_run(g, m);
 
@@ -1114,10 +1114,27 @@ static void colo_cap(QTestState *qts)
                              " 'x-colo', 'state': true } ] } }");
 }
 
+/* Wait until @qts's migration is in @want or failed; return which */
+static char *migrate_wait_colo(QTestState *qts)
+{
+    char *st = NULL;
+    int i;
+
+    for (i = 0; i < TIMEOUT_US / 10000; i++) {
+        g_free(st);
+        st = migrate_status(qts);
+        if (!strcmp(st, "colo") || !strcmp(st, "failed")) {
+            break;
+        }
+        g_usleep(10 * 1000);
+    }
+    return st;
+}
+
 /*
- * A destination in automatic mode refuses to become a COLO secondary
- * (upstream's error), one switched off becomes one; but then a stream
- * that switches automatic mode on fails at the balloon, saying why.
+ * A destination in automatic mode becomes a COLO secondary (it has not
+ * taken RAM discard yet), but a stream that leaves automatic mode on fails
+ * at the balloon, saying why; also where it was switched off before.
  */
 static void test_discard_colo_refused(gconstpointer opaque)
 {
@@ -1133,11 +1150,12 @@ static void test_discard_colo_refused(gconstpointer opaque)
     migrate_refused(g, m);
     qtest_set_expected_status(m->dst->qts, 1);
     qtest_wait_qemu(m->dst->qts);
-    g_assert_true(file_contains(m->log, dst_off ?
-                                "the migrated balloon is in automatic mode:"
-                                " automatic ballooning needs to discard"
-                                " guest RAM, but RAM discard is disabled" :
-                                "COLO: cannot disable RAM discard"));
+    g_assert_true(file_contains(m->log, "the migrated balloon is in"
+                                " automatic mode, for which this"
+                                " destination's guest RAM must be"
+                                " discardable, but RAM discard is"
+                                " disabled"));
+    g_assert_false(file_contains(m->log, "COLO: cannot disable RAM"));
     qtest_shutdown(m->dst);
     m->dst = NULL;
     mig_free(m);
@@ -1145,35 +1163,29 @@ static void test_discard_colo_refused(gconstpointer opaque)
 }
 
 /*
- * Both ends switched off: the destination becomes a COLO secondary, and
- * switching automatic mode on there is refused, changing nothing.
+ * Automatic mode off at the source: the destination, automatic=on on its
+ * command line, becomes a COLO secondary.  Switching automatic mode on is
+ * refused there (discard is disabled) and at the primary (every
+ * checkpoint would fail at the secondary), changing nothing.
  */
 static void test_discard_colo_switch_on(void)
 {
     AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
     Mig *m = mig_prepare(g, AUTO_ON, false);
-    g_autofree char *st = NULL;
+    g_autofree char *st = NULL, *src_st = NULL;
     QDict *rsp;
-    int i;
 
     colo_cap(g->qts);
     colo_cap(m->dst->qts);
     set_enabled(g->qts, false);
-    set_enabled(m->dst->qts, false);
     qtest_qmp_assert_success(g->qts, "{ 'execute': 'migrate',"
                              " 'arguments': { 'uri': %s } }", m->uri);
-    /* The secondary's state, once the stream is in (or failed) */
-    for (i = 0; i < TIMEOUT_US / 10000; i++) {
-        g_free(st);
-        st = migrate_status(m->dst->qts);
-        if (!strcmp(st, "colo") || !strcmp(st, "failed")) {
-            break;
-        }
-        g_usleep(10 * 1000);
-    }
+    st = migrate_wait_colo(m->dst->qts);
     g_assert_cmpstr(st, ==, "colo");
+    src_st = migrate_wait_colo(g->qts);
+    g_assert_cmpstr(src_st, ==, "colo");
 
-    /* Before the source goes: the secondary would then fail over */
+    /* Before the primary goes: the secondary would then fail over */
     rsp = qtest_qmp(m->dst->qts, "{ 'execute': 'set-auto-balloon',"
                     " 'arguments': { 'enabled': true } }");
     g_assert_true(qdict_haskey(rsp, "error"));
@@ -1182,6 +1194,16 @@ static void test_discard_colo_switch_on(void)
                             "but RAM discard is disabled"));
     qobject_unref(rsp);
     g_assert_false(query_enabled(m->dst->qts));
+
+    rsp = qtest_qmp(g->qts, "{ 'execute': 'set-auto-balloon',"
+                    " 'arguments': { 'enabled': true } }");
+    g_assert_true(qdict_haskey(rsp, "error"));
+    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
+                                          "desc"),
+                            "while COLO replicates this VM"));
+    qobject_unref(rsp);
+    g_assert_false(query_enabled(g->qts));
+
     migrate_allocator(&g->qs->alloc, &m->dst->alloc);
     mig_switch(g, m);
     ag_stop(g);
@@ -1239,10 +1261,11 @@ int main(int argc, char **argv)
                    test_discard_stream_off);
     qtest_add_func("virtio-balloon-auto/migration/discard/stream-on",
                    test_discard_stream_on);
-    qtest_add_data_func("virtio-balloon-auto/migration/discard/colo/on",
-                        GINT_TO_POINTER(false), test_discard_colo_refused);
     qtest_add_data_func("virtio-balloon-auto/migration/discard/colo/"
-                        "stream-on", GINT_TO_POINTER(true),
+                        "stream-on", GINT_TO_POINTER(false),
+                        test_discard_colo_refused);
+    qtest_add_data_func("virtio-balloon-auto/migration/discard/colo/"
+                        "stream-on-dest-off", GINT_TO_POINTER(true),
                         test_discard_colo_refused);
     qtest_add_func("virtio-balloon-auto/migration/discard/colo/switch-on",
                    test_discard_colo_switch_on);
