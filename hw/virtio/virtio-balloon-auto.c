@@ -1790,8 +1790,11 @@ bool virtio_balloon_auto_configure(VirtIOBalloon *s,
     VirtIOBalloonAuto *a = s->auto_state;
     HostPressureMonitor *monitor = NULL;
     BalloonAutoConfig cfg;
+    bool incoming = runstate_check(RUN_STATE_INMIGRATE);
+    bool switch_on;
 
     assert(a);
+    switch_on = enable && !a->enabled;
     auto_ram_sync(a);
     if (!auto_props_to_config(props, balloon_auto_ram_pages(&a->policy),
                               auto_arg_names, &cfg, errp)) {
@@ -1803,13 +1806,17 @@ bool virtio_balloon_auto_configure(VirtIOBalloon *s,
      * checkpoint, and its secondary has discard disabled: the first one
      * after switching on would fail and leave the primary paused.
      */
-    if (enable && !a->enabled && migration_in_colo_state()) {
+    if (switch_on && migration_in_colo_state()) {
         error_setg(errp, "automatic ballooning cannot be switched on while"
                    " COLO replicates this VM: the secondary cannot discard"
                    " guest RAM");
         return false;
     }
-    if (enable && !a->enabled &&
+    /*
+     * An incoming migration's post_load checks guest RAM and takes RAM
+     * discard, if the stream leaves automatic mode on
+     */
+    if (switch_on && !incoming &&
         (!virtio_balloon_auto_ram_discardable(errp) ||
          !auto_discard_hold(a, true, errp))) {
         error_prepend(errp, "automatic ballooning: ");
@@ -1820,7 +1827,10 @@ bool virtio_balloon_auto_configure(VirtIOBalloon *s,
         if (!auto_source_open(a, VIRTIO_BALLOON_AUTO_SOURCE, source,
                               &monitor, errp)) {
             error_prepend(errp, "automatic ballooning: ");
-            auto_discard_hold(a, a->enabled, &error_abort);
+            /* Give back what this call took, nothing else */
+            if (switch_on && !incoming) {
+                auto_discard_hold(a, false, &error_abort);
+            }
             return false;
         }
         auto_source_replace(a, source, monitor);
@@ -1846,11 +1856,10 @@ bool virtio_balloon_auto_configure(VirtIOBalloon *s,
     auto_trace_config(props);
     auto_switch(a, enable);
     /* Switched on, it is held since the check above (or post_load's) */
-    if (!a->enabled) {
-        auto_discard_hold(a, false, &error_abort);
-    }
     if (a->enabled) {
         auto_rearm(a);
+    } else {
+        auto_discard_hold(a, false, &error_abort);
     }
     return true;
 }
@@ -2602,7 +2611,7 @@ int virtio_balloon_auto_post_load(VirtIOBalloon *s)
     if ((a->timing_loaded ? a->mig_enabled : a->enabled) &&
         !auto_discard_hold(a, true, &err)) {
         error_reportf_err(err, "virtio-balloon: the migrated balloon is in"
-                          " automatic mode, for which this destination's ");
+                          " automatic mode: ");
         a->timing_loaded = false;
         return -EINVAL;
     }

@@ -1088,12 +1088,32 @@ static void test_discard_stream_off(void)
     ag_stop(g);
 }
 
+/*
+ * Before the stream, switching the destination off and on again, or a
+ * source that fails to open, takes nothing either
+ */
 static void test_discard_stream_on(void)
 {
     AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
     Mig *m = mig_prepare(g, AUTO_ON, true);
+    QDict *rsp;
 
     ag_expect_pinning_refused(m->dst->qts, false);
+    set_enabled(m->dst->qts, false);
+    set_enabled(m->dst->qts, true);
+    ag_expect_pinning_refused(m->dst->qts, false);
+    set_enabled(m->dst->qts, false);
+    rsp = qtest_qmp(m->dst->qts, "{ 'execute': 'set-auto-balloon',"
+                    " 'arguments': { 'enabled': true,"
+                    " 'source': '/nonexistent/memcg' } }");
+    g_assert_true(qdict_haskey(rsp, "error"));
+    qobject_unref(rsp);
+    rsp = qtest_qmp(m->dst->qts, "{ 'execute': 'set-auto-balloon',"
+                    " 'arguments': { 'source': '/nonexistent/memcg' } }");
+    g_assert_true(qdict_haskey(rsp, "error"));
+    qobject_unref(rsp);
+    ag_expect_pinning_refused(m->dst->qts, false);
+    set_enabled(m->dst->qts, true);
     mig_run(g, m);
 
     g_assert_true(query_enabled(g->qts));
@@ -1114,7 +1134,7 @@ static void colo_cap(QTestState *qts)
                              " 'x-colo', 'state': true } ] } }");
 }
 
-/* Wait until @qts's migration is in @want or failed; return which */
+/* Wait until @qts's migration is in COLO state or failed; return which */
 static char *migrate_wait_colo(QTestState *qts)
 {
     char *st = NULL;
@@ -1151,8 +1171,7 @@ static void test_discard_colo_refused(gconstpointer opaque)
     qtest_set_expected_status(m->dst->qts, 1);
     qtest_wait_qemu(m->dst->qts);
     g_assert_true(file_contains(m->log, "the migrated balloon is in"
-                                " automatic mode, for which this"
-                                " destination's guest RAM must be"
+                                " automatic mode: guest RAM must be"
                                 " discardable, but RAM discard is"
                                 " disabled"));
     g_assert_false(file_contains(m->log, "COLO: cannot disable RAM"));
@@ -1160,6 +1179,19 @@ static void test_discard_colo_refused(gconstpointer opaque)
     m->dst = NULL;
     mig_free(m);
     ag_stop(g);
+}
+
+/* set-auto-balloon refuses to switch on, saying @why, and stays off */
+static void expect_switch_on_refused(QTestState *qts, const char *why)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'set-auto-balloon',"
+                           " 'arguments': { 'enabled': true } }");
+
+    g_assert_true(qdict_haskey(rsp, "error"));
+    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
+                                          "desc"), why));
+    qobject_unref(rsp);
+    g_assert_false(query_enabled(qts));
 }
 
 /*
@@ -1173,7 +1205,6 @@ static void test_discard_colo_switch_on(void)
     AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
     Mig *m = mig_prepare(g, AUTO_ON, false);
     g_autofree char *st = NULL, *src_st = NULL;
-    QDict *rsp;
 
     colo_cap(g->qts);
     colo_cap(m->dst->qts);
@@ -1186,23 +1217,8 @@ static void test_discard_colo_switch_on(void)
     g_assert_cmpstr(src_st, ==, "colo");
 
     /* Before the primary goes: the secondary would then fail over */
-    rsp = qtest_qmp(m->dst->qts, "{ 'execute': 'set-auto-balloon',"
-                    " 'arguments': { 'enabled': true } }");
-    g_assert_true(qdict_haskey(rsp, "error"));
-    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
-                                          "desc"),
-                            "but RAM discard is disabled"));
-    qobject_unref(rsp);
-    g_assert_false(query_enabled(m->dst->qts));
-
-    rsp = qtest_qmp(g->qts, "{ 'execute': 'set-auto-balloon',"
-                    " 'arguments': { 'enabled': true } }");
-    g_assert_true(qdict_haskey(rsp, "error"));
-    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
-                                          "desc"),
-                            "while COLO replicates this VM"));
-    qobject_unref(rsp);
-    g_assert_false(query_enabled(g->qts));
+    expect_switch_on_refused(m->dst->qts, "but RAM discard is disabled");
+    expect_switch_on_refused(g->qts, "while COLO replicates this VM");
 
     migrate_allocator(&g->qs->alloc, &m->dst->alloc);
     mig_switch(g, m);
