@@ -1801,10 +1801,9 @@ bool virtio_balloon_auto_configure(VirtIOBalloon *s,
         return false;
     }
     /*
-     * RAM plugged, or a device that disables discard added, while
-     * switched off.  A COLO primary sends its device state at every
-     * checkpoint, and its secondary has discard disabled: the first one
-     * after switching on would fail and leave the primary paused.
+     * A COLO primary sends its device state at every checkpoint, and its
+     * secondary has discard disabled: the first one after switching on
+     * would fail and leave the primary paused
      */
     if (switch_on && migration_in_colo_state()) {
         error_setg(errp, "automatic ballooning cannot be switched on while"
@@ -1813,8 +1812,10 @@ bool virtio_balloon_auto_configure(VirtIOBalloon *s,
         return false;
     }
     /*
-     * An incoming migration's post_load checks guest RAM and takes RAM
-     * discard, if the stream leaves automatic mode on
+     * RAM plugged, or a device that disables discard added, while
+     * switched off.  An incoming migration's post_load checks guest RAM
+     * and takes RAM discard instead, if the stream leaves automatic mode
+     * on.
      */
     if (switch_on && !incoming &&
         (!virtio_balloon_auto_ram_discardable(errp) ||
