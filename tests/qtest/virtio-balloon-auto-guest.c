@@ -338,6 +338,19 @@ void ag_expect_pinning_refused(QTestState *qts, bool refused)
     qobject_unref(rsp);
 }
 
+void ag_set_enabled(QTestState *qts, bool enabled)
+{
+    qtest_qmp_assert_success(qts, "{ 'execute': 'set-auto-balloon',"
+                             " 'arguments': { 'enabled': %i } }", enabled);
+}
+
+bool ag_enabled(QTestState *qts)
+{
+    g_autoptr(QDict) info = ag_query(qts);
+
+    return qdict_get_bool(info, "enabled");
+}
+
 int ag_count_fds(QTestState *qts)
 {
     g_autofree char *dir = g_strdup_printf("/proc/%d/fd", qtest_pid(qts));

@@ -120,6 +120,10 @@ void ag_send_msg(AutoGuest *g, uint16_t type, uint16_t flags,
                  uint32_t level);
 void ag_send_pressure(AutoGuest *g);
 bool ag_cg_write(const char *path, const char *val);
+/* set-auto-balloon { 'enabled': @enabled }, which must succeed */
+void ag_set_enabled(QTestState *qts, bool enabled);
+/* query-auto-balloon's 'enabled' */
+bool ag_enabled(QTestState *qts);
 int ag_count_fds(QTestState *qts);
 /*
  * Add a device that pins guest RAM (blockdev-add nvme); assert it fails,

@@ -323,16 +323,14 @@ static void test_auto_off_to_auto(void)
 
     ag_inject(g, "medium");
     ag_catch_up(g);
-    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
-                             " 'arguments': { 'enabled': false } }");
+    ag_set_enabled(g->qts, false);
     mig_run(g, mig_prepare(g, AUTO_ON, true));
 
     info = ag_query(g->qts);
     g_assert_false(qdict_get_bool(info, "enabled"));
     ag_inject(g, "critical");
     g_assert_cmpuint(ag_target(g), ==, STEP_MEDIUM);
-    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
-                             " 'arguments': { 'enabled': true } }");
+    ag_set_enabled(g->qts, true);
     ag_step(g, 2 * SEC);
     ag_inject(g, "low");
     g_assert_cmpuint(ag_target(g), ==, STEP_MEDIUM + STEP_LOW);
@@ -467,8 +465,7 @@ static void test_hugetlb_auto_off(void)
         return;
     }
     g = ag_start(AUTO_ON HUGE_MEM, true, MSG_VQ_OFFERED);
-    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
-                             " 'arguments': { 'enabled': false } }");
+    ag_set_enabled(g->qts, false);
     plug_huge_dimm(g);
     m = mig_prepare(g, AUTO_ON HUGE_DIMM, true);
     if (grown) {
@@ -1051,19 +1048,6 @@ static void test_real_threshold_rearmed(void)
     g_assert_cmpint(rmdir(cg), ==, 0);
 }
 
-static void set_enabled(QTestState *qts, bool enabled)
-{
-    qtest_qmp_assert_success(qts, "{ 'execute': 'set-auto-balloon',"
-                             " 'arguments': { 'enabled': %i } }", enabled);
-}
-
-static bool query_enabled(QTestState *qts)
-{
-    g_autoptr(QDict) info = ag_query(qts);
-
-    return qdict_get_bool(info, "enabled");
-}
-
 /*
  * RAM discard is required exactly while automatic mode is on, and a
  * destination takes it only once the stream says so: a stream that
@@ -1076,14 +1060,14 @@ static void test_discard_stream_off(void)
     AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
     Mig *m;
 
-    set_enabled(g->qts, false);
+    ag_set_enabled(g->qts, false);
     m = mig_prepare(g, AUTO_ON, true);
     ag_expect_pinning_refused(m->dst->qts, false);
     mig_run(g, m);
 
-    g_assert_false(query_enabled(g->qts));
+    g_assert_false(ag_enabled(g->qts));
     ag_expect_pinning_refused(g->qts, false);
-    set_enabled(g->qts, true);
+    ag_set_enabled(g->qts, true);
     ag_expect_pinning_refused(g->qts, true);
     ag_stop(g);
 }
@@ -1099,10 +1083,10 @@ static void test_discard_stream_on(void)
     QDict *rsp;
 
     ag_expect_pinning_refused(m->dst->qts, false);
-    set_enabled(m->dst->qts, false);
-    set_enabled(m->dst->qts, true);
+    ag_set_enabled(m->dst->qts, false);
+    ag_set_enabled(m->dst->qts, true);
     ag_expect_pinning_refused(m->dst->qts, false);
-    set_enabled(m->dst->qts, false);
+    ag_set_enabled(m->dst->qts, false);
     rsp = qtest_qmp(m->dst->qts, "{ 'execute': 'set-auto-balloon',"
                     " 'arguments': { 'enabled': true,"
                     " 'source': '/nonexistent/memcg' } }");
@@ -1113,10 +1097,10 @@ static void test_discard_stream_on(void)
     g_assert_true(qdict_haskey(rsp, "error"));
     qobject_unref(rsp);
     ag_expect_pinning_refused(m->dst->qts, false);
-    set_enabled(m->dst->qts, true);
+    ag_set_enabled(m->dst->qts, true);
     mig_run(g, m);
 
-    g_assert_true(query_enabled(g->qts));
+    g_assert_true(ag_enabled(g->qts));
     ag_expect_pinning_refused(g->qts, true);
     ag_stop(g);
 }
@@ -1165,7 +1149,7 @@ static void test_discard_colo_refused(gconstpointer opaque)
     colo_cap(g->qts);
     colo_cap(m->dst->qts);
     if (dst_off) {
-        set_enabled(m->dst->qts, false);
+        ag_set_enabled(m->dst->qts, false);
     }
     migrate_refused(g, m);
     qtest_set_expected_status(m->dst->qts, 1);
@@ -1191,7 +1175,7 @@ static void expect_switch_on_refused(QTestState *qts, const char *why)
     g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
                                           "desc"), why));
     qobject_unref(rsp);
-    g_assert_false(query_enabled(qts));
+    g_assert_false(ag_enabled(qts));
 }
 
 /*
@@ -1208,7 +1192,7 @@ static void test_discard_colo_switch_on(void)
 
     colo_cap(g->qts);
     colo_cap(m->dst->qts);
-    set_enabled(g->qts, false);
+    ag_set_enabled(g->qts, false);
     qtest_qmp_assert_success(g->qts, "{ 'execute': 'migrate',"
                              " 'arguments': { 'uri': %s } }", m->uri);
     st = migrate_wait_colo(m->dst->qts);

@@ -387,8 +387,7 @@ static void test_manual_refused_and_recovery(void)
     g_assert_cmpuint(ag_target(g), ==, STEP_MEDIUM);
 
     /* Off: the guest keeps its balloon, manual control takes over */
-    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
-                             " 'arguments': { 'enabled': false } }");
+    ag_set_enabled(g->qts, false);
     info = ag_query(g->qts);
     g_assert_false(qdict_get_bool(info, "enabled"));
     g_assert_cmpint(qdict_get_int(info, "target"), ==, RAM - 32 * MiB);
@@ -409,8 +408,7 @@ static void test_manual_refused_and_recovery(void)
     ag_catch_up(g);
 
     /* On again: continue from 100 MiB, not from the old target */
-    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
-                             " 'arguments': { 'enabled': true } }");
+    ag_set_enabled(g->qts, true);
     g_assert_cmpuint(ag_target(g), ==, MIB_PAGES(100));
     ag_inject(g, "low");
     g_assert_cmpuint(ag_target(g), ==, MIB_PAGES(100) + STEP_LOW);
@@ -426,8 +424,7 @@ static void test_off_reset_keeps_manual_size(void)
     AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
     QDict *info;
 
-    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
-                             " 'arguments': { 'enabled': false } }");
+    ag_set_enabled(g->qts, false);
     balloon_to(g, RAM - 64 * MiB);
     qvirtio_reset(g->vdev);
     info = ag_query(g->qts);
@@ -435,8 +432,7 @@ static void test_off_reset_keeps_manual_size(void)
     g_assert_false(qdict_get_bool(info, "enabled"));
     qobject_unref(info);
     /* Switched on after the reset, the policy starts from that size */
-    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
-                             " 'arguments': { 'enabled': true } }");
+    ag_set_enabled(g->qts, true);
     info = ag_query(g->qts);
     g_assert_cmpint(qdict_get_int(info, "target"), ==, RAM - 64 * MiB);
     qobject_unref(info);

@@ -417,16 +417,14 @@ static void test_lying_guest_while_off(void)
                             true, MSG_VQ_OFFERED);
     g_autoptr(QDict) info = NULL;
 
-    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
-                             " 'arguments': { 'enabled': false } }");
+    ag_set_enabled(g->qts, false);
     qtest_qmp_assert_success(g->qts, "{ 'execute': 'balloon', 'arguments':"
                              " { 'value': %" PRIu64 " } }",
                              GiB - STEP_CRITICAL * (uint64_t)PAGE);
     g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL);
     ag_set_actual_unbacked(g, STEP_CRITICAL);
     g_assert_cmpuint(ag_counter(g->qts, "unbacked-actual"), ==, 1);
-    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
-                             " 'arguments': { 'enabled': true } }");
+    ag_set_enabled(g->qts, true);
     ag_set_actual_unbacked(g, STEP_CRITICAL);
     g_assert_cmpuint(ag_counter(g->qts, "guest-deflates"), ==, 0);
     g_assert_cmpuint(ag_target(g), ==, STEP_CRITICAL);
@@ -589,8 +587,7 @@ static void test_dimm_unplugged(void)
 
     qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
                              " 'arguments': { 'throttle-ms': 2000 } }");
-    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
-                             " 'arguments': { 'enabled': false } }");
+    ag_set_enabled(g->qts, false);
     qobject_unref(info);
     info = ag_query(g->qts);
     g_assert_false(qdict_get_bool(info, "enabled"));
@@ -1120,12 +1117,6 @@ static void test_discard_pinning_refused(void)
     qtest_quit(off);
 }
 
-static void set_enabled(QTestState *qts, bool enabled)
-{
-    qtest_qmp_assert_success(qts, "{ 'execute': 'set-auto-balloon',"
-                             " 'arguments': { 'enabled': %i } }", enabled);
-}
-
 /*
  * Switched off, the balloon is the manual one, which needs no RAM discard:
  * a device that pins guest RAM is refused only while automatic mode is on,
@@ -1135,14 +1126,13 @@ static void test_discard_released_while_off(void)
 {
     QTestState *qts = qtest_init("-m 512 -nodefaults -device"
                                  " virtio-balloon-pci," AUTO_ON);
-    g_autoptr(QDict) info = NULL;
     QDict *rsp;
 
-    set_enabled(qts, false);
+    ag_set_enabled(qts, false);
     ag_expect_pinning_refused(qts, false);
-    set_enabled(qts, true);
+    ag_set_enabled(qts, true);
     ag_expect_pinning_refused(qts, true);
-    set_enabled(qts, false);
+    ag_set_enabled(qts, false);
 
     /* The source is opened after discard is held: it is let go again */
     rsp = qtest_qmp(qts, "{ 'execute': 'set-auto-balloon', 'arguments':"
@@ -1150,11 +1140,10 @@ static void test_discard_released_while_off(void)
     g_assert_true(qdict_haskey(rsp, "error"));
     qobject_unref(rsp);
     ag_expect_pinning_refused(qts, false);
-    info = ag_query(qts);
-    g_assert_false(qdict_get_bool(info, "enabled"));
+    g_assert_false(ag_enabled(qts));
 
     /* A new source while on keeps it held */
-    set_enabled(qts, true);
+    ag_set_enabled(qts, true);
     qtest_qmp_assert_success(qts, "{ 'execute': 'set-auto-balloon',"
                              " 'arguments': { 'enabled': true,"
                              " 'source': 'qtest' } }");
@@ -1363,10 +1352,8 @@ static void test_hugetlb_dimm_refused(void)
     g_assert_true(qlist_empty(qdict_get_qlist(mem, "return")));
 
     /* m1 is no guest RAM: automatic mode switches off and on */
-    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
-                             " 'arguments': { 'enabled': false } }");
-    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
-                             " 'arguments': { 'enabled': true } }");
+    ag_set_enabled(g->qts, false);
+    ag_set_enabled(g->qts, true);
     /*
      * Nor is memory another device maps, although QEMU marks its backend
      * mapped: a hugetlb ivshmem region plugs, and automatic mode still
@@ -1375,14 +1362,11 @@ static void test_hugetlb_dimm_refused(void)
     qtest_qmp_assert_success(g->qts, "{ 'execute': 'device_add',"
                              " 'arguments': { 'driver': 'ivshmem-plain',"
                              " 'id': 'shm', 'memdev': 'm2' } }");
-    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
-                             " 'arguments': { 'enabled': false } }");
-    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
-                             " 'arguments': { 'enabled': true } }");
+    ag_set_enabled(g->qts, false);
+    ag_set_enabled(g->qts, true);
 
     /* Switched off, the balloon leaves the choice to the user */
-    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
-                             " 'arguments': { 'enabled': false } }");
+    ag_set_enabled(g->qts, false);
     qtest_qmp_assert_success(g->qts, "{ 'execute': 'device_add',"
                              " 'arguments': { 'driver': 'pc-dimm',"
                              " 'id': 'd1', 'memdev': 'm1' } }");
@@ -1620,16 +1604,14 @@ static void test_real_threshold_while_off(void)
                       " -trace enable=virtio_balloon_auto_threshold_*"
                       ",file=%s", memcg, log);
     g_assert_cmpuint(query_host_usage(qts), <, 16 * MiB);
-    qtest_qmp_assert_success(qts, "{ 'execute': 'set-auto-balloon',"
-                             " 'arguments': { 'enabled': false } }");
+    ag_set_enabled(qts, false);
 
     child = start_resident(memcg, 124 * MiB);
     /* Switched off: the crossing is not read, the state stays the old */
     g_usleep(500 * 1000);
     g_assert_cmpuint(query_host_usage(qts), <, 16 * MiB);
 
-    qtest_qmp_assert_success(qts, "{ 'execute': 'set-auto-balloon',"
-                             " 'arguments': { 'enabled': true } }");
+    ag_set_enabled(qts, true);
     g_assert_cmpuint(query_host_usage(qts), >=, 124 * MiB);
 
     /*
@@ -3001,11 +2983,9 @@ static void test_stats_fast_polling(void)
      */
     g = stats_guest_start("");
     g_assert_cmpint(ag_poll_interval(g->qts), ==, 1);
-    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
-                             " 'arguments': { 'enabled': false } }");
+    ag_set_enabled(g->qts, false);
     g_assert_cmpint(ag_poll_interval(g->qts), ==, STATS_INTERVAL_S);
-    qtest_qmp_assert_success(g->qts, "{ 'execute': 'set-auto-balloon',"
-                             " 'arguments': { 'enabled': true } }");
+    ag_set_enabled(g->qts, true);
     g_assert_cmpint(ag_poll_interval(g->qts), ==, 1);
     ag_stop(g);
 }
