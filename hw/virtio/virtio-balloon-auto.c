@@ -144,6 +144,14 @@ struct VirtIOBalloonAuto {
     /* the subsection was loaded and checked: the staging area is valid */
     bool timing_loaded;
     /*
+     * virtio_balloon_auto_post_load() accepted a state (a COLO secondary
+     * loads one at every checkpoint).  On an incoming destination,
+     * set-auto-balloon leaves RAM discard to post_load only before this:
+     * the runstate stays INMIGRATE a while after the load (a COLO
+     * secondary's until its VM starts).
+     */
+    bool state_loaded;
+    /*
      * Pages in the balloon as the device saw them: valid pages received on
      * the inflate queue less those returned on the deflate queue.
      */
@@ -1790,10 +1798,12 @@ bool virtio_balloon_auto_configure(VirtIOBalloon *s,
     VirtIOBalloonAuto *a = s->auto_state;
     HostPressureMonitor *monitor = NULL;
     BalloonAutoConfig cfg;
-    bool incoming = runstate_check(RUN_STATE_INMIGRATE);
+    bool incoming;
     bool switch_on;
 
     assert(a);
+    /* The stream's state is still to come: its post_load decides */
+    incoming = runstate_check(RUN_STATE_INMIGRATE) && !a->state_loaded;
     switch_on = enable && !a->enabled;
     auto_ram_sync(a);
     if (!auto_props_to_config(props, balloon_auto_ram_pages(&a->policy),
@@ -1815,7 +1825,8 @@ bool virtio_balloon_auto_configure(VirtIOBalloon *s,
      * RAM plugged, or a device that disables discard added, while
      * switched off.  An incoming migration's post_load checks guest RAM
      * and takes RAM discard instead, if the stream leaves automatic mode
-     * on.
+     * on; once it has run (a COLO secondary's VM starts a while after),
+     * switching on checks here.
      */
     if (switch_on && !incoming &&
         (!virtio_balloon_auto_ram_discardable(errp) ||
@@ -2651,6 +2662,7 @@ int virtio_balloon_auto_post_load(VirtIOBalloon *s)
         balloon_auto_set_timing(&a->policy, &a->timing);
         a->timing_loaded = false;
     }
+    a->state_loaded = true;
     trace_virtio_balloon_auto_post_load(a->enabled, s->num_pages, s->actual);
     if (a->enabled) {
         auto_rearm(a);
