@@ -197,7 +197,7 @@ FUZZ_DIR ?= $(BUILD)/fuzz
 FUZZ_TREE := $(FUZZ_DIR)/qemu
 FUZZ_QBUILD := $(FUZZ_DIR)/qemu-build
 FUZZ_BIN := $(FUZZ_QBUILD)/qemu-fuzz-x86_64
-FUZZ_CORPUS := $(CURDIR)/tests/qtest/fuzz/corpus/virtio-balloon-auto
+FUZZ_CORPUS := $(CURDIR)/tests/qtest/fuzz/virtio-balloon-auto.corpus
 # FUZZ_SANITIZERS=--enable-ubsan (with its own FUZZ_DIR) builds a fuzzer
 # without AddressSanitizer, about 1.5 times as fast, for long runs.
 FUZZ_SANITIZERS ?= --enable-asan --enable-ubsan

@@ -3,7 +3,9 @@
 #
 # Run the virtio-balloon-auto-fuzz libFuzzer target (a qemu-fuzz-x86_64
 # built with --enable-fuzzing, see `make fuzz`) on the committed corpus,
-# or minimise the corpus.
+# or minimise the corpus.  The corpus is one text file (CORPUS, one input
+# per line in base64, scripts/fuzz-corpus.py), unpacked for libFuzzer
+# into WORK_DIR/seed.
 #
 # Usage: fuzz.sh run FUZZ_BINARY CORPUS WORK_DIR
 #        fuzz.sh merge FUZZ_BINARY CORPUS WORK_DIR
@@ -16,16 +18,20 @@
 #        WORK_DIR/artifacts/; the exit status is non-zero if there is one.
 #        The last lines are the figures: inputs run, inputs per second,
 #        coverage (cov: edges, ft: features), corpus size and crashes.
-# merge  replaces CORPUS by the smallest set of inputs from CORPUS and
-#        WORK_DIR/corpus that keeps their coverage (libFuzzer -merge=1).
+# merge  rewrites CORPUS with the smallest set of inputs from CORPUS and
+#        WORK_DIR/corpus that keeps their coverage (libFuzzer -merge=1),
+#        keeping the inputs CORPUS pins with a comment (reproducers).
 
 set -euo pipefail
 
-[ $# -eq 4 ] || { sed -n '4,22p' "$0" >&2; exit 2; }
+[ $# -eq 4 ] || { sed -n '4,25p' "$0" >&2; exit 2; }
 mode=$1 bin=$2 corpus=$3 work=$4
 target=virtio-balloon-auto-fuzz
 [ -x "$bin" ] || { echo "fuzz: no fuzzer binary '$bin'" >&2; exit 1; }
-mkdir -p "$corpus" "$work/corpus" "$work/artifacts"
+[ -f "$corpus" ] || { echo "fuzz: no corpus file '$corpus'" >&2; exit 1; }
+mkdir -p "$work/corpus" "$work/artifacts"
+packer=$(dirname "$0")/fuzz-corpus.py
+python3 "$packer" unpack "$corpus" "$work/seed"
 
 # Every input ends with QEMU's state put back, so inputs are independent;
 # 4 KiB holds a few hundred operations.  Leak detection is per input, and
@@ -41,10 +47,10 @@ run)
     jobs=${FUZZ_JOBS:-1}
     [ "$jobs" -gt 1 ] && args+=(-jobs="$jobs" -workers="$jobs")
     log=$work/fuzz.log
-    echo "fuzz: $bin ${args[*]} ${FUZZ_ARGS:-} $work/corpus $corpus"
+    echo "fuzz: $bin ${args[*]} ${FUZZ_ARGS:-} $work/corpus $work/seed"
     # shellcheck disable=SC2086
     (cd "$work" && nice "$bin" "${args[@]}" ${FUZZ_ARGS:-} "$work/corpus" \
-        "$corpus") 2>&1 | tee "$log" | grep --line-buffered -E '^(#[0-9]+|INFO: (seed|Loaded)|==[0-9]+==|stat::|SUMMARY|Done)' || true
+        "$work/seed") 2>&1 | tee "$log" | grep --line-buffered -E '^(#[0-9]+|INFO: (seed|Loaded)|==[0-9]+==|stat::|SUMMARY|Done)' || true
     [ "$jobs" -gt 1 ] && cat "$work"/fuzz-*.log >> "$log" 2>/dev/null
     crashes=$(find "$work/artifacts" -type f | wc -l)
     last=$(grep -E '^#[0-9]+' "$log" | tail -n 1 || true)
@@ -57,15 +63,13 @@ run)
     ;;
 merge)
     merged=$(mktemp -d "$work/merged.XXXXXX")
-    nice "$bin" "${common[@]}" -merge=1 "$merged" "$corpus" "$work/corpus"
-    find "$corpus" -type f -delete
-    mv "$merged"/* "$corpus"/ 2>/dev/null || true
-    rmdir "$merged"
-    echo "fuzz: $corpus: $(find "$corpus" -type f | wc -l) inputs," \
-         "$(du -sk "$corpus" | cut -f1) KiB"
+    nice "$bin" "${common[@]}" -merge=1 "$merged" "$work/seed" \
+        "$work/corpus"
+    python3 "$packer" pack "$merged" "$corpus"
+    rm -rf "$merged"
     ;;
 *)
-    sed -n '4,22p' "$0" >&2
+    sed -n '4,25p' "$0" >&2
     exit 2
     ;;
 esac

@@ -1,14 +1,15 @@
 /*
  * QTest: replay the fuzzing corpus of automatic ballooning
  *
- * Runs every input committed under tests/qtest/fuzz/corpus/virtio-balloon-
- * auto/, then random inputs from a fixed seed, through the fuzzer's own
- * decoder (virtio-balloon-auto-fuzz.c) against a normal QEMU build: QEMU
- * must survive each and still answer query-auto-balloon with consistent
- * values.  The fuzzer itself needs a clang build (make fuzz); this keeps
- * what it found covered by make check.  VBAF_CORPUS_DIR and
- * VBAF_RANDOM_INPUTS in the environment override where the corpus is and
- * how many random inputs run.
+ * Runs every input of the committed corpus, tests/qtest/fuzz/virtio-
+ * balloon-auto.corpus (one input per line in base64, '#' comments; see
+ * scripts/fuzz-corpus.py), then random inputs from a fixed seed, through
+ * the fuzzer's own decoder (virtio-balloon-auto-fuzz.c) against a normal
+ * QEMU build: QEMU must survive each and still answer query-auto-balloon
+ * with consistent values.  The fuzzer itself needs a clang build (make
+ * fuzz); this keeps what it found covered by make check.  VBAF_CORPUS and
+ * VBAF_RANDOM_INPUTS in the environment override which corpus file is
+ * read and how many random inputs run.
  *
  * Copyright (c) 2026 The QEMU auto-balloon authors
  *
@@ -64,47 +65,90 @@ static QTestState *replay_start(Vbaf **f)
     return qts;
 }
 
-static const char *corpus_dir(void)
+static const char *corpus_path(void)
 {
-    return g_getenv("VBAF_CORPUS_DIR") ?: VBAF_CORPUS_DIR;
+    return g_getenv("VBAF_CORPUS") ?: VBAF_CORPUS;
 }
 
-static gint compare_names(gconstpointer a, gconstpointer b)
+/* RFC 4648 base64 with its padding, nothing else */
+static bool is_base64(const char *s)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    size_t len = strlen(s), pad = 0, i;
+
+    while (pad < 2 && len > pad && s[len - 1 - pad] == '=') {
+        pad++;
+    }
+    if (len == 0 || len % 4) {
+        return false;
+    }
+    for (i = 0; i < len - pad; i++) {
+        if (!g_ascii_isalnum(s[i]) && s[i] != '+' && s[i] != '/') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * The inputs of the corpus file @path, in file order, as a GPtrArray of
+ * GBytes (each at least one byte: is_base64() refuses ""); NULL with
+ * @err set, naming the line, if the file cannot be read or a line that is
+ * neither a comment nor blank is not base64.
+ */
+static GPtrArray *corpus_read(const char *path, GError **err)
+{
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    g_autoptr(GPtrArray) inputs = NULL;
+    int i;
+
+    if (!g_file_get_contents(path, &text, NULL, err)) {
+        return NULL;
+    }
+    inputs = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+    lines = g_strsplit(text, "\n", -1);
+    for (i = 0; lines[i]; i++) {
+        char *line = g_strstrip(lines[i]);
+        guchar *data;
+        gsize len;
+
+        if (line[0] == '\0' || line[0] == '#') {
+            continue;
+        }
+        if (!is_base64(line)) {
+            g_set_error(err, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                        "%s:%d: not base64", path, i + 1);
+            return NULL;
+        }
+        data = g_base64_decode(line, &len);
+        g_ptr_array_add(inputs, g_bytes_new_take(data, len));
+    }
+    return g_steal_pointer(&inputs);
 }
 
 static void test_corpus(void)
 {
     g_autoptr(GError) err = NULL;
-    g_autoptr(GDir) dir = g_dir_open(corpus_dir(), 0, &err);
-    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) inputs = corpus_read(corpus_path(), &err);
     QTestState *qts;
-    const char *name;
     Vbaf *f;
     size_t bytes = 0;
     guint i;
 
     g_assert_no_error(err);
-    while ((name = g_dir_read_name(dir))) {
-        g_ptr_array_add(names, g_strdup(name));
-    }
-    g_assert_cmpuint(names->len, >, 0);
-    g_ptr_array_sort(names, compare_names);
+    g_assert_cmpuint(inputs->len, >, 0);
 
     qts = replay_start(&f);
-    for (i = 0; i < names->len; i++) {
-        g_autofree char *path = g_build_filename(corpus_dir(),
-                                                 names->pdata[i], NULL);
-        g_autofree char *data = NULL;
+    for (i = 0; i < inputs->len; i++) {
         gsize len;
+        const uint8_t *data = g_bytes_get_data(inputs->pdata[i], &len);
 
-        g_assert_true(g_file_get_contents(path, &data, &len, &err));
-        vbaf_run(f, (const uint8_t *)data, len);
+        vbaf_run(f, data, len);
         bytes += len;
     }
     g_test_message("replayed %u inputs (%zu bytes, %" PRIu64 " operations)"
-                   " from %s", names->len, bytes, vbaf_ops(f), corpus_dir());
+                   " from %s", inputs->len, bytes, vbaf_ops(f),
+                   corpus_path());
     vbaf_free(f);
     qtest_quit(qts);
 }
@@ -135,9 +179,70 @@ static void test_random(void)
     qtest_quit(qts);
 }
 
+/* The corpus file's format: what corpus_read() takes and what it refuses */
+static void test_corpus_format(void)
+{
+    static const struct {
+        const char *text;
+        int inputs;     /* -1: refused */
+    } cases[] = {
+        { "# a comment\n\nQUJD\n  # another\n  AQ==\t\n\n", 2 },
+        { "# nothing but comments\n", 0 },
+        { "QUJD\nQUJ*\n", -1 },      /* not in the alphabet */
+        { "QUJDRA\n", -1 },           /* not a multiple of 4 */
+        { "QU=D\n", -1 },             /* padding inside */
+        { "Q===\n", -1 },             /* three padding characters */
+        { "====\n", -1 },             /* nothing but padding */
+    };
+    g_autofree char *dir = g_dir_make_tmp("qtest-auto-corpus-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "corpus", NULL);
+    g_autofree char *missing = g_build_filename(dir, "missing", NULL);
+    g_autoptr(GError) err = NULL;
+    size_t i;
+
+    g_assert_nonnull(dir);
+    for (i = 0; i < ARRAY_SIZE(cases); i++) {
+        g_autoptr(GPtrArray) inputs = NULL;
+
+        g_assert_true(g_file_set_contents(path, cases[i].text, -1, NULL));
+        inputs = corpus_read(path, &err);
+        if (cases[i].inputs < 0) {
+            g_assert_null(inputs);
+            g_assert_error(err, G_FILE_ERROR, G_FILE_ERROR_INVAL);
+            g_assert_nonnull(strstr(err->message, path));
+            g_clear_error(&err);
+            continue;
+        }
+        g_assert_no_error(err);
+        g_assert_cmpint(inputs->len, ==, cases[i].inputs);
+    }
+
+    /* The first case's inputs, decoded, in file order */
+    g_assert_true(g_file_set_contents(path, cases[0].text, -1, NULL));
+    {
+        g_autoptr(GPtrArray) inputs = corpus_read(path, &err);
+        gsize len;
+        const char *data;
+
+        g_assert_no_error(err);
+        data = g_bytes_get_data(inputs->pdata[0], &len);
+        g_assert_cmpmem(data, len, "ABC", 3);
+        data = g_bytes_get_data(inputs->pdata[1], &len);
+        g_assert_cmpmem(data, len, "\x01", 1);
+    }
+
+    g_assert_null(corpus_read(missing, &err));
+    g_assert_error(err, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+
+    unlink(path);
+    g_assert_cmpint(rmdir(dir), ==, 0);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    qtest_add_func("virtio-balloon-auto/fuzz-replay/corpus-format",
+                   test_corpus_format);
     qtest_add_func("virtio-balloon-auto/fuzz-replay/corpus", test_corpus);
     qtest_add_func("virtio-balloon-auto/fuzz-replay/random", test_random);
     return g_test_run();
