@@ -489,8 +489,7 @@ static void test_memcg_gone(void)
                     MEMCG_ROOT);
         return;
     }
-    memcg = g_strdup_printf(MEMCG_ROOT "/qtest-auto-fd-gone-%d", getpid());
-    g_assert_cmpint(mkdir(memcg, 0755), ==, 0);
+    memcg = ag_cgroup_make(MEMCG_ROOT, "fd-gone");
     level_path = g_build_filename(memcg, "memory.pressure_level", NULL);
     ctl_path = g_build_filename(memcg, "cgroup.event_control", NULL);
     level_fd = inherited(open(level_path, O_RDONLY));

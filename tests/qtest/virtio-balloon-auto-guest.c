@@ -486,7 +486,53 @@ bool ag_hugepages_reserve(long need, long *pool, bool *grown)
 
 char *ag_trace_log(const char *what)
 {
+    ag_sweep_stale("/tmp", ".log");
     return g_strdup_printf("/tmp/qtest-auto-%s-%d.log", what, getpid());
+}
+
+char *ag_cgroup_make(const char *root, const char *what)
+{
+    char *path = g_strdup_printf("%s/qtest-auto-%s-%d", root, what,
+                                 getpid());
+
+    ag_sweep_stale(root, "");
+    g_assert_cmpint(mkdir(path, 0755), ==, 0);
+    return path;
+}
+
+int ag_sweep_stale(const char *dir, const char *suffix)
+{
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *name;
+    int removed = 0;
+
+    if (!d) {
+        return 0;
+    }
+    while ((name = g_dir_read_name(d))) {
+        g_autofree char *path = NULL;
+        size_t len = strlen(name), slen = strlen(suffix);
+        const char *end, *dash;
+        int64_t pid;
+
+        if (!g_str_has_prefix(name, "qtest-auto-") || len <= slen ||
+            strcmp(name + len - slen, suffix) != 0) {
+            continue;
+        }
+        end = name + len - slen;
+        dash = g_strrstr_len(name, end - name, "-");
+        if (dash == end - 1 ||
+            qemu_strtoi64(dash + 1, &end, 10, &pid) < 0 ||
+            end != name + len - slen || pid <= 0 || pid > INT_MAX ||
+            pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH) {
+            continue;
+        }
+        path = g_build_filename(dir, name, NULL);
+        if (remove(path) == 0) {
+            removed++;
+        }
+    }
+    return removed;
 }
 
 int ag_trace_lines(const char *path, const char *needle)

@@ -145,9 +145,25 @@ void ag_wait_trace_lines(const char *path, const char *needle, int n);
 #define AG_RESIDENT_STANDS "virtio_balloon_auto_resident_stands "
 /*
  * A trace file for this test process, "/tmp/qtest-auto-@what-PID.log";
- * the caller unlinks it
+ * the caller unlinks it.  What a killed test process left in /tmp goes
+ * first (ag_sweep_stale()).
  */
 char *ag_trace_log(const char *what);
+/*
+ * Make the cgroup directory "@root/qtest-auto-@what-PID" (@root: MEMCG_ROOT
+ * or CGROUP2_ROOT) for this test process and return its path; asserts it
+ * was made.  The caller removes it.  What a killed test process left under
+ * @root goes first (ag_sweep_stale()).
+ */
+char *ag_cgroup_make(const char *root, const char *what);
+/*
+ * Remove the entries "qtest-auto-*-PID@suffix" of directory @dir whose PID
+ * runs no more: what a test process killed before its own cleanup left
+ * (empty cgroups with @suffix "", trace files with ".log"), by remove(3).
+ * A cgroup that still holds a task, or an entry of a live process,
+ * stays.  Returns how many were removed.
+ */
+int ag_sweep_stale(const char *dir, const char *suffix);
 /*
  * The number that follows @before in the last place of trace @path that
  * holds it; asserts there is one

@@ -1020,8 +1020,7 @@ static void test_real_threshold_rearmed(void)
         g_test_skip("no cgroup v1 memory controller at " MEMCG_ROOT);
         return;
     }
-    cg = g_strdup_printf(MEMCG_ROOT "/qtest-auto-mig-thr-%d", getpid());
-    g_assert_cmpint(mkdir(cg, 0755), ==, 0);
+    cg = ag_cgroup_make(MEMCG_ROOT, "mig-thr");
     limit = g_build_filename(cg, "memory.limit_in_bytes", NULL);
     g_assert_true(ag_cg_write(limit, "1073741824"));
     log = ag_trace_log("mig-thr");

@@ -639,15 +639,18 @@ static void test_host_resident_memfd_private(void)
 /* A shared file on tmpfs (/dev/shm) is shmem as a memfd is */
 static void test_host_resident_tmpfs_shared(void)
 {
-    g_autofree char *path = g_strdup_printf("/dev/shm/qtest-auto-ram-%d",
-                                            getpid());
-    g_autofree char *backend = g_strdup_printf(
-        "memory-backend-file,id=ram,size=1G,share=on,mem-path=%s", path);
+    g_autofree char *path = NULL;
+    g_autofree char *backend = NULL;
 
     if (!g_file_test("/dev/shm", G_FILE_TEST_IS_DIR)) {
         g_test_skip("no /dev/shm on this host");
         return;
     }
+    /* 1 GiB each: what a killed run of this test left goes first */
+    ag_sweep_stale("/dev/shm", "");
+    path = g_strdup_printf("/dev/shm/qtest-auto-ram-%d", getpid());
+    backend = g_strdup_printf("memory-backend-file,id=ram,size=1G,share=on,"
+                              "mem-path=%s", path);
     host_resident_file(backend, true, SHMEM_SLACK);
     unlink(path);
 }
@@ -810,13 +813,13 @@ static void test_hmp(void)
  * The real source goes away (its cgroup is removed): reported once, as an
  * event and in the query.
  */
-static void check_source_gone(const char *dir, const char *backend)
+static void check_source_gone(const char *root, const char *backend)
 {
+    g_autofree char *dir = ag_cgroup_make(root, "gone");
     QTestState *qts;
     QDict *ev, *info;
     int64_t deadline;
 
-    g_assert_cmpint(mkdir(dir, 0755), ==, 0);
     qts = qtest_initf("-m 1024 -nodefaults -device virtio-balloon-pci,"
                       "automatic=on,auto-source=%s", dir);
     info = ag_query(qts);
@@ -843,30 +846,24 @@ static void check_source_gone(const char *dir, const char *backend)
 
 static void test_source_gone_vmpressure(void)
 {
-    g_autofree char *memcg = NULL;
-
     if (geteuid() != 0 ||
         !g_file_test(MEMCG_ROOT "/memory.pressure_level", G_FILE_TEST_EXISTS)) {
         g_test_skip("needs root and a cgroup v1 memory controller to"
                     " remove a real memcg");
         return;
     }
-    memcg = g_strdup_printf(MEMCG_ROOT "/qtest-auto-gone-%d", getpid());
-    check_source_gone(memcg, "vmpressure");
+    check_source_gone(MEMCG_ROOT, "vmpressure");
 }
 
 static void test_source_gone_psi(void)
 {
-    g_autofree char *cg2 = NULL;
-
     if (geteuid() != 0 ||
         !g_file_test(CGROUP2_ROOT "/memory.pressure", G_FILE_TEST_EXISTS)) {
         g_test_skip("needs root and a cgroup v2 hierarchy with PSI to"
                     " remove a real cgroup");
         return;
     }
-    cg2 = g_strdup_printf(CGROUP2_ROOT "/qtest-auto-gone-%d", getpid());
-    check_source_gone(cg2, "psi");
+    check_source_gone(CGROUP2_ROOT, "psi");
 }
 
 int main(int argc, char **argv)

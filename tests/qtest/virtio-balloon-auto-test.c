@@ -1475,11 +1475,9 @@ static void test_real_threshold_follows_source(void)
     if (!real_cgroups_usable(false)) {
         return;
     }
-    a = g_strdup_printf(MEMCG_ROOT "/qtest-auto-thr-a-%d", getpid());
-    b = g_strdup_printf(MEMCG_ROOT "/qtest-auto-thr-b-%d", getpid());
+    a = ag_cgroup_make(MEMCG_ROOT, "thr-a");
+    b = ag_cgroup_make(MEMCG_ROOT, "thr-b");
     log = ag_trace_log("thr");
-    g_assert_cmpint(mkdir(a, 0755), ==, 0);
-    g_assert_cmpint(mkdir(b, 0755), ==, 0);
     la = g_build_filename(a, "memory.limit_in_bytes", NULL);
     lb = g_build_filename(b, "memory.limit_in_bytes", NULL);
     g_assert_true(ag_cg_write(la, "1073741824"));
@@ -1593,9 +1591,8 @@ static void test_real_threshold_while_off(void)
     if (!real_cgroups_usable(false)) {
         return;
     }
-    memcg = g_strdup_printf(MEMCG_ROOT "/qtest-auto-thr-off-%d", getpid());
+    memcg = ag_cgroup_make(MEMCG_ROOT, "thr-off");
     log = ag_trace_log("thr-off");
-    g_assert_cmpint(mkdir(memcg, 0755), ==, 0);
     limit = g_build_filename(memcg, "memory.limit_in_bytes", NULL);
     g_assert_true(ag_cg_write(limit, "134217728"));
 
@@ -1654,8 +1651,7 @@ static void test_real_memcg_pressure(void)
     if (!real_cgroups_usable(false)) {
         return;
     }
-    memcg = g_strdup_printf(MEMCG_ROOT "/qtest-auto-balloon-%d", getpid());
-    g_assert_cmpint(mkdir(memcg, 0755), ==, 0);
+    memcg = ag_cgroup_make(MEMCG_ROOT, "balloon");
     value = run_real_pressure(memcg, "vmpressure", memcg, NULL);
     rmdir(memcg);
     g_assert_cmpint(value, >, 0);
@@ -1675,10 +1671,8 @@ static void test_real_psi_pressure(void)
     if (!real_cgroups_usable(true)) {
         return;
     }
-    memcg = g_strdup_printf(MEMCG_ROOT "/qtest-auto-psi-%d", getpid());
-    cg2 = g_strdup_printf(CGROUP2_ROOT "/qtest-auto-psi-%d", getpid());
-    g_assert_cmpint(mkdir(memcg, 0755), ==, 0);
-    g_assert_cmpint(mkdir(cg2, 0755), ==, 0);
+    memcg = ag_cgroup_make(MEMCG_ROOT, "psi");
+    cg2 = ag_cgroup_make(CGROUP2_ROOT, "psi");
     value = run_real_pressure(cg2, "psi", memcg, cg2);
     rmdir(memcg);
     rmdir(cg2);
@@ -1700,8 +1694,7 @@ static void test_unplug_releases(void)
 
     if (geteuid() == 0 &&
         g_file_test(MEMCG_ROOT "/memory.pressure_level", G_FILE_TEST_EXISTS)) {
-        memcg = g_strdup_printf(MEMCG_ROOT "/qtest-auto-unplug-%d", getpid());
-        g_assert_cmpint(mkdir(memcg, 0755), ==, 0);
+        memcg = ag_cgroup_make(MEMCG_ROOT, "unplug");
     } else {
         g_test_message("no memcg (needs root and cgroup v1): using the"
                        " qtest source, fds are not checked");
@@ -1847,8 +1840,7 @@ static void bench_event_latency(void)
                     " a real memcg");
         return;
     }
-    memcg = g_strdup_printf(MEMCG_ROOT "/qtest-auto-bench-%d", getpid());
-    g_assert_cmpint(mkdir(memcg, 0755), ==, 0);
+    memcg = ag_cgroup_make(MEMCG_ROOT, "bench");
     props = g_strdup_printf("automatic=on,auto-source=%s,auto-throttle-ms=0,"
                             "auto-inflate-low=4k,auto-inflate-medium=4k,"
                             "auto-inflate-critical=4k,auto-floor=4k", memcg);
@@ -1938,8 +1930,7 @@ static void bench_plug_cycles(void)
                     " a real memcg");
         return;
     }
-    memcg = g_strdup_printf(MEMCG_ROOT "/qtest-auto-plug-%d", getpid());
-    g_assert_cmpint(mkdir(memcg, 0755), ==, 0);
+    memcg = ag_cgroup_make(MEMCG_ROOT, "plug");
     props = g_strdup_printf("{ 'addr': '0x6', 'automatic': true,"
                             " 'auto-source': '%s' }", memcg);
     qts = qtest_init("-m 512");
@@ -2226,8 +2217,7 @@ static void bench_event_storm(void)
                     " a real memcg");
         return;
     }
-    memcg = g_strdup_printf(MEMCG_ROOT "/qtest-auto-storm-%d", getpid());
-    g_assert_cmpint(mkdir(memcg, 0755), ==, 0);
+    memcg = ag_cgroup_make(MEMCG_ROOT, "storm");
     props = g_strdup_printf("automatic=on,auto-source=%s", memcg);
     g = ag_start(props, true, MSG_VQ_OFFERED);
     pid = qtest_pid(g->qts);
@@ -3737,6 +3727,99 @@ static void test_budget_reset(void)
     ag_stop(g);
 }
 
+/* A PID that ran a moment ago and runs no more */
+static pid_t dead_pid(void)
+{
+    pid_t pid = fork();
+    int status;
+
+    g_assert_cmpint(pid, >=, 0);
+    if (pid == 0) {
+        _exit(0);
+    }
+    g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+    return pid;
+}
+
+/*
+ * What a killed test process left goes at the next run (review S7): the
+ * sweep removes "qtest-auto-*-PID" entries of dead PIDs, of the suffix
+ * asked for, and nothing else.  In a temporary directory, no root needed.
+ */
+static void test_helpers_sweep_stale(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("sweep-XXXXXX", NULL);
+    pid_t dead = dead_pid();
+    g_autofree char *stale_dir = NULL, *stale_log = NULL, *live = NULL;
+    g_autofree char *mine = NULL, *no_pid = NULL, *other = NULL;
+    g_autofree char *full = NULL, *stale_txt = NULL;
+
+    g_assert_nonnull(dir);
+    stale_dir = g_strdup_printf("%s/qtest-auto-psi-%d", dir, dead);
+    stale_log = g_strdup_printf("%s/qtest-auto-thr-%d.log", dir, dead);
+    stale_txt = g_strdup_printf("%s/qtest-auto-thr-%d.txt", dir, dead);
+    live = g_strdup_printf("%s/qtest-auto-psi-%d", dir, getppid());
+    mine = g_strdup_printf("%s/qtest-auto-gone-%d", dir, getpid());
+    no_pid = g_strdup_printf("%s/qtest-auto-psi-", dir);
+    other = g_strdup_printf("%s/qemu-autoballoon-%d", dir, dead);
+    full = g_strdup_printf("%s/qtest-auto-full-%d", dir, dead);
+    g_assert_cmpint(mkdir(stale_dir, 0755), ==, 0);
+    g_assert_cmpint(mkdir(live, 0755), ==, 0);
+    g_assert_cmpint(mkdir(mine, 0755), ==, 0);
+    g_assert_cmpint(mkdir(no_pid, 0755), ==, 0);
+    g_assert_cmpint(mkdir(other, 0755), ==, 0);
+    /* A directory that cannot go (as a cgroup with a task in it) */
+    g_assert_cmpint(mkdir(full, 0755), ==, 0);
+    g_assert_true(g_file_set_contents(stale_log, "x", -1, NULL));
+    g_assert_true(g_file_set_contents(stale_txt, "x", -1, NULL));
+    {
+        g_autofree char *inside = g_build_filename(full, "tasks", NULL);
+
+        g_assert_true(g_file_set_contents(inside, "1", -1, NULL));
+        g_assert_cmpint(ag_sweep_stale(dir, ""), ==, 1);
+        g_assert_false(g_file_test(stale_dir, G_FILE_TEST_EXISTS));
+        g_assert_true(g_file_test(full, G_FILE_TEST_IS_DIR));
+        g_assert_true(g_file_test(stale_log, G_FILE_TEST_EXISTS));
+
+        g_assert_cmpint(ag_sweep_stale(dir, ".log"), ==, 1);
+        g_assert_false(g_file_test(stale_log, G_FILE_TEST_EXISTS));
+        g_assert_true(g_file_test(stale_txt, G_FILE_TEST_EXISTS));
+        g_assert_true(g_file_test(live, G_FILE_TEST_IS_DIR));
+        g_assert_true(g_file_test(mine, G_FILE_TEST_IS_DIR));
+        g_assert_true(g_file_test(no_pid, G_FILE_TEST_IS_DIR));
+        g_assert_true(g_file_test(other, G_FILE_TEST_IS_DIR));
+        g_assert_cmpint(ag_sweep_stale(dir, ""), ==, 0);
+        unlink(inside);
+    }
+    g_assert_cmpint(ag_sweep_stale(dir, ""), ==, 1);
+    g_assert_false(g_file_test(full, G_FILE_TEST_EXISTS));
+    unlink(stale_txt);
+    rmdir(live);
+    rmdir(mine);
+    rmdir(no_pid);
+    rmdir(other);
+    g_assert_cmpint(rmdir(dir), ==, 0);
+}
+
+/*
+ * The same at a real memory cgroup root: a cgroup that a killed test
+ * process left is gone once the next one makes its own
+ */
+static void test_real_sweep_stale_cgroup(void)
+{
+    g_autofree char *stale = NULL, *made = NULL;
+
+    if (!real_cgroups_usable(false)) {
+        return;
+    }
+    stale = g_strdup_printf(MEMCG_ROOT "/qtest-auto-killed-%d", dead_pid());
+    g_assert_cmpint(mkdir(stale, 0755), ==, 0);
+    made = ag_cgroup_make(MEMCG_ROOT, "sweeper");
+    g_assert_false(g_file_test(stale, G_FILE_TEST_EXISTS));
+    g_assert_true(g_file_test(made, G_FILE_TEST_IS_DIR));
+    g_assert_cmpint(rmdir(made), ==, 0);
+}
+
 int main(int argc, char **argv)
 {
     int i;
@@ -3746,6 +3829,10 @@ int main(int argc, char **argv)
     qtest_add_func("virtio-balloon-auto/off/query-balloon",
                    test_off_query_balloon);
     qtest_add_func("virtio-balloon-auto/off/unchanged", test_off_unchanged);
+    qtest_add_func("virtio-balloon-auto/helpers/sweep-stale",
+                   test_helpers_sweep_stale);
+    qtest_add_func("virtio-balloon-auto/real/sweep-stale-cgroup",
+                   test_real_sweep_stale_cgroup);
     qtest_add_func("virtio-balloon-auto/feature/default-off",
                    test_feature_default_off);
     qtest_add_func("virtio-balloon-auto/feature/offered",

@@ -10,6 +10,7 @@
 # here needs root; callers check can_run() first and skip with its reason.
 
 import os
+import re
 import select
 import shutil
 import subprocess
@@ -166,6 +167,64 @@ def can_run():
     return True, ''
 
 
+def _pid_gone(pid):
+    """True if no process has this PID (kill(pid, 0) fails with ESRCH)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+STALE_CGROUP = re.compile(r'^qemu-autoballoon-[\w-]+-(\d+)$')
+STALE_SWAP = re.compile(r'^qemu-autoballoon-(\d+)\.swap$')
+
+
+def sweep_stale(cgroup_root=None, swap_dir=None, swaps_file='/proc/swaps'):
+    """Remove what a run killed before its own cleanup left: the empty
+    cgroups "qemu-autoballoon-*-PID" under cgroup_root and the swap files
+    "qemu-autoballoon-PID.swap" in swap_dir (swapped off first) whose PID
+    runs no more.  A cgroup that still holds a task (a QEMU that outlived
+    its run) stays, as does everything of a live PID.  Returns the paths
+    removed."""
+    removed = []
+    if cgroup_root and os.path.isdir(cgroup_root):
+        for name in sorted(os.listdir(cgroup_root)):
+            m = STALE_CGROUP.match(name)
+            path = os.path.join(cgroup_root, name)
+            if not m or not _pid_gone(int(m.group(1))) or \
+                    not os.path.isdir(path):
+                continue
+            try:
+                os.rmdir(path)
+                removed.append(path)
+            except OSError:
+                pass
+    if swap_dir and os.path.isdir(swap_dir):
+        active = set()
+        if os.path.exists(swaps_file):
+            active = {line.split()[0] for line in
+                      _read(swaps_file).splitlines()[1:] if line.split()}
+        for name in sorted(os.listdir(swap_dir)):
+            m = STALE_SWAP.match(name)
+            path = os.path.join(swap_dir, name)
+            if not m or not _pid_gone(int(m.group(1))):
+                continue
+            if path in active:
+                res = subprocess.run(['swapoff', path], capture_output=True,
+                                     check=False)
+                if res.returncode != 0:
+                    continue
+            try:
+                os.unlink(path)
+                removed.append(path)
+            except OSError:
+                pass
+    return removed
+
+
 class MemCgroup:
     """A memory cgroup with a limit, removed again by remove().
 
@@ -188,6 +247,7 @@ class MemCgroup:
             ctl = os.path.join(root, 'cgroup.subtree_control')
             if 'memory' not in _read(ctl).split():
                 _write(ctl, '+memory')
+        sweep_stale(cgroup_root=root)
         os.mkdir(self.path)
         try:
             self.set_limit(limit_bytes)
@@ -281,6 +341,7 @@ class SwapFile:
         name = name or f'qemu-autoballoon-{os.getpid()}.swap'
         self.path = os.path.join(directory, name)
         self.on = False
+        sweep_stale(swap_dir=directory)
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
                          0o600)

@@ -149,6 +149,54 @@ VmFlags: rd wr mr mw me ac
 """
 
 
+def dead_pid():
+    """A PID that ran a moment ago and runs no more."""
+    child = subprocess.Popen(['true'])
+    child.wait()
+    return child.pid
+
+
+class TestSweepStale(unittest.TestCase):
+    """What a killed run left (cgroups, swap files of dead PIDs) goes at
+    the next run; nothing else does.  In temporary directories."""
+
+    def test_cgroups_and_swap_files(self):
+        dead = dead_pid()
+        with tempfile.TemporaryDirectory() as cg, \
+                tempfile.TemporaryDirectory() as sw:
+            stale = os.path.join(cg, f'qemu-autoballoon-bench-{dead}')
+            busy = os.path.join(cg, f'qemu-autoballoon-demo-{dead}')
+            live = os.path.join(cg, f'qemu-autoballoon-bench-{os.getppid()}')
+            other = os.path.join(cg, f'user-{dead}')
+            for d in (stale, busy, live, other):
+                os.mkdir(d)
+            write(os.path.join(busy, 'tasks'), '1\n')   # cannot go
+            stale_swap = os.path.join(sw, f'qemu-autoballoon-{dead}.swap')
+            live_swap = os.path.join(sw,
+                                     f'qemu-autoballoon-{os.getpid()}.swap')
+            on_swap = os.path.join(sw, f'qemu-autoballoon-{dead + 1}.swap')
+            for f in (stale_swap, live_swap, on_swap):
+                write(f, '')
+            # on_swap is named active, and swapoff refuses a file that
+            # is no swap area: it stays (if dead + 1 runs, it stays too)
+            swaps = os.path.join(sw, 'swaps')
+            write(swaps, 'Filename Type Size Used Priority\n'
+                  f'{on_swap} file 1024 0 -2\n')
+
+            removed = H.sweep_stale(cgroup_root=cg, swap_dir=sw,
+                                    swaps_file=swaps)
+
+            self.assertEqual(removed, [stale, stale_swap])
+            for path in (busy, live, other, live_swap, on_swap):
+                self.assertTrue(os.path.exists(path), path)
+            self.assertEqual(H.sweep_stale(cgroup_root=cg, swap_dir=sw,
+                                           swaps_file=swaps), [])
+
+    def test_missing_directories(self):
+        self.assertEqual(H.sweep_stale(cgroup_root='/nonexistent/cg',
+                                       swap_dir='/nonexistent/swap'), [])
+
+
 class TestMemorySplit(unittest.TestCase):
     """proc_memory_split(): guest RAM apart from QEMU's own memory."""
 
