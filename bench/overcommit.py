@@ -203,7 +203,8 @@ class Run:
             append = G.kernel_args(phases_str(sched), delay,
                                    seed=hash((name, self.rep)) & 0xffff,
                                    driver=ROW_DRIVER.get(self.row),
-                                   cache_mib=cache, cache_dev=cache_dev)
+                                   cache_mib=cache, cache_dev=cache_dev,
+                                   extra=self.args.guest_args)
             serial = os.path.join(self.dir, f'{name}.console')
             disk = None
             if self.args.boot == 'disk':
@@ -734,6 +735,12 @@ def arg_parser():
                     help="QEMU trace events to log (QEMU's -trace enable=,"
                     " e.g. 'virtio_balloon_auto_*') into NAME.trace in"
                     " each run's directory; costs CPU, so not for figures")
+    ap.add_argument('--guest-args', default='',
+                    help='more guest kernel arguments, e.g.'
+                    " 'demo.memdump=50,80' (the guest prints /proc/meminfo,"
+                    ' /proc/vmstat and its per-cpu page counts at those'
+                    ' seconds of uptime, on its console; see'
+                    ' scripts/build-guest.sh)')
     # disk by default since 2026-12-01: under libvirt a guest boots from
     # its disk, and -kernel's copy was most of what the balloon rows
     # still swapped (bench/results/2026-12-01-owner and -disk)
@@ -770,6 +777,12 @@ def parse_args():
             (args.limit_mib and args.limit_mib < 128) or args.limit_mib < 0:
         ap.error('--swap-mib >= 64, --start-delay-s >= 0, --limit-mib 0 '
                  '(the scenario\'s) or >= 128')
+    # the arguments go into the boot loader's configuration, one line:
+    # printable ASCII only, and the kernel keeps 2048 bytes of its
+    # command line (x86 COMMAND_LINE_SIZE) for the benchmark's own too
+    if len(args.guest_args) > 1024 or \
+            not all(' ' <= c <= '~' for c in args.guest_args):
+        ap.error('--guest-args: printable ASCII, at most 1024 characters')
     # one data disk for every run: the largest page cache asked for
     args.data_mib = max((m for scen in args.scen_list
                          for m in page_cache_mib(scen, args).values()),

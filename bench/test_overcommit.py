@@ -123,6 +123,13 @@ class TestCommandLine(unittest.TestCase):
         self.assertEqual(O.arg_parser().parse_args(self.required).boot,
                          'disk')
 
+    def test_guest_args_kept_as_given(self):
+        a = O.arg_parser().parse_args(self.required + [
+            '--guest-args', 'demo.memdump=50,80'])
+        self.assertEqual(a.guest_args, 'demo.memdump=50,80')
+        self.assertEqual(O.arg_parser().parse_args(self.required).guest_args,
+                         '')
+
     def test_kernel_boot_on_request(self):
         a = O.arg_parser().parse_args(self.required + ['--boot', 'kernel'])
         self.assertEqual(a.boot, 'kernel')
@@ -157,7 +164,12 @@ class TestCommandLine(unittest.TestCase):
                 (['--phase-s', '3'], '--phase-s >= 4'),
                 (['--guests', '9'], '--guests from 2 to 8'),
                 (['--rows', 'none,nope'], "unknown row 'nope'"),
-                (['--scenarios', ''], "unknown scenario ''")):
+                (['--scenarios', ''], "unknown scenario ''"),
+                (['--guest-args', 'a\nDEFAULT x'], '--guest-args: printable'),
+                (['--guest-args', 'a\tb'], '--guest-args: printable'),
+                (['--guest-args', 'demo.memdump=\u00e9'],
+                 '--guest-args: printable'),
+                (['--guest-args', 'x' * 1025], '--guest-args: printable')):
             # no subTest(): the TAP runner does not report a failed one
             self.assertIn(why, self.refused(extra), extra)
         # the values alone are fine: refused for the machine or the guest

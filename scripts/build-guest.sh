@@ -35,6 +35,11 @@
 #   demo.delay=S                memload: wait S s first (default 0)
 #   demo.seed=N                 memload: its seed (default: time and pid)
 #   demo.report=S               print guest free memory every S s
+#   demo.memdump=S,...          at each of these seconds of uptime, print
+#                               /proc/meminfo, /proc/vmstat, the per-cpu
+#                               page lists' counts of /proc/zoneinfo and
+#                               /proc/buddyinfo, each line prefixed
+#                               "memdump: t=S FILE: " (default: none)
 #   demo.cache=MiB              before "GUEST READY", read MiB of
 #                               demo.cachedev into the page cache (0, the
 #                               default: nothing), as a guest that has
@@ -406,6 +411,33 @@ seed=$(param seed '')
 report=$(param report 5)
 echo "GUEST READY uptime=$(up)s kernel=$(uname -r) mem_total=$(mib MemTotal)MiB" \
      "balloon=$balloon balloon-driver=$bdriver work=$work"
+
+# demo.memdump: where the guest's memory is, at chosen times (to find
+# memory that is neither free nor the workload's).  Times that are not
+# whole numbers are said and skipped; past ones print at once.
+memdump=$(param memdump '')
+if [ -n "$memdump" ]; then
+    (
+        set -f    # the list is split, never globbed
+        for d in $(echo "$memdump" | tr ',' ' '); do
+            case "$d" in
+            ''|*[!0-9]*|??????*)
+                echo "init: demo.memdump: '$d' is not a whole number of" \
+                     "seconds below 100000, skipped"
+                continue ;;
+            esac
+            while [ "$(cut -d. -f1 /proc/uptime)" -lt "$d" ]; do sleep 1; done
+            t=$(up)
+            for f in meminfo vmstat buddyinfo; do
+                sed "s/^/memdump: t=$t $f: /" "/proc/$f"
+            done
+            # zoneinfo in full is some 150 lines a zone: its zone
+            # headers and per-cpu counts only
+            grep -E '^Node|^ +count:' /proc/zoneinfo |
+                sed "s/^/memdump: t=$t zoneinfo: /"
+        done
+    ) &
+fi
 
 # Guest free memory every few seconds, in the background.
 (
