@@ -145,10 +145,10 @@ struct VirtIOBalloonAuto {
     bool timing_loaded;
     /*
      * virtio_balloon_auto_post_load() accepted a state (a COLO secondary
-     * loads one at every checkpoint).  On an incoming destination,
-     * set-auto-balloon leaves RAM discard to post_load only before this:
-     * the runstate stays INMIGRATE a while after the load (a COLO
-     * secondary's until its VM starts).
+     * loads one at every checkpoint): see auto_awaiting_stream().  Never
+     * cleared; a loadvm into a destination still waiting for its stream
+     * (-incoming defer) sets it too, and the stream then comes on top of
+     * what was switched meanwhile.
      */
     bool state_loaded;
     /*
@@ -562,6 +562,18 @@ static bool auto_in_transit(void)
 }
 
 /*
+ * An incoming destination whose balloon state is still to come: its
+ * post_load then decides the size, whether automatic mode is on, and RAM
+ * discard.  INMIGRATE alone is not that: the runstate stays INMIGRATE a
+ * while after post_load ran (a COLO secondary's until its COLO thread
+ * starts the VM), and what is asked then is not overwritten by a stream.
+ */
+static bool auto_awaiting_stream(VirtIOBalloonAuto *a)
+{
+    return runstate_check(RUN_STATE_INMIGRATE) && !a->state_loaded;
+}
+
+/*
  * Whether an inflate would return the host nothing: the device discards
  * no page (virtio_balloon_inhibited()) while the destination of a
  * postcopy migration pulls guest RAM from its source, or while a
@@ -955,10 +967,11 @@ static void auto_ram_sync(VirtIOBalloonAuto *a)
      * A shrink under the balloon is due at once (balloon_auto_ram_floor).
      * Armed in FINISH_MIGRATE and POSTMIGRATE too: the timer is on the
      * stopped QEMU_CLOCK_VIRTUAL there, and acts if a failed migration
-     * brings the source back to running.  Not while INMIGRATE, whose
-     * post_load replaces the policy and re-arms.
+     * brings the source back to running.  Not while the incoming
+     * stream is still to come: its post_load replaces the policy and
+     * re-arms.
      */
-    if (a->enabled && !runstate_check(RUN_STATE_INMIGRATE)) {
+    if (a->enabled && !auto_awaiting_stream(a)) {
         auto_rearm(a);
     }
     if (auto_props_clamp_to_ram(p, pages)) {
@@ -1052,7 +1065,7 @@ static bool auto_manual_check(void *opaque, ram_addr_t target, Error **errp)
     VirtIOBalloonAuto *a = s->auto_state;
     uint64_t ram;
 
-    if (!a || !a->enabled || runstate_check(RUN_STATE_INMIGRATE)) {
+    if (!a || !a->enabled || auto_awaiting_stream(a)) {
         return true;
     }
     auto_ram_sync(a);
@@ -1171,7 +1184,7 @@ static bool auto_plug_check(void *opaque, Object *dev, MemoryRegion *mr,
     VirtIOBalloonAuto *a = s->auto_state;
     Object *memdev;
 
-    if (!a || !a->enabled || runstate_check(RUN_STATE_INMIGRATE)) {
+    if (!a || !a->enabled || auto_awaiting_stream(a)) {
         return true;
     }
     /* Every memory device QEMU has maps memory of its memdev */
@@ -1802,8 +1815,7 @@ bool virtio_balloon_auto_configure(VirtIOBalloon *s,
     bool switch_on;
 
     assert(a);
-    /* The stream's state is still to come: its post_load decides */
-    incoming = runstate_check(RUN_STATE_INMIGRATE) && !a->state_loaded;
+    incoming = auto_awaiting_stream(a);
     switch_on = enable && !a->enabled;
     auto_ram_sync(a);
     if (!auto_props_to_config(props, balloon_auto_ram_pages(&a->policy),

@@ -1229,6 +1229,58 @@ static void test_discard_colo_switch_on(void)
     ag_stop(g);
 }
 
+/*
+ * A destination whose balloon state the stream brought, still INMIGRATE:
+ * the stream is cut before its end marker, so the load fails after every
+ * device's post_load, and the destination stays up (exit-on-error off).
+ * The state said automatic mode off; switching on now is not left to a
+ * post_load that already ran: it takes RAM discard at once, and a device
+ * that pins guest RAM is refused.  (The same rule as at a COLO
+ * secondary between "colo" and its VM start, without the race.)
+ */
+static void test_discard_switch_on_after_load(void)
+{
+    Stream *st = stream_new();
+    g_autoptr(QDict) before = NULL;
+    g_autofree char *status = NULL;
+    size_t end;
+    QOSState *dst;
+
+    st->buf[st->sub + SUB_ENABLED] = 0;
+    /*
+     * The stream ends with QEMU_VM_EOF (0), or with it, then
+     * QEMU_VM_VMDESCRIPTION (6), a be32 length and the JSON description:
+     * cut before QEMU_VM_EOF
+     */
+    for (end = st->len - 6; end > st->sub + SUB_LEN; end--) {
+        if (st->buf[end] == 0x00 && st->buf[end + 1] == 0x06 &&
+            ldl_be_p(st->buf + end + 2) == st->len - end - 6) {
+            break;
+        }
+    }
+    if (end == st->sub + SUB_LEN) {
+        end = st->len - 1;
+    }
+    g_assert_cmpint(st->buf[end], ==, 0x00);
+    st->len = end;
+
+    dst = stream_load(st, &status, &before);
+    g_assert_cmpstr(status, ==, "failed");
+    g_assert_true(qdict_get_bool(before, "enabled"));
+    /* The balloon's state was applied: automatic mode off, as sent */
+    g_assert_false(ag_enabled(dst->qts));
+    ag_expect_pinning_refused(dst->qts, false);
+
+    ag_set_enabled(dst->qts, true);
+    g_assert_true(ag_enabled(dst->qts));
+    ag_expect_pinning_refused(dst->qts, true);
+    ag_set_enabled(dst->qts, false);
+    ag_expect_pinning_refused(dst->qts, false);
+
+    qtest_shutdown(dst);
+    stream_free(st);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1277,6 +1329,8 @@ int main(int argc, char **argv)
                    test_bg_snapshot_pauses);
     qtest_add_func("virtio-balloon-auto/migration/real/threshold-rearmed",
                    test_real_threshold_rearmed);
+    qtest_add_func("virtio-balloon-auto/migration/discard/switch-on-after-load",
+                   test_discard_switch_on_after_load);
     qtest_add_func("virtio-balloon-auto/migration/discard/stream-off",
                    test_discard_stream_off);
     qtest_add_func("virtio-balloon-auto/migration/discard/stream-on",
