@@ -11,21 +11,31 @@
 #        fuzz-corpus.py pack DIR CORPUS
 #
 # unpack  writes each input of CORPUS to DIR/<SHA-1 of the input> (the
-#         names libFuzzer gives), after deleting the files already there.
+#         names libFuzzer gives), after deleting the files of such names
+#         already there (nothing else in DIR is touched).
 # pack    rewrites CORPUS with the inputs in DIR, sorted by name (their
 #         SHA-1), keeping CORPUS's opening comment and every input that a
 #         comment names ("pinned": a reproducer kept whatever a libFuzzer
-#         merge drops), in front, with their comments.
+#         merge drops), in front, with their comments.  An empty DIR is
+#         refused: it would drop every input that is not pinned.
 #
-# Exit status 1, with the file and line, on a line that is not base64 or
-# an empty input; CORPUS is then left as it was.
+# Lines end with LF (a CR before it is ignored); the file is ASCII.  Exit
+# status 1, with the file and line, on a byte that is not ASCII, a line
+# that is not base64 or an empty input; CORPUS is then left as it was.
 
 import base64
 import binascii
 import hashlib
 import os
+import re
 import sys
 import tempfile
+
+# libFuzzer's name for an input: the SHA-1 of its bytes, in hex
+INPUT_NAME = re.compile(r'^[0-9a-f]{40}$')
+# What a line may start or end with: C's isspace(), as the replay test's
+# g_strstrip() (str.strip() would also take the bytes 0x1c to 0x1f)
+WHITESPACE = " \t\n\v\f\r"
 
 
 class CorpusError(Exception):
@@ -38,29 +48,33 @@ def read_corpus(path):
     (bytes), in file order."""
     header, pinned, inputs, comment = [], [], [], []
     seen_input = False
-    with open(path, encoding="ascii") as f:
-        for n, line in enumerate(f, 1):
-            line = line.strip()
-            if line.startswith("#"):
-                comment.append(line)
-                continue
-            if not line:
-                if not seen_input and comment:
-                    header += comment + [""]
-                    comment = []
-                continue
-            try:
-                data = base64.b64decode(line, validate=True)
-            except (binascii.Error, ValueError) as e:
-                raise CorpusError(f"{path}:{n}: not base64 ({e})") from e
-            if not data:
-                raise CorpusError(f"{path}:{n}: an empty input")
-            seen_input = True
-            if comment:
-                pinned.append((comment, data))
+    with open(path, "rb") as f:
+        raw = f.read()
+    for n, bline in enumerate(raw.split(b"\n"), 1):
+        try:
+            line = bline.decode("ascii").strip(WHITESPACE)
+        except UnicodeDecodeError as e:
+            raise CorpusError(f"{path}:{n}: not ASCII ({e.reason})") from e
+        if line.startswith("#"):
+            comment.append(line)
+            continue
+        if not line:
+            if not seen_input and comment:
+                header += comment + [""]
                 comment = []
-            else:
-                inputs.append(data)
+            continue
+        try:
+            data = base64.b64decode(line, validate=True)
+        except (binascii.Error, ValueError) as e:
+            raise CorpusError(f"{path}:{n}: not base64 ({e})") from e
+        if not data:
+            raise CorpusError(f"{path}:{n}: an empty input")
+        seen_input = True
+        if comment:
+            pinned.append((comment, data))
+            comment = []
+        else:
+            inputs.append(data)
     if comment:
         raise CorpusError(f"{path}: a comment names no input at the end")
     return header, pinned, inputs
@@ -70,7 +84,8 @@ def unpack(corpus, directory):
     header, pinned, inputs = read_corpus(corpus)
     os.makedirs(directory, exist_ok=True)
     for name in os.listdir(directory):
-        os.unlink(os.path.join(directory, name))
+        if INPUT_NAME.match(name):
+            os.unlink(os.path.join(directory, name))
     for data in [d for _, d in pinned] + inputs:
         name = hashlib.sha1(data).hexdigest()
         with open(os.path.join(directory, name), "wb") as f:
@@ -83,7 +98,11 @@ def pack(directory, corpus):
     header, pinned, _ = read_corpus(corpus)
     kept = {d for _, d in pinned}
     inputs = []
-    for name in sorted(os.listdir(directory)):
+    names = sorted(os.listdir(directory))
+    if not names:
+        raise CorpusError(f"{directory} is empty: packing it would drop"
+                          " every input that is not pinned")
+    for name in names:
         with open(os.path.join(directory, name), "rb") as f:
             data = f.read()
         if data and data not in kept:
