@@ -496,6 +496,8 @@ char *ag_cgroup_make(const char *root, const char *what)
                                  getpid());
 
     ag_sweep_stale(root, "");
+    /* Before it is made, it can only be a killed run's of this PID */
+    rmdir(path);
     g_assert_cmpint(mkdir(path, 0755), ==, 0);
     return path;
 }
@@ -512,8 +514,9 @@ int ag_sweep_stale(const char *dir, const char *suffix)
     while ((name = g_dir_read_name(d))) {
         g_autofree char *path = NULL;
         size_t len = strlen(name), slen = strlen(suffix);
-        const char *end, *dash;
-        int64_t pid;
+        const char *end, *dash, *p;
+        int64_t pid = 0;
+        struct stat st;
 
         if (!g_str_has_prefix(name, "qtest-auto-") || len <= slen ||
             strcmp(name + len - slen, suffix) != 0) {
@@ -521,13 +524,20 @@ int ag_sweep_stale(const char *dir, const char *suffix)
         }
         end = name + len - slen;
         dash = g_strrstr_len(name, end - name, "-");
-        if (dash == end - 1 ||
-            qemu_strtoi64(dash + 1, &end, 10, &pid) < 0 ||
-            end != name + len - slen || pid <= 0 || pid > INT_MAX ||
+        /* Digits only, and no more than a PID has (2^22 at most) */
+        for (p = dash + 1; p < end && g_ascii_isdigit(*p) && pid <= INT_MAX;
+             p++) {
+            pid = pid * 10 + (*p - '0');
+        }
+        if (p == dash + 1 || p != end || pid <= 0 || pid > INT_MAX ||
             pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH) {
             continue;
         }
+        /* Another user's is not ours to remove; a link is not followed */
         path = g_build_filename(dir, name, NULL);
+        if (lstat(path, &st) < 0 || st.st_uid != geteuid()) {
+            continue;
+        }
         if (remove(path) == 0) {
             removed++;
         }

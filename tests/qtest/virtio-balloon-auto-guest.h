@@ -160,8 +160,10 @@ char *ag_cgroup_make(const char *root, const char *what);
  * Remove the entries "qtest-auto-*-PID@suffix" of directory @dir whose PID
  * runs no more: what a test process killed before its own cleanup left
  * (empty cgroups with @suffix "", trace files with ".log"), by remove(3).
- * A cgroup that still holds a task, or an entry of a live process,
- * stays.  Returns how many were removed.
+ * A cgroup that still holds a task, an entry of a live process or of
+ * another user stays.  PIDs are this PID namespace's: a run in another
+ * container sharing the directory would look dead.  Returns how many
+ * were removed.
  */
 int ag_sweep_stale(const char *dir, const char *suffix);
 /*

@@ -3753,6 +3753,8 @@ static void test_helpers_sweep_stale(void)
     g_autofree char *stale_dir = NULL, *stale_log = NULL, *live = NULL;
     g_autofree char *mine = NULL, *no_pid = NULL, *other = NULL;
     g_autofree char *full = NULL, *stale_txt = NULL;
+    char *odd[4];
+    size_t i;
 
     g_assert_nonnull(dir);
     stale_dir = g_strdup_printf("%s/qtest-auto-psi-%d", dir, dead);
@@ -3768,6 +3770,19 @@ static void test_helpers_sweep_stale(void)
     g_assert_cmpint(mkdir(mine, 0755), ==, 0);
     g_assert_cmpint(mkdir(no_pid, 0755), ==, 0);
     g_assert_cmpint(mkdir(other, 0755), ==, 0);
+    /* Not a PID after the last dash, or another user's: they stay */
+    odd[0] = g_strdup_printf("%s/qtest-auto-psi- %d", dir, dead);
+    odd[1] = g_strdup_printf("%s/qtest-auto-psi-+%d", dir, dead);
+    odd[2] = g_strdup_printf("%s/qtest-auto-psi-99999999999999999999", dir);
+    odd[3] = g_strdup_printf("%s/qtest-auto-nobody-%d", dir, dead);
+    for (i = 0; i < ARRAY_SIZE(odd); i++) {
+        g_assert_cmpint(mkdir(odd[i], 0755), ==, 0);
+    }
+    if (geteuid() == 0) {
+        g_assert_cmpint(chown(odd[3], 65534, 65534), ==, 0);
+    } else {
+        g_assert_cmpint(rmdir(odd[3]), ==, 0);
+    }
     /* A directory that cannot go (as a cgroup with a task in it) */
     g_assert_cmpint(mkdir(full, 0755), ==, 0);
     g_assert_true(g_file_set_contents(stale_log, "x", -1, NULL));
@@ -3788,16 +3803,26 @@ static void test_helpers_sweep_stale(void)
         g_assert_true(g_file_test(mine, G_FILE_TEST_IS_DIR));
         g_assert_true(g_file_test(no_pid, G_FILE_TEST_IS_DIR));
         g_assert_true(g_file_test(other, G_FILE_TEST_IS_DIR));
+        /* (the other user's only as root, who can chown) */
+        for (i = 0; i < ARRAY_SIZE(odd) - (geteuid() != 0); i++) {
+            g_assert_true(g_file_test(odd[i], G_FILE_TEST_IS_DIR));
+        }
         g_assert_cmpint(ag_sweep_stale(dir, ""), ==, 0);
         unlink(inside);
     }
     g_assert_cmpint(ag_sweep_stale(dir, ""), ==, 1);
     g_assert_false(g_file_test(full, G_FILE_TEST_EXISTS));
     unlink(stale_txt);
+    for (i = 0; i < ARRAY_SIZE(odd); i++) {
+        rmdir(odd[i]);
+    }
     rmdir(live);
     rmdir(mine);
     rmdir(no_pid);
     rmdir(other);
+    for (i = 0; i < ARRAY_SIZE(odd); i++) {
+        g_free(odd[i]);
+    }
     g_assert_cmpint(rmdir(dir), ==, 0);
 }
 

@@ -168,7 +168,10 @@ def can_run():
 
 
 def _pid_gone(pid):
-    """True if no process has this PID (kill(pid, 0) fails with ESRCH)."""
+    """True if no process has this PID (kill(pid, 0) fails with ESRCH).
+    A PID beyond what the kernel gives (2^22) is not one: False."""
+    if not 0 < pid <= 1 << 22:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -178,16 +181,42 @@ def _pid_gone(pid):
     return False
 
 
+def _ours(path):
+    """True if @path (not followed) belongs to this user."""
+    try:
+        return os.lstat(path).st_uid == os.geteuid()
+    except OSError:
+        return False
+
+
+def _swapoff(path):
+    """swapoff @path; False if it failed or there is no swapoff."""
+    try:
+        res = subprocess.run(['swapoff', path], capture_output=True,
+                             check=False)
+    except OSError:
+        return False
+    return res.returncode == 0
+
+
 STALE_CGROUP = re.compile(r'^qemu-autoballoon-[\w-]+-(\d+)$')
 STALE_SWAP = re.compile(r'^qemu-autoballoon-(\d+)\.swap$')
+
+
+def _own_stale(pattern, name):
+    """True if @name is one of @pattern's with this process's PID."""
+    m = pattern.match(name)
+    return bool(m) and int(m.group(1)) == os.getpid()
 
 
 def sweep_stale(cgroup_root=None, swap_dir=None, swaps_file='/proc/swaps'):
     """Remove what a run killed before its own cleanup left: the empty
     cgroups "qemu-autoballoon-*-PID" under cgroup_root and the swap files
     "qemu-autoballoon-PID.swap" in swap_dir (swapped off first) whose PID
-    runs no more.  A cgroup that still holds a task (a QEMU that outlived
-    its run) stays, as does everything of a live PID.  Returns the paths
+    runs no more and that this user owns.  A cgroup that still holds a
+    task (a QEMU that outlived its run) stays, as does everything of a
+    live PID.  PIDs are this PID namespace's: a run in another container
+    sharing these directories would look dead.  Returns the paths
     removed."""
     removed = []
     if cgroup_root and os.path.isdir(cgroup_root):
@@ -195,7 +224,7 @@ def sweep_stale(cgroup_root=None, swap_dir=None, swaps_file='/proc/swaps'):
             m = STALE_CGROUP.match(name)
             path = os.path.join(cgroup_root, name)
             if not m or not _pid_gone(int(m.group(1))) or \
-                    not os.path.isdir(path):
+                    not _ours(path) or not os.path.isdir(path):
                 continue
             try:
                 os.rmdir(path)
@@ -210,13 +239,10 @@ def sweep_stale(cgroup_root=None, swap_dir=None, swaps_file='/proc/swaps'):
         for name in sorted(os.listdir(swap_dir)):
             m = STALE_SWAP.match(name)
             path = os.path.join(swap_dir, name)
-            if not m or not _pid_gone(int(m.group(1))):
+            if not m or not _pid_gone(int(m.group(1))) or not _ours(path):
                 continue
-            if path in active:
-                res = subprocess.run(['swapoff', path], capture_output=True,
-                                     check=False)
-                if res.returncode != 0:
-                    continue
+            if path in active and not _swapoff(path):
+                continue
             try:
                 os.unlink(path)
                 removed.append(path)
@@ -248,6 +274,13 @@ class MemCgroup:
             if 'memory' not in _read(ctl).split():
                 _write(ctl, '+memory')
         sweep_stale(cgroup_root=root)
+        # a name of this PID's before it is made can only be a killed
+        # run's whose PID was this one
+        if _own_stale(STALE_CGROUP, name) and os.path.isdir(self.path):
+            try:
+                os.rmdir(self.path)
+            except OSError:
+                pass
         os.mkdir(self.path)
         try:
             self.set_limit(limit_bytes)
@@ -342,6 +375,10 @@ class SwapFile:
         self.path = os.path.join(directory, name)
         self.on = False
         sweep_stale(swap_dir=directory)
+        # likewise
+        if _own_stale(STALE_SWAP, name) and os.path.exists(self.path) and \
+                (self.path not in swap_areas() or _swapoff(self.path)):
+            os.unlink(self.path)
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
                          0o600)

@@ -192,6 +192,36 @@ class TestSweepStale(unittest.TestCase):
             self.assertEqual(H.sweep_stale(cgroup_root=cg, swap_dir=sw,
                                            swaps_file=swaps), [])
 
+    def test_odd_names_and_owners(self):
+        dead = dead_pid()
+        with tempfile.TemporaryDirectory() as cg:
+            huge = os.path.join(cg, 'qemu-autoballoon-x-' + '9' * 20)
+            spaced = os.path.join(cg, f'qemu-autoballoon-x- {dead}')
+            theirs = os.path.join(cg, f'qemu-autoballoon-x-{dead}')
+            for d in (huge, spaced, theirs):
+                os.mkdir(d)
+            if os.geteuid() == 0:
+                os.chown(theirs, 65534, 65534)    # nobody's
+                kept = (huge, spaced, theirs)
+            else:
+                kept = (huge, spaced)
+            removed = H.sweep_stale(cgroup_root=cg)
+            for path in kept:
+                self.assertTrue(os.path.exists(path), path)
+            if os.geteuid() != 0:
+                self.assertEqual(removed, [theirs])
+
+    def test_own_pid_leftover_made_again(self):
+        # a killed run's cgroup whose PID this process now has
+        fs = FakeCgroupfs(v2_controllers=['memory'])
+        name = f'qemu-autoballoon-bench-{os.getpid()}'
+        os.mkdir(os.path.join(fs.v2, name))
+        cg = H.MemCgroup(name, 1 << 30, kind='v2', root=fs.v2)
+        self.assertTrue(os.path.isdir(cg.path))
+        for f in os.listdir(cg.path):
+            os.unlink(os.path.join(cg.path, f))
+        cg.remove()
+
     def test_missing_directories(self):
         self.assertEqual(H.sweep_stale(cgroup_root='/nonexistent/cg',
                                        swap_dir='/nonexistent/swap'), [])
