@@ -755,6 +755,13 @@ def arg_parser():
     return ap
 
 
+# Guest kernel arguments the benchmark sets (guest.kernel_args(), the
+# disk image's boot loader): --guest-args may not repeat them
+BENCH_GUEST_ARGS = ('console', 'panic', 'no_timer_check', 'initrd',
+                    'demo.work', 'demo.phases', 'demo.delay', 'demo.seed',
+                    'demo.cache', 'demo.cachedev', 'autoballoon.driver')
+
+
 def parse_args():
     ap = arg_parser()
     args = ap.parse_args()
@@ -783,6 +790,12 @@ def parse_args():
     if len(args.guest_args) > 1024 or \
             not all(' ' <= c <= '~' for c in args.guest_args):
         ap.error('--guest-args: printable ASCII, at most 1024 characters')
+    # the guest's init takes the last of a repeated argument: these would
+    # change the scenario or the boot, not add to them
+    for word in args.guest_args.split():
+        key = word.split('=', 1)[0]
+        if key in BENCH_GUEST_ARGS:
+            ap.error(f'--guest-args: {key} is the benchmark\'s own')
     # one data disk for every run: the largest page cache asked for
     args.data_mib = max((m for scen in args.scen_list
                          for m in page_cache_mib(scen, args).values()),
@@ -891,7 +904,9 @@ def report(args, results, started):
                 'with -kernel') + '; '
              f'wall time {(time.time() - started) / 60:.1f} min.'
              + (f'  Automatic rows with {args.auto_props}.'
-                if args.auto_props else ''), '',
+                if args.auto_props else '')
+             + (f'  Guest kernel arguments added: {args.guest_args}.'
+                if args.guest_args else ''), '',
              'Each cell: median [min-max] over the runs; ratios are '
              'against the "none" row of the same run.  Swap-out and '
              'swap-in are host-wide (/proc/vmstat pswpout, pswpin); '

@@ -169,7 +169,11 @@ class TestCommandLine(unittest.TestCase):
                 (['--guest-args', 'a\tb'], '--guest-args: printable'),
                 (['--guest-args', 'demo.memdump=\u00e9'],
                  '--guest-args: printable'),
-                (['--guest-args', 'x' * 1025], '--guest-args: printable')):
+                (['--guest-args', 'x' * 1025], '--guest-args: printable'),
+                (['--guest-args', 'demo.memdump=5 demo.work=idle'],
+                 '--guest-args: demo.work is the benchmark'),
+                (['--guest-args', 'initrd=/x'],
+                 '--guest-args: initrd is the benchmark')):
             # no subTest(): the TAP runner does not report a failed one
             self.assertIn(why, self.refused(extra), extra)
         # the values alone are fine: refused for the machine or the guest

@@ -39,7 +39,8 @@
 #                               /proc/meminfo, /proc/vmstat, the per-cpu
 #                               page lists' counts of /proc/zoneinfo and
 #                               /proc/buddyinfo, each line prefixed
-#                               "memdump: t=S FILE: " (default: none)
+#                               "memdump: t=UPTIME FILE: " (UPTIME as
+#                               /proc/uptime says; default: none)
 #   demo.cache=MiB              before "GUEST READY", read MiB of
 #                               demo.cachedev into the page cache (0, the
 #                               default: nothing), as a guest that has
@@ -423,7 +424,7 @@ if [ -n "$memdump" ]; then
             case "$d" in
             ''|*[!0-9]*|??????*)
                 echo "init: demo.memdump: '$d' is not a whole number of" \
-                     "seconds below 100000, skipped"
+                     "seconds of at most 5 digits, skipped"
                 continue ;;
             esac
             while [ "$(cut -d. -f1 /proc/uptime)" -lt "$d" ]; do sleep 1; done
