@@ -1219,8 +1219,9 @@ static void test_discard_colo_switch_on(void)
 
     /*
      * End COLO at the primary first: a primary told to quit in COLO state
-     * waits for its next checkpoint (x-checkpoint-delay, 20 s), and on a
-     * loaded host that took longer than libqtest waits before SIGKILL
+     * first runs one more checkpoint with its secondary (colo_shutdown()
+     * wakes its COLO thread), and on a loaded host one run did not exit
+     * within the 30 s libqtest waits before SIGKILL
      */
     qtest_qmp_assert_success(g->qts, "{ 'execute': 'x-colo-lost-heartbeat' }");
     qtest_qmp_eventwait(g->qts, "COLO_EXIT");
