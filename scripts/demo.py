@@ -14,8 +14,8 @@
 #
 # The cgroup is a v1 memcg (vmpressure source) where the host has the v1
 # memory controller, else a cgroup v2 directory with memory.max (PSI
-# source, memory.pressure): the demo says which.  It removes the cgroup
-# and the swap file it made, whatever happens.
+# source, memory.pressure): the demo says which.  It removes the cgroup,
+# the swap file and the data disk it made, whatever happens.
 #
 # Usage (as root): demo.py --qemu QEMU --firmware DIR --guest-dir DIR
 #                          --qemu-python DIR
