@@ -541,6 +541,9 @@ static void test_hugetlb_plain_to_auto(void)
 #define SUB_SHARES      111     /* be32 */
 #define SUB_MSG_QUEUE   115     /* u8 */
 #define SUB_LEN         116
+/* Section types of the stream (migration/savevm.h, not a public header) */
+#define STREAM_VM_EOF               0x00
+#define STREAM_VM_VMDESCRIPTION     0x06
 
 typedef struct Stream {
     char *dir;
@@ -1109,29 +1112,32 @@ static void test_discard_stream_on(void)
  * arrives (migration_incoming_enable_colo()), before any device state; a
  * real user of ram_block_discard_disable() that needs no hardware.
  */
+/* COLO, and a MIGRATION event at each change of state */
 static void colo_cap(QTestState *qts)
 {
     qtest_qmp_assert_success(qts, "{ 'execute':"
                              " 'migrate-set-capabilities', 'arguments':"
                              " { 'capabilities': [ { 'capability':"
-                             " 'x-colo', 'state': true } ] } }");
+                             " 'x-colo', 'state': true }, { 'capability':"
+                             " 'events', 'state': true } ] } }");
 }
 
-/* Wait until @qts's migration is in COLO state or failed; return which */
+/*
+ * Wait for @qts's MIGRATION event saying it is in COLO state or failed;
+ * return which.  The event is sent as the state changes, so what follows
+ * it runs as soon after as QMP can.
+ */
 static char *migrate_wait_colo(QTestState *qts)
 {
-    char *st = NULL;
-    int i;
+    for (;;) {
+        g_autoptr(QDict) ev = qtest_qmp_eventwait_ref(qts, "MIGRATION");
+        const char *st = qdict_get_str(qdict_get_qdict(ev, "data"),
+                                       "status");
 
-    for (i = 0; i < TIMEOUT_US / 10000; i++) {
-        g_free(st);
-        st = migrate_status(qts);
         if (!strcmp(st, "colo") || !strcmp(st, "failed")) {
-            break;
+            return g_strdup(st);
         }
-        g_usleep(10 * 1000);
     }
-    return st;
 }
 
 /*
@@ -1183,7 +1189,8 @@ static void expect_switch_on_refused(QTestState *qts, const char *why)
  * refused there (discard is disabled) and at the primary (every
  * checkpoint would fail at the secondary), changing nothing.
  *
- * The secondary is asked as soon as it says "colo": its runstate is then
+ * The secondary is asked as soon as it says "colo" (its MIGRATION
+ * event): its runstate is then
  * still INMIGRATE until its COLO thread starts the VM, after the stream's
  * state was loaded.  A switch-on that left RAM discard to a post_load
  * that had already run was accepted there (a test run on a loaded host
@@ -1195,19 +1202,14 @@ static void test_discard_colo_switch_on(void)
     AutoGuest *g = ag_start(AUTO_ON, true, MSG_VQ_OFFERED);
     Mig *m = mig_prepare(g, AUTO_ON, false);
     g_autofree char *st = NULL, *src_st = NULL;
-    int64_t deadline = g_get_monotonic_time() + TIMEOUT_US;
 
     colo_cap(g->qts);
     colo_cap(m->dst->qts);
     ag_set_enabled(g->qts, false);
     qtest_qmp_assert_success(g->qts, "{ 'execute': 'migrate',"
                              " 'arguments': { 'uri': %s } }", m->uri);
-    /* No sleep between polls: the window is right after "colo" */
-    do {
-        g_free(st);
-        st = migrate_status(m->dst->qts);
-    } while (strcmp(st, "colo") && strcmp(st, "failed") &&
-             g_get_monotonic_time() < deadline);
+    /* At the event: the window is right after "colo" */
+    st = migrate_wait_colo(m->dst->qts);
     g_assert_cmpstr(st, ==, "colo");
     expect_switch_on_refused(m->dst->qts, "but RAM discard is disabled");
 
@@ -1249,12 +1251,13 @@ static void test_discard_switch_on_after_load(void)
 
     st->buf[st->sub + SUB_ENABLED] = 0;
     /*
-     * The stream ends with QEMU_VM_EOF (0), or with it, then
-     * QEMU_VM_VMDESCRIPTION (6), a be32 length and the JSON description:
-     * cut before QEMU_VM_EOF
+     * The stream ends with QEMU_VM_EOF, or with it, then
+     * QEMU_VM_VMDESCRIPTION, a be32 length and the JSON description: cut
+     * before QEMU_VM_EOF
      */
     for (end = st->len - 6; end > st->sub + SUB_LEN; end--) {
-        if (st->buf[end] == 0x00 && st->buf[end + 1] == 0x06 &&
+        if (st->buf[end] == STREAM_VM_EOF &&
+            st->buf[end + 1] == STREAM_VM_VMDESCRIPTION &&
             ldl_be_p(st->buf + end + 2) == st->len - end - 6) {
             break;
         }
@@ -1262,7 +1265,7 @@ static void test_discard_switch_on_after_load(void)
     if (end == st->sub + SUB_LEN) {
         end = st->len - 1;
     }
-    g_assert_cmpint(st->buf[end], ==, 0x00);
+    g_assert_cmpint(st->buf[end], ==, STREAM_VM_EOF);
     st->len = end;
 
     dst = stream_load(st, &status, &before);
