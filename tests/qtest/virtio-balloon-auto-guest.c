@@ -486,7 +486,13 @@ bool ag_hugepages_reserve(long need, long *pool, bool *grown)
 
 char *ag_trace_log(const char *what)
 {
-    ag_sweep_stale("/tmp", ".log");
+    static bool swept;
+
+    /* Once per test process: nothing of a dead PID appears later */
+    if (!swept) {
+        ag_sweep_stale("/tmp", ".log");
+        swept = true;
+    }
     return g_strdup_printf("/tmp/qtest-auto-%s-%d.log", what, getpid());
 }
 

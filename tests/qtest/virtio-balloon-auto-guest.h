@@ -146,7 +146,7 @@ void ag_wait_trace_lines(const char *path, const char *needle, int n);
 /*
  * A trace file for this test process, "/tmp/qtest-auto-@what-PID.log";
  * the caller unlinks it.  What a killed test process left in /tmp goes
- * first (ag_sweep_stale()).
+ * at the first call (ag_sweep_stale()).
  */
 char *ag_trace_log(const char *what);
 /*
