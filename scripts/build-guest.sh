@@ -36,9 +36,12 @@
 #   demo.seed=N                 memload: its seed (default: time and pid)
 #   demo.report=S               print guest free memory every S s
 #   demo.memdump=S,...          at each of these seconds of uptime, print
-#                               /proc/meminfo, /proc/vmstat, the per-cpu
-#                               page lists' counts of /proc/zoneinfo and
-#                               /proc/buddyinfo, each line prefixed
+#                               /proc/meminfo, /proc/vmstat, the
+#                               watermarks and per-cpu page lists
+#                               (cpu, count, high, batch) of
+#                               /proc/zoneinfo,
+#                               /proc/buddyinfo and vm.min_free_kbytes,
+#                               each line prefixed
 #                               "memdump: t=UPTIME FILE: " (UPTIME as
 #                               /proc/uptime says; default: none)
 #   demo.cache=MiB              before "GUEST READY", read MiB of
@@ -433,9 +436,14 @@ if [ -n "$memdump" ]; then
                 sed "s/^/memdump: t=$t $f: /" "/proc/$f"
             done
             # zoneinfo in full is some 150 lines a zone: its zone
-            # headers and per-cpu counts only
-            grep -E '^Node|^ +count:' /proc/zoneinfo |
+            # headers, watermarks (min, low, high, managed, in pages)
+            # and per-cpu lists (cpu, then count, high, batch in pages)
+            zre='^Node|^ +(min|low|high|managed) '
+            zre="$zre|^ +(cpu|count|high|batch):"
+            grep -E "$zre" /proc/zoneinfo |
                 sed "s/^/memdump: t=$t zoneinfo: /"
+            echo "memdump: t=$t sysctl: vm.min_free_kbytes" \
+                 "$(cat /proc/sys/vm/min_free_kbytes)"
         done
     ) &
 fi
