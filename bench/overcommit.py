@@ -890,13 +890,31 @@ def main():
     report(args, results, started)
 
 
+def guest_kernel(guest_dir):
+    """The guest kernel package that scripts/build-guest.sh put in
+    GUEST_DIR, from the "kernel:" line of its guest-info ("linux-image-...
+    VERSION (RELEASE)"), or None where there is no such line."""
+    try:
+        with open(os.path.join(guest_dir, 'guest-info'), encoding='utf-8',
+                  errors='replace') as f:
+            for line in f:
+                if line.startswith('kernel: '):
+                    return line[len('kernel: '):].strip()[:200] or None
+    except OSError:
+        pass
+    return None
+
+
 def report(args, results, started):
     uname = platform.uname()
+    kernel = guest_kernel(args.guest_dir)
     lines = ['# Over-commit benchmark results', '',
              f'Date: {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}; '
              f'machine: {os.cpu_count()} CPUs, '
              f'{os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // (1 << 30)} GiB, '
-             f'host kernel {uname.release}; TCG guests.', '',
+             f'host kernel {uname.release}; TCG guests, guest kernel '
+             + (kernel or 'not recorded (the guest directory\'s '
+                'guest-info names none)') + '.', '',
              f'Guest RAM {args.guest_mib} MiB (scenarios scale with it), '
              f'phases of {args.phase_s} s, swap {args.swap_mib} MiB, '
              f'{args.repeat} run(s) per row; guests booted '

@@ -196,6 +196,28 @@ def result(row, rep, swap_out, records=100):
             'guests': {'a': {'phases': [records], 'oom_kills': 0}}}
 
 
+class TestGuestKernel(unittest.TestCase):
+
+    def test_named_from_guest_info(self):
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, 'guest-info'), 'w',
+                      encoding='ascii') as f:
+                f.write('kernel: linux-image-6.12.118+deb12-cloud-amd64 '
+                        '6.12.118-1~deb12u1 (6.12.118+deb12-cloud-amd64)\n'
+                        'busybox-static: 1:1.35.0-4+deb12u1+b1\n')
+            self.assertEqual(O.guest_kernel(d),
+                             'linux-image-6.12.118+deb12-cloud-amd64 '
+                             '6.12.118-1~deb12u1 (6.12.118+deb12-cloud-amd64)')
+
+    def test_none_without_guest_info_or_line(self):
+        with tempfile.TemporaryDirectory() as d:
+            self.assertIsNone(O.guest_kernel(d))
+            with open(os.path.join(d, 'guest-info'), 'w',
+                      encoding='ascii') as f:
+                f.write('busybox-static: 1:1.35.0-4+deb12u1+b1\nkernel: \n')
+            self.assertIsNone(O.guest_kernel(d))
+
+
 class TestTable(unittest.TestCase):
 
     def test_ratio(self):
