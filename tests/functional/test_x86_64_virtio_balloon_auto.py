@@ -498,6 +498,51 @@ class VirtioBalloonAutoX86(QemuSystemTest):
         self.assertEqual(con.phases[1]['n'], 2)
         self.assertEqual(con.phases[1]['ws_mib'], IDLE_MIB)
 
+    def test_memdump(self):
+        """demo.memdump (the benchmark's --guest-args) prints where the
+        guest's memory is at the asked second of uptime: meminfo, the
+        zone watermarks and per-cpu lists with their limit, and
+        vm.min_free_kbytes; a value that is no whole number is said and
+        skipped, the others still print."""
+        vm = self.launch(f'{IDLE_MIB}:3600',
+                         kernel_extra='demo.memdump=1x,3')
+        self.wait_ready(vm)
+        self.wait(vm, lambda s, c: 'sysctl: vm.min_free_kbytes' in c.text,
+                  60, 'the guest prints its memory state at 3 s')
+        text = self.console(vm=vm).text
+        self.assertIn("init: demo.memdump: '1x' is not a whole number",
+                      text)
+        # the console ends its lines with CR LF
+        found = re.findall(r'^memdump: t=([\d.]+) (.*?)\r?$', text, re.M)
+        self.assertGreaterEqual(min(float(t) for t, _ in found), 3,
+                                'a dump before the second asked for')
+        dump = [d for _, d in found]
+        self.assertTrue(any(d.startswith('meminfo: MemFree:')
+                            for d in dump), dump[:5])
+        zoneinfo = [d for d in dump if d.startswith('zoneinfo:')]
+        zone = None
+        seen = {}
+        for d in zoneinfo:
+            m = re.match(r'zoneinfo: Node 0, zone +(\S+)$', d)
+            if m:
+                zone = m.group(1)
+                continue
+            m = re.match(r'zoneinfo: +(low|cpu:|count:|high:|batch:) +(\d+)$',
+                         d)
+            if m and zone == 'DMA32':
+                # the first CPU's list (one line of each per CPU)
+                seen.setdefault(m.group(1), int(m.group(2)))
+        # the list's limit (pcp high) besides the zone's low watermark it
+        # derives from (zone_highsize() in Linux's mm/page_alloc.c)
+        self.assertEqual(sorted(seen),
+                         ['batch:', 'count:', 'cpu:', 'high:', 'low'],
+                         zoneinfo)
+        self.assertEqual(seen['cpu:'], 0)
+        self.assertGreater(seen['high:'], 0)
+        self.assertGreater(seen['low'], 0)
+        self.assertRegex(text, r'memdump: t=[\d.]+ sysctl: '
+                         r'vm\.min_free_kbytes \d+')
+
     def test_host_pressure_inflates(self):
         """Host pressure in QEMU's cgroup inflates a stock guest that has
         memory to spare; nothing is OOM-killed."""
