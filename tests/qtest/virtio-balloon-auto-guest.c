@@ -518,10 +518,10 @@ int ag_sweep_stale(const char *dir, const char *suffix)
         return 0;
     }
     while ((name = g_dir_read_name(d))) {
-        g_autofree char *path = NULL;
+        g_autofree char *path = NULL, *digits = NULL;
         size_t len = strlen(name), slen = strlen(suffix);
-        const char *end, *dash, *p;
-        int64_t pid = 0;
+        const char *end, *dash;
+        guint64 pid;
         struct stat st;
 
         if (!g_str_has_prefix(name, "qtest-auto-") || len <= slen ||
@@ -530,12 +530,9 @@ int ag_sweep_stale(const char *dir, const char *suffix)
         }
         end = name + len - slen;
         dash = g_strrstr_len(name, end - name, "-");
-        /* Digits only, and no more than a PID has (2^22 at most) */
-        for (p = dash + 1; p < end && g_ascii_isdigit(*p) && pid <= INT_MAX;
-             p++) {
-            pid = pid * 10 + (*p - '0');
-        }
-        if (p == dash + 1 || p != end || pid <= 0 || pid > INT_MAX ||
+        /* Digits only (no sign, no blank), 1 to INT_MAX, as a pid_t */
+        digits = g_strndup(dash + 1, end - dash - 1);
+        if (!g_ascii_string_to_unsigned(digits, 10, 1, INT_MAX, &pid, NULL) ||
             pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH) {
             continue;
         }
