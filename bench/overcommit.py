@@ -828,6 +828,8 @@ def stop_on_signal(signum, _frame):
 
 def main():
     args = parse_args()
+    # the kernel the runs boot, not one a rebuild put there meanwhile
+    args.guest_kernel = guest_kernel(args.guest_dir)
     signal.signal(signal.SIGTERM, stop_on_signal)
     signal.signal(signal.SIGHUP, stop_on_signal)
     os.makedirs(args.out, exist_ok=True)
@@ -907,7 +909,7 @@ def guest_kernel(guest_dir):
 
 def report(args, results, started):
     uname = platform.uname()
-    kernel = guest_kernel(args.guest_dir)
+    kernel = args.guest_kernel
     lines = ['# Over-commit benchmark results', '',
              f'Date: {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}; '
              f'machine: {os.cpu_count()} CPUs, '
